@@ -1,0 +1,53 @@
+# Townhall: one command to run the local twin, one to run every test.
+#   make dev    installs what is missing, then serves the whole twin on loopback
+#   make test   installs what is missing, then runs lint, types and every test
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+DATA ?= .twin
+NODES ?= 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: dev test setup lint typecheck pytest synth bench clean
+
+dev: setup
+	$(BIN)/python -m infra.twin --host 127.0.0.1 --port $(PORT) --data $(DATA) --nodes $(NODES)
+
+test: setup lint typecheck pytest
+
+setup: $(VENV)/.installed node_modules/.installed
+
+# Reinstalls when pyproject.toml changes. pip's cache keeps a second install fast.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+# The CDK CLI, pinned in package.json (the twin and the tests do not need it; deploys do).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check functions infra media_fleet tests bench
+
+typecheck:
+	$(BIN)/mypy functions infra media_fleet bench
+
+pytest:
+	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+synth: setup
+	CDK_OUTDIR=cdk.out $(BIN)/python -m infra.app
+
+bench: setup
+	$(BIN)/python -m bench.chat_fanout
+
+clean:
+	rm -rf cdk.out build .mypy_cache .ruff_cache .pytest_cache

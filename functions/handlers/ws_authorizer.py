@@ -1,0 +1,43 @@
+"""`$connect` REQUEST authorizer: admits a WebSocket only with a valid join token.
+
+The token comes in the query string (browsers cannot set headers on a WebSocket). Its
+verified claims become the authorizer context, which API Gateway attaches to every later
+event of the connection, so the other handlers never re-verify it.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from townhall import runtime
+from townhall.errors import Unauthenticated
+from townhall.routes import MEETING_QUERY_PARAMETER, TOKEN_QUERY_PARAMETER
+
+logger = logging.getLogger(__name__)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    query = event.get("queryStringParameters") or {}
+    token = query.get(TOKEN_QUERY_PARAMETER) or ""
+    try:
+        # The client names the meeting it means to enter; a token for any other is refused.
+        meeting_id = query.get(MEETING_QUERY_PARAMETER)
+        if not meeting_id:
+            raise Unauthenticated(f"the '{MEETING_QUERY_PARAMETER}' query parameter is required")
+        claims = runtime.token_service().verify_join(token, meeting_id)
+    except Unauthenticated as exc:
+        logger.info("connect refused: %s", exc.message)
+        return _policy("anonymous", "Deny", event["methodArn"], {"reason": exc.message})
+    return _policy(claims.participant_id, "Allow", event["methodArn"], claims.as_authorizer_context())
+
+
+def _policy(principal: str, effect: str, resource: str, context: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "principalId": principal,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": resource}],
+        },
+        "context": context,
+    }

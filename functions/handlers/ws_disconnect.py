@@ -1,0 +1,18 @@
+"""`$disconnect`: mark the participant offline and tell the others. Best-effort in AWS, so a
+410 on a later post triggers the same clean-up (see townhall.signaling.service)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from townhall import runtime
+from townhall.auth.claims import JoinClaims
+from townhall.signaling.service import Caller
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request = event["requestContext"]
+    caller = Caller(JoinClaims.from_authorizer_context(request["authorizer"]), request["connectionId"])
+    reason = f"{request.get('disconnectStatusCode', '')} {request.get('disconnectReason', '')}"
+    runtime.signaling_for_event(event).disconnect(caller, reason.strip() or "disconnected")
+    return {"statusCode": 200}

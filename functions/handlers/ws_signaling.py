@@ -1,0 +1,48 @@
+"""Every signaling action route and `$default`: parse the envelope, run the action, reply.
+
+The reply goes back as the route response (the routes are two-way), so a request costs no
+extra @connections call. Bad input of any kind gets an error reply and changes nothing; the
+connection stays open, as it would on API Gateway.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from townhall import runtime
+from townhall.auth.claims import JoinClaims
+from townhall.errors import DomainError
+from townhall.signaling import protocol
+from townhall.signaling.service import Caller
+
+logger = logging.getLogger(__name__)
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    request_context = event["requestContext"]
+    body = event.get("body")
+    if body is not None and event.get("isBase64Encoded"):
+        try:
+            body = base64.b64decode(body).decode()
+        except (ValueError, UnicodeDecodeError):
+            body = None
+    try:
+        request = protocol.parse_request(body)
+    except DomainError as exc:
+        action, request_id = protocol.peek_request(body)
+        return _answer(protocol.error(action, request_id, exc.code, exc.message))
+    caller = Caller(
+        JoinClaims.from_authorizer_context(request_context["authorizer"]),
+        request_context["connectionId"],
+    )
+    try:
+        data = runtime.signaling_for_event(event).handle(caller, request)
+    except DomainError as exc:
+        return _answer(protocol.error(request.action, request.request_id, exc.code, exc.message))
+    return _answer(protocol.reply(request, data))
+
+
+def _answer(body: str) -> dict[str, Any]:
+    return {"statusCode": 200, "body": body}

@@ -1,0 +1,116 @@
+"""Request and response bodies of the HTTP API. Strict types: a number sent as a string, or a
+string sent as a number, is refused with a clear 422 instead of being coerced."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class SignUp(Body):
+    email: StrictStr = Field(max_length=254)
+    password: StrictStr = Field(max_length=256)
+    name: StrictStr = Field(max_length=80)
+
+
+class SignIn(Body):
+    email: StrictStr = Field(max_length=254)
+    password: StrictStr = Field(max_length=256)
+
+
+class RefreshRequest(Body):
+    refresh_token: StrictStr = Field(max_length=200)
+
+
+class SessionOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    access_token: str
+    access_expires_at: int
+    refresh_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+
+
+class MeetingIn(Body):
+    title: StrictStr = Field(max_length=200)
+    start: StrictStr = Field(description="ISO 8601 local date-time in `timezone`, e.g. 2026-12-01T09:00")
+    timezone: StrictStr = Field(max_length=64, description="IANA zone, e.g. Europe/Paris")
+    duration_minutes: StrictInt
+    rrule: StrictStr | None = Field(default=None, max_length=256, description="RFC 5545 RRULE")
+    passcode: StrictStr | None = Field(default=None, max_length=32)
+    waiting_room: StrictBool = False
+    kind: Literal["meeting", "webinar"] = "meeting"
+    video_slots: StrictInt = 9
+
+
+class OccurrenceOut(BaseModel):
+    start: str
+    end: str
+    start_utc: str
+
+
+class MeetingOut(BaseModel):
+    meeting_id: str
+    title: str
+    kind: str
+    start: str
+    timezone: str
+    duration_minutes: int
+    rrule: str | None
+    passcode: str | None
+    waiting_room: bool
+    locked: bool
+    ended: bool
+    video_slots: int
+    join_url: str
+    invite_url: str
+    next_occurrences: list[OccurrenceOut]
+
+
+class PublicMeetingOut(BaseModel):
+    meeting_id: str
+    title: str
+    kind: str
+    start: str
+    timezone: str
+    duration_minutes: int
+    needs_passcode: bool
+    waiting_room: bool
+    ended: bool
+    next_occurrences: list[OccurrenceOut]
+
+
+class JoinIn(Body):
+    display_name: StrictStr = Field(max_length=80)
+    passcode: StrictStr | None = Field(default=None, max_length=32)
+
+
+class RejoinIn(Body):
+    participant_id: StrictStr = Field(max_length=64)
+    resume_token: StrictStr = Field(max_length=128)
+
+
+class JoinOut(BaseModel):
+    meeting_id: str
+    participant_id: str
+    role: str
+    name: str
+    join_token: str
+    expires_at: int
+    resume_token: str
+    ws_url: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody

@@ -1,0 +1,158 @@
+"""Signed tokens: short-lived access tokens for host accounts, and join tokens scoped to one
+meeting and one role. Both are JWTs signed with EdDSA (Ed25519).
+
+The two kinds carry different audiences, so one can never stand in for the other.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from townhall.auth.claims import ROLES, AccessClaims, JoinClaims, Role
+from townhall.auth.keys import SigningKey
+from townhall.errors import Unauthenticated
+
+__all__ = ["ROLES", "AccessClaims", "JoinClaims", "Role", "TokenService", "new_opaque_secret"]
+
+ISSUER = "townhall"
+ACCESS_AUDIENCE = "townhall:api"
+JOIN_AUDIENCE = "townhall:meeting"
+ALGORITHM = "EdDSA"
+
+ACCESS_TTL_SECONDS = 15 * 60
+JOIN_TTL_SECONDS = 15 * 60
+CLOCK_SKEW_SECONDS = 30
+
+class TokenService:
+    def __init__(self, key: SigningKey, clock: Callable[[], float] = time.time) -> None:
+        self._key = key
+        self._clock = clock
+
+    # -- issuing -----------------------------------------------------------------------
+
+    def issue_access(self, user_id: str, email: str, name: str) -> tuple[str, int]:
+        now = int(self._clock())
+        exp = now + ACCESS_TTL_SECONDS
+        claims = {
+            "iss": ISSUER,
+            "aud": ACCESS_AUDIENCE,
+            "sub": user_id,
+            "email": email,
+            "name": name,
+            "iat": now,
+            "exp": exp,
+            "jti": secrets.token_urlsafe(12),
+        }
+        return self._sign(claims), exp
+
+    def issue_join(
+        self,
+        meeting_id: str,
+        participant_id: str,
+        role: Role,
+        name: str,
+        user_id: str | None,
+        ttl_seconds: int = JOIN_TTL_SECONDS,
+    ) -> tuple[str, int]:
+        now = int(self._clock())
+        exp = now + ttl_seconds
+        claims = {
+            "iss": ISSUER,
+            "aud": JOIN_AUDIENCE,
+            "sub": participant_id,
+            "mid": meeting_id,
+            "role": role,
+            "name": name,
+            "uid": user_id or "",
+            "iat": now,
+            "exp": exp,
+        }
+        return self._sign(claims), exp
+
+    # -- verifying ---------------------------------------------------------------------
+
+    def verify_access(self, token: str) -> AccessClaims:
+        claims = self._verify(token, ACCESS_AUDIENCE)
+        return AccessClaims(
+            user_id=_text(claims, "sub"),
+            email=_text(claims, "email"),
+            name=_text(claims, "name"),
+            expires_at=int(claims["exp"]),
+        )
+
+    def verify_join(self, token: str, meeting_id: str | None = None) -> JoinClaims:
+        claims = self._verify(token, JOIN_AUDIENCE)
+        role = _text(claims, "role")
+        if role not in ROLES:
+            raise Unauthenticated("token carries an unknown role")
+        mid = _text(claims, "mid")
+        if meeting_id is not None and mid != meeting_id:
+            raise Unauthenticated("token is for another meeting")
+        return JoinClaims(
+            meeting_id=mid,
+            participant_id=_text(claims, "sub"),
+            role=role,  # type: ignore[arg-type]
+            name=_text(claims, "name"),
+            user_id=str(claims.get("uid") or "") or None,
+            expires_at=int(claims["exp"]),
+        )
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(
+            claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
+        )
+
+    def _verify(self, token: str, audience: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise Unauthenticated("malformed token") from exc
+        if header.get("alg") != ALGORITHM:
+            raise Unauthenticated("token algorithm not accepted")
+        if header.get("kid") != self._key.kid:
+            raise Unauthenticated("token signed with an unknown key")
+        try:
+            # PyJWT checks exp and iat against its own clock; we check them against ours below
+            # so that tests (and skew handling) use one notion of now.
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                self._key.public_key,
+                algorithms=[ALGORITHM],
+                audience=audience,
+                issuer=ISSUER,
+                options={
+                    "require": ["exp", "iat", "sub", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthenticated("token is not valid for this use") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("token signature is invalid") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        now = self._clock()
+        if int(claims["exp"]) + CLOCK_SKEW_SECONDS < now:
+            raise Unauthenticated("token has expired")
+        if int(claims["iat"]) - CLOCK_SKEW_SECONDS > now:
+            raise Unauthenticated("token is not valid yet")
+        return claims
+
+
+def _text(claims: dict[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise Unauthenticated(f"token lacks claim {name!r}")
+    return value
+
+
+def new_opaque_secret() -> str:
+    """A random secret for refresh and resume tokens (stored only as a hash)."""
+    return secrets.token_urlsafe(32)

@@ -1,0 +1,44 @@
+"""Settings the handlers read from their environment, in one typed place.
+
+CDK sets these variables on each Lambda; the local twin sets the same names before it calls the
+same handlers. Nothing here imports boto3, so domain modules stay importable without AWS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from townhall import functions, schema
+
+
+@dataclass(frozen=True)
+class Settings:
+    accounts_table: str
+    meetings_table: str
+    connections_table: str
+    idempotency_table: str
+    media_nodes_table: str
+    signing_key_secret_arn: str | None
+    signing_key_file: str | None
+    ws_management_endpoint: str | None
+    public_base_url: str | None
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ) if env is None else env
+
+        def table(spec: schema.TableSpec) -> str:
+            return env.get(spec.env_var, f"townhall-{spec.logical_id.lower()}")
+
+        return cls(
+            accounts_table=table(schema.ACCOUNTS),
+            meetings_table=table(schema.MEETINGS),
+            connections_table=table(schema.CONNECTIONS),
+            idempotency_table=table(schema.IDEMPOTENCY),
+            media_nodes_table=table(schema.MEDIA_NODES),
+            signing_key_secret_arn=env.get(functions.ENV_SIGNING_KEY_SECRET_ARN) or None,
+            signing_key_file=env.get(functions.ENV_SIGNING_KEY_FILE) or None,
+            ws_management_endpoint=env.get(functions.ENV_WS_MANAGEMENT_ENDPOINT) or None,
+            public_base_url=(env.get(functions.ENV_PUBLIC_BASE_URL) or "").rstrip("/") or None,
+        )

@@ -1,0 +1,47 @@
+"""The WebSocket API's routes: one source for the CDK WebSocket stack and the local twin.
+
+API Gateway selects a route on `$request.body.action`. Every action below is its own route
+(so each can be throttled and metered on its own) and all of them, plus `$default`, go to the
+one signaling function. A body that is not JSON, or names no known action, lands on `$default`,
+whose handler answers with a clear error.
+"""
+
+from __future__ import annotations
+
+ROUTE_SELECTION_EXPRESSION = "$request.body.action"
+
+# The stage is named after the viewer path CloudFront maps to the WebSocket API (`/ws`),
+# because behind CloudFront the viewer path must equal the stage.
+STAGE = "ws"
+
+# The query-string parameter that carries the join token into the `$connect` authorizer.
+TOKEN_QUERY_PARAMETER = "token"
+# The meeting the client means to enter; the authorizer refuses a token for any other meeting.
+MEETING_QUERY_PARAMETER = "meeting"
+
+ACTIONS: tuple[str, ...] = (
+    "join",
+    "leave",
+    "ping",
+    "mute",
+    "camera",
+    "hand",
+    "screenshare",
+    "chat",
+    "react",
+    "admit",
+    "deny",
+    "mute_all",
+    "remove",
+    "lock",
+    "end",
+    "promote",
+    "demote",
+)
+
+# Routes whose integration response is returned to the caller (a two-way route): the handler's
+# returned `body` is the reply to the request, so no extra @connections call is spent on it.
+TWO_WAY_ROUTES: tuple[str, ...] = (*ACTIONS, "$default")
+
+# Largest message API Gateway accepts from a client; a larger one closes the connection (1009).
+MAX_MESSAGE_BYTES = 128 * 1024

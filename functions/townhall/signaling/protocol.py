@@ -1,0 +1,167 @@
+"""The signaling envelope: what clients send, what the server answers, and how input is checked.
+
+Client to server, one JSON object per WebSocket message:
+
+    {"action": "chat", "id": "r-17", "data": {"text": "hello"}}
+
+`action` selects the route; `id` is the client's request id (1 to 64 of [A-Za-z0-9_.:-]),
+unique per participant for at least 10 minutes: a repeated id is refused as a replay, which
+makes every state change safe to retry. `data` is an object whose fields depend on the action.
+
+Server to client:
+
+    {"type": "reply", "id": "r-17", "action": "chat", "ok": true, "data": {...}}
+    {"type": "error", "id": "r-17", "action": "chat", "error": {"code": "...", "message": "..."}}
+    {"type": "event", "event": "chat.message", "seq": 42, "meeting_id": "...", "data": {...}}
+
+Events carry the meeting's sequence number, which only grows: clients order by it and drop
+anything at or below the last one they applied. The full list is in docs/signaling.md.
+
+Validation is hand-written on purpose: the signaling Lambda's cold start is dominated by
+imports, and a schema library would cost more than the checks themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from townhall.errors import DomainError, InvalidInput
+from townhall.routes import ACTIONS
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+
+
+class ProtocolError(DomainError):
+    """The message itself is wrong: not JSON, unknown action, bad field."""
+
+    code = "bad_request"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Request:
+    action: str
+    request_id: str
+    data: dict[str, Any]
+
+
+def parse_request(body: str | None) -> Request:
+    if body is None or body == "":
+        raise ProtocolError("malformed_json", "message body is empty; send a JSON object")
+    try:
+        message = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ProtocolError("malformed_json", f"message is not valid JSON: {exc}") from exc
+    if not isinstance(message, dict):
+        raise ProtocolError("malformed_json", "message must be a JSON object")
+    action = message.get("action")
+    if not isinstance(action, str):
+        raise ProtocolError("unknown_action", "message needs a string field 'action'")
+    if action not in ACTIONS:
+        raise ProtocolError("unknown_action", f"unknown action {action[:40]!r}")
+    request_id = message.get("id")
+    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+        raise ProtocolError(
+            "invalid_request_id", "field 'id' must be a string of 1 to 64 [A-Za-z0-9_.:-]"
+        )
+    data = message.get("data", {})
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_input", "field 'data' must be an object")
+    extra = set(message) - {"action", "id", "data"}
+    if extra:
+        raise ProtocolError("invalid_input", f"unexpected top-level fields: {sorted(extra)}")
+    return Request(action=action, request_id=request_id, data=data)
+
+
+def peek_request(body: str | None) -> tuple[str | None, str | None]:
+    """Best-effort action and id of a message that failed to parse, for the error reply."""
+    try:
+        message = json.loads(body or "")
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        return None, None
+    if not isinstance(message, dict):
+        return None, None
+    action, rid = message.get("action"), message.get("id")
+    return (
+        action[:40] if isinstance(action, str) else None,
+        rid if isinstance(rid, str) and _REQUEST_ID.match(rid) else None,
+    )
+
+
+# -- field checks used by the actions ---------------------------------------------------------
+
+
+def only_fields(data: dict[str, Any], *allowed: str) -> None:
+    extra = set(data) - set(allowed)
+    if extra:
+        raise InvalidInput(f"unexpected fields in data: {sorted(extra)}")
+
+
+def require_bool(data: dict[str, Any], name: str) -> bool:
+    value = data.get(name)
+    if not isinstance(value, bool):
+        raise InvalidInput(f"data.{name} must be true or false")
+    return value
+
+
+def require_text(data: dict[str, Any], name: str, max_length: int) -> str:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise InvalidInput(f"data.{name} must be a string")
+    value = value.strip()
+    if not 1 <= len(value) <= max_length:
+        raise InvalidInput(f"data.{name} must be 1 to {max_length} characters")
+    return value
+
+
+def optional_participant(data: dict[str, Any], name: str = "participant_id") -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    return require_participant(data, name)
+
+
+def require_participant(data: dict[str, Any], name: str = "participant_id") -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_\-]{1,64}$", value):
+        raise InvalidInput(f"data.{name} must be a participant id")
+    return value
+
+
+def reply(request: Request, data: dict[str, Any] | None = None) -> str:
+    return dumps(
+        {
+            "type": "reply",
+            "id": request.request_id,
+            "action": request.action,
+            "ok": True,
+            "data": data or {},
+        }
+    )
+
+
+def error(action: str | None, request_id: str | None, code: str, message: str) -> str:
+    return dumps(
+        {
+            "type": "error",
+            "id": request_id,
+            "action": action,
+            "error": {"code": code, "message": message},
+        }
+    )
+
+
+def event(meeting_id: str, seq: int, name: str, data: dict[str, Any]) -> str:
+    return dumps(
+        {"type": "event", "event": name, "seq": seq, "meeting_id": meeting_id, "data": data}
+    )
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return json.dumps(message, separators=(",", ":"), ensure_ascii=False)

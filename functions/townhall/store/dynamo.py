@@ -1,0 +1,127 @@
+"""The thin layer between our stores and DynamoDB's low-level client.
+
+Low-level clients are thread-safe (resources are not), and the twin calls handlers from a
+thread pool, so every store uses one shared client. botocore honours `AWS_ENDPOINT_URL_DYNAMODB`,
+which is how the twin points the same code at its moto server.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+Item = dict[str, Any]
+
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+def client() -> Any:
+    """The process-wide DynamoDB client, created on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import boto3
+            from botocore.config import Config
+
+            _client = boto3.client(
+                "dynamodb",
+                config=Config(
+                    retries={"mode": "standard", "max_attempts": 4},
+                    max_pool_connections=64,
+                    connect_timeout=2,
+                    read_timeout=5,
+                ),
+            )
+        return _client
+
+
+def to_ddb(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _serializer.serialize(_plain(v)) for k, v in item.items() if v is not None}
+
+
+def from_ddb(item: Mapping[str, Any]) -> Item:
+    return {k: _native(_deserializer.deserialize(v)) for k, v in item.items()}
+
+
+def value(v: Any) -> dict[str, Any]:
+    return _serializer.serialize(_plain(v))
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, float):
+        return Decimal(str(v))
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_plain(x) for x in v]
+    return v
+
+
+def _native(v: Any) -> Any:
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    if isinstance(v, dict):
+        return {k: _native(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_native(x) for x in v]
+    if isinstance(v, set):
+        return {_native(x) for x in v}
+    return v
+
+
+def is_live(item: Mapping[str, Any], now: float | None = None) -> bool:
+    """DynamoDB deletes expired items lazily (up to days late) and moto never does: every read
+    of an item with a TTL goes through this filter."""
+    ttl = item.get("ttl")
+    return ttl is None or int(ttl) > (time.time() if now is None else now)
+
+
+def is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def cancellation_reasons(exc: ClientError) -> list[str]:
+    """The per-item codes of a cancelled transaction ('None' for items that were fine)."""
+    reasons = exc.response.get("CancellationReasons") or []
+    return [str(r.get("Code", "None")) for r in reasons]
+
+
+def query_all(
+    table: str,
+    key_condition: str,
+    values: Mapping[str, Any],
+    names: Mapping[str, str] | None = None,
+    *,
+    index: str | None = None,
+    consistent: bool = False,
+    limit_pages: int = 50,
+) -> Iterator[Item]:
+    """Every item a query finds, page by page (bounded, so a runaway partition cannot spin)."""
+    request: dict[str, Any] = {
+        "TableName": table,
+        "KeyConditionExpression": key_condition,
+        "ExpressionAttributeValues": {k: value(v) for k, v in values.items()},
+        "ConsistentRead": consistent,
+    }
+    if names:
+        request["ExpressionAttributeNames"] = dict(names)
+    if index:
+        request["IndexName"] = index
+        request.pop("ConsistentRead")  # global secondary indexes are eventually consistent
+    for _ in range(limit_pages):
+        page = client().query(**request)
+        for raw in page.get("Items", []):
+            yield from_ddb(raw)
+        last = page.get("LastEvaluatedKey")
+        if not last:
+            return
+        request["ExclusiveStartKey"] = last

@@ -1,0 +1,1 @@
+"""Townhall infrastructure: the CDK app (`infra.app`, `infra.stacks`) and the local twin."""

@@ -1,0 +1,386 @@
+"""The control plane: the Lambda functions, the HTTP API and the WebSocket API."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_apigatewayv2_authorizers as authorizers
+from aws_cdk import aws_apigatewayv2_integrations as integrations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .config import (
+    FUNCTION_ASSET_EXCLUDES,
+    FUNCTIONS_DIR,
+    METRICS_NAMESPACE,
+    Settings,
+    retention,
+)
+from .data import DataStack
+from .grants import grant_table
+from .layer import DependenciesLayer
+from .nag import acknowledge, acknowledge_wildcard_resource
+
+from townhall import functions, routes  # isort: skip
+
+HTTP_ROUTE_PATH = "/api/{proxy+}"
+MANAGE_CONNECTIONS_METHODS = ("POST", "GET", "DELETE")
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup, fields: dict[str, str]) -> None:
+        self._destination = apigwv2.LogGroupLogDestination(log_group)
+        self._format = apigw.AccessLogFormat.custom(json.dumps(fields, separators=(",", ":")))
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return self._destination
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return self._format
+
+
+HTTP_ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTimeEpoch",
+    "method": "$context.httpMethod",
+    "path": "$context.path",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "latency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "userAgent": "$context.identity.userAgent",
+}
+
+WS_ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "extendedRequestId": "$context.extendedRequestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTimeEpoch",
+    "eventType": "$context.eventType",
+    "routeKey": "$context.routeKey",
+    "status": "$context.status",
+    "connectionId": "$context.connectionId",
+    "integrationLatency": "$context.integrationLatency",
+    "integrationError": "$context.integrationErrorMessage",
+    "authorizerError": "$context.authorizer.error",
+    "errorMessage": "$context.error.message",
+}
+
+
+def service_name(spec: functions.FunctionSpec) -> str:
+    base = spec.logical_id.removesuffix("Function")
+    return "townhall-" + re.sub(r"(?<!^)(?=[A-Z])", "-", base).lower()
+
+
+class ApiStack(cdk.Stack):
+    """One Lambda per ``townhall.functions.ALL_FUNCTIONS`` entry, and the two APIs in front."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        data: DataStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
+
+        self.deps_layer = DependenciesLayer(self, "Dependencies")
+        code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
+
+        self.functions: dict[str, lambda_.Function] = {}
+        for spec in functions.ALL_FUNCTIONS:
+            self.functions[spec.logical_id] = self._function(spec, code, data)
+
+        self._http_api(data)
+        self._websocket_api(data)
+
+    # -- functions ---------------------------------------------------------------------------
+
+    def _function(
+        self, spec: functions.FunctionSpec, code: lambda_.Code, data: DataStack
+    ) -> lambda_.Function:
+        log_group = logs.LogGroup(
+            self,
+            f"{spec.logical_id}Logs",
+            retention=retention(self.settings.log_retention_days),
+            encryption_key=data.logs_key,
+        )
+        # Our own role instead of the managed AWSLambdaBasicExecutionRole: it may write to this
+        # function's log group and nowhere else.
+        role = iam.Role(
+            self,
+            f"{spec.logical_id}Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Townhall {spec.logical_id}: exactly the access in townhall.functions",
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                resources=[log_group.log_group_arn],
+            )
+        )
+        environment = {
+            "POWERTOOLS_SERVICE_NAME": service_name(spec),
+            "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            "LOG_LEVEL": self.settings.log_level,
+        }
+        fn = lambda_.Function(
+            self,
+            spec.logical_id,
+            runtime=lambda_.Runtime.PYTHON_3_12,
+            architecture=lambda_.Architecture.ARM_64,
+            handler=spec.handler,
+            code=code,
+            layers=[self.deps_layer.layer],
+            timeout=cdk.Duration.seconds(spec.timeout_seconds),
+            memory_size=spec.memory_mb,
+            tracing=lambda_.Tracing.ACTIVE,
+            role=role,
+            log_group=log_group,
+            environment=environment,
+            description=f"Townhall {spec.handler}",
+        )
+        for table_spec, access in spec.tables:
+            table = data.table(table_spec)
+            fn.add_environment(table_spec.env_var, table.table_name)
+            grant_table(role, table, table_spec, access, key=data.data_key, region=self.region)
+        if spec.reads_signing_key:
+            fn.add_environment(functions.ENV_SIGNING_KEY_SECRET_ARN, data.signing_secret.secret_arn)
+            # Written out rather than secret.grant_read(): that grant names this role in the
+            # data key's policy, which would make the data stack depend on this one.
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+                    resources=[data.signing_secret.secret_arn],
+                )
+            )
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    actions=["kms:Decrypt"],
+                    resources=[data.data_key.key_arn],
+                    conditions={
+                        "StringEquals": {
+                            "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"
+                        }
+                    },
+                )
+            )
+
+        acknowledge(
+            fn,
+            "AwsSolutions-L1",
+            "Pinned to Python 3.12 on purpose: the dependency layer is built for cp312 "
+            "manylinux2014_aarch64 wheels and the code is tested on 3.12. Moving runtimes is a "
+            "deliberate change of the layer, the runtime and CI together.",
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "Only the X-Ray actions added by active tracing (xray:PutTraceSegments, "
+            "xray:PutTelemetryRecords) use '*': X-Ray has no resource-level permissions. "
+            "tests/infra asserts no other action is granted on '*'.",
+        )
+        return fn
+
+    # -- HTTP API ----------------------------------------------------------------------------
+
+    def _access_log_group(self, construct_id: str, data: DataStack) -> logs.LogGroup:
+        return logs.LogGroup(
+            self,
+            construct_id,
+            retention=retention(self.settings.access_log_retention_days),
+            encryption_key=data.logs_key,
+        )
+
+    def _http_api(self, data: DataStack) -> None:
+        fn = self.functions[functions.HTTP_API.logical_id]
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            api_name=f"{self.settings.prefix.lower()}-http",
+            description="Townhall HTTP API (FastAPI on Lambda via Mangum)",
+            create_default_stage=False,
+        )
+        self.http_api_route = self.http_api.add_routes(
+            path=HTTP_ROUTE_PATH,
+            methods=[apigwv2.HttpMethod.ANY],
+            integration=integrations.HttpLambdaIntegration(
+                "HttpApiIntegration",
+                fn,
+                payload_format_version=apigwv2.PayloadFormatVersion.VERSION_2_0,
+            ),
+        )
+        self.http_stage = apigwv2.HttpStage(
+            self,
+            "HttpApiDefaultStage",
+            http_api=self.http_api,
+            stage_name="$default",
+            auto_deploy=True,
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=self.settings.http_rate_limit,
+                burst_limit=self.settings.http_burst_limit,
+            ),
+            access_log_settings=_AccessLogSettings(
+                self._access_log_group("HttpApiAccessLogs", data), HTTP_ACCESS_LOG_FIELDS
+            ),
+        )
+        for route in self.http_api_route:
+            acknowledge(
+                route,
+                "AwsSolutions-APIG4",
+                "The FastAPI app authorizes each request itself (session JWT in the "
+                "Authorization header, verified with the Ed25519 key) because sign-up, login "
+                "and join-link lookups must stay public; an API Gateway authorizer cannot "
+                "express per-route anonymous access for the single {proxy+} route.",
+            )
+        # Built from the id, not split out of api_endpoint: Fn::Split over a value read from
+        # another stack does not validate (cfn-lint E1017).
+        self.http_api_domain = self._execute_api_domain(self.http_api.api_id)
+        cdk.CfnOutput(self, "HttpApiUrl", value=self.http_stage.url)
+
+    # -- WebSocket API -----------------------------------------------------------------------
+
+    def _websocket_api(self, data: DataStack) -> None:
+        fns = self.functions
+        signaling = integrations.WebSocketLambdaIntegration(
+            "SignalingIntegration", fns[functions.WS_SIGNALING.logical_id]
+        )
+        self.ws_authorizer = authorizers.WebSocketLambdaAuthorizer(
+            "TokenAuthorizer",
+            fns[functions.WS_AUTHORIZER.logical_id],
+            identity_source=[f"route.request.querystring.{routes.TOKEN_QUERY_PARAMETER}"],
+        )
+        self.ws_api = apigwv2.WebSocketApi(
+            self,
+            "WebSocketApi",
+            api_name=f"{self.settings.prefix.lower()}-ws",
+            description="Townhall signaling (WebSocket)",
+            route_selection_expression=routes.ROUTE_SELECTION_EXPRESSION,
+            connect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "ConnectIntegration", fns[functions.WS_CONNECT.logical_id]
+                ),
+                authorizer=self.ws_authorizer,
+            ),
+            disconnect_route_options=apigwv2.WebSocketRouteOptions(
+                integration=integrations.WebSocketLambdaIntegration(
+                    "DisconnectIntegration", fns[functions.WS_DISCONNECT.logical_id]
+                ),
+            ),
+            default_route_options=apigwv2.WebSocketRouteOptions(
+                integration=signaling,
+                return_response="$default" in routes.TWO_WAY_ROUTES,
+            ),
+        )
+        for action in routes.ACTIONS:
+            self.ws_api.add_route(
+                action, integration=signaling, return_response=action in routes.TWO_WAY_ROUTES
+            )
+
+        stage_deps: list[Construct] = []
+        if self.settings.manage_api_gateway_account:
+            stage_deps.append(self._api_gateway_account())
+        self.ws_stage = apigwv2.WebSocketStage(
+            self,
+            "WebSocketStage",
+            web_socket_api=self.ws_api,
+            stage_name=routes.STAGE,
+            auto_deploy=True,
+            detailed_metrics_enabled=True,  # per-route metrics: every action is its own route
+            throttle=apigwv2.ThrottleSettings(
+                rate_limit=self.settings.ws_rate_limit,
+                burst_limit=self.settings.ws_burst_limit,
+            ),
+            access_log_settings=_AccessLogSettings(
+                self._access_log_group("WebSocketAccessLogs", data), WS_ACCESS_LOG_FIELDS
+            ),
+        )
+        for dep in stage_deps:
+            self.ws_stage.node.add_dependency(dep)
+
+        for child in self.ws_api.node.children:
+            if isinstance(child, apigwv2.WebSocketRoute) and child.route_key != "$connect":
+                acknowledge(
+                    child,
+                    "AwsSolutions-APIG4",
+                    "API Gateway runs WebSocket authorizers on $connect only; every later "
+                    "message rides on the connection the $connect authorizer admitted, and "
+                    "the handler checks the caller's role in the meeting for each action.",
+                )
+
+        # execute-api:ManageConnections, only for functions that push to clients, only on this
+        # API's stage, only for the three @connections verbs.
+        self.manage_connections_arns = [
+            self.format_arn(
+                service="execute-api",
+                resource=self.ws_api.api_id,
+                resource_name=f"{routes.STAGE}/{method}/@connections/*",
+                arn_format=cdk.ArnFormat.SLASH_RESOURCE_NAME,
+            )
+            for method in MANAGE_CONNECTIONS_METHODS
+        ]
+        for spec in functions.ALL_FUNCTIONS:
+            if not spec.manages_connections:
+                continue
+            fn = fns[spec.logical_id]
+            fn.add_to_role_policy(
+                iam.PolicyStatement(
+                    actions=["execute-api:ManageConnections"],
+                    resources=self.manage_connections_arns,
+                )
+            )
+            for arn in self.manage_connections_arns:
+                acknowledge_wildcard_resource(
+                    fn.role or fn,
+                    arn,
+                    "Connection ids are minted by API Gateway at run time, so the ARN ends in "
+                    "@connections/*; it is pinned to this API, the ws stage and one verb.",
+                )
+
+        self.ws_api_domain = self._execute_api_domain(self.ws_api.api_id)
+        cdk.CfnOutput(self, "WebSocketApiUrl", value=self.ws_stage.url)
+
+    def _execute_api_domain(self, api_id: str) -> str:
+        return f"{api_id}.execute-api.{self.region}.{self.url_suffix}"
+
+    def _api_gateway_account(self) -> apigw.CfnAccount:
+        """The account-level role API Gateway needs before a WebSocket stage may write logs."""
+        role = iam.Role(
+            self,
+            "ApiGatewayCloudWatchRole",
+            assumed_by=iam.ServicePrincipal("apigateway.amazonaws.com"),
+            managed_policies=[
+                iam.ManagedPolicy.from_aws_managed_policy_name(
+                    "service-role/AmazonAPIGatewayPushToCloudWatchLogs"
+                )
+            ],
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+            "The documented role for API Gateway's account-wide logging setting; AWS keeps "
+            "its action list in step with what API Gateway logging needs, and the role can be "
+            "assumed by apigateway.amazonaws.com only.",
+        )
+        account = apigw.CfnAccount(self, "ApiGatewayAccount", cloud_watch_role_arn=role.role_arn)
+        account.apply_removal_policy(cdk.RemovalPolicy.RETAIN)
+        return account

@@ -1,0 +1,198 @@
+"""Dashboard, alarms and the alarm topic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subscriptions
+from constructs import Construct
+
+from .api import ApiStack
+from .config import Settings
+from .data import DataStack
+from .media import MediaStack
+
+from townhall import routes, schema  # isort: skip
+
+FIVE_MINUTES = cdk.Duration.minutes(5)
+
+
+class ObservabilityStack(cdk.Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        data: DataStack,
+        api: ApiStack,
+        media: MediaStack,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+
+        # CloudWatch alarms publish as cloudwatch.amazonaws.com, which needs a customer key
+        # whose policy admits it (the AWS-managed SNS key does not).
+        key = kms.Key(
+            self,
+            "AlarmTopicKey",
+            description="Townhall: alarm topic",
+            enable_key_rotation=True,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsOfThisAccount",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Aws.ACCOUNT_ID}},
+            )
+        )
+        self.alarm_topic = sns.Topic(
+            self,
+            "AlarmTopic",
+            display_name="Townhall alarms",
+            master_key=key,
+            enforce_ssl=True,
+        )
+        if settings.alarm_email:
+            self.alarm_topic.add_subscription(subscriptions.EmailSubscription(settings.alarm_email))
+        action = cw_actions.SnsAction(self.alarm_topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        def alarm(construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+            created = cloudwatch.Alarm(
+                self,
+                construct_id,
+                metric=metric,
+                threshold=1,
+                evaluation_periods=1,
+                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+                alarm_description=description,
+            )
+            created.add_alarm_action(action)
+            created.add_ok_action(action)
+            self.alarms.append(created)
+
+        # -- Lambda ------------------------------------------------------------------------
+        fn_widgets: list[cloudwatch.IWidget] = []
+        for logical_id, fn in api.functions.items():
+            errors = fn.metric_errors(period=FIVE_MINUTES, statistic="Sum")
+            throttles = fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum")
+            alarm(f"{logical_id}Errors", errors, f"{logical_id} raised errors")
+            alarm(f"{logical_id}Throttles", throttles, f"{logical_id} was throttled")
+            fn_widgets.append(
+                cloudwatch.GraphWidget(
+                    title=logical_id,
+                    left=[fn.metric_invocations(period=FIVE_MINUTES), errors, throttles],
+                    right=[
+                        fn.metric_duration(period=FIVE_MINUTES, statistic="p50"),
+                        fn.metric_duration(period=FIVE_MINUTES, statistic="p99"),
+                    ],
+                    width=8,
+                )
+            )
+
+        # -- APIs --------------------------------------------------------------------------
+        http_5xx = api.http_api.metric_server_error(period=FIVE_MINUTES, statistic="Sum")
+        http_4xx = api.http_api.metric_client_error(period=FIVE_MINUTES, statistic="Sum")
+        alarm("HttpApi5xx", http_5xx, "The HTTP API answered 5xx")
+
+        def ws_metric(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="AWS/ApiGateway",
+                metric_name=name,
+                dimensions_map={"ApiId": api.ws_api.api_id, "Stage": routes.STAGE},
+                statistic="Sum",
+                period=FIVE_MINUTES,
+            )
+
+        ws_errors = cloudwatch.MathExpression(
+            expression="integration + execution",
+            using_metrics={
+                "integration": ws_metric("IntegrationError"),
+                "execution": ws_metric("ExecutionError"),
+            },
+            label="WebSocket integration + execution errors",
+            period=FIVE_MINUTES,
+        )
+        alarm("WebSocketErrors", ws_errors, "The WebSocket API failed to run a route")
+
+        # -- DynamoDB ----------------------------------------------------------------------
+        table_throttles: list[cloudwatch.IMetric] = []
+        for spec in schema.ALL_TABLES:
+            table = data.table(spec)
+
+            def table_metric(name: str, table_name: str = table.table_name) -> cloudwatch.Metric:
+                return cloudwatch.Metric(
+                    namespace="AWS/DynamoDB",
+                    metric_name=name,
+                    dimensions_map={"TableName": table_name},
+                    statistic="Sum",
+                    period=FIVE_MINUTES,
+                )
+
+            # Metric ids must be unique within one graph, which shows every table.
+            reads, writes = f"r{spec.logical_id.lower()}", f"w{spec.logical_id.lower()}"
+            throttled = cloudwatch.MathExpression(
+                expression=f"{reads} + {writes}",
+                using_metrics={
+                    reads: table_metric("ReadThrottleEvents"),
+                    writes: table_metric("WriteThrottleEvents"),
+                },
+                label=f"{spec.logical_id} throttled requests",
+                period=FIVE_MINUTES,
+            )
+            alarm(f"{spec.logical_id}TableThrottles", throttled, f"{spec.logical_id} throttled")
+            table_throttles.append(throttled)
+
+        # -- dashboard ---------------------------------------------------------------------
+        dashboard = cloudwatch.Dashboard(
+            self, "Dashboard", dashboard_name=f"{settings.prefix}-Operations"
+        )
+        dashboard.add_widgets(
+            cloudwatch.TextWidget(
+                markdown="# Townhall\nLambda, APIs, DynamoDB and the media fleet.",
+                width=24,
+                height=1,
+            )
+        )
+        dashboard.add_widgets(*fn_widgets)
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(title="HTTP API 4xx / 5xx", left=[http_4xx, http_5xx], width=8),
+            cloudwatch.GraphWidget(
+                title="WebSocket connects / messages",
+                left=[ws_metric("ConnectCount"), ws_metric("MessageCount")],
+                width=8,
+            ),
+            cloudwatch.GraphWidget(
+                title="WebSocket errors",
+                left=[ws_metric("ClientError"), ws_errors],
+                width=8,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="DynamoDB throttled requests", left=table_throttles, width=12
+            ),
+            cloudwatch.GraphWidget(
+                title="Media NodeLoad (target tracking)",
+                left=[media.node_load_metric()],
+                left_annotations=[
+                    cloudwatch.HorizontalAnnotation(
+                        value=settings.media_target_load, label="target"
+                    )
+                ],
+                width=12,
+            ),
+        )
+        self.dashboard = dashboard
+        cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)

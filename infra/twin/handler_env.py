@@ -1,0 +1,72 @@
+"""The environment Townhall's handlers run with inside the twin.
+
+In AWS each function gets its environment from the CDK stacks; in the twin every function
+shares the process's `os.environ`, so the twin sets the union before the first invocation and
+puts the previous values back when it stops.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from townhall.functions import (
+    ENV_PUBLIC_BASE_URL,
+    ENV_SIGNING_KEY_FILE,
+    ENV_WS_MANAGEMENT_ENDPOINT,
+)
+
+from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+
+SERVICE_NAME = "townhall"
+METRICS_NAMESPACE = "Townhall"
+
+
+def handler_environment(
+    *,
+    table_names: Mapping[str, str],
+    dynamodb_endpoint: str,
+    management_endpoint: str,
+    signing_key_file: Path,
+    public_base_url: str,
+) -> dict[str, str]:
+    """Every variable the twin sets for the handlers."""
+    return {
+        **table_names,
+        **FAKE_CREDENTIALS,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,  # Lambda sets both
+        # Only DynamoDB goes to moto. Any other AWS call a handler makes fails loudly
+        # (no such endpoint, fake credentials) instead of reaching a moto stub.
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        # Never ask the EC2 metadata service for credentials; there is none on loopback.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        ENV_WS_MANAGEMENT_ENDPOINT: management_endpoint,
+        ENV_SIGNING_KEY_FILE: str(signing_key_file),
+        ENV_PUBLIC_BASE_URL: public_base_url,
+        "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+        # No X-Ray daemon locally.
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+
+
+class EnvironmentPatch:
+    """Sets variables in os.environ and can put back what was there before."""
+
+    def __init__(self) -> None:
+        self._previous: dict[str, str | None] = {}
+
+    def apply(self, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            self._previous.setdefault(name, os.environ.get(name))
+            os.environ[name] = value
+
+    def restore(self) -> None:
+        for name, value in self._previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._previous.clear()

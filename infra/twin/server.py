@@ -1,0 +1,313 @@
+"""LocalTwin: Townhall's AWS topology on one machine, on loopback.
+
+    with LocalTwin.start(tmp_path) as twin:          # sync or async code alike
+        httpx.get(twin.base_url + "/api/health")
+        websockets.connect(twin.ws_url + "?token=...")
+
+Starting a twin starts LocalDynamoDB (restoring the data folder), sets the handlers'
+environment, and serves the router (web app, HTTP API, WebSocket API, management API) from
+one uvicorn server on its own thread and event loop, so blocking test code and async test
+code can both talk to it. Stopping closes every socket (each one's `$disconnect` runs),
+stops the server, snapshots the tables and restores the environment.
+
+moto's state and `os.environ` belong to the whole process, so only one twin may run at a
+time in a process; starting a second one raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+import boto3
+import uvicorn
+from townhall import routes
+from townhall.functions import ALL_FUNCTIONS, FunctionSpec
+
+from infra.twin import ports
+from infra.twin.connections import ConnectionRegistry
+from infra.twin.dynamodb import DEFAULT_SNAPSHOT_INTERVAL_SECONDS, LocalDynamoDB
+from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+from infra.twin.handler_env import EnvironmentPatch, handler_environment
+from infra.twin.http_api import HttpApi
+from infra.twin.lambda_runtime import DEFAULT_MAX_CONCURRENCY, LocalLambdaRuntime
+from infra.twin.management_api import ManagementApi
+from infra.twin.router import TwinRouter
+from infra.twin.static_site import StaticSite
+from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
+from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
+
+if TYPE_CHECKING:
+    from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_SECONDS = 30.0
+SHUTDOWN_GRACE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class TwinOptions:
+    """Everything about a twin that is not where it lives (data folder, host, port)."""
+
+    # API Gateway's WebSocket limits; shorten them to test expiry.
+    idle_timeout_seconds: float = 10 * 60
+    max_connection_seconds: float = 2 * 60 * 60
+    # Skip $disconnect for sockets that dropped without a close frame (AWS: best effort).
+    lose_abrupt_disconnects: bool = False
+    # Function logical id -> handler path ("tests.twin.sample_handlers.on_connect").
+    handler_overrides: Mapping[str, str] = field(default_factory=dict)
+    # The functions to serve; replace one (dataclasses.replace) to change e.g. its timeout.
+    functions: tuple[FunctionSpec, ...] = ALL_FUNCTIONS
+    # Media nodes to run; accepted and stored, the media fleet comes later.
+    media_nodes: int = 0
+    web_dir: Path = REPO_ROOT / "web"
+    snapshot_interval_seconds: float = DEFAULT_SNAPSHOT_INTERVAL_SECONDS
+    lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    max_in_flight_per_connection: int = 10
+    access_log: bool = False
+
+
+_running_lock = threading.Lock()
+_running: LocalTwin | None = None
+
+
+class LocalTwin:
+    """A running twin. Create it with `LocalTwin.start(...)`; stop it with `stop()` or `with`."""
+
+    def __init__(self, data_dir: Path, host: str, options: TwinOptions) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.host = host
+        self.options = options
+        self.port = 0
+        self.dynamodb = LocalDynamoDB(
+            self.data_dir, host=host, snapshot_interval_seconds=options.snapshot_interval_seconds
+        )
+        self.registry = ConnectionRegistry()
+        self._environment = EnvironmentPatch()
+        self._runtime: LocalLambdaRuntime | None = None
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        data_dir: str | Path,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        options: TwinOptions | None = None,
+    ) -> LocalTwin:
+        """Start a twin keeping its state in `data_dir`; port 0 picks a free port."""
+        global _running
+        with _running_lock:
+            if _running is not None:
+                raise RuntimeError(
+                    f"a LocalTwin is already running at {_running.base_url}; "
+                    "only one twin may run per process (moto state and os.environ are shared)"
+                )
+            twin = cls(Path(data_dir), host, options or TwinOptions())
+            try:
+                twin._start(port)
+            except BaseException:
+                twin._stop()
+                raise
+            _running = twin
+            return twin
+
+    def _start(self, port: int) -> None:
+        (self.data_dir / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
+        listener = ports.listen("twin", self.host, port)
+        self.port = int(listener.getsockname()[1])
+
+        self.dynamodb.start()
+        self._environment.apply(
+            handler_environment(
+                table_names=self.dynamodb.table_names,
+                dynamodb_endpoint=self.dynamodb.endpoint_url,
+                management_endpoint=self.management_endpoint,
+                signing_key_file=self.signing_key_file,
+                public_base_url=self.base_url,
+            )
+        )
+        options = self.options
+        self._runtime = LocalLambdaRuntime(
+            options.functions,
+            handler_overrides=options.handler_overrides,
+            max_concurrency=options.lambda_concurrency,
+        )
+        router = TwinRouter(
+            websocket_api=WebSocketApi(
+                self._runtime,
+                self.registry,
+                limits=WebSocketLimits(
+                    idle_timeout_seconds=options.idle_timeout_seconds,
+                    max_connection_seconds=options.max_connection_seconds,
+                    max_in_flight_per_connection=options.max_in_flight_per_connection,
+                ),
+                lose_abrupt_disconnects=options.lose_abrupt_disconnects,
+            ),
+            management_api=ManagementApi(self.registry),
+            http_api=HttpApi(self._runtime),
+            static_site=StaticSite(options.web_dir),
+        )
+        config = uvicorn.Config(
+            router,
+            lifespan="off",
+            ws=GatewayWebSocketProtocol,
+            ws_max_size=routes.MAX_MESSAGE_BYTES,
+            ws_per_message_deflate=False,  # API Gateway does not negotiate compression
+            ws_ping_interval=None,  # nor does it ping clients
+            ws_ping_timeout=None,
+            log_config=None,  # leave the host's logging alone
+            access_log=options.access_log,
+            timeout_graceful_shutdown=int(SHUTDOWN_GRACE_SECONDS),
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._serve, args=(listener,), name="twin-server", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the twin's server did not start; see the log")
+            time.sleep(0.02)
+        log.info("twin serving %s (data in %s)", self.base_url, self.data_dir)
+
+    def _serve(self, listener: socket.socket) -> None:
+        async def serve() -> None:
+            self._loop = asyncio.get_running_loop()
+            assert self._server is not None
+            await self._server.serve(sockets=[listener])
+
+        try:
+            asyncio.run(serve())
+        except Exception:
+            log.exception("the twin's server failed")
+        finally:
+            listener.close()
+
+    def stop(self) -> None:
+        """Close all sockets (running $disconnect), stop serving, snapshot, restore env."""
+        global _running
+        with _running_lock:
+            self._stop()
+            if _running is self:
+                _running = None
+
+    def _stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        try:
+            if self._server is not None and self._thread is not None:
+                self._server.should_exit = True
+                self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)
+                if self._thread.is_alive():
+                    log.error("the twin's server did not stop in time")
+            if self._runtime is not None:
+                self._runtime.close()
+        finally:
+            try:
+                self.dynamodb.stop()
+            finally:
+                self._environment.restore()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        # Stopping blocks for a while ($disconnect handlers, snapshot): keep the caller's
+        # event loop free meanwhile, its clients may be part of the shutdown.
+        await asyncio.to_thread(self.stop)
+
+    # -- addresses ------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The web app (and /api) on loopback, e.g. http://127.0.0.1:8000."""
+        # A wildcard bind is still reached through loopback.
+        host = "127.0.0.1" if self.host in {"0.0.0.0", ""} else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        """The WebSocket API stage, e.g. ws://127.0.0.1:8000/ws (add ?token=...)."""
+        return self.base_url.replace("http://", "ws://", 1) + f"/{routes.STAGE}"
+
+    @property
+    def management_endpoint(self) -> str:
+        """endpoint_url for boto3's apigatewaymanagementapi client."""
+        return f"{self.base_url}/{routes.STAGE}"
+
+    @property
+    def dynamodb_endpoint(self) -> str:
+        return self.dynamodb.endpoint_url
+
+    @property
+    def table_names(self) -> dict[str, str]:
+        """Environment variable -> table name, e.g. {"MEETINGS_TABLE": "townhall-meetings"}."""
+        return self.dynamodb.table_names
+
+    @property
+    def signing_key_file(self) -> Path:
+        return self.data_dir / "keys" / "signing.pem"
+
+    # -- conveniences for tests and tools -------------------------------------------------
+
+    def dynamodb_client(self) -> DynamoDBClient:
+        return self.dynamodb.new_client()
+
+    def management_client(self) -> ApiGatewayManagementApiClient:
+        return boto3.client(
+            "apigatewaymanagementapi",
+            endpoint_url=self.management_endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
+
+    def live_connection_ids(self) -> list[str]:
+        """Ids of the open WebSocket connections (call from any thread but the twin's)."""
+        return self._on_twin_loop(self._connection_ids)
+
+    async def _connection_ids(self) -> list[str]:
+        return [c.connection_id for c in self.registry.all() if not c.closing]
+
+    def snapshot(self) -> None:
+        """Write the tables to the data folder now (it also happens every few seconds)."""
+        self.dynamodb.snapshot()
+
+    def _on_twin_loop(self, coroutine_function: Any) -> Any:
+        if self._loop is None:
+            raise RuntimeError("the twin is not running")
+        future = asyncio.run_coroutine_threadsafe(coroutine_function(), self._loop)
+        return future.result(timeout=10)
+
+
+def running_twin() -> LocalTwin | None:
+    """The twin running in this process, if any."""
+    return _running
+
+
+__all__ = ["LocalTwin", "TwinOptions", "running_twin"]

@@ -1,0 +1,160 @@
+"""Edge stack: CloudFront with OAC to S3, /api/* and /ws to API Gateway."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import Any
+
+import pytest
+from aws_cdk import aws_cloudfront as cloudfront
+from townhall import routes
+
+from infra.stacks.edge import FORWARDED_HOST_FUNCTION
+
+from .conftest import Synth
+from .helpers import mentions
+
+pytestmark = pytest.mark.infra
+
+ALL_VIEWER_EXCEPT_HOST = cloudfront.OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER
+CACHING_DISABLED = cloudfront.CachePolicy.CACHING_DISABLED
+
+
+def _distribution(synth: Synth) -> dict[str, Any]:
+    (dist,) = synth.resources(synth.stacks.edge, "AWS::CloudFront::Distribution").values()
+    config: dict[str, Any] = dist["Properties"]["DistributionConfig"]
+    return config
+
+
+def _origin(config: dict[str, Any], origin_id: str) -> dict[str, Any]:
+    (origin,) = [o for o in config["Origins"] if o["Id"] == origin_id]
+    return origin
+
+
+def test_default_behavior_is_s3_through_oac(synth: Synth) -> None:
+    config = _distribution(synth)
+    default = config["DefaultCacheBehavior"]
+    origin = _origin(config, default["TargetOriginId"])
+    (oac_id,) = synth.resources(synth.stacks.edge, "AWS::CloudFront::OriginAccessControl")
+    assert origin["OriginAccessControlId"] == {"Fn::GetAtt": [oac_id, "Id"]}
+    assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
+    site = synth.logical_id(synth.stacks.edge.site_bucket)
+    assert origin["DomainName"] == {"Fn::GetAtt": [site, "RegionalDomainName"]}
+    assert default["ViewerProtocolPolicy"] == "redirect-to-https"
+    policy_id = default["ResponseHeadersPolicyId"]["Ref"]
+    policy = synth.template(synth.stacks.edge)["Resources"][policy_id]["Properties"]
+    security = policy["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    assert {"StrictTransportSecurity", "ContentTypeOptions", "FrameOptions"} <= set(security)
+
+
+@pytest.mark.parametrize("path", ["/api/*", f"/{routes.STAGE}"])
+def test_api_behaviors(synth: Synth, path: str) -> None:
+    config = _distribution(synth)
+    (behavior,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == path]
+    assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST.origin_request_policy_id
+    assert behavior["CachePolicyId"] == CACHING_DISABLED.cache_policy_id
+    assert behavior["ViewerProtocolPolicy"] == "https-only"
+    origin = _origin(config, behavior["TargetOriginId"])
+    assert "OriginPath" not in origin or origin["OriginPath"] == ""
+    assert origin["CustomOriginConfig"]["OriginProtocolPolicy"] == "https-only"
+    api = synth.stacks.api
+    target_api = api.http_api if path == "/api/*" else api.ws_api
+    assert mentions(origin["DomainName"], synth.logical_id(target_api))
+    assert mentions(origin["DomainName"], ".execute-api.")
+
+
+def test_api_behavior_allows_all_methods_and_sets_forwarded_host(synth: Synth) -> None:
+    config = _distribution(synth)
+    (api,) = [b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*"]
+    assert set(api["AllowedMethods"]) == {
+        "GET",
+        "HEAD",
+        "OPTIONS",
+        "PUT",
+        "PATCH",
+        "POST",
+        "DELETE",
+    }
+    (association,) = api["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    function_id = association["FunctionARN"]["Fn::GetAtt"][0]
+    fn = synth.template(synth.stacks.edge)["Resources"][function_id]["Properties"]
+    assert fn["FunctionCode"] == FORWARDED_HOST_FUNCTION
+    assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_forwarded_host_function_runs() -> None:
+    event = {
+        "request": {
+            "headers": {
+                "host": {"value": "meet.example.org"},
+                "x-forwarded-host": {"value": "evil.example"},
+            }
+        }
+    }
+    program = (
+        FORWARDED_HOST_FUNCTION + f"console.log(JSON.stringify(handler({json.dumps(event)})));"
+    )
+    out = subprocess.run(["node", "-e", program], capture_output=True, text=True, check=True)
+    headers = json.loads(out.stdout)["headers"]
+    assert headers["x-forwarded-host"] == {"value": "meet.example.org"}
+    assert headers["host"] == {"value": "meet.example.org"}
+
+
+def test_buckets_private_encrypted_ssl_only(synth: Synth) -> None:
+    edge = synth.stacks.edge
+    buckets = synth.resources(edge, "AWS::S3::Bucket")
+    assert len(buckets) == 2
+    for bucket in buckets.values():
+        props = bucket["Properties"]
+        assert props["PublicAccessBlockConfiguration"] == {
+            "BlockPublicAcls": True,
+            "BlockPublicPolicy": True,
+            "IgnorePublicAcls": True,
+            "RestrictPublicBuckets": True,
+        }
+        assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    site = synth.template(edge)["Resources"][synth.logical_id(edge.site_bucket)]["Properties"]
+    assert site["LoggingConfiguration"]["DestinationBucketName"] == {
+        "Ref": synth.logical_id(edge.logs_bucket)
+    }
+    policies = synth.resources(edge, "AWS::S3::BucketPolicy")
+    for policy in policies.values():
+        statements = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert any(
+            s["Effect"] == "Deny"
+            and s.get("Condition") == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in statements
+        )
+
+
+def test_web_is_deployed_and_logged(synth: Synth) -> None:
+    edge = synth.stacks.edge
+    assert len(synth.resources(edge, "AWS::Lambda::Function")) == 1  # BucketDeployment's
+    assert len(synth.resources(edge, "Custom::CDKBucketDeployment")) == 1
+    logging = _distribution(synth)["Logging"]
+    assert logging["Bucket"] == {
+        "Fn::GetAtt": [synth.logical_id(edge.logs_bucket), "RegionalDomainName"]
+    }
+
+
+def test_outputs(synth: Synth) -> None:
+    outputs = synth.template(synth.stacks.edge)["Outputs"]
+    assert {"DistributionDomainName", "WebSocketUrl", "HttpApiUrl"} <= set(outputs)
+    assert mentions(outputs["WebSocketUrl"]["Value"], f"/{routes.STAGE}")
+
+
+def test_web_acl_in_us_east_1(synth: Synth) -> None:
+    edge = synth.stacks.edge
+    assert edge.region == "us-east-1"
+    (acl_id,) = synth.resources(edge, "AWS::WAFv2::WebACL")
+    acl = synth.template(edge)["Resources"][acl_id]["Properties"]
+    assert acl["Scope"] == "CLOUDFRONT"
+    assert acl["DefaultAction"] == {"Allow": {}}
+    rate = acl["Rules"][0]
+    assert rate["Action"] == {"Block": {}}
+    assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
+    assert _distribution(synth)["WebACLId"] == {"Fn::GetAtt": [acl_id, "Arn"]}

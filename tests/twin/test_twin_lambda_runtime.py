@@ -1,0 +1,137 @@
+"""LocalLambdaRuntime: lazy import, Lambda's context, the JSON boundary, errors and timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from townhall import functions
+
+from infra.twin.lambda_runtime import LambdaInvocationError, LocalLambdaRuntime
+
+FAST = dataclasses.replace(functions.WS_CONNECT, timeout_seconds=1)
+
+
+def runtime_for(handler: str, **kwargs: Any) -> LocalLambdaRuntime:
+    return LocalLambdaRuntime(
+        [FAST],
+        handler_overrides={FAST.logical_id: f"tests.twin.runtime_handlers.{handler}"},
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def cleanup() -> Iterator[list[LocalLambdaRuntime]]:
+    runtimes: list[LocalLambdaRuntime] = []
+    yield runtimes
+    for runtime in runtimes:
+        runtime.close()
+
+
+async def invoke(runtimes: list[LocalLambdaRuntime], handler: str, event: Any) -> Any:
+    runtime = runtime_for(handler)
+    runtimes.append(runtime)
+    return await runtime.invoke(FAST.logical_id, event)
+
+
+async def test_context_looks_like_lambdas(cleanup: list[LocalLambdaRuntime]) -> None:
+    context = await invoke(cleanup, "describe_context", {})
+    assert context["function_name"] == "townhall-WsConnectFunction"
+    assert context["function_version"] == "$LATEST"
+    assert context["invoked_function_arn"] == (
+        "arn:aws:lambda:us-east-1:123456789012:function:townhall-WsConnectFunction"
+    )
+    assert context["memory_limit_in_mb"] == FAST.memory_mb
+    assert len(context["aws_request_id"]) == 36
+    assert context["log_group_name"] == "/aws/lambda/townhall-WsConnectFunction"
+    assert "[$LATEST]" in context["log_stream_name"]
+    assert 0 < context["remaining_ms"] <= 1000
+
+
+async def test_event_and_result_cross_a_json_boundary(cleanup: list[LocalLambdaRuntime]) -> None:
+    event = {"items": (1, 2), "nested": {"a": 1}}
+    result = await invoke(cleanup, "mutate_and_echo", event)
+    # The tuple arrived as a list, and the handler's mutation did not reach the caller.
+    assert result == {"items": [1, 2], "nested": {"a": 2}, "mutated": True}
+    assert event == {"items": (1, 2), "nested": {"a": 1}}
+
+
+async def test_decimal_results_become_numbers(cleanup: list[LocalLambdaRuntime]) -> None:
+    assert await invoke(cleanup, "return_decimals", {}) == {"whole": 3, "part": 2.5}
+
+
+async def test_unserializable_result_is_a_marshal_error(cleanup: list[LocalLambdaRuntime]) -> None:
+    with pytest.raises(LambdaInvocationError) as failure:
+        await invoke(cleanup, "return_a_set", {})
+    assert failure.value.error_type == "Runtime.MarshalError"
+
+
+async def test_exception_is_reported_with_its_type_and_message(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    with pytest.raises(LambdaInvocationError) as failure:
+        await invoke(cleanup, "raise_unauthorized", {})
+    assert (failure.value.error_type, failure.value.error_message) == ("Exception", "Unauthorized")
+
+
+async def test_timeout_fails_the_invocation(cleanup: list[LocalLambdaRuntime]) -> None:
+    started = time.monotonic()
+    with pytest.raises(LambdaInvocationError) as failure:
+        await invoke(cleanup, "sleep", {"seconds": 1.5})
+    assert failure.value.error_type == "Sandbox.Timedout"
+    assert 0.9 < time.monotonic() - started < 1.4
+
+
+async def test_queueing_does_not_count_against_the_timeout(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    runtime = runtime_for("sleep", max_concurrency=1)
+    cleanup.append(runtime)
+    # Each call takes 0.6 s of a 1 s timeout; the second waits 0.6 s for the only thread.
+    results = await asyncio.gather(
+        runtime.invoke(FAST.logical_id, {"seconds": 0.6}),
+        runtime.invoke(FAST.logical_id, {"seconds": 0.6}),
+    )
+    assert results == ["slept", "slept"]
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type"),
+    [("no_such_function", "Runtime.HandlerNotFound")],
+)
+async def test_missing_handler(
+    cleanup: list[LocalLambdaRuntime], handler: str, error_type: str
+) -> None:
+    with pytest.raises(LambdaInvocationError) as failure:
+        await invoke(cleanup, handler, {})
+    assert failure.value.error_type == error_type
+
+
+async def test_missing_module_fails_at_invocation_not_before(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    runtime = LocalLambdaRuntime(
+        [FAST], handler_overrides={FAST.logical_id: "tests.twin.no_such_module.handler"}
+    )
+    cleanup.append(runtime)
+    with pytest.raises(LambdaInvocationError) as failure:
+        await runtime.invoke(FAST.logical_id, {})
+    assert failure.value.error_type == "Runtime.ImportModuleError"
+
+
+async def test_handlers_find_an_event_loop_like_on_lambdas_main_thread(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    runtime = runtime_for("run_a_coroutine", max_concurrency=2)
+    cleanup.append(runtime)
+    results = await asyncio.gather(*(runtime.invoke(FAST.logical_id, {}) for _ in range(4)))
+    assert results == ["ran"] * 4
+
+
+def test_overrides_must_name_known_functions() -> None:
+    with pytest.raises(ValueError, match="NoSuchFunction"):
+        LocalLambdaRuntime([FAST], handler_overrides={"NoSuchFunction": "x.y"})

@@ -1,0 +1,66 @@
+import json
+
+import pytest
+
+from townhall.errors import Forbidden
+from townhall.signaling import permissions, protocol
+from townhall.signaling.protocol import ProtocolError
+
+
+def test_valid_request_parses() -> None:
+    r = protocol.parse_request('{"action":"chat","id":"r-1","data":{"text":"hi"}}')
+    assert (r.action, r.request_id, r.data) == ("chat", "r-1", {"text": "hi"})
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ("", "malformed_json"),
+        ("{not json", "malformed_json"),
+        ("[1,2]", "malformed_json"),
+        ('{"id":"r1"}', "unknown_action"),
+        ('{"action":"launch_missiles","id":"r1"}', "unknown_action"),
+        ('{"action":5,"id":"r1"}', "unknown_action"),
+        ('{"action":"chat"}', "invalid_request_id"),
+        ('{"action":"chat","id":"bad id with spaces"}', "invalid_request_id"),
+        ('{"action":"chat","id":"r1","data":[]}', "invalid_input"),
+        ('{"action":"chat","id":"r1","extra":1}', "invalid_input"),
+        ("[" * 100000 + "]" * 100000, "malformed_json"),
+    ],
+)
+def test_bad_envelopes_get_a_specific_code(body: str, code: str) -> None:
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse_request(body)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def test_error_reply_shape() -> None:
+    message = json.loads(protocol.error("chat", "r1", "invalid_input", "text is empty"))
+    assert message == {"type": "error", "id": "r1", "action": "chat",
+                       "error": {"code": "invalid_input", "message": "text is empty"}}
+
+
+@pytest.mark.parametrize("action", sorted(permissions.MODERATOR_ACTIONS | permissions.HOST_ONLY_ACTIONS))
+def test_attendees_may_not_moderate(action: str) -> None:
+    with pytest.raises(Forbidden):
+        permissions.check_action("attendee", action)
+    permissions.check_action("host", action)
+
+
+def test_cohost_limits() -> None:
+    permissions.check_action("cohost", "remove")
+    for action in permissions.HOST_ONLY_ACTIONS:
+        with pytest.raises(Forbidden):
+            permissions.check_action("cohost", action)
+    with pytest.raises(Forbidden):
+        permissions.check_acts_on("cohost", "host", "remove")
+    with pytest.raises(Forbidden):
+        permissions.check_acts_on("cohost", "cohost", "remove")
+    permissions.check_acts_on("cohost", "attendee", "remove")
+
+
+def test_webinar_attendees_are_view_only() -> None:
+    assert not permissions.may_publish("attendee", "webinar")
+    assert permissions.may_publish("panelist", "webinar")
+    assert permissions.may_publish("attendee", "meeting")
