@@ -10,6 +10,7 @@ PORT ?= 8000
 DATA ?= .twin
 NODES ?= 1
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: dev test setup lint typecheck pytest synth bench clean

@@ -13,27 +13,36 @@ from townhall.config import Settings
 from townhall.routes import STAGE
 
 
-@functools.cache
 def settings() -> Settings:
+    """Read on every call (it is a few dict lookups): the services below are cached per
+    settings, so a process whose environment changes (the twin restarted on another data
+    folder) never keeps serving with the old key or tables."""
     return Settings.from_env()
 
 
-@functools.cache
 def token_service() -> Any:
+    return _token_service(settings())
+
+
+@functools.cache
+def _token_service(s: Settings) -> Any:
     from townhall.auth.keys import load_signing_key
     from townhall.auth.tokens import TokenService
 
-    return TokenService(load_signing_key(settings()))
+    return TokenService(load_signing_key(s))
+
+
+def signaling_service(endpoint: str) -> Any:
+    return _signaling_service(settings(), endpoint)
 
 
 @functools.cache
-def signaling_service(endpoint: str) -> Any:
+def _signaling_service(s: Settings, endpoint: str) -> Any:
     from townhall.notifier import ConnectionNotifier
     from townhall.signaling.service import SignalingService
     from townhall.store.connections import ConnectionStore
     from townhall.store.meetings import MeetingStore
 
-    s = settings()
     return SignalingService(
         MeetingStore(s.meetings_table),
         ConnectionStore(s.connections_table),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import re
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -42,20 +46,42 @@ function handler(event) {
 }
 """
 
-CONTENT_SECURITY_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "connect-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob: mediastream:",
-        "style-src 'self'",
-        "script-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
+_INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
+
+
+def inline_script_hashes(web_dir: Path = WEB_DIR) -> list[str]:
+    """CSP sources for the inline scripts of the pages deployed from web/ (sha256, base64).
+
+    Computed from the same files BucketDeployment uploads, so the policy always admits exactly
+    the inline scripts that ship, and nothing injected.
+    """
+    hashes = set()
+    for page in sorted(web_dir.rglob("*.html")):
+        if "node_modules" in page.parts:
+            continue
+        for attributes, body in _INLINE_SCRIPT.findall(page.read_text(encoding="utf-8")):
+            if re.search(r"\bsrc\s*=", attributes):
+                continue
+            digest = base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode()
+            hashes.add(f"'sha256-{digest}'")
+    return sorted(hashes)
+
+
+def content_security_policy(web_dir: Path = WEB_DIR) -> str:
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "connect-src 'self'",
+            "img-src 'self' data: blob:",
+            "media-src 'self' blob: mediastream:",
+            "style-src 'self'",
+            " ".join(["script-src 'self'", *inline_script_hashes(web_dir)]),
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 class EdgeStack(cdk.Stack):
@@ -112,7 +138,7 @@ class EdgeStack(cdk.Stack):
             comment="Townhall web app security headers",
             security_headers_behavior=cloudfront.ResponseSecurityHeadersBehavior(
                 content_security_policy=cloudfront.ResponseHeadersContentSecurityPolicy(
-                    content_security_policy=CONTENT_SECURITY_POLICY, override=True
+                    content_security_policy=content_security_policy(), override=True
                 ),
                 content_type_options=cloudfront.ResponseHeadersContentTypeOptions(override=True),
                 frame_options=cloudfront.ResponseHeadersFrameOptions(

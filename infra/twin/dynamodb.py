@@ -4,14 +4,19 @@ moto keeps its tables in process memory, so the twin snapshots them into the dat
 stop, and every few seconds while running (writing a file only when its table changed), and
 restores them on start. A user's scheduled meetings therefore survive Ctrl-C.
 
-moto's state is global to the Python process (all its servers and `mock_aws` share one set of
-backends). Starting a LocalDynamoDB resets that state, so run one at a time per process.
+moto runs in a child process of its own: its server is pure Python, and sharing one
+interpreter lock with the twin's Lambda threads and its WebSocket loop made every request wait
+on the others (a 50-item query took ~80 ms in-process). The child dies with the twin.
 """
 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,7 +24,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 from townhall.schema import ALL_TABLES, TableSpec
 
 from infra.twin import dynamodb_snapshot, ports
@@ -33,6 +37,42 @@ log = logging.getLogger(__name__)
 TABLE_NAME_PREFIX = "townhall-"
 DEFAULT_SNAPSHOT_INTERVAL_SECONDS = 3.0
 _BATCH_WRITE_LIMIT = 25  # BatchWriteItem takes at most 25 requests
+_START_TIMEOUT_SECONDS = 30.0
+
+
+class MotoServerProcess:
+    """`python -m moto.server` on a loopback port, started and stopped with the twin."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.url = f"http://{host}:{port}"
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # werkzeug logs every request
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + _START_TIMEOUT_SECONDS
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {self._process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1) as response:
+                    response.read()
+                return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("moto's server did not start in time") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=5)
 
 
 def table_name(spec: TableSpec) -> str:
@@ -100,7 +140,7 @@ class LocalDynamoDB:
         self.snapshot_dir = None if data_dir is None else Path(data_dir) / "dynamodb"
         self._host = host
         self._snapshot_interval = snapshot_interval_seconds
-        self._server: ThreadedMotoServer | None = None
+        self._server: MotoServerProcess | None = None
         self._client: DynamoDBClient | None = None
         self._endpoint_url: str | None = None
         # The text last written per table, so an unchanged table is not rewritten.
@@ -113,10 +153,8 @@ class LocalDynamoDB:
 
     def start(self) -> Self:
         port = ports.reserve("dynamodb", self._host)
-        self._server = ThreadedMotoServer(ip_address=self._host, port=port, verbose=False)
-        self._server.start()
-        self._endpoint_url = f"http://{self._host}:{port}"
-        self._reset_moto()
+        self._server = MotoServerProcess(self._host, port)
+        self._endpoint_url = self._server.url
         self._client = self.new_client()
         self._last_written.clear()
         for spec in self.tables:
@@ -214,12 +252,6 @@ class LocalDynamoDB:
         return items
 
     # -- start-up helpers -----------------------------------------------------------------
-
-    def _reset_moto(self) -> None:
-        """Forget tables left in this process's moto state by an earlier server or test."""
-        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            response.read()
 
     def _create_table(self, spec: TableSpec) -> None:
         assert self._client is not None

@@ -64,7 +64,7 @@ class TwinOptions:
     max_connection_seconds: float = 2 * 60 * 60
     # Skip $disconnect for sockets that dropped without a close frame (AWS: best effort).
     lose_abrupt_disconnects: bool = False
-    # Function logical id -> handler path ("tests.twin.sample_handlers.on_connect").
+    # Function logical id -> handler path ("tests.twin.sample_handlers.ws_connect").
     handler_overrides: Mapping[str, str] = field(default_factory=dict)
     # The functions to serve; replace one (dataclasses.replace) to change e.g. its timeout.
     functions: tuple[FunctionSpec, ...] = ALL_FUNCTIONS

@@ -1,8 +1,10 @@
 """The web app's static files (`web/`), standing in for S3 behind CloudFront.
 
-`/` and any directory serve its `index.html`; everything else is the file at that path, with
-a content type from a fixed table (so ES modules are served as JavaScript whatever the
-machine's mime.types says) and `Cache-Control: no-cache`, so an edit shows on reload.
+`/` serves `index.html` (CloudFront's default root object); everything else is the file at
+that path, with a content type from a fixed table (so ES modules are served as JavaScript
+whatever the machine's mime.types says) and `Cache-Control: no-cache`, so an edit shows on
+reload. Like CloudFront in front of S3, there is no index for sub-folders: `/rooms/` is not
+`/rooms/index.html`, so the web app cannot come to rely on one locally.
 
 A path that leads outside `web/` (`..`, an encoded `%2e%2e`, a symlink pointing out) is
 refused with 404, the same answer as a missing file.
@@ -64,8 +66,8 @@ class StaticSite:
         candidate = (self.root / url_path.lstrip("/")).resolve()
         if not candidate.is_relative_to(self.root):
             return None
-        if candidate.is_dir():
-            candidate = candidate / "index.html"
+        if candidate == self.root:
+            candidate = self.root / "index.html"
         return candidate if candidate.is_file() else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

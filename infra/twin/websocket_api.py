@@ -92,7 +92,7 @@ def select_route(message: str | bytes) -> str:
 
 
 def canonical_header_name(name: str) -> str:
-    """ "sec-websocket-key" -> "Sec-WebSocket-Key", "x-forwarded-for" -> "X-Forwarded-For"."""
+    """Canonical case: sec-websocket-key -> Sec-WebSocket-Key, user-agent -> User-Agent."""
     return "-".join(
         "WebSocket" if part.lower() == "websocket" else part.capitalize()
         for part in name.split("-")

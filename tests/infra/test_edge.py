@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import subprocess
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from aws_cdk import aws_cloudfront as cloudfront
 from townhall import routes
 
+from infra.stacks.config import WEB_DIR
 from infra.stacks.edge import FORWARDED_HOST_FUNCTION
 
 from .conftest import Synth
@@ -158,3 +162,43 @@ def test_web_acl_in_us_east_1(synth: Synth) -> None:
     assert rate["Action"] == {"Block": {}}
     assert rate["Statement"]["RateBasedStatement"]["AggregateKeyType"] == "IP"
     assert _distribution(synth)["WebACLId"] == {"Fn::GetAtt": [acl_id, "Arn"]}
+
+
+class _InlineScripts(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=False)
+        self.bodies: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "script" and not any(name == "src" for name, _ in attrs):
+            self._inside = True
+            self.bodies.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self.bodies[-1] += data
+
+
+def test_csp_admits_exactly_the_inline_scripts_that_ship(synth: Synth) -> None:
+    (policy,) = synth.resources(
+        synth.stacks.edge, "AWS::CloudFront::ResponseHeadersPolicy"
+    ).values()
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = config["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";"))
+    assert "'unsafe-inline'" not in csp
+    expected = set()
+    for page in WEB_DIR.rglob("*.html"):
+        parser = _InlineScripts()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for body in parser.bodies:
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            expected.add(f"'sha256-{digest}'")
+    sources = set(directives["script-src"].split())
+    assert sources - {"'self'"} == expected
+    assert directives["frame-ancestors"] == "'none'"

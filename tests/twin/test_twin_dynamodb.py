@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from townhall import schema
@@ -45,7 +46,7 @@ def test_every_table_exists_as_specified(database: LocalDynamoDB) -> None:
 
 def test_items_survive_a_restart(tmp_path: Path) -> None:
     now = int(time.time())
-    items = {
+    items: dict[str, dict[str, Any]] = {
         "plain": {"pk": {"S": "meeting#1"}, "sk": {"S": "meta"}, "title": {"S": "Standup ☕"}},
         "binary": {
             "pk": {"S": "meeting#2"},

@@ -202,7 +202,7 @@ def test_handlers_reach_dynamodb_through_the_environment(
         ("/", "text/html; charset=utf-8", "<title>Townhall</title>"),
         ("/app.js", "text/javascript; charset=utf-8", "answer = 42"),
         ("/style.css", "text/css; charset=utf-8", "margin"),
-        ("/rooms/", "text/html; charset=utf-8", "rooms"),
+        ("/rooms/index.html", "text/html; charset=utf-8", "rooms"),
     ],
 )
 def test_static_files(client: httpx.Client, path: str, content_type: str, text: str) -> None:
@@ -217,6 +217,7 @@ def test_static_files(client: httpx.Client, path: str, content_type: str, text: 
     "raw_path",
     [
         "/missing.html",
+        "/rooms/",  # CloudFront's default root object applies to / only
         "/../secret.txt",
         "/%2e%2e/secret.txt",
         "/rooms/../../secret.txt",

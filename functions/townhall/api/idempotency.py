@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from townhall.errors import Conflict, DomainError, InvalidInput
+from townhall.store import dynamo
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
 EXPIRES_AFTER_SECONDS = 24 * 3600
@@ -24,12 +25,10 @@ class IdempotencyMismatch(DomainError):
 
 
 @functools.cache
-def _persistence(table: str) -> Any:
+def _persistence(table: str, client: Any) -> Any:
     from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
-    from townhall.store import dynamo
-
-    return DynamoDBPersistenceLayer(table_name=table, boto3_client=dynamo.client())
+    return DynamoDBPersistenceLayer(table_name=table, boto3_client=client)
 
 
 @functools.cache
@@ -72,7 +71,7 @@ def run_once(
 
     @idempotent_function(
         data_keyword_argument="request",
-        persistence_store=_persistence(table),
+        persistence_store=_persistence(table, dynamo.client()),
         config=config,
         key_prefix="townhall.http",
     )

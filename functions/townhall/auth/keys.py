@@ -67,17 +67,17 @@ class SigningKey:
         return cls.from_private_key(key)
 
 
-_cached: SigningKey | None = None
+_cached: dict[tuple[str | None, str | None], SigningKey] = {}
 _lock = threading.Lock()
 
 
 def load_signing_key(settings: Settings) -> SigningKey:
-    """The process-wide signing key, loaded on first use from the configured source."""
-    global _cached
+    """The signing key of the configured source, loaded once per source and process."""
+    source = (settings.signing_key_secret_arn, settings.signing_key_file)
     with _lock:
-        if _cached is None:
-            _cached = _load(settings)
-        return _cached
+        if source not in _cached:
+            _cached[source] = _load(settings)
+        return _cached[source]
 
 
 def _load(settings: Settings) -> SigningKey:

@@ -29,6 +29,7 @@ from townhall.store.meetings import (
     MeetingStore,
     Participant,
     ParticipantChange,
+    Recipient,
     StaleWrite,
 )
 
@@ -41,14 +42,14 @@ WRITE_ATTEMPTS = 4
 # Bound on clean-up passes after a fan-out finds gone connections (each pass may find more).
 MAX_CLEANUP_PASSES = 3
 
-Audience = Callable[[Participant], bool]
+Audience = Callable[[Recipient], bool]
 
 
-def everyone_admitted(p: Participant) -> bool:
+def everyone_admitted(p: Recipient) -> bool:
     return p.status == "admitted"
 
 
-def moderators(p: Participant) -> bool:
+def moderators(p: Recipient) -> bool:
     return p.status == "admitted" and permissions.is_moderator(p.role)
 
 
@@ -115,12 +116,6 @@ class SignalingService:
     def handle(self, caller: Caller, request: Request) -> dict[str, Any]:
         """Run one action; return the reply's data or raise a DomainError."""
         action = getattr(self, f"_do_{request.action}")
-        if request.action != "ping" and self._meetings.request_seen(
-            caller.meeting_id, caller.participant_id, request.request_id
-        ):
-            # Checked up front so a replay costs no event number; the transaction's condition
-            # still catches a replay that races the original.
-            raise DuplicateRequestError(f"request id {request.request_id} was already used")
         result: dict[str, Any] = action(caller, request)
         return result
 
@@ -131,8 +126,12 @@ class SignalingService:
     def _do_join(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._meetings.get_participant(caller.meeting_id, caller.participant_id)
+            found, me, seen = self._meetings.load(
+                caller.meeting_id, caller.participant_id, request.request_id
+            )
+            meeting = self._running(found)
+            if seen:
+                raise DuplicateRequestError(f"request id {request.request_id} was already used")
             if me is None:
                 # The HTTP join writes the participant; a valid token without one means the
                 # participant was created by an older deployment. Recreate it from the claims.
@@ -226,8 +225,7 @@ class SignalingService:
         protocol.only_fields(request.data, "text", "to")
         text = protocol.require_text(request.data, "text", MAX_CHAT_CHARS)
         to = protocol.optional_participant(request.data, "to")
-        meeting = self._meeting(caller.meeting_id)
-        me = self._admitted_caller(caller)
+        meeting, me = self._acting(caller, request)
         target = None
         if to is not None:
             if to == me.participant_id:
@@ -262,8 +260,7 @@ class SignalingService:
         emoji = protocol.require_text(request.data, "emoji", 8)
         if emoji not in REACTIONS:
             raise InvalidInput(f"emoji must be one of {' '.join(sorted(REACTIONS))}")
-        meeting = self._meeting(caller.meeting_id)
-        me = self._admitted_caller(caller)
+        meeting, me = self._acting(caller, request)
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq)
         self._fan_out(meeting, seq, "reaction",
@@ -283,8 +280,7 @@ class SignalingService:
         protocol.only_fields(request.data, "participant_id")
         target_id = protocol.require_participant(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._admitted_caller(caller)
+            meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, request.action)
             target = self._meetings.get_participant(caller.meeting_id, target_id)
             if target is None or target.status != "waiting":
@@ -317,8 +313,7 @@ class SignalingService:
     def _do_mute_all(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._admitted_caller(caller)
+            meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, "mute_all")
             targets = [
                 p for p in self._meetings.participants(caller.meeting_id)
@@ -346,8 +341,7 @@ class SignalingService:
         protocol.only_fields(request.data, "participant_id")
         target_id = protocol.require_participant(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._admitted_caller(caller)
+            meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, "remove")
             target = self._meetings.get_participant(caller.meeting_id, target_id)
             if target is None or target.status not in ("admitted", "waiting", "joining"):
@@ -370,8 +364,7 @@ class SignalingService:
     def _do_lock(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "locked")
         locked = protocol.require_bool(request.data, "locked")
-        meeting = self._meeting(caller.meeting_id)
-        me = self._admitted_caller(caller)
+        meeting, me = self._acting(caller, request)
         permissions.check_action(me.role, "lock")
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq, meeting_changes={"locked": locked})
@@ -381,12 +374,11 @@ class SignalingService:
 
     def _do_end(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data)
-        meeting = self._meeting(caller.meeting_id)
-        me = self._admitted_caller(caller)
+        meeting, me = self._acting(caller, request)
         permissions.check_action(me.role, "end")
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq, meeting_changes={"ended_at": int(self._clock())})
-        everyone = [p for p in self._meetings.participants(caller.meeting_id) if p.connection_id]
+        everyone = [p for p in self._meetings.recipients(caller.meeting_id) if p.connection_id]
         self._fan_out(meeting, seq, "meeting.ended", {"by": me.participant_id},
                       lambda p: p.connection_id is not None)
         for p in everyone:
@@ -404,8 +396,7 @@ class SignalingService:
         protocol.only_fields(request.data, "participant_id")
         target_id = protocol.require_participant(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._admitted_caller(caller)
+            meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, request.action)
             target = self._meetings.get_participant(caller.meeting_id, target_id)
             if target is None or target.status != "admitted":
@@ -444,8 +435,7 @@ class SignalingService:
         `others_only_to` (mute, camera off, hand down, stop sharing: never the reverse)."""
         target_id = protocol.optional_participant(request.data)
         for _ in range(WRITE_ATTEMPTS):
-            meeting = self._meeting(caller.meeting_id)
-            me = self._admitted_caller(caller)
+            meeting, me = self._acting(caller, request)
             if target_id is None or target_id == me.participant_id:
                 target = me
                 if publishing:
@@ -525,7 +515,7 @@ class SignalingService:
         extra: list[str] | None = None,
     ) -> None:
         message = protocol.event(meeting.meeting_id, seq, name, data)
-        participants = self._meetings.participants(meeting.meeting_id)
+        participants = self._meetings.recipients(meeting.meeting_id)
         targets = {
             p.connection_id
             for p in participants
@@ -536,7 +526,7 @@ class SignalingService:
         if gone:
             self._clean_up_gone(meeting.meeting_id, gone, participants)
 
-    def _clean_up_gone(self, meeting_id: str, gone: list[str], known: list[Participant]) -> None:
+    def _clean_up_gone(self, meeting_id: str, gone: list[str], known: list[Recipient]) -> None:
         """Connections that answered 410: their $disconnect never came (it is best-effort)."""
         by_connection = {p.connection_id: p for p in known if p.connection_id}
         for connection_id in gone[: len(known) + 1]:
@@ -580,16 +570,29 @@ class SignalingService:
             ]
         return snapshot
 
+    def _acting(self, caller: Caller, request: Request) -> tuple[Meeting, Participant]:
+        """The running meeting and the admitted caller, read in one round trip. A replayed
+        request id is refused here, before it costs an event number; the transaction's
+        condition still catches a replay that races the original."""
+        meeting, me, seen = self._meetings.load(
+            caller.meeting_id, caller.participant_id, request.request_id
+        )
+        running = self._running(meeting)
+        if seen:
+            raise DuplicateRequestError(f"request id {request.request_id} was already used")
+        return running, self._check_admitted(caller, me)
+
     def _meeting(self, meeting_id: str) -> Meeting:
-        meeting = self._meetings.get_meeting(meeting_id)
+        return self._running(self._meetings.get_meeting(meeting_id))
+
+    def _running(self, meeting: Meeting | None) -> Meeting:
         if meeting is None:
             raise NotFound("meeting not found")
         if meeting.ended_at:
             raise Gone("the meeting has ended")
         return meeting
 
-    def _admitted_caller(self, caller: Caller) -> Participant:
-        me = self._meetings.get_participant(caller.meeting_id, caller.participant_id)
+    def _check_admitted(self, caller: Caller, me: Participant | None) -> Participant:
         if me is None or me.connection_id != caller.connection_id:
             raise Forbidden("send 'join' on this connection first")
         if me.status == "waiting":

@@ -7,6 +7,7 @@ which is how the twin points the same code at its moto server.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -20,19 +21,20 @@ Item = dict[str, Any]
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
-_client: Any = None
+_clients: dict[str | None, Any] = {}
 _client_lock = threading.Lock()
 
 
 def client() -> Any:
-    """The process-wide DynamoDB client, created on first use."""
-    global _client
+    """The DynamoDB client for the current endpoint, created on first use and then shared
+    (one per endpoint, so a twin restarted elsewhere in the same process is followed)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     with _client_lock:
-        if _client is None:
+        if endpoint not in _clients:
             import boto3
             from botocore.config import Config
 
-            _client = boto3.client(
+            _clients[endpoint] = boto3.client(
                 "dynamodb",
                 config=Config(
                     retries={"mode": "standard", "max_attempts": 4},
@@ -41,7 +43,7 @@ def client() -> Any:
                     read_timeout=5,
                 ),
             )
-        return _client
+        return _clients[endpoint]
 
 
 def to_ddb(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,10 +101,11 @@ def query_all(
     table: str,
     key_condition: str,
     values: Mapping[str, Any],
-    names: Mapping[str, str] | None = None,
     *,
+    names: Mapping[str, str] | None = None,
     index: str | None = None,
     consistent: bool = False,
+    projection: str | None = None,
     limit_pages: int = 50,
 ) -> Iterator[Item]:
     """Every item a query finds, page by page (bounded, so a runaway partition cannot spin)."""
@@ -114,6 +117,8 @@ def query_all(
     }
     if names:
         request["ExpressionAttributeNames"] = dict(names)
+    if projection:
+        request["ProjectionExpression"] = projection
     if index:
         request["IndexName"] = index
         request.pop("ConsistentRead")  # global secondary indexes are eventually consistent

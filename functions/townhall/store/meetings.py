@@ -155,6 +155,16 @@ class Participant:
         return cls(**{k: v for k, v in item.items() if k in names})
 
 
+@dataclass(frozen=True)
+class Recipient:
+    """The few fields a fan-out needs about a participant (a projected read)."""
+
+    participant_id: str
+    status: Status
+    role: Role
+    connection_id: str | None
+
+
 class DuplicateRequest(Exception):
     """The request id was already served for this participant."""
 
@@ -273,6 +283,27 @@ class MeetingStore:
         )
         return [Participant.from_item(item) for item in items]
 
+    def recipients(self, meeting_id: str) -> list[Recipient]:
+        """Who an event can reach: projected to four attributes, because a fan-out reads the
+        whole roster on every action and the rest of each item is dead weight."""
+        items = dynamo.query_all(
+            self._table,
+            "pk = :pk AND begins_with(sk, :p)",
+            {":pk": meeting_pk(meeting_id), ":p": "P#"},
+            consistent=True,
+            projection="participant_id, connection_id, #status, #role",
+            names={"#status": "status", "#role": "role"},
+        )
+        return [
+            Recipient(
+                participant_id=item["participant_id"],
+                status=item["status"],
+                role=item["role"],
+                connection_id=item.get("connection_id"),
+            )
+            for item in items
+        ]
+
     def create_participant(self, participant: Participant) -> bool:
         try:
             dynamo.client().put_item(
@@ -295,15 +326,40 @@ class MeetingStore:
             ExpressionAttributeValues={":h": dynamo.value(resume_hash)},
         )
 
-    def request_seen(self, meeting_id: str, participant_id: str, request_id: str) -> bool:
-        raw = dynamo.client().get_item(
-            TableName=self._table,
-            Key=dynamo.to_ddb(
-                {"pk": meeting_pk(meeting_id), "sk": f"R#{participant_id}#{request_id}"}
-            ),
-            ConsistentRead=True,
-        ).get("Item")
-        return bool(raw) and dynamo.is_live(dynamo.from_ddb(raw))
+    def load(
+        self, meeting_id: str, participant_id: str, request_id: str | None = None
+    ) -> tuple[Meeting | None, Participant | None, bool]:
+        """The meeting, one participant, and whether a request id was served: one round trip
+        (BatchGetItem, strongly consistent) instead of three on every action's hot path."""
+        pk = meeting_pk(meeting_id)
+        keys = [{"pk": pk, "sk": "META"}, {"pk": pk, "sk": f"P#{participant_id}"}]
+        if request_id is not None:
+            keys.append({"pk": pk, "sk": f"R#{participant_id}#{request_id}"})
+        request: dict[str, Any] = {
+            self._table: {"Keys": [dynamo.to_ddb(k) for k in keys], "ConsistentRead": True}
+        }
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(5):  # unprocessed keys come back under throttling: bounded retry
+            result = dynamo.client().batch_get_item(RequestItems=request)
+            for raw in result.get("Responses", {}).get(self._table, []):
+                item = dynamo.from_ddb(raw)
+                found[item["sk"]] = item
+            request = result.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(0.01)
+        else:
+            raise RuntimeError("DynamoDB kept keys unprocessed; retry the request")
+        meta = found.get("META")
+        participant = found.get(f"P#{participant_id}")
+        seen = request_id is not None and dynamo.is_live(
+            found.get(f"R#{participant_id}#{request_id}") or {"ttl": 0}
+        )
+        return (
+            Meeting.from_item(meta) if meta else None,
+            Participant.from_item(participant) if participant else None,
+            seen,
+        )
 
     # -- chat ----------------------------------------------------------------------------
 
