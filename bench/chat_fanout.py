@@ -49,16 +49,19 @@ def percentile(values: list[float], q: float) -> float:
 # -- the client side (child process) ---------------------------------------------------------
 
 
-async def _clients(base_url: str, ws_url: str, mid: str, participants: int, messages: int,
-                   pipe: Connection) -> None:
+async def _clients(
+    base_url: str, ws_url: str, mid: str, participants: int, messages: int, pipe: Connection
+) -> None:
     arrivals: list[dict[str, float]] = [{} for _ in range(participants)]
     sockets = []
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
         for i in range(participants):
-            grant = (await http.post(f"/api/meetings/{mid}/join",
-                                     json={"display_name": f"P{i}"})).json()
+            grant = (
+                await http.post(f"/api/meetings/{mid}/join", json={"display_name": f"P{i}"})
+            ).json()
             ws = await websockets.connect(
-                f"{ws_url}?meeting={mid}&token={grant['join_token']}", max_size=None)
+                f"{ws_url}?meeting={mid}&token={grant['join_token']}", max_size=None
+            )
             await ws.send(json.dumps({"action": "join", "id": f"join-{i}"}))
             while json.loads(await ws.recv()).get("id") != f"join-{i}":
                 pass
@@ -83,7 +86,9 @@ async def _clients(base_url: str, ws_url: str, mid: str, participants: int, mess
     for i in range(messages):
         text = f"m{i}"
         sent[text] = time.perf_counter()
-        await sockets[0].send(json.dumps({"action": "chat", "id": f"c-{i}", "data": {"text": text}}))
+        await sockets[0].send(
+            json.dumps({"action": "chat", "id": f"c-{i}", "data": {"text": text}})
+        )
         await asyncio.wait_for(replies.get(), 30)
     await asyncio.sleep(SETTLE_SECONDS)
     pipe.send(("chat-done", sent))
@@ -97,8 +102,9 @@ async def _clients(base_url: str, ws_url: str, mid: str, participants: int, mess
         await ws.close()
 
 
-def _client_process(base_url: str, ws_url: str, mid: str, participants: int, messages: int,
-                    pipe: Connection) -> None:
+def _client_process(
+    base_url: str, ws_url: str, mid: str, participants: int, messages: int, pipe: Connection
+) -> None:
     asyncio.run(_clients(base_url, ws_url, mid, participants, messages, pipe))
 
 
@@ -107,13 +113,24 @@ def _client_process(base_url: str, ws_url: str, mid: str, participants: int, mes
 
 def measure(twin: LocalTwin, participants: int, messages: int) -> dict[str, list[float]]:
     with httpx.Client(base_url=twin.base_url, timeout=30) as http:
-        session = http.post("/api/auth/signup", json={
-            "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
-            "password": "bench password 1", "name": "Bench"}).json()
-        meeting = http.post("/api/meetings", headers={
-            "authorization": f"Bearer {session['access_token']}"}, json={
-            "title": "Fan-out", "start": "2026-12-01T09:00", "timezone": "UTC",
-            "duration_minutes": 60}).json()
+        session = http.post(
+            "/api/auth/signup",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "bench password 1",
+                "name": "Bench",
+            },
+        ).json()
+        meeting = http.post(
+            "/api/meetings",
+            headers={"authorization": f"Bearer {session['access_token']}"},
+            json={
+                "title": "Fan-out",
+                "start": "2026-12-01T09:00",
+                "timezone": "UTC",
+                "duration_minutes": 60,
+            },
+        ).json()
     parent, child = mp.get_context("spawn").Pipe()
     process = mp.get_context("spawn").Process(
         target=_client_process,
@@ -132,8 +149,11 @@ def measure(twin: LocalTwin, participants: int, messages: int) -> dict[str, list
                 text = f"f{i}"
                 body = json.dumps({"type": "raw", "text": text}).encode()
                 floor_sent[text] = time.perf_counter()
-                list(pool.map(lambda c, b=body: client.post_to_connection(ConnectionId=c, Data=b),
-                              ids))
+                list(
+                    pool.map(
+                        lambda c, b=body: client.post_to_connection(ConnectionId=c, Data=b), ids
+                    )
+                )
         parent.send("floor-done")
         if not parent.poll(60):
             raise RuntimeError("the clients did not report arrivals in time")
@@ -144,8 +164,7 @@ def measure(twin: LocalTwin, participants: int, messages: int) -> dict[str, list
             process.kill()
     ours = [a[t] - s for t, s in sent.items() for a in arrivals if t in a]
     floor = [a[t] - s for t, s in floor_sent.items() for a in arrivals if t in a]
-    return {"ours": ours, "floor": floor,
-            "missing": [len(sent) * len(arrivals) - len(ours)]}
+    return {"ours": ours, "floor": floor, "missing": [len(sent) * len(arrivals) - len(ours)]}
 
 
 def main() -> None:
@@ -158,7 +177,9 @@ def main() -> None:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     twin = LocalTwin.start(Path(tempfile.mkdtemp(prefix="bench-fanout-")))
     try:
-        print(f"{'meeting':>8} {'path':36} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'missing':>8}")
+        print(
+            f"{'meeting':>8} {'path':36} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'missing':>8}"
+        )
         for n in args.participants:
             result = measure(twin, n, args.messages)
             ours = [x * 1000 for x in result["ours"]]
@@ -167,11 +188,15 @@ def main() -> None:
                 ("ours: chat request → every receiver", ours, result["missing"][0]),
                 ("reference: @connections posts only", floor, 0),
             ):
-                print(f"{n:8d} {name:36} {percentile(values, 50):8.1f} "
-                      f"{percentile(values, 99):8.1f} {statistics.fmean(values):8.1f} {missing:8d}")
-            print(f"{n:8d} ratio ours/reference: p50 {percentile(ours, 50) / percentile(floor, 50):.2f}x"
-                  f", p99 {percentile(ours, 99) / percentile(floor, 99):.2f}x; p99 vs target "
-                  f"{TARGET_P99_MS:.0f} ms: {percentile(ours, 99) / TARGET_P99_MS:.2f}x")
+                print(
+                    f"{n:8d} {name:36} {percentile(values, 50):8.1f} "
+                    f"{percentile(values, 99):8.1f} {statistics.fmean(values):8.1f} {missing:8d}"
+                )
+            print(
+                f"{n:8d} ratio ours/reference: p50 {percentile(ours, 50) / percentile(floor, 50):.2f}x"
+                f", p99 {percentile(ours, 99) / percentile(floor, 99):.2f}x; p99 vs target "
+                f"{TARGET_P99_MS:.0f} ms: {percentile(ours, 99) / TARGET_P99_MS:.2f}x"
+            )
     finally:
         twin.stop()
 

@@ -63,7 +63,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     reference = median(["json"], args.repeat)
-    print(f"reference: a minimal handler (import json) {reference:.1f} ms; target {TARGET_MS:.0f} ms")
+    print(
+        f"reference: a minimal handler (import json) {reference:.1f} ms; target {TARGET_MS:.0f} ms"
+    )
     print(f"{'handler':28} {'module ms':>10} {'+first call':>12} {'vs target':>10}")
     for spec in ALL_FUNCTIONS:
         module = spec.handler.rsplit(".", 1)[0]

@@ -29,7 +29,9 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Unauthenticated as exc:
         logger.info("connect refused: %s", exc.message)
         return _policy("anonymous", "Deny", event["methodArn"], {"reason": exc.message})
-    return _policy(claims.participant_id, "Allow", event["methodArn"], claims.as_authorizer_context())
+    return _policy(
+        claims.participant_id, "Allow", event["methodArn"], claims.as_authorizer_context()
+    )
 
 
 def _policy(principal: str, effect: str, resource: str, context: dict[str, Any]) -> dict[str, Any]:

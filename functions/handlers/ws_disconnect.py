@@ -12,7 +12,9 @@ from townhall.signaling.service import Caller
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event["requestContext"]
-    caller = Caller(JoinClaims.from_authorizer_context(request["authorizer"]), request["connectionId"])
+    caller = Caller(
+        JoinClaims.from_authorizer_context(request["authorizer"]), request["connectionId"]
+    )
     reason = f"{request.get('disconnectStatusCode', '')} {request.get('disconnectReason', '')}"
     runtime.signaling_for_event(event).disconnect(caller, reason.strip() or "disconnected")
     return {"statusCode": 200}

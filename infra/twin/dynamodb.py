@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 from botocore.config import Config
-from townhall.schema import ALL_TABLES, TableSpec
 
 from infra.twin import dynamodb_snapshot, ports
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+from townhall.schema import ALL_TABLES, TableSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE_NAME_PREFIX = "townhall-"
-DEFAULT_SNAPSHOT_INTERVAL_SECONDS = 3.0
+# Each snapshot scans every table through moto, which stalls other requests for a moment;
+# Ctrl-C and stop() always snapshot, so this only bounds what a kill -9 loses.
+DEFAULT_SNAPSHOT_INTERVAL_SECONDS = 10.0
 _BATCH_WRITE_LIMIT = 25  # BatchWriteItem takes at most 25 requests
 _START_TIMEOUT_SECONDS = 30.0
 

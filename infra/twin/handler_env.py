@@ -11,13 +11,12 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 from townhall.functions import (
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_FILE,
     ENV_WS_MANAGEMENT_ENDPOINT,
 )
-
-from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 
 SERVICE_NAME = "townhall"
 METRICS_NAMESPACE = "Townhall"

@@ -28,11 +28,11 @@ from urllib.parse import parse_qsl, unquote
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from townhall import functions
 
 from infra.twin.fake_aws import ACCOUNT_ID, gateway_request_time, new_api_id, new_gateway_id, now_ms
 from infra.twin.lambda_runtime import LambdaInvocationError, LocalLambdaRuntime
 from infra.twin.request_body import read_limited
+from townhall import functions
 
 log = logging.getLogger(__name__)
 

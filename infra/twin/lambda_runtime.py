@@ -31,9 +31,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from townhall.functions import FunctionSpec
-
 from infra.twin.fake_aws import ACCOUNT_ID, REGION
+from townhall.functions import FunctionSpec
 
 log = logging.getLogger(__name__)
 

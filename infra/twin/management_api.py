@@ -26,11 +26,11 @@ from urllib.parse import unquote
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from townhall import routes
 
 from infra.twin.connections import ConnectionRegistry
 from infra.twin.fake_aws import iso8601
 from infra.twin.request_body import read_limited
+from townhall import routes
 
 log = logging.getLogger(__name__)
 

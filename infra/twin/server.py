@@ -28,8 +28,6 @@ from typing import TYPE_CHECKING, Any, Self
 
 import boto3
 import uvicorn
-from townhall import routes
-from townhall.functions import ALL_FUNCTIONS, FunctionSpec
 
 from infra.twin import ports
 from infra.twin.connections import ConnectionRegistry
@@ -43,6 +41,8 @@ from infra.twin.router import TwinRouter
 from infra.twin.static_site import StaticSite
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
+from townhall import routes
+from townhall.functions import ALL_FUNCTIONS, FunctionSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient

@@ -37,7 +37,6 @@ from urllib.parse import parse_qsl
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
-from townhall import functions, routes
 
 from infra.twin import authorizer_policy
 from infra.twin.connections import ConnectionRegistry, LiveConnection
@@ -52,6 +51,7 @@ from infra.twin.ws_events import (
     disconnect_event,
     message_event,
 )
+from townhall import functions, routes
 
 log = logging.getLogger(__name__)
 

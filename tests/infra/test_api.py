@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from townhall import functions, routes, schema
 
 from infra.stacks.grants import DDB_READ, DDB_WRITE, KMS_WRITE, table_actions
+from townhall import functions, routes, schema
 
 from .conftest import Synth
 from .helpers import actions, as_list, mentions, policy_statements

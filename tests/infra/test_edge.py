@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from aws_cdk import aws_cloudfront as cloudfront
-from townhall import routes
 
 from infra.stacks.config import WEB_DIR
 from infra.stacks.edge import FORWARDED_HOST_FUNCTION
+from townhall import routes
 
 from .conftest import Synth
 from .helpers import mentions

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+
 from townhall import functions, schema
 
 from .conftest import Synth

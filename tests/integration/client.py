@@ -28,13 +28,18 @@ class SignalingClient:
         self.participant_id = ""
         self._replies: dict[str, asyncio.Future[Message]] = {}
         self._changed = asyncio.Condition()
-        self.closed: asyncio.Future[tuple[int | None, str]] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[tuple[int | None, str]] = (
+            asyncio.get_running_loop().create_future()
+        )
         self._reader = asyncio.create_task(self._read())
 
     @classmethod
-    async def connect(cls, ws_url: str, meeting_id: str, token: str, name: str = "") -> SignalingClient:
-        ws = await websockets.connect(f"{ws_url}?meeting={meeting_id}&token={token}",
-                                      max_size=None, open_timeout=10)
+    async def connect(
+        cls, ws_url: str, meeting_id: str, token: str, name: str = ""
+    ) -> SignalingClient:
+        ws = await websockets.connect(
+            f"{ws_url}?meeting={meeting_id}&token={token}", max_size=None, open_timeout=10
+        )
         return cls(ws, name)
 
     @classmethod
@@ -48,7 +53,11 @@ class SignalingClient:
         try:
             async for raw in self.ws:
                 message = json.loads(raw)
-                waiter = self._replies.pop(str(message.get("id")), None) if message.get("type") in ("reply", "error") else None
+                waiter = (
+                    self._replies.pop(str(message.get("id")), None)
+                    if message.get("type") in ("reply", "error")
+                    else None
+                )
                 if waiter is not None and not waiter.done():
                     waiter.set_result(message)
                 elif message.get("type") == "event":
@@ -66,8 +75,14 @@ class SignalingClient:
             async with self._changed:
                 self._changed.notify_all()
 
-    async def request(self, action: str, data: dict[str, Any] | None = None, *,
-                      request_id: str | None = None, timeout: float = 10) -> Message:
+    async def request(
+        self,
+        action: str,
+        data: dict[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+        timeout: float = 10,
+    ) -> Message:
         prefix = "".join(ch for ch in self.name if ch.isalnum()) or "c"
         rid = request_id or f"{prefix}-{next(_ids)}"
         loop = asyncio.get_running_loop()
@@ -96,14 +111,17 @@ class SignalingClient:
         async def check() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate() or self.closed.done())
+
         await asyncio.wait_for(check(), timeout)
         if not predicate():
             raise AssertionError(f"{self.name}: connection closed before the condition held")
 
-    async def wait_event(self, name: str, where: Callable[[Message], bool] = lambda e: True,
-                         timeout: float = 10) -> Message:
+    async def wait_event(
+        self, name: str, where: Callable[[Message], bool] = lambda e: True, timeout: float = 10
+    ) -> Message:
         def found() -> Message | None:
             return next((e for e in self.events if e["event"] == name and where(e)), None)
+
         await self.wait_for(lambda: found() is not None, timeout)
         event = found()
         assert event is not None
@@ -133,30 +151,42 @@ class Api:
             headers["authorization"] = f"Bearer {self.token}"
         return headers
 
-    async def post(self, path: str, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    async def post(
+        self, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         return await self.http.post(path, json=body, headers=self._headers(headers))
 
     async def get(self, path: str) -> httpx.Response:
         return await self.http.get(path, headers=self._headers())
 
-    async def sign_up(self, email: str, name: str = "Host", password: str = "correct horse 1") -> Message:
-        response = await self.post("/api/auth/signup", {"email": email, "password": password, "name": name})
+    async def sign_up(
+        self, email: str, name: str = "Host", password: str = "correct horse 1"
+    ) -> Message:
+        response = await self.post(
+            "/api/auth/signup", {"email": email, "password": password, "name": name}
+        )
         assert response.status_code == 201, response.text
         session: Message = response.json()
         self.token = session["access_token"]
         return session
 
     async def create_meeting(self, **fields: Any) -> Message:
-        body = {"title": "Standup", "start": "2026-12-01T09:00", "timezone": "Europe/Paris",
-                "duration_minutes": 30, **fields}
+        body = {
+            "title": "Standup",
+            "start": "2026-12-01T09:00",
+            "timezone": "Europe/Paris",
+            "duration_minutes": 30,
+            **fields,
+        }
         response = await self.post("/api/meetings", body)
         assert response.status_code == 201, response.text
         meeting: Message = response.json()
         return meeting
 
     async def join(self, meeting_id: str, name: str, passcode: str | None = None) -> Message:
-        response = await self.post(f"/api/meetings/{meeting_id}/join",
-                                   {"display_name": name, "passcode": passcode})
+        response = await self.post(
+            f"/api/meetings/{meeting_id}/join", {"display_name": name, "passcode": passcode}
+        )
         assert response.status_code == 200, response.text
         grant: Message = response.json()
         return grant

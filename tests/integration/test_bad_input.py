@@ -64,7 +64,9 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
 
     await attendee.send_raw(json.dumps({"action": "self_destruct", "id": "x1"}))
     error = await attendee.next_unmatched()
-    assert error["error"]["code"] == "unknown_action" and "self_destruct" in error["error"]["message"]
+    assert (
+        error["error"]["code"] == "unknown_action" and "self_destruct" in error["error"]["message"]
+    )
 
     await attendee.send_raw(json.dumps(["join"]))
     assert (await attendee.next_unmatched())["error"]["code"] == "malformed_json"
@@ -85,7 +87,9 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
         assert reply["error"]["code"] == code, (action, data, reply)
         assert reply["error"]["message"]
 
-    await attendee.send_raw(json.dumps({"action": "chat", "id": "has spaces", "data": {"text": "hi"}}))
+    await attendee.send_raw(
+        json.dumps({"action": "chat", "id": "has spaces", "data": {"text": "hi"}})
+    )
     assert (await attendee.next_unmatched())["error"]["code"] == "invalid_request_id"
     # The connection is still up and works.
     assert (await attendee.ok("ping"))["pong"] > 0
@@ -96,9 +100,11 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
 
 
 async def test_oversized_message_closes_with_1009_and_changes_nothing(twin: Twin) -> None:
-    mid, host, attendee, guest = await _room(twin)
+    mid, host, attendee, _guest = await _room(twin)
     before = [i for i in _state(twin, mid) if i["sk"].startswith("C#")]
-    await attendee.send_raw(json.dumps({"action": "chat", "id": "big", "data": {"text": "x" * (129 * 1024)}}))
+    await attendee.send_raw(
+        json.dumps({"action": "chat", "id": "big", "data": {"text": "x" * (129 * 1024)}})
+    )
     code, reason = await attendee.closed
     assert code == 1009, reason
     assert [i for i in _state(twin, mid) if i["sk"].startswith("C#")] == before
@@ -116,18 +122,28 @@ async def test_forged_expired_and_other_meeting_tokens_are_refused(twin: Twin) -
 
     real = TokenService(SigningKey.from_file(Path(twin.signing_key_file)))
     expired, _ = TokenService(real._key, clock=lambda: time.time() - 7200).issue_join(
-        mid, "p_expired", "host", "Old", None)
+        mid, "p_expired", "host", "Old", None
+    )
     forged, _ = TokenService(SigningKey.from_secret_string("guess")).issue_join(
-        mid, "p_forged", "host", "Mallory", None)
+        mid, "p_forged", "host", "Mallory", None
+    )
 
-    for token, meeting_id in [(forged, mid), (expired, mid), (other_grant["join_token"], mid),
-                              ("", mid), ("garbage", mid), (other_grant["join_token"], "")]:
+    for token, meeting_id in [
+        (forged, mid),
+        (expired, mid),
+        (other_grant["join_token"], mid),
+        ("", mid),
+        ("garbage", mid),
+        (other_grant["join_token"], ""),
+    ]:
         with pytest.raises(websockets.InvalidStatus) as info:
             await SignalingClient.connect(twin.ws_url, meeting_id, token)
         assert info.value.response.status_code in (401, 403)
 
     # A forged access token cannot create or read meetings either.
-    forged_access, _ = TokenService(SigningKey.from_secret_string("guess")).issue_access("u_x", "x@x.io", "X")
+    forged_access, _ = TokenService(SigningKey.from_secret_string("guess")).issue_access(
+        "u_x", "x@x.io", "X"
+    )
     other_api.token = forged_access
     assert (await other_api.get("/api/meetings")).status_code == 401
     for c in (host, attendee):
@@ -149,7 +165,10 @@ async def test_attendee_cannot_use_host_controls(twin: Twin) -> None:
         # Acting on a fellow attendee is refused just the same.
         data = {k: (third.participant_id if k == "participant_id" else v) for k, v in data.items()}
         reply = await attendee.request(action, data)
-        assert reply["type"] == "error" and reply["error"]["code"] in ("forbidden", "not_found"), (action, reply)
+        assert reply["type"] == "error" and reply["error"]["code"] in ("forbidden", "not_found"), (
+            action,
+            reply,
+        )
     assert _state(twin, mid) == before
     await host.ok("ping")
     assert host.events[host_events:] == [], "a refused action still sent an event"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from tests.integration.client import SignalingClient
+from tests.integration.client import Api
 from tests.integration.conftest import Twin
 from tests.integration.test_signaling import _enter, _meeting
-from tests.integration.client import Api
 
 
 async def test_dropped_connection_is_cleaned_up_after_a_410(lossy_twin: Twin) -> None:

@@ -20,8 +20,12 @@ async def test_sign_up_schedule_and_fetch_ics(twin: Twin) -> None:
     assert me["name"] == "Ada"
 
     meeting = await api.create_meeting(
-        title="Weekly sync", start="2027-01-05T09:00", timezone="Europe/Paris",
-        duration_minutes=45, rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=8", passcode="4321",
+        title="Weekly sync",
+        start="2027-01-05T09:00",
+        timezone="Europe/Paris",
+        duration_minutes=45,
+        rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=8",
+        passcode="4321",
         waiting_room=True,
     )
     assert meeting["join_url"] == f"{twin.base_url}/join.html?m={meeting['meeting_id']}"
@@ -30,7 +34,9 @@ async def test_sign_up_schedule_and_fetch_ics(twin: Twin) -> None:
     listed = (await api.get("/api/meetings")).json()
     assert [m["meeting_id"] for m in listed] == [meeting["meeting_id"]]
 
-    occurrences = (await api.get(f"/api/meetings/{meeting['meeting_id']}/occurrences?count=20")).json()
+    occurrences = (
+        await api.get(f"/api/meetings/{meeting['meeting_id']}/occurrences?count=20")
+    ).json()
     assert len(occurrences) == 8
     assert occurrences[0]["start_utc"] == "2027-01-05T08:00:00Z"
     assert occurrences[-1]["start_utc"] == "2027-02-23T08:00:00Z"
@@ -62,7 +68,9 @@ async def test_refresh_token_rotates_and_works_once(twin: Twin) -> None:
     again = await api.post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
     assert again.status_code == 401
     assert again.json()["error"]["code"] == "unauthenticated"
-    signin = await api.post("/api/auth/signin", {"email": session["email"], "password": "wrong password!"})
+    signin = await api.post(
+        "/api/auth/signin", {"email": session["email"], "password": "wrong password!"}
+    )
     assert signin.status_code == 401
     await api.close()
 
@@ -91,13 +99,21 @@ async def test_bad_http_input_is_refused_with_clear_errors(twin: Twin) -> None:
     await api.sign_up(f"bad-{uuid.uuid4().hex[:6]}@example.com")
     good = {"title": "T", "start": "2027-02-01T10:00", "timezone": "UTC", "duration_minutes": 30}
 
-    malformed = await api.http.post("/api/meetings", content=b"{not json",
-                                     headers={**api._headers(), "content-type": "application/json"})
+    malformed = await api.http.post(
+        "/api/meetings",
+        content=b"{not json",
+        headers={**api._headers(), "content-type": "application/json"},
+    )
     assert malformed.status_code == 422 and malformed.json()["error"]["code"] == "invalid_input"
 
-    for bad in ({**good, "duration_minutes": "30"}, {**good, "waiting_room": "yes"},
-                {**good, "timezone": "Nowhere/City"}, {**good, "rrule": "FREQ=SECONDLY"},
-                {**good, "surprise": 1}, {**good, "duration_minutes": 0}):
+    for bad in (
+        {**good, "duration_minutes": "30"},
+        {**good, "waiting_room": "yes"},
+        {**good, "timezone": "Nowhere/City"},
+        {**good, "rrule": "FREQ=SECONDLY"},
+        {**good, "surprise": 1},
+        {**good, "duration_minutes": 0},
+    ):
         response = await api.post("/api/meetings", bad)
         assert response.status_code == 422, (bad, response.text)
         assert response.json()["error"]["message"]
@@ -128,12 +144,15 @@ async def test_guest_join_checks_passcode_and_is_idempotent(twin: Twin) -> None:
     grant = a.json()
     assert grant["role"] == "attendee" and grant["ws_url"] == twin.ws_url
 
-    rejoin = await guest.post(f"/api/meetings/{meeting['meeting_id']}/rejoin",
-                              {"participant_id": grant["participant_id"],
-                               "resume_token": grant["resume_token"]})
+    rejoin = await guest.post(
+        f"/api/meetings/{meeting['meeting_id']}/rejoin",
+        {"participant_id": grant["participant_id"], "resume_token": grant["resume_token"]},
+    )
     assert rejoin.status_code == 200 and rejoin.json()["participant_id"] == grant["participant_id"]
-    forged = await guest.post(f"/api/meetings/{meeting['meeting_id']}/rejoin",
-                              {"participant_id": grant["participant_id"], "resume_token": "x" * 40})
+    forged = await guest.post(
+        f"/api/meetings/{meeting['meeting_id']}/rejoin",
+        {"participant_id": grant["participant_id"], "resume_token": "x" * 40},
+    )
     assert forged.status_code == 401
     await host.close()
     await guest.close()

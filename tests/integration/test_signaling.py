@@ -17,7 +17,9 @@ async def _meeting(twin: Twin, **fields: Any) -> tuple[Api, dict[str, Any]]:
     return host, await host.create_meeting(**fields)
 
 
-async def _enter(twin: Twin, api: Api, meeting_id: str, name: str) -> tuple[SignalingClient, dict[str, Any]]:
+async def _enter(
+    twin: Twin, api: Api, meeting_id: str, name: str
+) -> tuple[SignalingClient, dict[str, Any]]:
     grant = await api.join(meeting_id, name)
     client = await SignalingClient.enter(twin.ws_url, grant)
     joined = await client.ok("join")
@@ -52,9 +54,16 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
     assert [p["name"] for p in bob_joined["participants"]] == ["Hana Host", "Bob"]
     assert [p["name"] for p in carol_joined["participants"]] == ["Hana Host", "Bob", "Carol"]
     assert bob_joined["you"]["role"] == "attendee"
-    await host.wait_event("participant.joined", lambda e: e["data"]["participant"]["name"] == "Carol")
-    await bob.wait_event("participant.joined", lambda e: e["data"]["participant"]["name"] == "Carol")
-    assert [e["data"]["participant"]["name"] for e in host.events_named("participant.joined")] == ["Bob", "Carol"]
+    await host.wait_event(
+        "participant.joined", lambda e: e["data"]["participant"]["name"] == "Carol"
+    )
+    await bob.wait_event(
+        "participant.joined", lambda e: e["data"]["participant"]["name"] == "Carol"
+    )
+    assert [e["data"]["participant"]["name"] for e in host.events_named("participant.joined")] == [
+        "Bob",
+        "Carol",
+    ]
 
     # A sequence of actions from different participants; each waits for its reply, so the
     # meeting's order is the order below.
@@ -70,9 +79,20 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
 
     clients = (host, bob, carol)
     for client in clients:
-        await client.wait_event("chat.message", lambda e: e["data"]["message"]["text"] == "last word")
+        await client.wait_event(
+            "chat.message", lambda e: e["data"]["message"]["text"] == "last word"
+        )
     expected = _public(host.events)
-    assert [x[1] for x in expected] == ["chat", "updated", "updated", "chat", "updated", "updated", "updated", "chat"]
+    assert [x[1] for x in expected] == [
+        "chat",
+        "updated",
+        "updated",
+        "chat",
+        "updated",
+        "updated",
+        "updated",
+        "chat",
+    ]
     assert expected[1][2:] == (bob.participant_id, False, False)
     assert expected[2][2:] == (carol.participant_id, True, True)
     for client in clients:
@@ -86,22 +106,35 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
     def is_private(e: dict[str, Any]) -> bool:
         return e["event"] == "chat.message" and e["data"]["message"]["private"]
 
-    assert [e["data"]["message"]["message_id"] for e in bob.events if is_private(e)] == [private["message_id"]]
+    assert [e["data"]["message"]["message_id"] for e in bob.events if is_private(e)] == [
+        private["message_id"]
+    ]
     assert [e["data"]["message"]["text"] for e in carol.events if is_private(e)] == ["psst bob"]
     assert not [e for e in host.events if is_private(e)]
 
     # A late joiner gets the roster with states and the public chat history.
     dave, dave_joined = await _enter(twin, guest, mid, "Dave")
     states = {p["name"]: (p["muted"], p["hand"]) for p in dave_joined["participants"]}
-    assert states == {"Hana Host": (True, True), "Bob": (True, False), "Carol": (True, False), "Dave": (True, False)}
+    assert states == {
+        "Hana Host": (True, True),
+        "Bob": (True, False),
+        "Carol": (True, False),
+        "Dave": (True, False),
+    }
     assert [m["text"] for m in dave_joined["chat"]] == ["hello all", "hi from bob", "last word"]
 
     await carol.ok("react", {"emoji": "🎉"})
     reaction = await host.wait_event("reaction")
-    assert reaction["data"] == {"participant_id": carol.participant_id, "name": "Carol", "emoji": "🎉"}
+    assert reaction["data"] == {
+        "participant_id": carol.participant_id,
+        "name": "Carol",
+        "emoji": "🎉",
+    }
 
     await bob.ok("screenshare", {"on": True})
-    shared = await carol.wait_event("participant.updated", lambda e: e["data"]["changed"] == ["screen"])
+    shared = await carol.wait_event(
+        "participant.updated", lambda e: e["data"]["changed"] == ["screen"]
+    )
     assert shared["data"]["participant"]["screen"] is True
     busy = await carol.request("screenshare", {"on": True})
     assert busy["type"] == "error" and busy["error"]["code"] == "conflict"
@@ -144,8 +177,10 @@ async def test_waiting_room_admit_and_deny(twin: Twin) -> None:
     await frank.wait_event("you.denied")
     code, _ = await asyncio.wait_for(frank.closed, 10)
     assert code is not None
-    again = await guest.post(f"/api/meetings/{mid}/rejoin", {"participant_id": frank.participant_id,
-                                                              "resume_token": "whatever-token-value"})
+    again = await guest.post(
+        f"/api/meetings/{mid}/rejoin",
+        {"participant_id": frank.participant_id, "resume_token": "whatever-token-value"},
+    )
     assert again.status_code in (401, 403)
     for client in (host, eve, frank):
         await client.close()
@@ -169,7 +204,9 @@ async def test_host_mutes_all_and_removes_a_participant(twin: Twin) -> None:
     for client in (host, bob, carol):
         event = await client.wait_event("meeting.muted_all")
         assert {p["participant_id"]: p["muted"] for p in event["data"]["participants"]} == {
-            bob.participant_id: True, carol.participant_id: True}
+            bob.participant_id: True,
+            carol.participant_id: True,
+        }
     # The host stays unmuted; a participant may unmute again.
     await bob.ok("mute", {"muted": False})
 
@@ -187,8 +224,10 @@ async def test_host_mutes_all_and_removes_a_participant(twin: Twin) -> None:
         assert "403" in str(exc)
     else:
         raise AssertionError("a removed participant reconnected")
-    rejoin = await guest.post(f"/api/meetings/{mid}/rejoin", {"participant_id": carol.participant_id,
-                                                              "resume_token": grant["resume_token"]})
+    rejoin = await guest.post(
+        f"/api/meetings/{mid}/rejoin",
+        {"participant_id": carol.participant_id, "resume_token": grant["resume_token"]},
+    )
     assert rejoin.status_code == 403
     for client in (host, bob, carol):
         await client.close()
@@ -204,12 +243,20 @@ async def test_reconnect_keeps_role_and_place_and_host_keeps_rights(twin: Twin) 
     first = await bob.ok("join")
     carol, _ = await _enter(twin, guest, mid, "Carol")
     await host.ok("promote", {"participant_id": bob.participant_id})
-    await bob.wait_event("participant.updated", lambda e: e["data"]["participant"]["role"] == "cohost")
+    await bob.wait_event(
+        "participant.updated", lambda e: e["data"]["participant"]["role"] == "cohost"
+    )
 
     await bob.close()
-    await host.wait_event("participant.left", lambda e: e["data"]["participant_id"] == bob.participant_id)
-    regrant = (await guest.post(f"/api/meetings/{mid}/rejoin", {
-        "participant_id": grant["participant_id"], "resume_token": grant["resume_token"]})).json()
+    await host.wait_event(
+        "participant.left", lambda e: e["data"]["participant_id"] == bob.participant_id
+    )
+    regrant = (
+        await guest.post(
+            f"/api/meetings/{mid}/rejoin",
+            {"participant_id": grant["participant_id"], "resume_token": grant["resume_token"]},
+        )
+    ).json()
     bob = await SignalingClient.enter(twin.ws_url, regrant)
     again = await bob.ok("join")
     assert again["you"]["role"] == "cohost"
@@ -222,7 +269,9 @@ async def test_reconnect_keeps_role_and_place_and_host_keeps_rights(twin: Twin) 
 
     # The host drops without leaving, comes back through the same account, and is still host.
     await host.close()
-    await bob.wait_event("participant.left", lambda e: e["data"]["participant_id"] == host.participant_id)
+    await bob.wait_event(
+        "participant.left", lambda e: e["data"]["participant_id"] == host.participant_id
+    )
     host2, rejoined = await _enter(twin, host_api, mid, "Hana Host")
     assert rejoined["you"]["role"] == "host"
     await host2.ok("lock", {"locked": True})

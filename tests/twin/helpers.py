@@ -9,10 +9,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-from townhall import functions
-
 from infra.twin import LocalTwin, TwinOptions
 from tests.twin.sample_handlers import OVERRIDES
+from townhall import functions
 
 T = TypeVar("T")
 

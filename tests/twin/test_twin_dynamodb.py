@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from townhall import schema
 
 from infra.twin.dynamodb import LocalDynamoDB, table_name
 from tests.twin.helpers import wait_until
+from townhall import schema
 
 
 @pytest.fixture

@@ -12,12 +12,12 @@ from typing import Any
 import httpx
 import pytest
 from aws_lambda_powertools.utilities.parser.models import APIGatewayProxyEventV2Model
-from townhall import functions
 
 from infra.twin import LocalTwin
 from infra.twin.http_api import MAX_PAYLOAD_BYTES
 from tests.twin.helpers import running_twin, with_timeout
 from tests.twin.sample_handlers import RECORDER
+from townhall import functions
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from townhall import functions
 
 from infra.twin.lambda_runtime import LambdaInvocationError, LocalLambdaRuntime
+from townhall import functions
 
 FAST = dataclasses.replace(functions.WS_CONNECT, timeout_seconds=1)
 

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from townhall import routes
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from infra.twin import LocalTwin
 from tests.twin.helpers import eventually, running_twin
 from tests.twin.sample_handlers import RECORDER
+from townhall import routes
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,13 @@ from aws_lambda_powertools.utilities.parser.models import (
     APIGatewayWebSocketDisconnectEventModel,
     APIGatewayWebSocketMessageEventModel,
 )
-from townhall import functions, routes
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from infra.twin import LocalTwin
 from tests.twin.helpers import eventually, running_twin, with_timeout
 from tests.twin.sample_handlers import AUTHORIZER_CONTEXT, RECORDER
+from townhall import functions, routes
 
 SIGNALING_TIMEOUT = 1
 REQUEST_TIME = re.compile(r"^\d{2}/[A-Z][a-z]{2}/\d{4}:\d{2}:\d{2}:\d{2} \+0000$")

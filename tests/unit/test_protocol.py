@@ -37,11 +37,17 @@ def test_bad_envelopes_get_a_specific_code(body: str, code: str) -> None:
 
 def test_error_reply_shape() -> None:
     message = json.loads(protocol.error("chat", "r1", "invalid_input", "text is empty"))
-    assert message == {"type": "error", "id": "r1", "action": "chat",
-                       "error": {"code": "invalid_input", "message": "text is empty"}}
+    assert message == {
+        "type": "error",
+        "id": "r1",
+        "action": "chat",
+        "error": {"code": "invalid_input", "message": "text is empty"},
+    }
 
 
-@pytest.mark.parametrize("action", sorted(permissions.MODERATOR_ACTIONS | permissions.HOST_ONLY_ACTIONS))
+@pytest.mark.parametrize(
+    "action", sorted(permissions.MODERATOR_ACTIONS | permissions.HOST_ONLY_ACTIONS)
+)
 def test_attendees_may_not_moderate(action: str) -> None:
     with pytest.raises(Forbidden):
         permissions.check_action("attendee", action)

@@ -1,3 +1,4 @@
+import itertools
 from datetime import UTC, datetime
 
 import pytest
@@ -30,7 +31,7 @@ def test_occurrences_skip_the_past_and_respect_the_limit() -> None:
     occ = s.occurrences_after(datetime(2026, 6, 1, 12, 0, tzinfo=UTC), 3)
     assert len(occ) == 3
     assert occ[0].start.date().isoformat() == "2026-06-01"  # 10:00 EDT = 14:00 UTC, not over
-    assert all(b.start > a.start for a, b in zip(occ, occ[1:], strict=False))
+    assert all(b.start > a.start for a, b in itertools.pairwise(occ))
 
 
 def test_aware_start_is_converted_to_the_meeting_zone() -> None:

@@ -33,7 +33,11 @@ def test_join_token_round_trip(key: SigningKey) -> None:
     token, exp = tokens.issue_join("m1", "p_1", "attendee", "Ada", None)
     claims = tokens.verify_join(token, "m1")
     assert (claims.meeting_id, claims.participant_id, claims.role, claims.name) == (
-        "m1", "p_1", "attendee", "Ada")
+        "m1",
+        "p_1",
+        "attendee",
+        "Ada",
+    )
     assert claims.user_id is None and exp > time.time()
     assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
 
@@ -60,8 +64,9 @@ def test_forged_tokens_are_refused(key: SigningKey, tmp_path: Path) -> None:
         tokens.verify_join(forged)
     # Same kid, other key: the signature check must catch it.
     claims = jwt.decode(forged, options={"verify_signature": False})
-    resigned = jwt.encode(claims, Ed25519PrivateKey.generate(), algorithm="EdDSA",
-                          headers={"kid": key.kid})
+    resigned = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": key.kid}
+    )
     with pytest.raises(Unauthenticated, match="signature"):
         tokens.verify_join(resigned)
     # alg=none and HMAC confusion are refused before any verification.

@@ -102,7 +102,11 @@ def join_url(request: Request, meeting_id: str) -> str:
 
 def ws_url(request: Request) -> str:
     origin = public_origin(request)
-    return ("wss://" if origin.startswith("https://") else "ws://") + origin.split("://", 1)[1] + f"/{STAGE}"
+    return (
+        ("wss://" if origin.startswith("https://") else "ws://")
+        + origin.split("://", 1)[1]
+        + f"/{STAGE}"
+    )
 
 
 def _occurrence(o: Occurrence) -> OccurrenceOut:
@@ -113,7 +117,9 @@ def _occurrence(o: Occurrence) -> OccurrenceOut:
     )
 
 
-def _meeting_out(request: Request, m: Meeting, occurrences: list[Occurrence] | None = None) -> MeetingOut:
+def _meeting_out(
+    request: Request, m: Meeting, occurrences: list[Occurrence] | None = None
+) -> MeetingOut:
     if occurrences is None:
         occurrences = m.schedule.occurrences_after(datetime.now(UTC), 5)
     return MeetingOut(
@@ -186,7 +192,11 @@ def create_meeting(
         return _meeting_out(request, meeting).model_dump()
 
     return idempotency.run_once(
-        runtime.settings().idempotency_table, f"create:{claims.user_id}", key, payload, work,
+        runtime.settings().idempotency_table,
+        f"create:{claims.user_id}",
+        key,
+        payload,
+        work,
         request.scope.get("aws.context"),
     )
 
@@ -203,8 +213,12 @@ def get_meeting(meeting_id: str, request: Request, claims: Account) -> MeetingOu
 
 
 @meeting_routes.put("/{meeting_id}", response_model=MeetingOut)
-def update_meeting(meeting_id: str, body: MeetingIn, request: Request, claims: Account) -> MeetingOut:
-    return _meeting_out(request, meetings().update(claims, meeting_id, MeetingDraft(**body.model_dump())))
+def update_meeting(
+    meeting_id: str, body: MeetingIn, request: Request, claims: Account
+) -> MeetingOut:
+    return _meeting_out(
+        request, meetings().update(claims, meeting_id, MeetingDraft(**body.model_dump()))
+    )
 
 
 @meeting_routes.delete("/{meeting_id}", status_code=204)
@@ -249,13 +263,19 @@ def public_meeting(meeting_id: str) -> PublicMeetingOut:
         needs_passcode=m.passcode is not None,
         waiting_room=m.waiting_room,
         ended=m.ended_at is not None,
-        next_occurrences=[_occurrence(o) for o in m.schedule.occurrences_after(datetime.now(UTC), 3)],
+        next_occurrences=[
+            _occurrence(o) for o in m.schedule.occurrences_after(datetime.now(UTC), 3)
+        ],
     )
 
 
 @meeting_routes.post("/{meeting_id}/join", response_model=JoinOut)
 def join(
-    meeting_id: str, body: JoinIn, request: Request, claims: MaybeAccount, key: IdempotencyKey = None
+    meeting_id: str,
+    body: JoinIn,
+    request: Request,
+    claims: MaybeAccount,
+    key: IdempotencyKey = None,
 ) -> dict[str, Any]:
     payload = body.model_dump()
 
@@ -265,7 +285,11 @@ def join(
 
     caller = claims.user_id if claims else "guest"
     return idempotency.run_once(
-        runtime.settings().idempotency_table, f"join:{meeting_id}:{caller}", key, payload, work,
+        runtime.settings().idempotency_table,
+        f"join:{meeting_id}:{caller}",
+        key,
+        payload,
+        work,
         request.scope.get("aws.context"),
     )
 
@@ -301,7 +325,9 @@ def create_app() -> FastAPI:
         status = _STATUS.get(exc.code, 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}}, status_code=status, headers=headers
+            {"error": {"code": exc.code, "message": exc.message}},
+            status_code=status,
+            headers=headers,
         )
 
     @app.exception_handler(RequestValidationError)

@@ -39,7 +39,9 @@ class SessionOut(BaseModel):
 
 class MeetingIn(Body):
     title: StrictStr = Field(max_length=200)
-    start: StrictStr = Field(description="ISO 8601 local date-time in `timezone`, e.g. 2026-12-01T09:00")
+    start: StrictStr = Field(
+        description="ISO 8601 local date-time in `timezone`, e.g. 2026-12-01T09:00"
+    )
     timezone: StrictStr = Field(max_length=64, description="IANA zone, e.g. Europe/Paris")
     duration_minutes: StrictInt
     rrule: StrictStr | None = Field(default=None, max_length=256, description="RFC 5545 RRULE")

@@ -48,7 +48,7 @@ class JoinClaims:
         return cls(
             meeting_id=str(context["meetingId"]),
             participant_id=str(context["participantId"]),
-            role=role,  # type: ignore[arg-type]
+            role=role,
             name=str(context["name"]),
             user_id=str(context.get("userId") or "") or None,
             expires_at=0,

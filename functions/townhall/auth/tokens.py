@@ -9,7 +9,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -28,6 +27,7 @@ ALGORITHM = "EdDSA"
 ACCESS_TTL_SECONDS = 15 * 60
 JOIN_TTL_SECONDS = 15 * 60
 CLOCK_SKEW_SECONDS = 30
+
 
 class TokenService:
     def __init__(self, key: SigningKey, clock: Callable[[], float] = time.time) -> None:
@@ -97,7 +97,7 @@ class TokenService:
         return JoinClaims(
             meeting_id=mid,
             participant_id=_text(claims, "sub"),
-            role=role,  # type: ignore[arg-type]
+            role=role,
             name=_text(claims, "name"),
             user_id=str(claims.get("uid") or "") or None,
             expires_at=int(claims["exp"]),

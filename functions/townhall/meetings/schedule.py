@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule as RecurrenceRule
+from dateutil.rrule import rrulestr
 
 from townhall.errors import InvalidInput
 
@@ -90,14 +91,14 @@ class Schedule:
             start = rule.after(start, inc=False)
         return found
 
-    def _rule(self) -> rrule | None:
+    def _rule(self) -> RecurrenceRule | None:
         if self.rrule is None:
             return None
         try:
             rule = rrulestr(self.rrule, dtstart=self.start, forceset=False)
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"rrule is not valid RFC 5545: {exc}") from exc
-        if not isinstance(rule, rrule):
+        if not isinstance(rule, RecurrenceRule):
             raise InvalidInput("rrule must be a single RRULE")
         return rule
 

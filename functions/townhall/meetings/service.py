@@ -97,7 +97,9 @@ class MeetingService:
             raise NotFound("meeting not found")
         return meeting
 
-    def upcoming(self, host: AccessClaims, now: datetime, per_meeting: int = 3) -> list[tuple[Meeting, list[Any]]]:
+    def upcoming(
+        self, host: AccessClaims, now: datetime, per_meeting: int = 3
+    ) -> list[tuple[Meeting, list[Any]]]:
         result = []
         for meeting in self._store.meetings_of_host(host.user_id):
             if meeting.ended_at and not meeting.schedule.rrule:
@@ -123,7 +125,9 @@ class MeetingService:
             sequence=max(0, meeting.updated_at - meeting.created_at),
         )
 
-    def _build(self, host_id: str, meeting_id: str, draft: MeetingDraft, created_at: int) -> Meeting:
+    def _build(
+        self, host_id: str, meeting_id: str, draft: MeetingDraft, created_at: int
+    ) -> Meeting:
         if draft.kind not in ("meeting", "webinar"):
             raise InvalidInput("kind must be 'meeting' or 'webinar'")
         if not 1 <= draft.video_slots <= MAX_VIDEO_SLOTS:
@@ -190,26 +194,33 @@ class MeetingService:
                     user_id=account.user_id if account else None,
                 )
             )
-        return self._grant(meeting, participant_id, role, name, account.user_id if account else None)
+        return self._grant(
+            meeting, participant_id, role, name, account.user_id if account else None
+        )
 
     def rejoin(self, meeting_id: str, participant_id: str, resume_token: str) -> JoinGrant:
         meeting = self.public_info(meeting_id)
         if meeting.ended_at:
             raise Gone("the meeting has ended")
         participant = self._store.get_participant(meeting_id, participant_id)
-        if participant is None or not participant.resume_hash or not hmac.compare_digest(
-            participant.resume_hash, _hash(resume_token)
+        if (
+            participant is None
+            or not participant.resume_hash
+            or not hmac.compare_digest(participant.resume_hash, _hash(resume_token))
         ):
             raise Unauthenticated("resume token is not valid for this participant")
         if participant.status in ("removed", "denied"):
             raise Forbidden(f"you were {participant.status} from this meeting")
-        return self._grant(meeting, participant_id, participant.role, participant.name,
-                           participant.user_id)
+        return self._grant(
+            meeting, participant_id, participant.role, participant.name, participant.user_id
+        )
 
-    def _grant(self, meeting: Meeting, participant_id: str, role: Role, name: str,
-               user_id: str | None) -> JoinGrant:
-        token, expires_at = self._tokens.issue_join(meeting.meeting_id, participant_id, role,
-                                                    name, user_id)
+    def _grant(
+        self, meeting: Meeting, participant_id: str, role: Role, name: str, user_id: str | None
+    ) -> JoinGrant:
+        token, expires_at = self._tokens.issue_join(
+            meeting.meeting_id, participant_id, role, name, user_id
+        )
         resume = new_opaque_secret()
         self._store.set_resume_hash(meeting.meeting_id, participant_id, _hash(resume))
         return JoinGrant(meeting.meeting_id, participant_id, role, name, token, expires_at, resume)

@@ -182,12 +182,21 @@ class SignalingService:
                 self._notifier.disconnect(replaced)
                 self._connections.delete(replaced)
             if admitted:
-                name = "participant.updated" if me.connected and was_admitted else "participant.joined"
-                self._fan_out(meeting, seq, name, {"participant": after.public()}, everyone_admitted,
-                              exclude=caller.participant_id)
+                name = (
+                    "participant.updated" if me.connected and was_admitted else "participant.joined"
+                )
+                self._fan_out(
+                    meeting,
+                    seq,
+                    name,
+                    {"participant": after.public()},
+                    everyone_admitted,
+                    exclude=caller.participant_id,
+                )
                 return self._snapshot(meeting.meeting_id, after)
-            self._fan_out(meeting, seq, "waiting.joined", {"participant": after.public()},
-                          moderators)
+            self._fan_out(
+                meeting, seq, "waiting.joined", {"participant": after.public()}, moderators
+            )
             return {"status": "waiting", "meeting": _meeting_public(meeting), "you": after.public()}
         raise Conflict("the meeting is busy; retry the request")
 
@@ -199,27 +208,49 @@ class SignalingService:
     def _do_mute(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "muted", "participant_id")
         muted = protocol.require_bool(request.data, "muted")
-        return self._set_flag(caller, request, "muted", muted, publishing=not muted,
-                              what="the microphone", others_only_to=True)
+        return self._set_flag(
+            caller,
+            request,
+            "muted",
+            muted,
+            publishing=not muted,
+            what="the microphone",
+            others_only_to=True,
+        )
 
     def _do_camera(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "on", "participant_id")
         on = protocol.require_bool(request.data, "on")
-        return self._set_flag(caller, request, "camera", on, publishing=on, what="the camera",
-                              others_only_to=False)
+        return self._set_flag(
+            caller, request, "camera", on, publishing=on, what="the camera", others_only_to=False
+        )
 
     def _do_screenshare(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "on", "participant_id")
         on = protocol.require_bool(request.data, "on")
-        return self._set_flag(caller, request, "screen", on, publishing=on,
-                              what="screen sharing", others_only_to=False)
+        return self._set_flag(
+            caller,
+            request,
+            "screen",
+            on,
+            publishing=on,
+            what="screen sharing",
+            others_only_to=False,
+        )
 
     def _do_hand(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "raised", "participant_id")
         raised = protocol.require_bool(request.data, "raised")
         value = int(self._clock() * 1000) if raised else 0
-        return self._set_flag(caller, request, "hand_raised_at", value, publishing=False,
-                              what="a hand", others_only_to=0)
+        return self._set_flag(
+            caller,
+            request,
+            "hand_raised_at",
+            value,
+            publishing=False,
+            what="a hand",
+            others_only_to=0,
+        )
 
     def _do_chat(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "text", "to")
@@ -251,8 +282,13 @@ class SignalingService:
             self._fan_out(meeting, seq, "chat.message", {"message": message}, everyone_admitted)
         else:
             pair = {me.participant_id, target.participant_id}
-            self._fan_out(meeting, seq, "chat.message", {"message": message},
-                          lambda p: p.status == "admitted" and p.participant_id in pair)
+            self._fan_out(
+                meeting,
+                seq,
+                "chat.message",
+                {"message": message},
+                lambda p: p.status == "admitted" and p.participant_id in pair,
+            )
         return {"message_id": seq}
 
     def _do_react(self, caller: Caller, request: Request) -> dict[str, Any]:
@@ -263,9 +299,13 @@ class SignalingService:
         meeting, me = self._acting(caller, request)
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq)
-        self._fan_out(meeting, seq, "reaction",
-                      {"participant_id": me.participant_id, "name": me.name, "emoji": emoji},
-                      everyone_admitted)
+        self._fan_out(
+            meeting,
+            seq,
+            "reaction",
+            {"participant_id": me.participant_id, "name": me.name, "emoji": emoji},
+            everyone_admitted,
+        )
         return {}
 
     # -- moderation --------------------------------------------------------------------
@@ -295,17 +335,29 @@ class SignalingService:
                 continue
             after = _apply(target, changes, seq)
             outcome = "admitted" if admit else "denied"
-            self._fan_out(meeting, seq, "waiting.left",
-                          {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
-                          moderators)
+            self._fan_out(
+                meeting,
+                seq,
+                "waiting.left",
+                {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
+                moderators,
+            )
             if admit:
-                self._fan_out(meeting, seq, "participant.joined", {"participant": after.public()},
-                              everyone_admitted, exclude=target_id)
+                self._fan_out(
+                    meeting,
+                    seq,
+                    "participant.joined",
+                    {"participant": after.public()},
+                    everyone_admitted,
+                    exclude=target_id,
+                )
                 if target.connection_id:
                     snapshot = self._snapshot(meeting.meeting_id, after)
                     self._send(meeting, seq, target.connection_id, "you.admitted", snapshot)
             elif target.connection_id:
-                self._send(meeting, seq, target.connection_id, "you.denied", {"by": me.participant_id})
+                self._send(
+                    meeting, seq, target.connection_id, "you.denied", {"by": me.participant_id}
+                )
                 self._close(target.connection_id)
             return {"participant": after.public()}
         raise Conflict("the meeting is busy; retry the request")
@@ -316,7 +368,8 @@ class SignalingService:
             meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, "mute_all")
             targets = [
-                p for p in self._meetings.participants(caller.meeting_id)
+                p
+                for p in self._meetings.participants(caller.meeting_id)
                 if p.status == "admitted" and not p.muted and not permissions.is_moderator(p.role)
             ]
             seq = self._next_seq(caller.meeting_id)
@@ -328,12 +381,19 @@ class SignalingService:
                 continue
             for start in range(0, len(rest), 99):
                 try:
-                    self._meetings.commit(caller.meeting_id, seq, participants=rest[start:start + 99])
+                    self._meetings.commit(
+                        caller.meeting_id, seq, participants=rest[start : start + 99]
+                    )
                 except StaleWrite:
                     logger.warning("mute_all: a batch changed concurrently; its members keep state")
             muted = [_apply(c.before, c.changes, seq).public() for c in changes]
-            self._fan_out(meeting, seq, "meeting.muted_all",
-                          {"by": me.participant_id, "participants": muted}, everyone_admitted)
+            self._fan_out(
+                meeting,
+                seq,
+                "meeting.muted_all",
+                {"by": me.participant_id, "participants": muted},
+                everyone_admitted,
+            )
             return {"muted": [p["participant_id"] for p in muted]}
         raise Conflict("the meeting is busy; retry the request")
 
@@ -348,14 +408,23 @@ class SignalingService:
                 raise NotFound("no such participant in the meeting")
             permissions.check_acts_on(me.role, target.role, "remove")
             seq = self._next_seq(caller.meeting_id)
-            changes = {"status": "removed", "connection_id": None, "screen": False,
-                       "left_at": int(self._clock())}
+            changes = {
+                "status": "removed",
+                "connection_id": None,
+                "screen": False,
+                "left_at": int(self._clock()),
+            }
             if not self._try_commit(caller, request, seq, [ParticipantChange(target, changes)]):
                 continue
             data = {"participant_id": target_id, "by": me.participant_id}
-            self._fan_out(meeting, seq, "participant.removed", data,
-                          lambda p: everyone_admitted(p) or p.participant_id == target_id,
-                          extra=[target.connection_id] if target.connection_id else [])
+            self._fan_out(
+                meeting,
+                seq,
+                "participant.removed",
+                data,
+                lambda p: everyone_admitted(p) or p.participant_id == target_id,
+                extra=[target.connection_id] if target.connection_id else [],
+            )
             if target.connection_id:
                 self._close(target.connection_id)
             return {}
@@ -368,8 +437,13 @@ class SignalingService:
         permissions.check_action(me.role, "lock")
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq, meeting_changes={"locked": locked})
-        self._fan_out(meeting, seq, "meeting.updated", {"locked": locked, "by": me.participant_id},
-                      everyone_admitted)
+        self._fan_out(
+            meeting,
+            seq,
+            "meeting.updated",
+            {"locked": locked, "by": me.participant_id},
+            everyone_admitted,
+        )
         return {"locked": locked}
 
     def _do_end(self, caller: Caller, request: Request) -> dict[str, Any]:
@@ -379,8 +453,13 @@ class SignalingService:
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq, meeting_changes={"ended_at": int(self._clock())})
         everyone = [p for p in self._meetings.recipients(caller.meeting_id) if p.connection_id]
-        self._fan_out(meeting, seq, "meeting.ended", {"by": me.participant_id},
-                      lambda p: p.connection_id is not None)
+        self._fan_out(
+            meeting,
+            seq,
+            "meeting.ended",
+            {"by": me.participant_id},
+            lambda p: p.connection_id is not None,
+        )
         for p in everyone:
             if p.connection_id != caller.connection_id:
                 self._close(p.connection_id)
@@ -405,16 +484,21 @@ class SignalingService:
                 raise Conflict(f"a {target.role} cannot be promoted to co-host")
             if not promote and target.role != "cohost":
                 raise Conflict("only a co-host can be demoted")
-            new_role: Role = "cohost" if promote else (
-                "panelist" if meeting.kind == "webinar" else "attendee")
+            new_role: Role = (
+                "cohost" if promote else ("panelist" if meeting.kind == "webinar" else "attendee")
+            )
             seq = self._next_seq(caller.meeting_id)
             changes = {"role": new_role}
             if not self._try_commit(caller, request, seq, [ParticipantChange(target, changes)]):
                 continue
             after = _apply(target, changes, seq)
-            self._fan_out(meeting, seq, "participant.updated",
-                          {"participant": after.public(), "by": me.participant_id,
-                           "changed": ["role"]}, everyone_admitted)
+            self._fan_out(
+                meeting,
+                seq,
+                "participant.updated",
+                {"participant": after.public(), "by": me.participant_id, "changed": ["role"]},
+                everyone_admitted,
+            )
             return {"participant": after.public()}
         raise Conflict("the meeting is busy; retry the request")
 
@@ -451,8 +535,11 @@ class SignalingService:
             changes: dict[str, Any] = {field: value}
             others: list[ParticipantChange] = []
             if field == "screen" and value:
-                sharing = [p for p in self._meetings.participants(caller.meeting_id)
-                           if p.screen and p.participant_id != target.participant_id]
+                sharing = [
+                    p
+                    for p in self._meetings.participants(caller.meeting_id)
+                    if p.screen and p.participant_id != target.participant_id
+                ]
                 if sharing and not permissions.is_moderator(me.role):
                     raise Conflict(f"{sharing[0].name} is already sharing their screen")
                 others = [ParticipantChange(p, {"screen": False}) for p in sharing]
@@ -460,23 +547,41 @@ class SignalingService:
                 self._commit(caller, request, 0)  # nothing to change, but the id is spent
                 return {"participant": target.public()}
             seq = self._next_seq(caller.meeting_id)
-            if not self._try_commit(caller, request, seq,
-                                    [ParticipantChange(target, changes), *others]):
+            if not self._try_commit(
+                caller, request, seq, [ParticipantChange(target, changes), *others]
+            ):
                 continue
             for other in others:
                 stopped = _apply(other.before, other.changes, seq)
-                self._fan_out(meeting, seq, "participant.updated",
-                              {"participant": stopped.public(), "by": me.participant_id,
-                               "changed": ["screen"]}, everyone_admitted)
+                self._fan_out(
+                    meeting,
+                    seq,
+                    "participant.updated",
+                    {
+                        "participant": stopped.public(),
+                        "by": me.participant_id,
+                        "changed": ["screen"],
+                    },
+                    everyone_admitted,
+                )
             after = _apply(target, changes, seq)
-            self._fan_out(meeting, seq, "participant.updated",
-                          {"participant": after.public(), "by": me.participant_id,
-                           "changed": [_public_name(field)]}, everyone_admitted)
+            self._fan_out(
+                meeting,
+                seq,
+                "participant.updated",
+                {
+                    "participant": after.public(),
+                    "by": me.participant_id,
+                    "changed": [_public_name(field)],
+                },
+                everyone_admitted,
+            )
             return {"participant": after.public()}
         raise Conflict("the meeting is busy; retry the request")
 
-    def _mark_offline(self, meeting_id: str, participant_id: str, connection_id: str,
-                      reason: str) -> None:
+    def _mark_offline(
+        self, meeting_id: str, participant_id: str, connection_id: str, reason: str
+    ) -> None:
         for _ in range(WRITE_ATTEMPTS):
             meeting = self._meetings.get_meeting(meeting_id)
             p = self._meetings.get_participant(meeting_id, participant_id)
@@ -494,11 +599,19 @@ class SignalingService:
             except StaleWrite:
                 continue
             after = _apply(p, changes, seq)
-            data = {"participant_id": participant_id, "reason": reason,
-                    "participant": after.public()}
+            data = {
+                "participant_id": participant_id,
+                "reason": reason,
+                "participant": after.public(),
+            }
             if p.status == "waiting":
-                self._fan_out(meeting, seq, "waiting.left",
-                              {"participant_id": participant_id, "outcome": "left"}, moderators)
+                self._fan_out(
+                    meeting,
+                    seq,
+                    "waiting.left",
+                    {"participant_id": participant_id, "outcome": "left"},
+                    moderators,
+                )
             elif p.status == "admitted":
                 self._fan_out(meeting, seq, "participant.left", data, everyone_admitted)
             return
@@ -536,9 +649,12 @@ class SignalingService:
             if p is not None:
                 self._mark_offline(meeting_id, p.participant_id, connection_id, "connection lost")
 
-    def _send(self, meeting: Meeting, seq: int, connection_id: str, name: str,
-              data: dict[str, Any]) -> None:
-        self._notifier.post_many([(connection_id, protocol.event(meeting.meeting_id, seq, name, data))])
+    def _send(
+        self, meeting: Meeting, seq: int, connection_id: str, name: str, data: dict[str, Any]
+    ) -> None:
+        self._notifier.post_many(
+            [(connection_id, protocol.event(meeting.meeting_id, seq, name, data))]
+        )
 
     def _close(self, connection_id: str | None) -> None:
         if connection_id:
@@ -553,7 +669,8 @@ class SignalingService:
             key=lambda p: (p.place, p.participant_id),
         )
         chat = [
-            m for m in self._meetings.recent_chat(meeting_id, CHAT_HISTORY_ON_JOIN * 2)
+            m
+            for m in self._meetings.recent_chat(meeting_id, CHAT_HISTORY_ON_JOIN * 2)
             if not m.get("private") or me.participant_id in (m.get("from"), m.get("to"))
         ][-CHAT_HISTORY_ON_JOIN:]
         snapshot: dict[str, Any] = {
@@ -614,20 +731,28 @@ class SignalingService:
 
     def _commit(self, caller: Caller, request: Request, seq: int, **writes: Any) -> None:
         try:
-            self._meetings.commit(caller.meeting_id, seq,
-                                  request=(caller.participant_id, request.request_id), **writes)
+            self._meetings.commit(
+                caller.meeting_id,
+                seq,
+                request=(caller.participant_id, request.request_id),
+                **writes,
+            )
         except DuplicateRequest as exc:
             raise DuplicateRequestError(f"request id {exc} was already used") from exc
         except StaleWrite as exc:
             raise Gone("the meeting has ended") from exc
 
-    def _try_commit(self, caller: Caller, request: Request, seq: int,
-                    changes: list[ParticipantChange]) -> bool:
+    def _try_commit(
+        self, caller: Caller, request: Request, seq: int, changes: list[ParticipantChange]
+    ) -> bool:
         """Commit, or False when a participant changed under us (the caller re-reads)."""
         try:
-            self._meetings.commit(caller.meeting_id, seq,
-                                  request=(caller.participant_id, request.request_id),
-                                  participants=changes)
+            self._meetings.commit(
+                caller.meeting_id,
+                seq,
+                request=(caller.participant_id, request.request_id),
+                participants=changes,
+            )
         except DuplicateRequest as exc:
             raise DuplicateRequestError(f"request id {exc} was already used") from exc
         except StaleWrite:

@@ -77,9 +77,15 @@ class AccountStore:
             raise
 
     def by_email(self, email: str) -> Account | None:
-        raw = dynamo.client().get_item(
-            TableName=self._table, Key=dynamo.to_ddb({"pk": f"EMAIL#{email}"}), ConsistentRead=True
-        ).get("Item")
+        raw = (
+            dynamo.client()
+            .get_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": f"EMAIL#{email}"}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         if not raw:
             return None
         item = dynamo.from_ddb(raw)
@@ -93,9 +99,11 @@ class AccountStore:
 
     def by_id(self, user_id: str) -> Account | None:
         """The profile (without the password hash, which lives only on the email item)."""
-        raw = dynamo.client().get_item(
-            TableName=self._table, Key=dynamo.to_ddb({"pk": f"USER#{user_id}"})
-        ).get("Item")
+        raw = (
+            dynamo.client()
+            .get_item(TableName=self._table, Key=dynamo.to_ddb({"pk": f"USER#{user_id}"}))
+            .get("Item")
+        )
         if not raw:
             return None
         item = dynamo.from_ddb(raw)

@@ -44,11 +44,15 @@ class ConnectionStore:
         )
 
     def get(self, connection_id: str) -> Connection | None:
-        raw = dynamo.client().get_item(
-            TableName=self._table,
-            Key=dynamo.to_ddb({"connection_id": connection_id}),
-            ConsistentRead=True,
-        ).get("Item")
+        raw = (
+            dynamo.client()
+            .get_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"connection_id": connection_id}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         if not raw:
             return None
         item = dynamo.from_ddb(raw)

@@ -55,7 +55,8 @@ def from_ddb(item: Mapping[str, Any]) -> Item:
 
 
 def value(v: Any) -> dict[str, Any]:
-    return _serializer.serialize(_plain(v))
+    serialized: dict[str, Any] = dict(_serializer.serialize(_plain(v)))
+    return serialized
 
 
 def _plain(v: Any) -> Any:

@@ -195,11 +195,15 @@ class MeetingStore:
         )
 
     def get_meeting(self, meeting_id: str) -> Meeting | None:
-        raw = dynamo.client().get_item(
-            TableName=self._table,
-            Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": "META"}),
-            ConsistentRead=True,
-        ).get("Item")
+        raw = (
+            dynamo.client()
+            .get_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": "META"}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return Meeting.from_item(dynamo.from_ddb(raw)) if raw else None
 
     def save_meeting(self, meeting: Meeting, expected_updated_at: int) -> bool:
@@ -266,11 +270,15 @@ class MeetingStore:
     # -- participants --------------------------------------------------------------------
 
     def get_participant(self, meeting_id: str, participant_id: str) -> Participant | None:
-        raw = dynamo.client().get_item(
-            TableName=self._table,
-            Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": f"P#{participant_id}"}),
-            ConsistentRead=True,
-        ).get("Item")
+        raw = (
+            dynamo.client()
+            .get_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": f"P#{participant_id}"}),
+                ConsistentRead=True,
+            )
+            .get("Item")
+        )
         return Participant.from_item(dynamo.from_ddb(raw)) if raw else None
 
     def participants(self, meeting_id: str) -> list[Participant]:
