@@ -123,6 +123,10 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
     }
     assert [m["text"] for m in dave_joined["chat"]] == ["hello all", "hi from bob", "last word"]
 
+    await dave.ok("camera", {"on": True})
+    camera = await host.wait_event("participant.updated", lambda e: e["data"]["changed"] == ["camera"])
+    assert camera["data"]["participant"]["camera"] is True
+
     await carol.ok("react", {"emoji": "🎉"})
     reaction = await host.wait_event("reaction")
     assert reaction["data"] == {
@@ -144,6 +148,25 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
     assert left["data"]["participant_id"] == bob.participant_id
     assert left["data"]["participant"]["screen"] is False
     for client in (host, bob, carol, dave):
+        await client.close()
+
+
+async def test_webinar_attendees_are_view_only(twin: Twin) -> None:
+    host_api, meeting = await _meeting(twin, kind="webinar")
+    host, _ = await _enter(twin, host_api, meeting["meeting_id"], "Hana Host")
+    guest = Api(twin.base_url)
+    viewer, joined = await _enter(twin, guest, meeting["meeting_id"], "Viewer")
+    assert joined["meeting"]["kind"] == "webinar" and joined["you"]["role"] == "attendee"
+    for action, data in (("mute", {"muted": False}), ("camera", {"on": True}),
+                         ("screenshare", {"on": True})):
+        reply = await viewer.request(action, data)
+        assert reply["type"] == "error" and reply["error"]["code"] == "forbidden", reply
+    await viewer.ok("hand", {"raised": True})
+    await viewer.ok("chat", {"text": "question from the audience"})
+    await host.wait_event("chat.message")
+    await host.ok("promote", {"participant_id": viewer.participant_id})
+    await viewer.ok("mute", {"muted": False})  # a co-host may speak
+    for client in (host, viewer):
         await client.close()
     await host_api.close()
     await guest.close()

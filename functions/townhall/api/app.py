@@ -117,18 +117,25 @@ def _occurrence(o: Occurrence) -> OccurrenceOut:
     )
 
 
+def _schedule_fields(m: Meeting) -> dict[str, Any]:
+    """What both the host's and the public view say about when and what a meeting is."""
+    return {
+        "meeting_id": m.meeting_id,
+        "title": m.title,
+        "kind": m.kind,
+        "start": m.schedule.start_local.isoformat(timespec="minutes"),
+        "timezone": m.schedule.timezone,
+        "duration_minutes": m.schedule.duration_minutes,
+    }
+
+
 def _meeting_out(
     request: Request, m: Meeting, occurrences: list[Occurrence] | None = None
 ) -> MeetingOut:
     if occurrences is None:
         occurrences = m.schedule.occurrences_after(datetime.now(UTC), 5)
     return MeetingOut(
-        meeting_id=m.meeting_id,
-        title=m.title,
-        kind=m.kind,
-        start=m.schedule.start_local.isoformat(timespec="minutes"),
-        timezone=m.schedule.timezone,
-        duration_minutes=m.schedule.duration_minutes,
+        **_schedule_fields(m),
         rrule=m.schedule.rrule,
         passcode=m.passcode,
         waiting_room=m.waiting_room,
@@ -254,12 +261,7 @@ def invite(meeting_id: str, request: Request, claims: Account) -> Response:
 def public_meeting(meeting_id: str) -> PublicMeetingOut:
     m = meetings().public_info(meeting_id)
     return PublicMeetingOut(
-        meeting_id=m.meeting_id,
-        title=m.title,
-        kind=m.kind,
-        start=m.schedule.start_local.isoformat(timespec="minutes"),
-        timezone=m.schedule.timezone,
-        duration_minutes=m.schedule.duration_minutes,
+        **_schedule_fields(m),
         needs_passcode=m.passcode is not None,
         waiting_room=m.waiting_room,
         ended=m.ended_at is not None,

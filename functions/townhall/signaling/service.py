@@ -261,9 +261,7 @@ class SignalingService:
         if to is not None:
             if to == me.participant_id:
                 raise InvalidInput("a private message needs another participant")
-            target = self._meetings.get_participant(caller.meeting_id, to)
-            if target is None or target.status != "admitted":
-                raise NotFound("no such participant in the meeting")
+            target = self._other(caller, to, ("admitted",))
         seq = self._next_seq(caller.meeting_id)
         now_ms = int(self._clock() * 1000)
         message = {
@@ -322,9 +320,7 @@ class SignalingService:
         for _ in range(WRITE_ATTEMPTS):
             meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, request.action)
-            target = self._meetings.get_participant(caller.meeting_id, target_id)
-            if target is None or target.status != "waiting":
-                raise NotFound("that participant is not in the waiting room")
+            target = self._other(caller, target_id, ("waiting",), "not in the waiting room")
             seq = self._next_seq(caller.meeting_id)
             changes: dict[str, Any] = {"status": "admitted" if admit else "denied"}
             if admit:
@@ -403,9 +399,7 @@ class SignalingService:
         for _ in range(WRITE_ATTEMPTS):
             meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, "remove")
-            target = self._meetings.get_participant(caller.meeting_id, target_id)
-            if target is None or target.status not in ("admitted", "waiting", "joining"):
-                raise NotFound("no such participant in the meeting")
+            target = self._other(caller, target_id, ("admitted", "waiting", "joining"))
             permissions.check_acts_on(me.role, target.role, "remove")
             seq = self._next_seq(caller.meeting_id)
             changes = {
@@ -477,9 +471,7 @@ class SignalingService:
         for _ in range(WRITE_ATTEMPTS):
             meeting, me = self._acting(caller, request)
             permissions.check_action(me.role, request.action)
-            target = self._meetings.get_participant(caller.meeting_id, target_id)
-            if target is None or target.status != "admitted":
-                raise NotFound("no such participant in the meeting")
+            target = self._other(caller, target_id, ("admitted",))
             if promote and target.role not in ("attendee", "panelist"):
                 raise Conflict(f"a {target.role} cannot be promoted to co-host")
             if not promote and target.role != "cohost":
@@ -525,9 +517,7 @@ class SignalingService:
                 if publishing:
                     permissions.check_publish(me.role, meeting.kind, what)
             else:
-                found = self._meetings.get_participant(caller.meeting_id, target_id)
-                if found is None or found.status != "admitted":
-                    raise NotFound("no such participant in the meeting")
+                found = self._other(caller, target_id, ("admitted",))
                 permissions.check_acts_on(me.role, found.role, f"change {what} of")
                 if value != others_only_to:
                     raise Forbidden(f"you may only turn off {what} for someone else")
@@ -708,6 +698,19 @@ class SignalingService:
         if meeting.ended_at:
             raise Gone("the meeting has ended")
         return meeting
+
+    def _other(
+        self,
+        caller: Caller,
+        participant_id: str,
+        statuses: tuple[str, ...],
+        missing: str = "not in the meeting",
+    ) -> Participant:
+        """Another participant the caller acts on, in one of `statuses`, or NotFound."""
+        found = self._meetings.get_participant(caller.meeting_id, participant_id)
+        if found is None or found.status not in statuses:
+            raise NotFound(f"that participant is {missing}")
+        return found
 
     def _check_admitted(self, caller: Caller, me: Participant | None) -> Participant:
         if me is None or me.connection_id != caller.connection_id:
