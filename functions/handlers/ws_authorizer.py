@@ -7,16 +7,16 @@ event of the connection, so the other handlers never re-verify it.
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from townhall import runtime
 from townhall.errors import Unauthenticated
+from townhall.observability import MetricUnit, logger, metrics
 from townhall.routes import MEETING_QUERY_PARAMETER, TOKEN_QUERY_PARAMETER
 
-logger = logging.getLogger(__name__)
 
-
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
     token = query.get(TOKEN_QUERY_PARAMETER) or ""
@@ -27,7 +27,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise Unauthenticated(f"the '{MEETING_QUERY_PARAMETER}' query parameter is required")
         claims = runtime.token_service().verify_join(token, meeting_id)
     except Unauthenticated as exc:
-        logger.info("connect refused: %s", exc.message)
+        logger.info("connect refused", reason=exc.message)
+        metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         return _policy("anonymous", "Deny", event["methodArn"], {"reason": exc.message})
     return _policy(
         claims.participant_id, "Allow", event["methodArn"], claims.as_authorizer_context()

@@ -7,10 +7,13 @@ from typing import Any
 from townhall import runtime
 from townhall.auth.claims import JoinClaims
 from townhall.errors import DomainError
+from townhall.observability import MetricUnit, logger, metrics
 
 _STATUS = {"not_found": 404, "gone": 410, "forbidden": 403}
 
 
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event["requestContext"]
     claims = JoinClaims.from_authorizer_context(request["authorizer"])
@@ -19,5 +22,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             claims, request["connectionId"], request.get("identity", {}).get("sourceIp", "")
         )
     except DomainError as exc:
+        logger.info("connect refused", code=exc.code, reason=exc.message)
+        metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         return {"statusCode": _STATUS.get(exc.code, 400), "body": exc.message}
+    metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200}

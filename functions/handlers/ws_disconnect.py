@@ -7,9 +7,12 @@ from typing import Any
 
 from townhall import runtime
 from townhall.auth.claims import JoinClaims
+from townhall.observability import MetricUnit, logger, metrics
 from townhall.signaling.service import Caller
 
 
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request = event["requestContext"]
     caller = Caller(
@@ -17,4 +20,5 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     reason = f"{request.get('disconnectStatusCode', '')} {request.get('disconnectReason', '')}"
     runtime.signaling_for_event(event).disconnect(caller, reason.strip() or "disconnected")
+    metrics.add_metric(name="Disconnections", unit=MetricUnit.Count, value=1)
     return {"statusCode": 200}

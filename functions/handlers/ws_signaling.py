@@ -8,18 +8,18 @@ connection stays open, as it would on API Gateway.
 from __future__ import annotations
 
 import base64
-import logging
 from typing import Any
 
 from townhall import runtime
 from townhall.auth.claims import JoinClaims
 from townhall.errors import DomainError
+from townhall.observability import MetricUnit, logger, metrics
 from townhall.signaling import protocol
 from townhall.signaling.service import Caller
 
-logger = logging.getLogger(__name__)
 
-
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_context = event["requestContext"]
     body = event.get("body")
@@ -32,6 +32,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         request = protocol.parse_request(body)
     except DomainError as exc:
         action, request_id = protocol.peek_request(body)
+        metrics.add_metric(name="SignalingRefused", unit=MetricUnit.Count, value=1)
         return _answer(protocol.error(action, request_id, exc.code, exc.message))
     caller = Caller(
         JoinClaims.from_authorizer_context(request_context["authorizer"]),
@@ -40,7 +41,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         data = runtime.signaling_for_event(event).handle(caller, request)
     except DomainError as exc:
+        logger.info("action refused", action=request.action, code=exc.code)
+        metrics.add_metric(name="SignalingRefused", unit=MetricUnit.Count, value=1)
         return _answer(protocol.error(request.action, request.request_id, exc.code, exc.message))
+    metrics.add_metric(name="SignalingActions", unit=MetricUnit.Count, value=1)
     return _answer(protocol.reply(request, data))
 
 

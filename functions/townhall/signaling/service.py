@@ -626,6 +626,7 @@ class SignalingService:
         }
         targets.update(extra or [])
         gone = self._notifier.post_many((c, message) for c in sorted(targets))
+        logger.debug("fan-out", extra={"event": name, "targets": len(targets), "gone": len(gone)})
         if gone:
             self._clean_up_gone(meeting.meeting_id, gone, participants)
 
