@@ -130,6 +130,9 @@ class LocalTwin:
     def _start(self, port: int) -> None:
         (self.data_dir / "keys").mkdir(parents=True, exist_ok=True, mode=0o700)
         listener = ports.listen("twin", self.host, port)
+        # Accepted sockets inherit this. Without it every response written in two pieces
+        # (head, then body) waits out the peer's delayed ACK: 40 ms per request on loopback.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.port = int(listener.getsockname()[1])
 
         self.dynamodb.start()
