@@ -59,8 +59,11 @@ async def _clients(
             grant = (
                 await http.post(f"/api/meetings/{mid}/join", json={"display_name": f"P{i}"})
             ).json()
+            # No client pings: API Gateway does not need them, and a busy twin answers late.
             ws = await websockets.connect(
-                f"{ws_url}?meeting={mid}&token={grant['join_token']}", max_size=None
+                f"{ws_url}?meeting={mid}&token={grant['join_token']}",
+                max_size=None,
+                ping_interval=None,
             )
             await ws.send(json.dumps({"action": "join", "id": f"join-{i}"}))
             while json.loads(await ws.recv()).get("id") != f"join-{i}":
@@ -138,7 +141,7 @@ def measure(twin: LocalTwin, participants: int, messages: int) -> dict[str, list
     )
     process.start()
     try:
-        if not parent.poll(300):
+        if not parent.poll(600):
             raise RuntimeError("the clients did not finish the chat phase in time")
         _, sent = parent.recv()
         client = twin.management_client()
@@ -159,9 +162,14 @@ def measure(twin: LocalTwin, participants: int, messages: int) -> dict[str, list
             raise RuntimeError("the clients did not report arrivals in time")
         _, arrivals = parent.recv()
     finally:
-        process.join(30)
+        process.join(60)
         if process.is_alive():
             process.kill()
+    # Each close fans a "left" event out to everyone still there; let that settle before the
+    # next meeting is measured, so one size's teardown does not load the next.
+    deadline = time.monotonic() + 120
+    while twin.live_connection_ids() and time.monotonic() < deadline:
+        time.sleep(0.5)
     ours = [a[t] - s for t, s in sent.items() for a in arrivals if t in a]
     floor = [a[t] - s for t, s in floor_sent.items() for a in arrivals if t in a]
     return {"ours": ours, "floor": floor, "missing": [len(sent) * len(arrivals) - len(ours)]}
