@@ -163,19 +163,32 @@ async def test_host_edits_and_deletes_a_meeting_and_others_cannot(twin: Twin) ->
     await api.sign_up(f"crud-{uuid.uuid4().hex[:6]}@example.com")
     meeting = await api.create_meeting(title="Draft", timezone="America/New_York")
     path = f"/api/meetings/{meeting['meeting_id']}"
-    body = {"title": "Final", "start": "2027-03-10T15:30", "timezone": "Asia/Kolkata",
-            "duration_minutes": 90, "rrule": "FREQ=DAILY;COUNT=3", "waiting_room": True}
+    body = {
+        "title": "Final",
+        "start": "2027-03-10T15:30",
+        "timezone": "Asia/Kolkata",
+        "duration_minutes": 90,
+        "rrule": "FREQ=DAILY;COUNT=3",
+        "waiting_room": True,
+    }
     updated = await api.http.put(path, json=body, headers=api._headers())
     assert updated.status_code == 200, updated.text
     got = (await api.get(path)).json()
     assert (got["title"], got["timezone"], got["start"], got["rrule"], got["waiting_room"]) == (
-        "Final", "Asia/Kolkata", "2027-03-10T15:30", "FREQ=DAILY;COUNT=3", True)
+        "Final",
+        "Asia/Kolkata",
+        "2027-03-10T15:30",
+        "FREQ=DAILY;COUNT=3",
+        True,
+    )
     assert got["next_occurrences"][0]["start_utc"] == "2027-03-10T10:00:00Z"
 
     stranger = Api(twin.base_url)
     await stranger.sign_up(f"str-{uuid.uuid4().hex[:6]}@example.com")
     assert (await stranger.get(path)).status_code == 404
-    assert (await stranger.http.put(path, json=body, headers=stranger._headers())).status_code == 404
+    assert (
+        await stranger.http.put(path, json=body, headers=stranger._headers())
+    ).status_code == 404
     assert (await stranger.http.delete(path, headers=stranger._headers())).status_code == 404
 
     assert (await api.http.delete(path, headers=api._headers())).status_code == 204

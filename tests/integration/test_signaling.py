@@ -124,7 +124,9 @@ async def test_three_participants_see_each_other_in_order(twin: Twin) -> None:
     assert [m["text"] for m in dave_joined["chat"]] == ["hello all", "hi from bob", "last word"]
 
     await dave.ok("camera", {"on": True})
-    camera = await host.wait_event("participant.updated", lambda e: e["data"]["changed"] == ["camera"])
+    camera = await host.wait_event(
+        "participant.updated", lambda e: e["data"]["changed"] == ["camera"]
+    )
     assert camera["data"]["participant"]["camera"] is True
 
     await carol.ok("react", {"emoji": "🎉"})
@@ -157,8 +159,11 @@ async def test_webinar_attendees_are_view_only(twin: Twin) -> None:
     guest = Api(twin.base_url)
     viewer, joined = await _enter(twin, guest, meeting["meeting_id"], "Viewer")
     assert joined["meeting"]["kind"] == "webinar" and joined["you"]["role"] == "attendee"
-    for action, data in (("mute", {"muted": False}), ("camera", {"on": True}),
-                         ("screenshare", {"on": True})):
+    for action, data in (
+        ("mute", {"muted": False}),
+        ("camera", {"on": True}),
+        ("screenshare", {"on": True}),
+    ):
         reply = await viewer.request(action, data)
         assert reply["type"] == "error" and reply["error"]["code"] == "forbidden", reply
     await viewer.ok("hand", {"raised": True})
