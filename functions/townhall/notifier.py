@@ -2,9 +2,8 @@
 
 A fan-out posts to many connections at once from a small thread pool: each post is one HTTPS
 round trip, and a meeting of 200 would otherwise wait 200 round trips in a row. A connection
-that is gone answers 410; boto3 raises `GoneException` only when the response carries
-`x-amzn-ErrorType: GoneException`, and a bare 410 surfaces as a ClientError with code '410',
-so both count as gone. Gone connections are returned to the caller, which cleans them up.
+that is gone answers 410 (with or without `x-amzn-ErrorType: GoneException`); gone
+connections are returned to the caller, which cleans them up.
 """
 
 from __future__ import annotations
@@ -15,15 +14,16 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from botocore.exceptions import ClientError
+from townhall.connections_api import ConnectionsApi
 
 logger = logging.getLogger(__name__)
 
 FAN_OUT_THREADS = 32
 MAX_POST_BYTES = 128 * 1024
+GONE = 410
 
-_clients: dict[str, Any] = {}
-_clients_lock = threading.Lock()
+_apis: dict[str, ConnectionsApi] = {}
+_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
 
@@ -32,39 +32,20 @@ def management_endpoint(domain_name: str, stage: str, override: str | None) -> s
     return override or f"https://{domain_name}/{stage}"
 
 
-def _client(endpoint: str) -> Any:
-    with _clients_lock:
-        client = _clients.get(endpoint)
-        if client is None:
-            import boto3
-            from botocore.config import Config
-
-            client = boto3.client(
-                "apigatewaymanagementapi",
-                endpoint_url=endpoint,
-                config=Config(
-                    retries={"mode": "standard", "max_attempts": 3},
-                    max_pool_connections=FAN_OUT_THREADS * 2,
-                    connect_timeout=2,
-                    read_timeout=5,
-                ),
-            )
-            _clients[endpoint] = client
-        return client
+def _api(endpoint: str) -> ConnectionsApi:
+    with _lock:
+        api = _apis.get(endpoint)
+        if api is None:
+            api = _apis[endpoint] = ConnectionsApi(endpoint)
+        return api
 
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
-    with _clients_lock:
+    with _lock:
         if _pool is None:
             _pool = ThreadPoolExecutor(FAN_OUT_THREADS, thread_name_prefix="fan-out")
         return _pool
-
-
-def is_gone(exc: ClientError) -> bool:
-    error = exc.response.get("Error", {})
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    return error.get("Code") in ("GoneException", "410") or status == 410
 
 
 class ConnectionNotifier:
@@ -76,13 +57,7 @@ class ConnectionNotifier:
         data = message.encode()
         if len(data) > MAX_POST_BYTES:
             raise ValueError(f"message of {len(data)} bytes exceeds the 128 KiB post limit")
-        try:
-            _client(self._endpoint).post_to_connection(ConnectionId=connection_id, Data=data)
-        except ClientError as exc:
-            if is_gone(exc):
-                return False
-            raise
-        return True
+        return _api(self._endpoint).post(connection_id, data) != GONE
 
     def post_many(self, deliveries: Iterable[tuple[str, str]]) -> list[str]:
         """Deliver each (connection id, message) concurrently; return the gone connection ids.
@@ -96,7 +71,7 @@ class ConnectionNotifier:
         if len(batch) == 1:
             connection_id, message = batch[0]
             return [] if self._post_logged(connection_id, message) else [connection_id]
-        results = _executor().map(lambda d: (d[0], self._post_logged(*d)), batch)
+        results: Any = _executor().map(lambda d: (d[0], self._post_logged(*d)), batch)
         return [connection_id for connection_id, delivered in results if not delivered]
 
     def _post_logged(self, connection_id: str, message: str) -> bool:
@@ -108,8 +83,4 @@ class ConnectionNotifier:
 
     def disconnect(self, connection_id: str) -> None:
         """Close a connection (its $disconnect follows). Already gone is fine."""
-        try:
-            _client(self._endpoint).delete_connection(ConnectionId=connection_id)
-        except ClientError as exc:
-            if not is_gone(exc):
-                raise
+        _api(self._endpoint).delete(connection_id)
