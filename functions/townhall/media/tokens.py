@@ -1,0 +1,199 @@
+"""Media tokens: what lets one participant use one media node for one meeting, briefly.
+
+Signaling issues a media token after it has placed the meeting (the participant is already
+authenticated by a join token at that point). The client hands it to the node with its SDP
+offer. It is a JWT signed with EdDSA by the same key as the other Townhall tokens, under its
+own audience (`townhall:media`), so neither a join token nor an access token can stand in for
+it, nor it for them.
+
+The node verifies it with the public key only (`MediaTokenVerifier`): it pins the algorithm,
+the key id, the audience, the expiry, the meeting the request names and the node's own id, so
+a token for another node or meeting is useless even if it leaks.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from townhall.errors import Unauthenticated
+from townhall.media.jwks import public_keys_from_jwks
+
+if TYPE_CHECKING:
+    from townhall.auth.keys import SigningKey
+
+ISSUER = "townhall"
+MEDIA_AUDIENCE = "townhall:media"
+ALGORITHM = "EdDSA"
+
+# Long enough for a client to set up ICE and DTLS after signaling answers (a few seconds),
+# short enough that a leaked token is worth little. The node checks the token once, when the
+# peer connection is set up; a reconnect asks signaling for a fresh one.
+MEDIA_TTL_SECONDS = 120
+# Tighter than the 30 s of the longer-lived tokens: nodes keep their clocks with NTP (on EC2,
+# the Amazon Time Sync Service), and the skew allowance adds straight to the token's life.
+CLOCK_SKEW_SECONDS = 10
+
+
+@dataclass(frozen=True)
+class MediaClaims:
+    meeting_id: str
+    participant_id: str
+    node_id: str
+    may_publish: bool
+    expires_at: int
+    # Unique per token: lets a node log and, if it wants, refuse a replay.
+    token_id: str
+
+
+class MediaTokenService:
+    """Issues media tokens (control plane only: it holds the private key)."""
+
+    def __init__(
+        self,
+        key: SigningKey,
+        clock: Callable[[], float] = time.time,
+        ttl_seconds: int = MEDIA_TTL_SECONDS,
+    ) -> None:
+        if ttl_seconds <= 0:
+            raise ValueError("a media token needs a positive lifetime")
+        self._key = key
+        self._clock = clock
+        self._ttl = ttl_seconds
+
+    def issue(
+        self, meeting_id: str, participant_id: str, node_id: str, *, may_publish: bool
+    ) -> tuple[str, int]:
+        """The token and its expiry (epoch seconds)."""
+        for name, text in (
+            ("meeting_id", meeting_id),
+            ("participant_id", participant_id),
+            ("node_id", node_id),
+        ):
+            if not text:
+                raise ValueError(f"a media token needs a {name}")
+        now = int(self._clock())
+        exp = now + self._ttl
+        claims = {
+            "iss": ISSUER,
+            "aud": MEDIA_AUDIENCE,
+            "sub": participant_id,
+            "mid": meeting_id,
+            "nid": node_id,
+            "pub": bool(may_publish),
+            "iat": now,
+            "exp": exp,
+            "jti": secrets.token_urlsafe(12),
+        }
+        token = jwt.encode(
+            claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
+        )
+        return token, exp
+
+
+class MediaTokenVerifier:
+    """Verifies media tokens on a node, with public keys only.
+
+    `public_keys` maps key id to key, so a key rotation can publish old and new side by side.
+    """
+
+    def __init__(
+        self,
+        public_keys: Mapping[str, Ed25519PublicKey],
+        node_id: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not public_keys:
+            raise ValueError("a verifier needs at least one public key")
+        for key in public_keys.values():
+            # Refuse a private key outright: the whole point is that a node never holds one.
+            if not isinstance(key, Ed25519PublicKey):
+                raise TypeError("MediaTokenVerifier takes Ed25519 public keys only")
+        if not node_id:
+            raise ValueError("a verifier needs the node id it verifies for")
+        self._keys = dict(public_keys)
+        self._node_id = node_id
+        self._clock = clock
+
+    @classmethod
+    def from_jwks(
+        cls,
+        document: Mapping[str, Any],
+        node_id: str,
+        clock: Callable[[], float] = time.time,
+    ) -> MediaTokenVerifier:
+        return cls(public_keys_from_jwks(document), node_id, clock)
+
+    def verify(self, token: str, meeting_id: str) -> MediaClaims:
+        """The token's claims if it is a valid media token for `meeting_id` on this node."""
+        claims = self._decode(token)
+        mid = _text(claims, "mid")
+        if mid != meeting_id:
+            raise Unauthenticated("media token is for another meeting")
+        nid = _text(claims, "nid")
+        if nid != self._node_id:
+            raise Unauthenticated("media token is for another media node")
+        pub = claims.get("pub")
+        if not isinstance(pub, bool):
+            raise Unauthenticated("media token lacks claim 'pub'")
+        return MediaClaims(
+            meeting_id=mid,
+            participant_id=_text(claims, "sub"),
+            node_id=nid,
+            may_publish=pub,
+            expires_at=int(claims["exp"]),
+            token_id=str(claims.get("jti") or ""),
+        )
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError as exc:
+            raise Unauthenticated("malformed media token") from exc
+        # Pinned before anything else: "none" and HMAC-with-the-public-key never get a chance.
+        if header.get("alg") != ALGORITHM:
+            raise Unauthenticated("media token algorithm not accepted")
+        key = self._keys.get(str(header.get("kid")))
+        if key is None:
+            raise Unauthenticated("media token signed with an unknown key")
+        try:
+            # Time is checked below against our own clock, so tests and skew use one "now".
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=MEDIA_AUDIENCE,
+                issuer=ISSUER,
+                options={
+                    # mid and nid are checked by verify(), after the audience: a join token
+                    # must be reported as the wrong kind of token, not as a broken one.
+                    "require": ["exp", "iat", "sub", "aud", "iss"],
+                    "verify_exp": False,
+                    "verify_iat": False,
+                },
+            )
+        except jwt.InvalidAudienceError as exc:
+            raise Unauthenticated("token is not a media token") from exc
+        except jwt.InvalidSignatureError as exc:
+            raise Unauthenticated("media token signature is invalid") from exc
+        except jwt.InvalidTokenError as exc:
+            raise Unauthenticated(f"invalid media token: {exc}") from exc
+        now = self._clock()
+        if int(claims["exp"]) + CLOCK_SKEW_SECONDS < now:
+            raise Unauthenticated("media token has expired")
+        if int(claims["iat"]) - CLOCK_SKEW_SECONDS > now:
+            raise Unauthenticated("media token is not valid yet")
+        return claims
+
+
+def _text(claims: Mapping[str, Any], name: str) -> str:
+    value = claims.get(name)
+    if not isinstance(value, str) or not value:
+        raise Unauthenticated(f"media token lacks claim {name!r}")
+    return value

@@ -1,0 +1,203 @@
+"""Media tokens: issued with the private key, verified on a node with the public key alone."""
+
+import json
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from townhall.auth.keys import SigningKey
+from townhall.auth.tokens import TokenService
+from townhall.errors import Unauthenticated
+from townhall.media.jwks import jwks, public_key_from_jwks, public_keys_from_jwks
+from townhall.media.tokens import (
+    CLOCK_SKEW_SECONDS,
+    MEDIA_TTL_SECONDS,
+    MediaTokenService,
+    MediaTokenVerifier,
+)
+
+NODE = "node-a"
+
+
+@pytest.fixture
+def key() -> SigningKey:
+    return SigningKey.from_private_key(Ed25519PrivateKey.generate())
+
+
+@pytest.fixture
+def verifier(key: SigningKey) -> MediaTokenVerifier:
+    # Built from the public key only, as a node builds it.
+    return MediaTokenVerifier({key.kid: key.public_key}, NODE)
+
+
+def test_round_trip_carries_every_claim(key: SigningKey, verifier: MediaTokenVerifier) -> None:
+    token, exp = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    claims = verifier.verify(token, "m1")
+    assert (claims.meeting_id, claims.participant_id, claims.node_id) == ("m1", "p_1", NODE)
+    assert claims.may_publish is True
+    assert claims.expires_at == exp
+    assert exp - time.time() == pytest.approx(MEDIA_TTL_SECONDS, abs=2)
+    assert claims.token_id
+    header = jwt.get_unverified_header(token)
+    assert header == {"alg": "EdDSA", "kid": key.kid, "typ": "JWT"}
+    body = jwt.decode(token, options={"verify_signature": False})
+    assert body["aud"] == "townhall:media" and body["pub"] is True
+
+
+def test_listen_only_token_says_so(key: SigningKey, verifier: MediaTokenVerifier) -> None:
+    token, _ = MediaTokenService(key).issue("m1", "p_2", NODE, may_publish=False)
+    assert verifier.verify(token, "m1").may_publish is False
+
+
+def test_forged_with_another_key_under_the_same_kid_is_refused(
+    key: SigningKey, verifier: MediaTokenVerifier
+) -> None:
+    genuine, _ = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    forged = jwt.encode(
+        claims, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": key.kid}
+    )
+    with pytest.raises(Unauthenticated, match="signature is invalid"):
+        verifier.verify(forged, "m1")
+
+
+def test_token_under_an_unknown_kid_is_refused(verifier: MediaTokenVerifier) -> None:
+    other = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    token, _ = MediaTokenService(other).issue("m1", "p_1", NODE, may_publish=True)
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        verifier.verify(token, "m1")
+
+
+def test_expired_token_is_refused_after_the_skew(key: SigningKey) -> None:
+    issued_at = 1_800_000_000.0
+    token, exp = MediaTokenService(key, clock=lambda: issued_at).issue(
+        "m1", "p_1", NODE, may_publish=True
+    )
+    within_skew = MediaTokenVerifier(
+        {key.kid: key.public_key}, NODE, clock=lambda: exp + CLOCK_SKEW_SECONDS - 1
+    )
+    assert within_skew.verify(token, "m1").participant_id == "p_1"
+    late = MediaTokenVerifier(
+        {key.kid: key.public_key}, NODE, clock=lambda: exp + CLOCK_SKEW_SECONDS + 1
+    )
+    with pytest.raises(Unauthenticated, match="expired"):
+        late.verify(token, "m1")
+
+
+def test_token_from_the_future_is_refused(key: SigningKey) -> None:
+    token, _ = MediaTokenService(key, clock=lambda: time.time() + 600).issue(
+        "m1", "p_1", NODE, may_publish=True
+    )
+    with pytest.raises(Unauthenticated, match="not valid yet"):
+        MediaTokenVerifier({key.kid: key.public_key}, NODE).verify(token, "m1")
+
+
+def test_token_for_another_meeting_is_refused(
+    key: SigningKey, verifier: MediaTokenVerifier
+) -> None:
+    token, _ = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    with pytest.raises(Unauthenticated, match="another meeting"):
+        verifier.verify(token, "m2")
+
+
+def test_token_for_another_node_is_refused(key: SigningKey) -> None:
+    token, _ = MediaTokenService(key).issue("m1", "p_1", "node-b", may_publish=True)
+    with pytest.raises(Unauthenticated, match="another media node"):
+        MediaTokenVerifier({key.kid: key.public_key}, NODE).verify(token, "m1")
+
+
+def test_join_and_access_tokens_are_not_media_tokens(
+    key: SigningKey, verifier: MediaTokenVerifier
+) -> None:
+    tokens = TokenService(key)
+    join, _ = tokens.issue_join("m1", "p_1", "host", "Ada", None)
+    access, _ = tokens.issue_access("u_1", "a@example.com", "Ada")
+    for token in (join, access):
+        with pytest.raises(Unauthenticated, match="not a media token"):
+            verifier.verify(token, "m1")
+    # And the other way round: a media token opens neither the meeting nor the API.
+    media, _ = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    with pytest.raises(Unauthenticated):
+        tokens.verify_join(media, "m1")
+    with pytest.raises(Unauthenticated):
+        tokens.verify_access(media)
+
+
+def test_alg_none_and_hmac_confusion_are_refused(
+    key: SigningKey, verifier: MediaTokenVerifier
+) -> None:
+    genuine, _ = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    claims = jwt.decode(genuine, options={"verify_signature": False})
+    unsigned = jwt.encode(claims, "", algorithm="none", headers={"kid": key.kid})
+    with pytest.raises(Unauthenticated, match="algorithm"):
+        verifier.verify(unsigned, "m1")
+    # HS256 keyed with the public key's bytes: the classic confusion attack.
+    public_raw = key.public_key.public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    hmac = jwt.encode(claims, public_raw, algorithm="HS256", headers={"kid": key.kid})
+    with pytest.raises(Unauthenticated, match="algorithm"):
+        verifier.verify(hmac, "m1")
+    with pytest.raises(Unauthenticated, match="malformed"):
+        verifier.verify("not-a-token", "m1")
+
+
+def test_token_without_the_publish_claim_is_refused(
+    key: SigningKey, verifier: MediaTokenVerifier
+) -> None:
+    now = int(time.time())
+    claims = {
+        "iss": "townhall",
+        "aud": "townhall:media",
+        "sub": "p_1",
+        "mid": "m1",
+        "nid": NODE,
+        "pub": "yes",  # not a boolean
+        "iat": now,
+        "exp": now + 60,
+    }
+    token = jwt.encode(claims, key.private_key, algorithm="EdDSA", headers={"kid": key.kid})
+    with pytest.raises(Unauthenticated, match="'pub'"):
+        verifier.verify(token, "m1")
+
+
+def test_verifier_refuses_to_hold_a_private_key(key: SigningKey) -> None:
+    with pytest.raises(TypeError, match="public keys only"):
+        MediaTokenVerifier({key.kid: key.private_key}, NODE)  # type: ignore[dict-item]
+
+
+def test_jwks_carries_the_public_key_only_and_loads_back(key: SigningKey) -> None:
+    document = json.loads(json.dumps(jwks(key)))  # as served over HTTP
+    [jwk] = document["keys"]
+    assert jwk["kty"] == "OKP" and jwk["crv"] == "Ed25519" and jwk["kid"] == key.kid
+    assert "d" not in jwk
+    loaded = public_key_from_jwks(document, key.kid)
+    token, _ = MediaTokenService(key).issue("m1", "p_1", NODE, may_publish=True)
+    assert MediaTokenVerifier({key.kid: loaded}, NODE).verify(token, "m1").node_id == NODE
+    assert MediaTokenVerifier.from_jwks(document, NODE).verify(token, "m1").meeting_id == "m1"
+
+
+def test_jwks_with_a_rotated_key_verifies_both(key: SigningKey) -> None:
+    new = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    document = {"keys": jwks(key)["keys"] + jwks(new)["keys"]}
+    verifier = MediaTokenVerifier.from_jwks(document, NODE)
+    for signer in (key, new):
+        token, _ = MediaTokenService(signer).issue("m1", "p_1", NODE, may_publish=False)
+        assert verifier.verify(token, "m1").participant_id == "p_1"
+
+
+def test_malformed_jwks_are_refused(key: SigningKey) -> None:
+    [jwk] = jwks(key)["keys"]
+    with pytest.raises(ValueError, match="no keys"):
+        public_keys_from_jwks({"keys": []})
+    with pytest.raises(ValueError, match="private key"):
+        public_keys_from_jwks({"keys": [{**jwk, "d": jwk["x"]}]})
+    with pytest.raises(ValueError, match="Ed25519"):
+        public_keys_from_jwks({"keys": [{**jwk, "kty": "RSA"}]})
+    with pytest.raises(ValueError, match="32-byte"):
+        public_keys_from_jwks({"keys": [{**jwk, "x": jwk["x"][:20]}]})
+    with pytest.raises(ValueError, match="no key"):
+        public_key_from_jwks({"keys": [jwk]}, "other-kid")
