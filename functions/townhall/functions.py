@@ -63,12 +63,18 @@ WS_DISCONNECT = FunctionSpec(
     manages_connections=True,
 )
 
-# Serves `$default` and every action route of `townhall.routes.ACTIONS`.
+# Serves `$default` and every action route of `townhall.routes.ACTIONS`. It places meetings on
+# media nodes (reserving streams on the node's registry item) and signs media tokens.
 WS_SIGNALING = FunctionSpec(
     logical_id="WsSignalingFunction",
     handler="handlers.ws_signaling.handler",
-    tables=((schema.CONNECTIONS, "read_write"), (schema.MEETINGS, "read_write")),
+    tables=(
+        (schema.CONNECTIONS, "read_write"),
+        (schema.MEETINGS, "read_write"),
+        (schema.MEDIA_NODES, "read_write"),
+    ),
     manages_connections=True,
+    reads_signing_key=True,
     timeout_seconds=15,
     memory_mb=1024,
 )

@@ -37,6 +37,7 @@ ACTIONS: tuple[str, ...] = (
     "end",
     "promote",
     "demote",
+    "media",
 )
 
 # Routes whose integration response is returned to the caller (a two-way route): the handler's

@@ -47,7 +47,26 @@ def _signaling_service(s: Settings, endpoint: str) -> Any:
         MeetingStore(s.meetings_table),
         ConnectionStore(s.connections_table),
         ConnectionNotifier(endpoint),
+        media=_media_access(s),
     )
+
+
+def _media_access(s: Settings) -> Any:
+    from townhall.media.access import MediaAccess
+    from townhall.media.nodes import NodeDirectory
+    from townhall.media.placement import MeetingPlacement
+    from townhall.media.tokens import MediaTokenService
+
+    return MediaAccess(
+        MeetingPlacement(s.meetings_table, NodeDirectory(s.media_nodes_table)),
+        MediaTokenService(_signing_key(s)),
+    )
+
+
+def _signing_key(s: Settings) -> Any:
+    from townhall.auth.keys import load_signing_key
+
+    return load_signing_key(s)
 
 
 def signaling_for_event(event: dict[str, Any]) -> Any:

@@ -318,6 +318,16 @@ def create_app() -> FastAPI:
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/api/.well-known/jwks.json", tags=["ops"])
+    def signing_keys(response: Response) -> dict[str, Any]:
+        """The public keys that verify Townhall's tokens; media nodes verify media tokens with
+        them and never hold the private key."""
+        from townhall.auth.keys import load_signing_key
+        from townhall.media.jwks import jwks
+
+        response.headers["Cache-Control"] = "public, max-age=300"
+        return jwks(load_signing_key(runtime.settings()))
+
     @app.get("/docs", include_in_schema=False)
     def docs_redirect() -> RedirectResponse:
         return RedirectResponse("/api/docs")

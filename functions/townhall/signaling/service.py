@@ -19,6 +19,7 @@ from typing import Any
 
 from townhall.auth.claims import JoinClaims, Role
 from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput, NotFound
+from townhall.media.access import MediaAccess
 from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions, protocol
 from townhall.signaling.protocol import Request
@@ -79,11 +80,13 @@ class SignalingService:
         meetings: MeetingStore,
         connections: ConnectionStore,
         notifier: ConnectionNotifier,
+        media: MediaAccess | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._meetings = meetings
         self._connections = connections
         self._notifier = notifier
+        self._media = media
         self._clock = clock
 
     # -- connection life cycle -------------------------------------------------------------
@@ -199,6 +202,20 @@ class SignalingService:
             )
             return {"status": "waiting", "meeting": _meeting_public(meeting), "you": after.public()}
         raise Conflict("the meeting is busy; retry the request")
+
+    def _do_media(self, caller: Caller, request: Request) -> dict[str, Any]:
+        """The media node hosting the meeting and a token for it (see docs/media-control.md)."""
+        protocol.only_fields(request.data)
+        if self._media is None:
+            raise Gone("media is not available in this deployment")
+        meeting, me = self._acting(caller, request)
+        self._commit(caller, request, 0)  # spends the request id: a replay is refused
+        return self._media.grant(
+            meeting.meeting_id,
+            me.participant_id,
+            may_publish=permissions.may_publish(me.role, meeting.kind),
+            video_slots=meeting.video_slots,
+        )
 
     def _do_leave(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data)
@@ -457,6 +474,8 @@ class SignalingService:
         for p in everyone:
             if p.connection_id != caller.connection_id:
                 self._close(p.connection_id)
+        if self._media is not None:
+            self._media.release(meeting.meeting_id)
         return {}
 
     def _do_promote(self, caller: Caller, request: Request) -> dict[str, Any]:
