@@ -13,12 +13,14 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: dev test setup lint typecheck pytest synth bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: dev test setup system-deps lint typecheck pytest synth bench clean
 
 dev: setup
 	$(BIN)/python -m infra.twin --host 127.0.0.1 --port $(PORT) --data $(DATA) --nodes $(NODES)
 
-test: setup lint typecheck pytest
+test: setup system-deps lint typecheck pytest
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -33,6 +35,13 @@ $(VENV)/.installed: pyproject.toml
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
 
 lint:
 	$(BIN)/ruff check .
