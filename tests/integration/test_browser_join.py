@@ -36,15 +36,20 @@ async def _join(page: Page, url: str, name: str) -> None:
     await expect(page.locator("#join")).to_be_hidden()
 
 
-async def test_two_browsers_join_from_the_invite_link_and_chat(twin: Twin) -> None:
+@pytest.fixture(scope="module")
+def chromium() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make system-deps`")
+    ARTIFACTS.mkdir(exist_ok=True)
+    return CHROMIUM
+
+
+async def test_two_browsers_join_from_the_invite_link_and_chat(twin: Twin, chromium: str) -> None:
     host = Api(twin.base_url)
     await host.sign_up(f"browser-{uuid.uuid4().hex[:6]}@example.com")
     meeting = await host.create_meeting(title="Browser standup")
-    ARTIFACTS.mkdir(exist_ok=True)
     async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             ada = await (await browser.new_context()).new_page()
             bob = await (await browser.new_context()).new_page()
