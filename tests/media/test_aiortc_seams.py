@@ -1,0 +1,214 @@
+"""Guards for the private aiortc hooks in media_fleet.rtc.seams.
+
+aiortc has no forwarding API, so the node reaches into private internals. Each test here
+names the seam it pins; when an aiortc upgrade moves one, the failure says which and which
+release the seams were written for. Fix media_fleet/rtc/seams.py, then the pin.
+"""
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import aiortc
+import aiortc.rtcrtpreceiver
+import aiortc.rtcrtpsender
+import pytest
+from aiortc import (
+    AudioStreamTrack,
+    MediaStreamTrack,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtp import (
+    RTCP_PSFB_PLI,
+    AnyRtcpPacket,
+    HeaderExtensions,
+    RtcpPsfbPacket,
+    RtcpSenderInfo,
+    RtcpSrPacket,
+    RtpPacket,
+    unwrap_rtx,
+    wrap_rtx,
+)
+
+from media_fleet.rtc import seams
+from tests.media.test_forwarding_loopback import (  # noqa: F401 (loopback_only is a fixture)
+    FlatVideoTrack,
+    connect,
+    loopback_only,
+    peer,
+    wait_until,
+)
+
+
+def moved(seam: str) -> str:
+    return (
+        f"aiortc seam moved: {seam}. media_fleet/rtc/seams.py was written against aiortc "
+        f"{seams.ASSUMED_AIORTC_VERSION}; installed is {aiortc.__version__}."
+    )
+
+
+def parameters(function: Callable[..., Any]) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+def test_pinned_version() -> None:
+    assert seams.aiortc_version_matches(), moved("the pinned release itself")
+
+
+def test_receive_hook_seam() -> None:
+    handler = RTCRtpReceiver._handle_rtp_packet
+    assert inspect.iscoroutinefunction(handler), moved("RTCRtpReceiver._handle_rtp_packet")
+    assert parameters(handler) == ["self", "packet", "arrival_time_ms"], moved(
+        "RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)"
+    )
+    caller = RTCDtlsTransport._handle_rtp_data.__code__
+    assert "_handle_rtp_packet" in caller.co_names, moved(
+        "RTCDtlsTransport._handle_rtp_data no longer calls receiver._handle_rtp_packet"
+    )
+
+
+def test_decoder_seams() -> None:
+    assert callable(getattr(aiortc.rtcrtpreceiver, "get_decoder", None)), moved(
+        "aiortc.rtcrtpreceiver.get_decoder"
+    )
+    assert "get_decoder" in aiortc.rtcrtpreceiver.decoder_worker.__code__.co_names, moved(
+        "decoder_worker looks up get_decoder in aiortc.rtcrtpreceiver"
+    )
+    receive = RTCRtpReceiver.receive.__code__.co_names
+    assert "_RTCRtpReceiver__decoder_queue" in receive, moved("RTCRtpReceiver.__decoder_queue")
+    assert "_RTCRtpReceiver__decoder_thread" in receive, moved("RTCRtpReceiver.__decoder_thread")
+    assert "_RTCRtpReceiver__decoder_thread" in RTCRtpReceiver._handle_rtp_packet.__code__.co_names
+    receiver = RTCRtpReceiver("video", SimpleNamespace(state="new"))  # type: ignore[arg-type]
+    assert hasattr(receiver, "_RTCRtpReceiver__decoder_queue"), moved("__decoder_queue")
+    assert hasattr(receiver, "_RTCRtpReceiver__decoder_thread"), moved("__decoder_thread")
+
+
+async def test_encoder_and_sender_seams() -> None:
+    assert callable(getattr(aiortc.rtcrtpsender, "get_encoder", None)), moved(
+        "aiortc.rtcrtpsender.get_encoder"
+    )
+    assert "get_encoder" in RTCRtpSender._next_encoded_frame.__code__.co_names, moved(
+        "RTCRtpSender._next_encoded_frame looks up get_encoder in aiortc.rtcrtpsender"
+    )
+    sender = RTCRtpSender("video", SimpleNamespace(state="new"))  # type: ignore[arg-type]
+    for name in ("_ssrc", "_rtx_ssrc", "_RTCRtpSender__rtp_task"):
+        assert hasattr(sender, name), moved(f"RTCRtpSender.{name}")
+    handler = RTCRtpSender._handle_rtcp_packet
+    assert inspect.iscoroutinefunction(handler), moved("RTCRtpSender._handle_rtcp_packet")
+    assert parameters(handler) == ["self", "packet"], moved("_handle_rtcp_packet(packet)")
+    transceiver = RTCRtpTransceiver("video", receiver=None, sender=sender)  # type: ignore[arg-type]
+    assert transceiver._codecs == [], moved("RTCRtpTransceiver._codecs")
+
+
+def test_send_and_keyframe_seams() -> None:
+    send = RTCDtlsTransport._send_rtp
+    assert inspect.iscoroutinefunction(send), moved("RTCDtlsTransport._send_rtp")
+    assert parameters(send) == ["self", "data"], moved("RTCDtlsTransport._send_rtp(data)")
+    assert "_rtp_header_extensions_map" in RTCDtlsTransport.__init__.__code__.co_names, moved(
+        "RTCDtlsTransport._rtp_header_extensions_map"
+    )
+    pli = RTCRtpReceiver._send_rtcp_pli
+    assert inspect.iscoroutinefunction(pli), moved("RTCRtpReceiver._send_rtcp_pli")
+    assert parameters(pli) == ["self", "media_ssrc"], moved("_send_rtcp_pli(media_ssrc)")
+
+
+def test_packet_api() -> None:
+    packet = RtpPacket(payload_type=96, marker=1, sequence_number=7, timestamp=9, ssrc=5)
+    for name in ("version", "csrc", "payload", "padding_size", "extensions"):
+        assert hasattr(packet, name), moved(f"RtpPacket.{name}")
+    assert isinstance(packet.extensions, HeaderExtensions), moved("RtpPacket.extensions")
+    for name in ("audio_level", "abs_send_time", "mid"):
+        assert hasattr(packet.extensions, name), moved(f"HeaderExtensions.{name}")
+    assert parameters(RtpPacket.serialize) == ["self", "extensions_map"], moved(
+        "RtpPacket.serialize(extensions_map)"
+    )
+    assert parameters(wrap_rtx) == ["packet", "payload_type", "sequence_number", "ssrc"], moved(
+        "aiortc.rtp.wrap_rtx"
+    )
+    packet.payload = b"abc"
+    rtx = wrap_rtx(packet, payload_type=97, sequence_number=1, ssrc=6)
+    assert rtx.payload == b"\x00\x07abc", moved("wrap_rtx payload (OSN + payload)")
+    assert unwrap_rtx(rtx, payload_type=96, ssrc=5).sequence_number == 7
+    info = RtcpSenderInfo(ntp_timestamp=1, rtp_timestamp=2, packet_count=3, octet_count=4)
+    assert len(bytes(RtcpSrPacket(ssrc=1, sender_info=info))) == 28, moved("RtcpSrPacket")
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_seams_behave_on_a_real_connection(caplog: pytest.LogCaptureFixture) -> None:
+    """Hooks see decrypted packets, survive their own errors, keep stock RTCP, send PLIs."""
+    caplog.set_level(logging.ERROR, logger="media_fleet")
+    publisher, node = peer(), peer()
+    packets: list[RtpPacket] = []
+    feedback: list[AnyRtcpPacket] = []
+    hooked: list[RTCRtpReceiver] = []
+    discarded: list[seams.DiscardedFrames] = []
+
+    async def on_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        packets.append(packet)
+        if len(packets) == 1:
+            raise RuntimeError("a bug in our hook")
+
+    async def on_feedback(packet: AnyRtcpPacket) -> None:
+        feedback.append(packet)
+
+    @node.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in node.getTransceivers():
+            if transceiver.receiver.track is track:
+                hooked.append(transceiver.receiver)
+                discarded.append(seams.discard_encoded_frames(transceiver.receiver))
+                seams.install_receive_hook(transceiver.receiver, on_packet)
+
+    try:
+        with seams.watch_codecs() as codecs:
+            publisher.addTrack(AudioStreamTrack())
+            video_sender = publisher.addTrack(FlatVideoTrack(100))
+            seams.install_feedback_hook(video_sender, on_feedback)
+            data = seams.serialize_for(video_sender, RtpPacket(payload_type=96))
+            assert not await seams.send_packet(video_sender, data)  # not connected yet
+
+            await connect(publisher, node)
+            await wait_until(lambda: len(packets) > 100, "100 packets through the receive hook")
+            assert node.connectionState == "connected", moved("a hook error closed the peer")
+            assert any(p.extensions.audio_level is not None for p in packets), moved(
+                "audio-level extension parsed before the hook"
+            )
+            assert any("receive hook failed" in r.getMessage() for r in caplog.records)
+
+            # the stock handler still ran: inbound statistics exist for both tracks
+            for receiver in hooked:
+                stats = await receiver.getStats()
+                inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+                assert inbound and inbound[0].packetsReceived > 0, moved("stock handler chain")
+
+            # nothing decoded: frames were assembled and thrown away
+            assert sum(d.count for d in discarded) > 0, moved("RTCRtpReceiver.__decoder_queue")
+            assert not any(codecs.decoded_for(r) for r in hooked), moved("get_decoder")
+            assert codecs.encoded_for(video_sender), moved("get_encoder attribution")
+
+            # a PLI through the node's receiver reaches the publisher's sender
+            video = next(r for r in hooked if r.track.kind == "video")
+            await seams.request_keyframe(video, video_sender._ssrc)
+            await wait_until(
+                lambda: any(
+                    isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_PLI for p in feedback
+                ),
+                "the PLI at the publisher",
+                timeout=5.0,
+            )
+    finally:
+        await asyncio.wait_for(publisher.close(), 5)
+        await asyncio.wait_for(node.close(), 5)
+    assert not await seams.send_packet(video_sender, data)  # closed
+
+
+async def test_placeholder_track_never_yields() -> None:
+    track = seams.PlaceholderTrack("video")
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(track.recv(), 0.05)
