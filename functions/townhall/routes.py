@@ -38,6 +38,9 @@ ACTIONS: tuple[str, ...] = (
     "promote",
     "demote",
     "media",
+    "media_publish",
+    "media_subscribe",
+    "media_answer",
 )
 
 # Routes whose integration response is returned to the caller (a two-way route): the handler's

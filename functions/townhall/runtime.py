@@ -47,7 +47,7 @@ def _signaling_service(s: Settings, endpoint: str) -> Any:
         MeetingStore(s.meetings_table),
         ConnectionStore(s.connections_table),
         ConnectionNotifier(endpoint),
-        media=_media_access(s),
+        media=lambda: _media_access(s),
     )
 
 
@@ -57,9 +57,9 @@ def _media_access(s: Settings) -> Any:
     from townhall.media.placement import MeetingPlacement
     from townhall.media.tokens import MediaTokenService
 
+    nodes = NodeDirectory(s.media_nodes_table)
     return MediaAccess(
-        MeetingPlacement(s.meetings_table, NodeDirectory(s.media_nodes_table)),
-        MediaTokenService(_signing_key(s)),
+        MeetingPlacement(s.meetings_table, nodes), nodes, MediaTokenService(_signing_key(s))
     )
 
 

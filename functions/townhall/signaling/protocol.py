@@ -120,6 +120,19 @@ def require_text(data: dict[str, Any], name: str, max_length: int) -> str:
     return value
 
 
+MAX_SDP_CHARS = 64 * 1024
+
+
+def require_sdp(data: dict[str, Any], name: str = "sdp") -> str:
+    """An SDP blob, kept byte for byte (no trimming: line endings matter)."""
+    value = data.get(name)
+    if not isinstance(value, str) or not value.startswith("v=0"):
+        raise InvalidInput(f"data.{name} must be an SDP description starting with v=0")
+    if len(value) > MAX_SDP_CHARS:
+        raise InvalidInput(f"data.{name} must be at most {MAX_SDP_CHARS} characters")
+    return value
+
+
 def optional_participant(data: dict[str, Any], name: str = "participant_id") -> str | None:
     value = data.get(name)
     if value is None:

@@ -80,13 +80,16 @@ class SignalingService:
         meetings: MeetingStore,
         connections: ConnectionStore,
         notifier: ConnectionNotifier,
-        media: MediaAccess | None = None,
+        media: Callable[[], MediaAccess] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._meetings = meetings
         self._connections = connections
         self._notifier = notifier
-        self._media = media
+        # Built on first use: only the signaling function holds the signing key and the
+        # MediaNodes grant, and $connect/$disconnect never need media.
+        self._media_factory = media
+        self._media_access: MediaAccess | None = None
         self._clock = clock
 
     # -- connection life cycle -------------------------------------------------------------
@@ -206,20 +209,74 @@ class SignalingService:
     def _do_media(self, caller: Caller, request: Request) -> dict[str, Any]:
         """The media node hosting the meeting and a token for it (see docs/media-control.md)."""
         protocol.only_fields(request.data)
-        if self._media is None:
-            raise Gone("media is not available in this deployment")
-        meeting, me = self._acting(caller, request)
+        media, meeting, me = self._media_caller(caller, request)
         self._commit(caller, request, 0)  # spends the request id: a replay is refused
-        return self._media.grant(
+        return media.grant(
             meeting.meeting_id,
             me.participant_id,
             may_publish=permissions.may_publish(me.role, meeting.kind),
             video_slots=meeting.video_slots,
         )
 
+    def _do_media_publish(self, caller: Caller, request: Request) -> dict[str, Any]:
+        """Relay the caller's publish offer to their meeting's node; reply with its answer."""
+        protocol.only_fields(request.data, "sdp")
+        offer = protocol.require_sdp(request.data)
+        media, meeting, me = self._media_caller(caller, request)
+        permissions.check_publish(me.role, meeting.kind, "audio or video")
+        self._commit(caller, request, 0)
+        sdp = media.publish(
+            meeting.meeting_id, me.participant_id, offer, video_slots=meeting.video_slots
+        )
+        return {"sdp": sdp}
+
+    def _do_media_subscribe(self, caller: Caller, request: Request) -> dict[str, Any]:
+        """The node's offer for the caller's subscribe connection (answer with media_answer)."""
+        protocol.only_fields(request.data)
+        media, meeting, me = self._media_caller(caller, request)
+        self._commit(caller, request, 0)
+        sdp = media.subscribe(
+            meeting.meeting_id,
+            me.participant_id,
+            may_publish=permissions.may_publish(me.role, meeting.kind),
+            video_slots=meeting.video_slots,
+        )
+        return {"sdp": sdp}
+
+    def _do_media_answer(self, caller: Caller, request: Request) -> dict[str, Any]:
+        protocol.only_fields(request.data, "sdp")
+        answer = protocol.require_sdp(request.data)
+        media, meeting, me = self._media_caller(caller, request)
+        self._commit(caller, request, 0)
+        media.answer(
+            meeting.meeting_id,
+            me.participant_id,
+            answer,
+            may_publish=permissions.may_publish(me.role, meeting.kind),
+            video_slots=meeting.video_slots,
+        )
+        return {}
+
+    def _media_caller(
+        self, caller: Caller, request: Request
+    ) -> tuple[MediaAccess, Meeting, Participant]:
+        media = self._media()
+        if media is None:
+            raise Gone("media is not available in this deployment")
+        meeting, me = self._acting(caller, request)
+        return media, meeting, me
+
+    def _media(self) -> MediaAccess | None:
+        if self._media_access is None and self._media_factory is not None:
+            self._media_access = self._media_factory()
+        return self._media_access
+
     def _do_leave(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data)
         self._mark_offline(caller.meeting_id, caller.participant_id, caller.connection_id, "left")
+        media = self._media()
+        if media is not None:
+            media.leave(caller.meeting_id, caller.participant_id)
         return {}
 
     def _do_mute(self, caller: Caller, request: Request) -> dict[str, Any]:
@@ -438,6 +495,9 @@ class SignalingService:
             )
             if target.connection_id:
                 self._close(target.connection_id)
+            media = self._media()
+            if media is not None:
+                media.leave(caller.meeting_id, target_id)  # their media stops too
             return {}
         raise Conflict("the meeting is busy; retry the request")
 
@@ -474,8 +534,9 @@ class SignalingService:
         for p in everyone:
             if p.connection_id != caller.connection_id:
                 self._close(p.connection_id)
-        if self._media is not None:
-            self._media.release(meeting.meeting_id)
+        media = self._media()
+        if media is not None:
+            media.release(meeting.meeting_id)
         return {}
 
     def _do_promote(self, caller: Caller, request: Request) -> dict[str, Any]:
