@@ -37,7 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--nodes",
         type=int,
         default=1,
-        help="media nodes to run (stored; the media fleet comes later)",
+        help="SFU media nodes to run (python -m media_fleet), registered like EC2 nodes",
     )
     parser.add_argument(
         "--idle-timeout", type=float, default=600.0, help="WebSocket idle timeout, seconds"

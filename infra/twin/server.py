@@ -37,6 +37,7 @@ from infra.twin.handler_env import EnvironmentPatch, handler_environment
 from infra.twin.http_api import HttpApi
 from infra.twin.lambda_runtime import DEFAULT_MAX_CONCURRENCY, LocalLambdaRuntime
 from infra.twin.management_api import ManagementApi
+from infra.twin.media_nodes import LocalMediaNode, start_media_nodes
 from infra.twin.router import TwinRouter
 from infra.twin.static_site import StaticSite
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
@@ -68,7 +69,7 @@ class TwinOptions:
     handler_overrides: Mapping[str, str] = field(default_factory=dict)
     # The functions to serve; replace one (dataclasses.replace) to change e.g. its timeout.
     functions: tuple[FunctionSpec, ...] = ALL_FUNCTIONS
-    # Media nodes to run; accepted and stored, the media fleet comes later.
+    # SFU node processes to run (`python -m media_fleet`), registered in MediaNodes.
     media_nodes: int = 0
     web_dir: Path = REPO_ROOT / "web"
     snapshot_interval_seconds: float = DEFAULT_SNAPSHOT_INTERVAL_SECONDS
@@ -99,6 +100,7 @@ class LocalTwin:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
+        self.media_nodes: list[LocalMediaNode] = []
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -136,15 +138,14 @@ class LocalTwin:
         self.port = int(listener.getsockname()[1])
 
         self.dynamodb.start()
-        self._environment.apply(
-            handler_environment(
-                table_names=self.dynamodb.table_names,
-                dynamodb_endpoint=self.dynamodb.endpoint_url,
-                management_endpoint=self.management_endpoint,
-                signing_key_file=self.signing_key_file,
-                public_base_url=self.base_url,
-            )
+        environment = handler_environment(
+            table_names=self.dynamodb.table_names,
+            dynamodb_endpoint=self.dynamodb.endpoint_url,
+            management_endpoint=self.management_endpoint,
+            signing_key_file=self.signing_key_file,
+            public_base_url=self.base_url,
         )
+        self._environment.apply(environment)
         options = self.options
         self._runtime = LocalLambdaRuntime(
             options.functions,
@@ -189,6 +190,16 @@ class LocalTwin:
                 raise RuntimeError("the twin's server did not start; see the log")
             time.sleep(0.02)
         log.info("twin serving %s (data in %s)", self.base_url, self.data_dir)
+        if options.media_nodes > 0:
+            # After the server is up: nodes fetch the JWKS from it as they start.
+            self.media_nodes = start_media_nodes(
+                options.media_nodes,
+                self.host if self.host not in {"0.0.0.0", ""} else "127.0.0.1",
+                f"{self.base_url}/api/.well-known/jwks.json",
+                self.dynamodb.table_names["MEDIA_NODES_TABLE"],
+                {k: v for k, v in environment.items() if k.startswith("AWS_")},
+                self.data_dir / "logs",
+            )
 
     def _serve(self, listener: socket.socket) -> None:
         async def serve() -> None:
@@ -216,6 +227,9 @@ class LocalTwin:
             return
         self._stopped = True
         try:
+            # Nodes first: draining deregisters them in DynamoDB, which must still be up.
+            for node in self.media_nodes:
+                node.stop()
             if self._server is not None and self._thread is not None:
                 self._server.should_exit = True
                 self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)

@@ -1,0 +1,336 @@
+"""The node's control API over real loopback HTTP (uvicorn), with a stand-in room.
+
+Every refusal is checked for its status, its error code and message, and for leaving no room
+behind. The stand-in room records what reached it, so a refused request that leaked through to
+a room would show; no aiortc is needed for any of this.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from media_fleet.service.control_api import WORKER_HEADER, WorkerState, control_app
+from media_fleet.service.http_server import ServedApp
+from media_fleet.service.keys import TokenGate
+from media_fleet.service.rooms import RoomDirectory
+from media_fleet.service.wire import MAX_BODY_BYTES
+from townhall.auth.keys import SigningKey
+from townhall.media.jwks import jwks
+from townhall.media.tokens import MediaTokenService
+
+NODE = "node-test"
+OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+@dataclass
+class StandInRoom:
+    meeting_id: str
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    participants: set[str] = field(default_factory=set)
+    subscribed: set[str] = field(default_factory=set)
+    closed: bool = False
+    moved: bool = False
+
+    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+        self.calls.append(("publish", participant_id))
+        if not offer_sdp.startswith("v=0"):
+            raise ValueError("not an SDP offer")
+        self.participants.add(participant_id)
+        return "answer-for-" + participant_id
+
+    async def subscribe(self, participant_id: str) -> str:
+        self.calls.append(("subscribe", participant_id))
+        self.participants.add(participant_id)
+        self.subscribed.add(participant_id)
+        return "offer-for-" + participant_id
+
+    async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
+        self.calls.append(("answer", participant_id))
+        if participant_id not in self.subscribed:
+            raise KeyError(participant_id)  # as MeetingRoom does
+
+    async def leave(self, participant_id: str) -> None:
+        self.calls.append(("leave", participant_id))
+        self.participants.discard(participant_id)
+
+    async def tell_clients_to_move(self) -> None:
+        self.moved = True
+
+    async def close(self) -> None:
+        self.closed = True
+
+    def sessions(self) -> int:
+        return len(self.participants)
+
+    def forwarded_streams(self) -> int:
+        return len(self.participants) * 2
+
+    def packets_per_second(self) -> float:
+        return 0.0
+
+
+@dataclass
+class Node:
+    url: str
+    rooms: RoomDirectory
+    worker: WorkerState
+    created: list[StandInRoom]
+    key: SigningKey
+    jwks_loads: list[int]
+    published_jwks: dict[str, Any]
+
+    def token(
+        self,
+        meeting: str = "m-1",
+        participant: str = "p-1",
+        *,
+        node: str = NODE,
+        may_publish: bool = True,
+        key: SigningKey | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> str:
+        service = MediaTokenService(key or self.key, clock or time.time)
+        return service.issue(meeting, participant, node, may_publish=may_publish)[0]
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[Node]:
+    key = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    published = jwks(key)
+    loads: list[int] = []
+
+    def load() -> Mapping[str, Any]:
+        loads.append(1)
+        return published
+
+    created: list[StandInRoom] = []
+
+    def factory(meeting_id: str) -> StandInRoom:
+        created.append(StandInRoom(meeting_id))
+        return created[-1]
+
+    rooms = RoomDirectory(factory)
+    worker = WorkerState(node_id=NODE, worker=3)
+    app = control_app(TokenGate(load, NODE, refresh_interval=30.0), rooms, worker)
+    served = ServedApp(app, socket.create_server(("127.0.0.1", 0)))
+    await served.start()
+    try:
+        yield Node(f"http://127.0.0.1:{served.port}", rooms, worker, created, key, loads, published)
+    finally:
+        served.stop()
+        await served.wait_stopped()
+
+
+async def post(node: Node, path: str, body: Any, *, raw: bytes | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        content = raw if raw is not None else json.dumps(body).encode()
+        return await client.post(
+            node.url + path, content=content, headers={"content-type": "application/json"}
+        )
+
+
+def error_of(response: httpx.Response) -> tuple[int, str, str]:
+    error = response.json()["error"]
+    return response.status_code, error["code"], error["message"]
+
+
+def assert_no_room(node: Node) -> None:
+    assert len(node.rooms) == 0
+    assert all(room.closed for room in node.created), "a room was left open"
+    assert all(not room.participants for room in node.created)
+
+
+async def test_health_names_the_node_and_its_load(node: Node) -> None:
+    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        response = await client.get(node.url + "/v1/health")
+    assert response.status_code == 200
+    assert response.headers[WORKER_HEADER] == "3"
+    body = response.json()
+    assert body["node_id"] == NODE and body["state"] == "active"
+    assert body["sessions"] == 0 and body["forwarded_streams"] == 0
+
+
+async def test_publish_subscribe_answer_leave_with_a_valid_token(node: Node) -> None:
+    token = node.token("m-1", "alice")
+    published = await post(node, "/v1/publish", {"token": token, "sdp": OFFER})
+    assert published.status_code == 200, published.text
+    assert published.json() == {"sdp": "answer-for-alice"}
+    offered = await post(node, "/v1/subscribe", {"token": token})
+    assert offered.json() == {"sdp": "offer-for-alice"}
+    answered = await post(node, "/v1/subscribe/answer", {"token": token, "sdp": "v=0 answer"})
+    assert answered.status_code == 200 and answered.json() == {}
+    assert node.rooms.meetings() == ["m-1"] and node.rooms.sessions() == 1
+
+    left = await post(node, "/v1/leave", {"token": token})
+    assert left.status_code == 200 and left.json() == {}
+    # The last participant left: the room is closed and gone.
+    assert [room.calls for room in node.created] == [
+        [("publish", "alice"), ("subscribe", "alice"), ("answer", "alice"), ("leave", "alice")]
+    ]
+    assert_no_room(node)
+    # Leaving again is harmless and creates nothing.
+    again = await post(node, "/v1/leave", {"token": token})
+    assert again.status_code == 200 and len(node.created) == 1
+
+
+@pytest.mark.parametrize("path", ["/v1/publish", "/v1/subscribe", "/v1/subscribe/answer"])
+async def test_a_missing_token_is_unauthenticated(node: Node, path: str) -> None:
+    status, code, message = error_of(await post(node, path, {"sdp": OFFER}))
+    assert (status, code) == (401, "unauthenticated") and "token is required" in message
+    assert_no_room(node)
+
+
+async def test_a_forged_token_is_refused(node: Node) -> None:
+    other = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    # Signed by another key under its own key id: unknown to the node, even after a refresh.
+    status, code, message = error_of(
+        await post(node, "/v1/publish", {"token": node.token(key=other), "sdp": OFFER})
+    )
+    assert (status, code) == (401, "unauthenticated") and "unknown key" in message
+    # Signed by another key that claims the node's key id: the signature does not hold.
+    impostor = SigningKey(private_key=other.private_key, kid=node.key.kid)
+    status, code, message = error_of(
+        await post(node, "/v1/publish", {"token": node.token(key=impostor), "sdp": OFFER})
+    )
+    assert (status, code) == (401, "unauthenticated") and "signature is invalid" in message
+    status, code, _ = error_of(await post(node, "/v1/subscribe", {"token": "not.a.jwt"}))
+    assert (status, code) == (401, "unauthenticated")
+    assert_no_room(node)
+
+
+async def test_an_expired_token_is_refused(node: Node) -> None:
+    old = node.token(clock=lambda: time.time() - 3600)
+    status, code, message = error_of(await post(node, "/v1/subscribe", {"token": old}))
+    assert (status, code, message) == (401, "unauthenticated", "media token has expired")
+    assert_no_room(node)
+
+
+async def test_a_token_for_another_node_is_refused(node: Node) -> None:
+    token = node.token(node="node-elsewhere")
+    status, code, message = error_of(
+        await post(node, "/v1/publish", {"token": token, "sdp": OFFER})
+    )
+    assert (status, code, message) == (
+        401,
+        "unauthenticated",
+        "media token is for another media node",
+    )
+    assert_no_room(node)
+
+
+async def test_a_participant_who_may_not_publish_may_only_subscribe(node: Node) -> None:
+    token = node.token(may_publish=False)
+    status, code, _ = error_of(await post(node, "/v1/publish", {"token": token, "sdp": OFFER}))
+    assert (status, code) == (403, "forbidden")
+    assert_no_room(node)
+    subscribed = await post(node, "/v1/subscribe", {"token": token})
+    assert subscribed.status_code == 200
+    assert [room.calls for room in node.created] == [[("subscribe", "p-1")]]
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"{not json", 400, "invalid_json"),
+        (b"\xff\xfe", 400, "invalid_json"),
+        (b"[1, 2]", 400, "invalid_input"),
+        (b'"token"', 400, "invalid_input"),
+    ],
+)
+async def test_a_body_that_is_not_a_json_object_is_refused(
+    node: Node, raw: bytes, status: int, code: str
+) -> None:
+    got = error_of(await post(node, "/v1/publish", None, raw=raw))
+    assert got[:2] == (status, code)
+    assert_no_room(node)
+
+
+async def test_fields_of_the_wrong_type_are_refused(node: Node) -> None:
+    token = node.token()
+    cases = [
+        ("/v1/publish", {"token": 42, "sdp": OFFER}, "'token' must be a string"),
+        ("/v1/publish", {"token": token, "sdp": ["v=0"]}, "'sdp' must be a string"),
+        ("/v1/publish", {"token": token}, "'sdp' must be a string"),
+        ("/v1/publish", {"token": token, "sdp": ""}, "'sdp' must not be empty"),
+        ("/v1/subscribe/answer", {"token": token, "sdp": None}, "'sdp' must be a string"),
+        ("/v1/leave", {"token": {"mid": "m-1"}}, "'token' must be a string"),
+    ]
+    for path, body, message in cases:
+        assert error_of(await post(node, path, body)) == (400, "invalid_input", message), body
+    assert_no_room(node)
+
+
+async def test_an_oversized_body_is_refused(node: Node) -> None:
+    sdp = "a=x\r\n" * (MAX_BODY_BYTES // 5 + 1)
+    status, code, message = error_of(
+        await post(node, "/v1/publish", {"token": node.token(), "sdp": sdp})
+    )
+    assert (status, code) == (413, "payload_too_large") and str(MAX_BODY_BYTES) in message
+    assert_no_room(node)
+
+
+async def test_a_room_that_refuses_the_offer_leaves_nothing_behind(node: Node) -> None:
+    status, code, message = error_of(
+        await post(node, "/v1/publish", {"token": node.token(), "sdp": "not an offer"})
+    )
+    assert (status, code, message) == (400, "invalid_input", "not an SDP offer")
+    assert len(node.created) == 1 and node.created[0].closed
+    assert_no_room(node)
+
+
+async def test_an_answer_without_a_subscription_creates_no_room(node: Node) -> None:
+    status, code, _ = error_of(
+        await post(node, "/v1/subscribe/answer", {"token": node.token(), "sdp": "v=0"})
+    )
+    assert (status, code) == (404, "not_found")
+    assert node.created == []
+    # A publisher who never subscribed: the room says so, and it is still a 404.
+    token = node.token("m-1", "alice")
+    assert (await post(node, "/v1/publish", {"token": token, "sdp": OFFER})).status_code == 200
+    status, code, _ = error_of(
+        await post(node, "/v1/subscribe/answer", {"token": token, "sdp": "v=0"})
+    )
+    assert (status, code) == (404, "not_found")
+    assert node.rooms.meetings() == ["m-1"]
+
+
+async def test_while_draining_new_sessions_are_refused_but_leave_works(node: Node) -> None:
+    alice = node.token("m-1", "alice")
+    assert (await post(node, "/v1/publish", {"token": alice, "sdp": OFFER})).status_code == 200
+    node.worker.draining = True
+    for path, body in [
+        ("/v1/publish", {"token": node.token("m-2", "bob"), "sdp": OFFER}),
+        ("/v1/subscribe", {"token": node.token("m-2", "bob")}),
+        ("/v1/subscribe", {"token": alice}),
+    ]:
+        status, code, _ = error_of(await post(node, path, body))
+        assert (status, code) == (503, "draining"), path
+    assert node.rooms.meetings() == ["m-1"]  # no room for m-2
+    assert (await post(node, "/v1/leave", {"token": alice})).status_code == 200
+    assert_no_room(node)
+
+
+async def test_an_unknown_key_id_refreshes_the_keys_at_most_once_per_interval(node: Node) -> None:
+    assert len(node.jwks_loads) == 1  # at start
+    rotated = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    # The control plane starts signing with a new key and publishes both.
+    node.published_jwks["keys"] = [*node.published_jwks["keys"], *jwks(rotated)["keys"]]
+    token = node.token("m-1", "alice", key=rotated)
+    accepted = await post(node, "/v1/subscribe", {"token": token})
+    assert accepted.status_code == 200, accepted.text
+    assert len(node.jwks_loads) == 2
+    # A stream of made-up key ids does not become a stream of fetches.
+    stranger = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    for _ in range(3):
+        response = await post(node, "/v1/subscribe", {"token": node.token(key=stranger)})
+        assert response.status_code == 401
+    assert len(node.jwks_loads) == 2
