@@ -1,4 +1,5 @@
 // Minimal join page: the full meeting room comes with the web-app issue.
+import { MediaSession } from "/media.js";
 import { SignalingConnection } from "/signaling.js";
 
 const params = new URLSearchParams(location.search);
@@ -54,13 +55,19 @@ $("join").addEventListener("submit", async (event) => {
       body: JSON.stringify({ display_name: $("name").value, passcode: $("passcode").value || null }),
     });
     const roster = new Map();
+    let media = null;
+    const startMedia = () => {
+      if (media) return;
+      media = new MediaSession(connection, $("stage"));
+      media.start().catch((error) => status(`Media: ${error.message}`));
+    };
     const connection = new SignalingConnection(grant.ws_url, grant.meeting_id, grant.join_token);
     connection.onEvent = (event) => {
       const p = event.data.participant;
       if (event.event === "participant.left") roster.delete(event.data.participant_id);
       else if (p) roster.set(p.participant_id, p);
       if (event.event === "chat.message") addChat(event.data.message);
-      if (event.event === "you.admitted") { status(""); $("room").hidden = false; }
+      if (event.event === "you.admitted") { status(""); $("room").hidden = false; startMedia(); }
       if (event.event === "meeting.ended") status("The host ended the meeting.");
       render(roster);
     };
@@ -76,6 +83,7 @@ $("join").addEventListener("submit", async (event) => {
       $("room").hidden = false;
     }
     $("join").hidden = true;
+    if (joined.status !== "waiting") startMedia();
     $("send").addEventListener("submit", async (e) => {
       e.preventDefault();
       const text = $("text").value.trim();
