@@ -63,6 +63,7 @@ def control_app(
     rooms: RoomDirectory,
     worker: WorkerState,
     cpu: Callable[[], float] = lambda: 0.0,
+    codecs: Callable[[], dict[str, int]] = lambda: {},
 ) -> Starlette:
     async def publish(request: Request) -> Response:
         body = await _body(request)
@@ -108,6 +109,9 @@ def control_app(
                 "forwarded_streams": rooms.forwarded_streams(),
                 "packets_per_second": rooms.packets_per_second(),
                 "cpu": cpu(),
+                # Decoders and encoders this worker ever created: forwarding needs none, and
+                # tests through the twin assert both stay at zero.
+                "codecs": codecs(),
             }
         )
 

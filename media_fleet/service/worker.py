@@ -24,12 +24,16 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from media_fleet.lifecycle import ProcessCpu
 from media_fleet.service.control_api import WorkerState, control_app
 from media_fleet.service.http_server import ServedApp
 from media_fleet.service.keys import TokenGate, jwks_loader
 from media_fleet.service.rooms import RoomDirectory, meeting_room_factory
+
+if TYPE_CHECKING:
+    from media_fleet.rtc.seams import CodecWatch
 
 log = logging.getLogger("media_fleet.service.worker")
 
@@ -54,7 +58,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 class Worker:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, codec_watch: CodecWatch | None = None) -> None:
         self.args = args
         self.state = WorkerState(node_id=args.node_id, worker=args.worker)
         self.rooms = RoomDirectory(
@@ -66,7 +70,14 @@ class Worker:
         )
         self.gate = TokenGate(jwks_loader(args.jwks), args.node_id)
         cpu = ProcessCpu()
-        self.app = control_app(self.gate, self.rooms, self.state, cpu=cpu.read)
+        watch = codec_watch
+
+        def codecs() -> dict[str, int]:
+            if watch is None:
+                return {}
+            return {"decoders": len(watch.decoder_threads), "encoders": len(watch.encoder_tasks)}
+
+        self.app = control_app(self.gate, self.rooms, self.state, cpu=cpu.read, codecs=codecs)
         self.served: ServedApp | None = None
 
     async def run(self) -> None:
@@ -145,8 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from media_fleet.service.ice import gather_only_on
 
         gather_only_on(args.ice_host)
-    with seams.watch_codecs(forbid=True), contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(Worker(args).run())
+    with seams.watch_codecs(forbid=True) as watch, contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(Worker(args, watch).run())
     return 0
 
 

@@ -120,6 +120,12 @@ async def test_three_participants_receive_each_others_audio_and_video(media_twin
         for client in clients:
             assert client.flowing("video", 10) == 2, client.frames
             assert client.flowing("audio", 10) == 2, client.frames
+        # The node forwarded all of it without a single decoder or encoder.
+        (node,) = twin.local.media_nodes
+        health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+        assert health["forwarded_streams"] >= 12, health
+        for worker in health["workers"]:
+            assert worker["codecs"] == {"decoders": 0, "encoders": 0}, health
     finally:
         for client in clients:
             await client.close()
