@@ -207,6 +207,7 @@ class MeetingRoom:
         self._speaker: str | None = None
         self._closed = False
         self._timer: asyncio.Task[None] | None = None
+        self._lost_tasks: set[asyncio.Task[None]] = set()
         self._last_evaluation = -math.inf
         self._forwarded = 0
         self._rate = 0.0
@@ -238,6 +239,8 @@ class MeetingRoom:
             transceiver = pc.addTransceiver(track.kind, direction="recvonly")
             transceiver.setCodecPreferences(_codec_preferences(track.kind))
             offered[transceiver] = track
+
+        self._forget_when_lost(participant_id, pc, "publish")
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -289,6 +292,8 @@ class MeetingRoom:
         audio = [add("audio", index) for index in range(self.audio_slots)]
         channel = pc.createDataChannel(DATA_CHANNEL_LABEL)
         subscriber = _Subscriber(participant_id, pc, channel, cameras, screen, audio)
+
+        self._forget_when_lost(participant_id, pc, "subscribe")
 
         @pc.on("connectionstatechange")
         def on_state() -> None:
@@ -378,6 +383,8 @@ class MeetingRoom:
             await self._close_publisher(participant_id)
         for participant_id in list(self._subscribers):
             await self._close_subscriber(participant_id)
+        if self._lost_tasks:
+            await asyncio.gather(*self._lost_tasks, return_exceptions=True)
         self._join_order.clear()
 
     def sessions(self) -> int:
@@ -490,6 +497,44 @@ class MeetingRoom:
         )
         publisher.sources[label] = source
         seams.install_receive_hook(receiver, self._receive_hook(source))
+
+    def _forget_when_lost(self, participant_id: str, pc: RTCPeerConnection, what: str) -> None:
+        """A client that vanishes (closed its side, or ICE consent ran out) never calls leave:
+        its connection's failure frees its sources and slots, so drain and load stay true."""
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState not in ("failed", "closed") or self._closed:
+                return
+            task = asyncio.ensure_future(self._drop_lost(participant_id, pc, what))
+            self._lost_tasks.add(task)
+            task.add_done_callback(self._lost_tasks.discard)
+
+    async def _drop_lost(self, participant_id: str, pc: RTCPeerConnection, what: str) -> None:
+        try:
+            async with self._lock_for(participant_id):
+                if what == "publish":
+                    current = self._publishers.get(participant_id)
+                    if current is not None and current.pc is pc:
+                        await self._close_publisher(participant_id)
+                else:
+                    subscriber = self._subscribers.get(participant_id)
+                    if subscriber is not None and subscriber.pc is pc:
+                        await self._close_subscriber(participant_id)
+                if (
+                    participant_id not in self._publishers
+                    and participant_id not in self._subscribers
+                ):
+                    with contextlib.suppress(ValueError):
+                        self._join_order.remove(participant_id)
+                self._evaluate()
+        except Exception:
+            logger.exception(
+                "room %s: dropping %s's lost %s connection failed",
+                self.meeting_id,
+                participant_id,
+                what,
+            )
 
     async def _close_publisher(self, participant_id: str) -> None:
         publisher = self._publishers.pop(participant_id, None)

@@ -126,7 +126,174 @@ async def test_three_participants_receive_each_others_audio_and_video(media_twin
         assert health["forwarded_streams"] >= 12, health
         for worker in health["workers"]:
             assert worker["codecs"] == {"decoders": 0, "encoders": 0}, health
+
+        # Clients that just close (no leave) free their sessions on the node all the same.
+        for client in clients:
+            await client.close()
+        clients.clear()
+        for _ in range(150):
+            health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+            if health["sessions"] == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert health["sessions"] == 0 and health["forwarded_streams"] == 0, health
     finally:
         for client in clients:
             await client.close()
         await host.close()
+
+
+class SignalingRoom:
+    """The room API of tests/media/test_sfu_room.py, spoken through the twin's signaling: the
+    same aiortc clients, but every negotiation goes WebSocket → Lambda → node control API."""
+
+    def __init__(self) -> None:
+        self.signaling: dict[str, SignalingClient] = {}
+
+    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+        reply = await self.signaling[participant_id].ok("media_publish", {"sdp": offer_sdp})
+        return str(reply["sdp"])
+
+    async def subscribe(self, participant_id: str) -> str:
+        return str((await self.signaling[participant_id].ok("media_subscribe"))["sdp"])
+
+    async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
+        await self.signaling[participant_id].ok("media_answer", {"sdp": answer_sdp})
+
+
+async def test_speaker_change_moves_the_full_layer_and_brings_a_keyframe(
+    media_twin: Twin,
+) -> None:
+    from tests.media.test_sfu_room import LOUD, LUMA, Client, Decoded, near, wait_until
+
+    twin = media_twin
+    host = Api(twin.base_url)
+    await host.sign_up(f"speak-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await host.create_meeting(title="Speakers")
+    room = SignalingRoom()
+    clients: dict[str, Client] = {}
+    try:
+        for label in ("a", "b", "c"):
+            api = host if label == "a" else Api(twin.base_url)
+            signaling = await SignalingClient.enter(
+                twin.ws_url, await api.join(meeting["meeting_id"], label.upper())
+            )
+            await signaling.ok("join")
+            pid = signaling.participant_id
+            room.signaling[pid] = signaling
+            # a and c send two layers: full 320x240 and a 160x120 clone.
+            clients[label] = Client(pid, LUMA[label], low_layer=label in ("a", "c"))
+        a, b, c = clients["a"], clients["b"], clients["c"]
+        a.tone.amplitude = LOUD
+        for client in (a, b, c):
+            await asyncio.wait_for(client.join(room), 30)  # type: ignore[arg-type]
+
+        def speaker_is(client: Client, pid: str) -> bool:
+            speaker = client.of_type("speaker")
+            slots = client.of_type("slots")
+            return (
+                speaker[-1:] == [{"type": "speaker", "participant_id": pid}]
+                and bool(slots)
+                and slots[-1]["video"][0]["participant_id"] == pid
+            )
+
+        await wait_until(lambda: speaker_is(b, a.participant_id), "a as the speaker at b", 20)
+        slot0 = b.of_type("slots")[-1]["video"][0]["mid"]
+        await wait_until(
+            lambda: (
+                near(b.decoded.get(slot0, Decoded()).luma, LUMA["a"])
+                and b.decoded[slot0].width == 320
+            ),
+            "b decoding a's full layer in the speaker slot",
+            20,
+        )
+
+        loop = asyncio.get_running_loop()
+        a.tone.amplitude, c.tone.amplitude = 0, LOUD
+        changed_at = loop.time()
+        await wait_until(lambda: speaker_is(b, c.participant_id), "c as the speaker at b", 20)
+        await wait_until(
+            lambda: any(ssrc == c.ssrc(c.camera) and t > changed_at for ssrc, t in c.plis),
+            "a PLI at c's camera",
+        )
+        await wait_until(
+            lambda: any(mid == slot0 and t > changed_at for mid, t in b.keyframes),
+            "c's keyframe in b's speaker slot",
+        )
+        await wait_until(
+            lambda: near(b.decoded[slot0].luma, LUMA["c"]) and b.decoded[slot0].width == 320,
+            "b decoding c's full layer in the speaker slot",
+        )
+        # a moved to a thumbnail, which carries a's low layer.
+        thumbnail = next(
+            v["mid"]
+            for v in b.of_type("slots")[-1]["video"][1:]
+            if v["participant_id"] == a.participant_id
+        )
+        await wait_until(
+            lambda: (
+                near(b.decoded.get(thumbnail, Decoded()).luma, LUMA["a"])
+                and b.decoded[thumbnail].width == 160
+            ),
+            "b decoding a's low layer in a thumbnail",
+        )
+    finally:
+        for client in clients.values():
+            await client.close()
+        for signaling in room.signaling.values():
+            await signaling.close()
+        await host.close()
+
+
+async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
+    media_twin: Twin,
+) -> None:
+    import time
+
+    from townhall.auth.keys import SigningKey
+    from townhall.media.tokens import MediaTokenService
+
+    twin = media_twin
+    (node,) = twin.local.media_nodes
+    host = Api(twin.base_url)
+    await host.sign_up(f"tok-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await host.create_meeting(title="Tokens", kind="webinar")
+    mid = meeting["meeting_id"]
+    real = SigningKey.from_file(twin.local.signing_key_file)
+    forged = MediaTokenService(SigningKey.from_secret_string("guess")).issue(
+        mid, "p_x", node.node_id, may_publish=True
+    )[0]
+    expired = MediaTokenService(real, clock=lambda: time.time() - 600).issue(
+        mid, "p_x", node.node_id, may_publish=True
+    )[0]
+    other_node = MediaTokenService(real).issue(mid, "p_x", "another-node", may_publish=True)[0]
+    viewer = MediaTokenService(real).issue(mid, "p_x", node.node_id, may_publish=False)[0]
+    offer = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+    def meetings(health: dict[str, Any]) -> int:
+        return sum(int(w["meetings"]) for w in health["workers"])
+
+    before = (await host.http.get(f"{node.control_url}/v1/health")).json()
+    for token, status in (
+        (forged, 401),
+        (expired, 401),
+        (other_node, 401),
+        ("", 400),
+        (viewer, 403),
+    ):
+        response = await host.http.post(
+            f"{node.control_url}/v1/publish", json={"token": token, "sdp": offer}
+        )
+        assert response.status_code == status, (status, response.text)
+        assert response.json()["error"]["message"]
+
+    # Through signaling, a webinar attendee is refused before the node is even asked.
+    attendee = await SignalingClient.enter(twin.ws_url, await Api(twin.base_url).join(mid, "V"))
+    await attendee.ok("join")
+    refused = await attendee.request("media_publish", {"sdp": offer})
+    assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"
+    health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+    # Nothing was created by any refused call.
+    assert meetings(health) == meetings(before) and health["sessions"] == before["sessions"]
+    await attendee.close()
+    await host.close()
