@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,19 +15,6 @@ from media_fleet.lifecycle import NodeLifecycle, NodeLoad, ProcessCpu
 from media_fleet.load_metric import EmfLoadReporter, load_percent
 from media_fleet.registry import NodeRegistry
 from townhall.media.nodes import MediaNode, NodeDirectory
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[LocalDynamoDB]:
-    with LocalDynamoDB(None).start() as local:
-        yield local
-
-
-@pytest.fixture
-def client(db: LocalDynamoDB) -> Iterator[Any]:
-    client = db.new_client()
-    yield client
-    client.close()
 
 
 def _node(node_id: str) -> MediaNode:

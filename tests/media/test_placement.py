@@ -2,7 +2,6 @@
 
 import threading
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,19 +13,6 @@ from townhall.errors import Conflict
 from townhall.media.nodes import MediaNode, NodeDirectory
 from townhall.media.placement import MeetingPlacement, NoMediaCapacity, Placement
 from townhall.store import dynamo
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[LocalDynamoDB]:
-    with LocalDynamoDB(None).start() as local:
-        yield local
-
-
-@pytest.fixture
-def client(db: LocalDynamoDB) -> Iterator[Any]:
-    client = db.new_client()
-    yield client
-    client.close()
 
 
 @pytest.fixture

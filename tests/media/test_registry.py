@@ -1,6 +1,5 @@
 """A node's registry entry against a real DynamoDB API (moto's server in its own process)."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,19 +10,6 @@ from townhall.media.nodes import MediaNode, NodeDirectory
 from townhall.store import dynamo
 
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture(scope="module")
-def db() -> Iterator[LocalDynamoDB]:
-    with LocalDynamoDB(None).start() as local:
-        yield local
-
-
-@pytest.fixture
-def client(db: LocalDynamoDB) -> Iterator[Any]:
-    client = db.new_client()
-    yield client
-    client.close()
 
 
 @pytest.fixture
