@@ -37,8 +37,8 @@ from aiortc.rtp import (
 )
 
 from media_fleet.rtc import seams
+from tests.media.synthetic_media import FlatVideoTrack
 from tests.media.test_forwarding_loopback import (  # noqa: F401 (loopback_only is a fixture)
-    FlatVideoTrack,
     connect,
     loopback_only,
     peer,

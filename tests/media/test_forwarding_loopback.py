@@ -24,7 +24,6 @@ from aiortc import (
     RTCRtpReceiver,
     RTCRtpSender,
     RTCSessionDescription,
-    VideoStreamTrack,
 )
 from aiortc import clock as aiortc_clock
 from aiortc.rtp import RtpPacket, unwrap_rtx
@@ -35,27 +34,11 @@ from media_fleet.rtp.history import PacketHistory
 from media_fleet.rtp.sender_report import SenderStatistics
 from media_fleet.rtp.slot import SlotRewriter
 from media_fleet.rtp.vp8 import parse_descriptor
+from tests.media.synthetic_media import FlatVideoTrack
 
 LUMA_A = 40
 LUMA_B = 210
 WAIT = 10.0
-
-
-class FlatVideoTrack(VideoStreamTrack):
-    """Small flat-colour frames, so each publisher's pictures are recognisable."""
-
-    def __init__(self, luma: int) -> None:
-        super().__init__()
-        self.luma = luma
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        frame = VideoFrame(width=160, height=120, format="yuv420p")
-        for plane, value in zip(frame.planes, (self.luma, 128, 128), strict=True):
-            plane.update(bytes([value]) * plane.buffer_size)
-        frame.pts = pts
-        frame.time_base = time_base
-        return frame
 
 
 @dataclass

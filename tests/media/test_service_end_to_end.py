@@ -25,7 +25,6 @@ from aiortc import (
     RTCDataChannel,
     RTCPeerConnection,
     RTCSessionDescription,
-    VideoStreamTrack,
 )
 from av import VideoFrame
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -34,6 +33,7 @@ from media_fleet.service.control_api import WorkerState, control_app
 from media_fleet.service.http_server import ServedApp
 from media_fleet.service.keys import TokenGate
 from media_fleet.service.rooms import RoomDirectory, meeting_room_factory
+from tests.media.synthetic_media import FlatVideoTrack
 from townhall.auth.keys import SigningKey
 from townhall.media.jwks import jwks
 from townhall.media.tokens import MediaTokenService
@@ -41,21 +41,6 @@ from townhall.media.tokens import MediaTokenService
 NODE = "node-e2e"
 MEETING = "m-e2e"
 WAIT = 15.0
-
-
-class FlatVideoTrack(VideoStreamTrack):
-    def __init__(self, luma: int) -> None:
-        super().__init__()
-        self.luma = luma
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        frame = VideoFrame(width=160, height=120, format="yuv420p")
-        for plane, value in zip(frame.planes, (self.luma, 128, 128), strict=True):
-            plane.update(bytes([value]) * plane.buffer_size)
-        frame.pts = pts
-        frame.time_base = time_base
-        return frame
 
 
 @dataclass

@@ -10,7 +10,6 @@ import asyncio
 import datetime
 import json
 import logging
-import struct
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +17,6 @@ from typing import Any
 import aioice.ice
 import pytest
 from aiortc import (
-    AudioStreamTrack,
     MediaStreamTrack,
     RTCBundlePolicy,
     RTCConfiguration,
@@ -26,7 +24,6 @@ from aiortc import (
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
-    VideoStreamTrack,
     clock,
 )
 from aiortc.rtp import (
@@ -37,53 +34,18 @@ from aiortc.rtp import (
     RtpPacket,
     unwrap_rtx,
 )
-from av import AudioFrame, VideoFrame
+from av import VideoFrame
 
 from media_fleet.rtc import seams
 from media_fleet.rtp.vp8 import parse_descriptor
 from media_fleet.sfu.room import MeetingRoom, SlotState
+from tests.media.synthetic_media import FlatVideoTrack, ToneTrack
 
 WAIT = 10.0
 CONFIGURATION = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 "aiortc clients need max-bundle: with balanced, a third m-line of one kind never sends."
 LOUD = 16000
 "Square-wave amplitude: about -6 dBov, an RFC 6464 level of 6."
-
-
-class ToneTrack(AudioStreamTrack):
-    """A square wave whose amplitude (0 = silence, level 127) can be changed at any time."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.amplitude = 0
-
-    async def recv(self) -> AudioFrame:
-        frame = await super().recv()
-        assert isinstance(frame, AudioFrame)
-        if self.amplitude:
-            plane = frame.planes[0]
-            half = struct.pack("<4h", *[self.amplitude] * 4) + struct.pack(
-                "<4h", *[-self.amplitude] * 4
-            )
-            plane.update((half * (plane.buffer_size // len(half) + 1))[: plane.buffer_size])
-        return frame
-
-
-class FlatVideoTrack(VideoStreamTrack):
-    """Flat-colour frames of one size, so each participant's pictures are recognisable."""
-
-    def __init__(self, luma: int, width: int = 160, height: int = 120) -> None:
-        super().__init__()
-        self.luma, self.width, self.height = luma, width, height
-
-    async def recv(self) -> VideoFrame:
-        pts, time_base = await self.next_timestamp()
-        frame = VideoFrame(width=self.width, height=self.height, format="yuv420p")
-        for plane, value in zip(frame.planes, (self.luma, 128, 128), strict=True):
-            plane.update(bytes([value]) * plane.buffer_size)
-        frame.pts = pts
-        frame.time_base = time_base
-        return frame
 
 
 @dataclass
