@@ -30,6 +30,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         logger.info("connect refused", reason=exc.message)
         metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         return _policy("anonymous", "Deny", event["methodArn"], {"reason": exc.message})
+    metrics.add_metric(name="ConnectAuthorized", unit=MetricUnit.Count, value=1)
     return _policy(
         claims.participant_id, "Allow", event["methodArn"], claims.as_authorizer_context()
     )
