@@ -66,6 +66,7 @@ def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
         env=env,
         settings=settings,
         data=data,
+        api=api,
         description="Townhall: media fleet (VPC, launch template, Auto Scaling group)",
     )
     edge = EdgeStack(

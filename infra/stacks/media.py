@@ -6,10 +6,22 @@ would add about $32 a month per AZ plus per-GB charges for traffic that does not
 Nothing listens publicly but the UDP media range; the TCP control port is open to the VPC
 only, and administration is through SSM Session Manager (no SSH, no key pair). DynamoDB is
 reached through a free gateway endpoint.
+
+Each instance runs the real node (`python -m media_fleet`) as `townhall-media.service`:
+the node's code (`media_fleet/` and `functions/townhall/`) ships as one S3 asset, the user data
+installs Python 3.11 and the pinned `media_fleet/requirements.txt` into a virtualenv, and the
+CloudWatch agent ships the node's stdout (EMF lines, which become `Townhall/Media NodeLoad`)
+and stderr to the node log group. See docs/infra.md ("The media node on EC2").
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
@@ -19,14 +31,18 @@ from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from .api import ApiStack
 from .config import (
     ASSETS_DIR,
+    FUNCTIONS_DIR,
     MEDIA_DRAIN_HOOK_NAME,
     MEDIA_LOAD_METRIC,
     MEDIA_METRICS_NAMESPACE,
+    REPO_ROOT,
     Settings,
     retention,
 )
@@ -37,7 +53,76 @@ from .nag import acknowledge, acknowledge_wildcard_resource
 from townhall import schema  # isort: skip
 
 SERVICE_NAME = "townhall-media.service"
-PLACEHOLDER_PATH = "/opt/townhall/media/placeholder.py"
+NODE_ROOT = "/opt/townhall/media"
+APP_DIR = f"{NODE_ROOT}/app"  # the unzipped code asset: media_fleet/ and townhall/
+VENV_DIR = f"{NODE_ROOT}/venv"
+START_SCRIPT = f"{NODE_ROOT}/start-node.sh"
+ENV_FILE = "/etc/townhall/media.env"
+LOG_DIR = "/var/log/townhall"
+EMF_LOG = f"{LOG_DIR}/media-emf.log"  # the node's stdout: one EMF line per heartbeat
+NODE_LOG = f"{LOG_DIR}/media.log"  # the node's stderr: its log
+CW_AGENT_CONFIG = "/opt/aws/amazon-cloudwatch-agent/etc/townhall-media.json"
+SYSCTL_FILE = "/etc/sysctl.d/90-townhall-media.conf"
+NODE_REQUIREMENTS = REPO_ROOT / "media_fleet" / "requirements.txt"
+JWKS_CONTEXT_KEY = "townhall:jwksUrl"
+JWKS_PATH = "/api/.well-known/jwks.json"
+# The drain must end (and complete the lifecycle action) before the hook's heartbeat timeout.
+DRAIN_MARGIN_SECONDS = 120
+# systemd waits this much longer than the drain before it kills what is left.
+STOP_MARGIN_SECONDS = 60
+
+# The node's code asset: these trees, without tests, caches or build leftovers.
+NODE_CODE_TREES = (
+    (REPO_ROOT / "media_fleet", "media_fleet"),
+    (FUNCTIONS_DIR / "townhall", "townhall"),
+)
+NODE_CODE_EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
+NODE_CODE_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
+NODE_CODE_CACHE = REPO_ROOT / "build" / "media-node"
+
+
+def node_code_files() -> list[tuple[Path, str]]:
+    """(source, path in the asset) for every file the node ships with, sorted."""
+    files: list[tuple[Path, str]] = []
+    for root, name in NODE_CODE_TREES:
+        for dirpath, dirnames, filenames in os.walk(root):
+            dirnames[:] = sorted(d for d in dirnames if d not in NODE_CODE_EXCLUDED_DIRS)
+            for filename in sorted(filenames):
+                if filename.endswith(NODE_CODE_EXCLUDED_SUFFIXES):
+                    continue
+                source = Path(dirpath) / filename
+                files.append((source, f"{name}/{source.relative_to(root).as_posix()}"))
+    return files
+
+
+def node_code_dir(cache_root: Path = NODE_CODE_CACHE) -> Path:
+    """A directory holding exactly the node's code, named by the SHA-256 of its contents.
+
+    Built once per content (a second synth reuses it) and published by an atomic rename, so
+    two synths at once never see a half-copied tree.
+    """
+    files = node_code_files()
+    digest = hashlib.sha256()
+    for source, target in files:
+        digest.update(target.encode() + b"\0" + source.read_bytes() + b"\0")
+    final = cache_root / digest.hexdigest()
+    if final.is_dir():
+        return final
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_root))
+    try:
+        for source, target in files:
+            destination = staging / target
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        try:
+            staging.rename(final)
+        except OSError:
+            if not final.is_dir():  # another synth published the same tree first: fine
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
 
 
 class MediaStack(cdk.Stack):
@@ -48,10 +133,18 @@ class MediaStack(cdk.Stack):
         *,
         settings: Settings,
         data: DataStack,
+        api: ApiStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        hook_seconds = settings.media_drain_minutes * 60
+        if hook_seconds <= DRAIN_MARGIN_SECONDS:
+            raise ValueError("townhall:mediaDrainMinutes must be at least 3")
+        # The node finishes draining (and completes the hook) well before Auto Scaling gives up.
+        self.drain_deadline_seconds = hook_seconds - DRAIN_MARGIN_SECONDS
+        self.stop_timeout_seconds = self.drain_deadline_seconds + STOP_MARGIN_SECONDS
+        self.jwks_url = self._jwks_url(scope, api)
         # A fixed name lets the instance role, the user data and the dashboards name the group
         # without a reference cycle (launch template -> user data -> group -> launch template).
         self.asg_name = f"{self.stack_name}-Nodes"
@@ -114,6 +207,14 @@ class MediaStack(cdk.Stack):
             "NodeLogs",
             retention=retention(settings.log_retention_days),
             encryption_key=data.logs_key,
+        )
+        # The node's code, as one zip in the CDK asset bucket; the user data downloads it.
+        self.node_code = s3_assets.Asset(
+            self,
+            "NodeCode",
+            path=str(node_code_dir()),
+            # Only what node_code_dir() copied, even if something ran the cached tree since.
+            exclude=["**/__pycache__", "**/*.pyc", "**/*.pyo"],
         )
         self.role = self._node_role(data)
         self.launch_template = ec2.LaunchTemplate(
@@ -248,6 +349,14 @@ class MediaStack(cdk.Stack):
             "The '*' is the group's UUID, which an ARN must carry and which is unknown until "
             "the group exists; the group is pinned by its name.",
         )
+        # Read on the one object the user data downloads, not on the whole asset bucket.
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadNodeCode",
+                actions=["s3:GetObject"],
+                resources=[self.node_code.bucket.arn_for_objects(self.node_code.s3_object_key)],
+            )
+        )
         grant_table(
             role,
             data.table(schema.MEDIA_NODES),
@@ -264,50 +373,151 @@ class MediaStack(cdk.Stack):
         )
         return role
 
-    def _user_data(self, data: DataStack) -> ec2.UserData:
-        script = (ASSETS_DIR / "media_placeholder.py").read_text()
-        if "PYEOF" in script:
-            raise ValueError("the placeholder script must not contain the heredoc marker")
-        s = self.settings
-        env = {
+    def _jwks_url(self, scope: Construct, api: ApiStack | None) -> str:
+        """Where nodes fetch the token-verifying keys.
+
+        ``-c townhall:jwksUrl=...`` wins (a custom domain, or a control plane deployed
+        elsewhere). Otherwise the HTTP API's own endpoint (execute-api, no CloudFront in the way)
+        from the API stack: ``api`` when given, else the app's ``<prefix>-Api`` stack, which
+        ``build_app`` creates before this one. That is a cross-stack reference (Media depends on
+        Api, never the reverse), so there is no cycle.
+        """
+        override = self.node.try_get_context(JWKS_CONTEXT_KEY)
+        if override:
+            return str(override)
+        if api is None:
+            found = scope.node.try_find_child(self.settings.stack_name("Api"))
+            api = found if isinstance(found, ApiStack) else None
+        if api is None:
+            raise ValueError(
+                f"the media nodes need a JWKS URL: pass api= or set -c {JWKS_CONTEXT_KEY}=<url>"
+            )
+        return f"https://{api.http_api_domain}{JWKS_PATH}"
+
+    def node_environment(self, data: DataStack) -> dict[str, str]:
+        """/etc/townhall/media.env: what the unit and its start script read."""
+        return {
             "AWS_REGION": cdk.Aws.REGION,
-            "ASG_NAME": self.asg_name,
-            "MEDIA_NODES_TABLE": data.table(schema.MEDIA_NODES).table_name,
-            "METRIC_NAMESPACE": MEDIA_METRICS_NAMESPACE,
-            "METRIC_NAME": MEDIA_LOAD_METRIC,
-            "LIFECYCLE_HOOK_NAME": MEDIA_DRAIN_HOOK_NAME,
-            "UDP_PORT_MIN": str(s.media_udp_port_min),
-            "UDP_PORT_MAX": str(s.media_udp_port_max),
-            "CONTROL_PORT": str(s.media_control_port),
-            "LOG_GROUP": self.node_logs.log_group_name,
+            "AWS_DEFAULT_REGION": cdk.Aws.REGION,
+            "PYTHONPATH": APP_DIR,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TOWNHALL_PYTHON": f"{VENV_DIR}/bin/python",
+            "TOWNHALL_JWKS_URL": self.jwks_url,
+            "TOWNHALL_MEDIA_NODES_TABLE": data.table(schema.MEDIA_NODES).table_name,
+            "TOWNHALL_ASG_NAME": self.asg_name,
+            "TOWNHALL_LIFECYCLE_HOOK": MEDIA_DRAIN_HOOK_NAME,
+            "TOWNHALL_CONTROL_PORT": str(self.settings.media_control_port),
+            "TOWNHALL_DRAIN_DEADLINE_SECONDS": str(self.drain_deadline_seconds),
         }
+
+    def unit_file(self) -> str:
+        return "\n".join(
+            [
+                "[Unit]",
+                "Description=Townhall media node (SFU)",
+                "After=network-online.target",
+                "Wants=network-online.target",
+                "[Service]",
+                "Type=exec",
+                f"EnvironmentFile={ENV_FILE}",
+                f"ExecStart={START_SCRIPT}",
+                # SIGTERM to the supervisor only: it drains, then stops its workers itself.
+                "KillMode=mixed",
+                "KillSignal=SIGTERM",
+                f"TimeoutStopSec={self.stop_timeout_seconds}",
+                "Restart=on-failure",
+                "RestartSec=5",
+                f"StandardOutput=append:{EMF_LOG}",
+                f"StandardError=append:{NODE_LOG}",
+                "LimitNOFILE=65536",
+                "DynamicUser=yes",
+                "NoNewPrivileges=yes",
+                "ProtectSystem=strict",
+                "ProtectHome=yes",
+                "PrivateTmp=yes",
+                "[Install]",
+                "WantedBy=multi-user.target",
+            ]
+        )
+
+    def cloudwatch_agent_config(self) -> str:
+        """Ship the node's stdout (EMF: CloudWatch Logs extracts `Townhall/Media NodeLoad` from
+        it) and its stderr to the node log group, one stream each per instance."""
+
+        def collect(path: str, stream: str) -> dict[str, str]:
+            return {
+                "file_path": path,
+                "log_group_name": self.node_logs.log_group_name,
+                "log_stream_name": f"{{instance_id}}/{stream}",
+            }
+
+        config = {
+            "logs": {
+                "logs_collected": {
+                    "files": {"collect_list": [collect(EMF_LOG, "emf"), collect(NODE_LOG, "node")]}
+                }
+            }
+        }
+        return json.dumps(config, indent=1)
+
+    def _user_data(self, data: DataStack) -> ec2.UserData:
+        s = self.settings
+        start_script = (ASSETS_DIR / "media_node_start.sh").read_text().rstrip()
+        env = self.node_environment(data)
+        code = self.node_code
+        pip = f"{VENV_DIR}/bin/pip"
+        heredocs = {
+            "ENVEOF": "\n".join(f"{k}={v}" for k, v in env.items()),
+            "SHEOF": start_script,
+            "UNITEOF": self.unit_file(),
+            "CWEOF": self.cloudwatch_agent_config(),
+            "SYSEOF": (
+                "# aioice binds every ICE socket on an ephemeral port: keep them inside the\n"
+                "# security group's UDP range.\n"
+                "net.ipv4.ip_local_port_range = "
+                f"{s.media_udp_port_min} {s.media_udp_port_max}"
+            ),
+            "ROTEOF": (
+                f"{LOG_DIR}/*.log {{\n daily\n rotate 3\n maxsize 50M\n missingok\n"
+                " notifempty\n compress\n copytruncate\n}"
+            ),
+        }
+        for marker, body in heredocs.items():
+            if marker in body:
+                raise ValueError(f"{marker} must not occur in the text it delimits")
+
+        def write(path: str, marker: str, mode: str = "0644") -> str:
+            return f"install -m {mode} /dev/null {path}\ncat > {path} <<'{marker}'\n{heredocs[marker]}\n{marker}"
+
         user_data = ec2.UserData.for_linux()
         user_data.add_commands(
             "set -euo pipefail",
-            "dnf install -y python3-boto3",
-            "install -d -m 0755 /opt/townhall/media /etc/townhall",
-            f"cat > {PLACEHOLDER_PATH} <<'PYEOF'\n{script.rstrip()}\nPYEOF",
-            "cat > /etc/townhall/media.env <<'ENVEOF'\n"
-            + "\n".join(f"{k}={v}" for k, v in env.items())
-            + "\nENVEOF",
-            f"cat > /etc/systemd/system/{SERVICE_NAME} <<'UNITEOF'\n"
-            "[Unit]\n"
-            "Description=Townhall media node (placeholder)\n"
-            "After=network-online.target\n"
-            "Wants=network-online.target\n"
-            "[Service]\n"
-            "EnvironmentFile=/etc/townhall/media.env\n"
-            f"ExecStart=/usr/bin/python3 {PLACEHOLDER_PATH}\n"
-            "Restart=on-failure\n"
-            "RestartSec=5\n"
-            "DynamicUser=yes\n"
-            "NoNewPrivileges=yes\n"
-            "ProtectSystem=strict\n"
-            "ProtectHome=yes\n"
-            "PrivateTmp=yes\n"
-            "[Install]\n"
-            "WantedBy=multi-user.target\n"
-            "UNITEOF",
+            "dnf install -y python3.11 python3.11-pip unzip awscli-2 amazon-cloudwatch-agent "
+            "logrotate",
+            f"install -d -m 0755 {NODE_ROOT} /etc/townhall {LOG_DIR}",
+            write(SYSCTL_FILE, "SYSEOF"),
+            f"sysctl -p {SYSCTL_FILE}",
+            # The node's code (media_fleet/ and townhall/) from the CDK asset bucket.
+            f"aws s3 cp s3://{code.s3_bucket_name}/{code.s3_object_key} {NODE_ROOT}/node.zip "
+            f"--region {cdk.Aws.REGION} --only-show-errors",
+            f"rm -rf {APP_DIR}",
+            f"unzip -q {NODE_ROOT}/node.zip -d {APP_DIR}",
+            f"rm -f {NODE_ROOT}/node.zip",
+            f"python3.11 -m venv {VENV_DIR}",
+            f"{pip} install --quiet --no-cache-dir --disable-pip-version-check "
+            f"--only-binary=:all: -r {APP_DIR}/media_fleet/requirements.txt",
+            # The unit's file system is read-only: compile once here.
+            f"{VENV_DIR}/bin/python -m compileall -q {APP_DIR}",
+            write(ENV_FILE, "ENVEOF"),
+            write(START_SCRIPT, "SHEOF", "0755"),
+            write(f"/etc/systemd/system/{SERVICE_NAME}", "UNITEOF"),
+            write(CW_AGENT_CONFIG, "CWEOF"),
+            # Metrics and log rotation must not keep the node itself from starting.
+            "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config "
+            f"-m ec2 -s -c file:{CW_AGENT_CONFIG} || echo 'townhall: CloudWatch agent failed' >&2",
+            write("/etc/logrotate.d/townhall-media", "ROTEOF"),
+            "systemctl enable --now logrotate.timer || echo 'townhall: no logrotate.timer' >&2",
             "systemctl daemon-reload",
             f"systemctl enable --now {SERVICE_NAME}",
         )

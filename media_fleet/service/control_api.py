@@ -19,6 +19,9 @@ draining (503); then a room's ValueError is a 400.
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -112,6 +115,12 @@ def control_app(
                 # Decoders and encoders this worker ever created: forwarding needs none, and
                 # tests through the twin assert both stay at zero.
                 "codecs": codecs(),
+                # Measurement only (bench/sfu_forwarding.py): this process and its own CPU
+                # time, memory, and the rooms' forwarding counters.
+                "pid": os.getpid(),
+                "process_cpu_seconds": time.process_time(),
+                "rss_bytes": _rss_bytes(),
+                **_forwarding_figures(),
             }
         )
 
@@ -127,6 +136,35 @@ def control_app(
     )
     app.add_middleware(_WorkerHeader, worker=worker.worker)
     return app
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _forwarding_figures() -> dict[str, Any]:
+    """The process-wide `media_fleet.sfu.room.FORWARDING` figures, for the health answer.
+
+    `forwarded_packets` and `forward_latency_histogram` ([bucket, count] pairs, cumulative)
+    never reset; `forward_latency_us` ({p50, p99, max, count}) covers the time since the
+    previous health read. The room module is not imported here (it pulls in aiortc): a worker
+    that never made a room has nothing to report.
+    """
+    room = sys.modules.get("media_fleet.sfu.room")
+    stats = getattr(room, "FORWARDING", None)
+    if stats is None:
+        empty = {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": 0}
+        return {"forwarded_packets": 0, "forward_latency_us": empty}
+    return {
+        "forwarded_packets": stats.forwarded,
+        "forward_latency_us": stats.latency_since_last_read(),
+        "forward_latency_histogram": [[i, c] for i, c in enumerate(stats.histogram) if c],
+    }
 
 
 def _guarded(handler: Handler) -> Handler:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from media_fleet.service.front import front_app
 from media_fleet.service.http_server import ServedApp
+from media_fleet.service.imds import TerminationWatcher, start_termination_watcher
 from media_fleet.service.lifecycle_hook import complete_lifecycle_action
 from media_fleet.service.registration import Registration
 from media_fleet.service.settings import NodeSettings
@@ -60,6 +61,7 @@ class Supervisor:
         front = ServedApp(app, listener)
         monitor = loop.create_task(self._monitor())
         registration: Registration | None = None
+        watcher: TerminationWatcher | None = None
         try:
             await front.start()
             await self.pool.poll()
@@ -68,6 +70,8 @@ class Supervisor:
                     self.settings, self.settings.registry_table, self.pool.load
                 )
                 await asyncio.to_thread(registration.start)
+            # On EC2: the termination hook, seen in IMDS, starts the same drain as SIGTERM.
+            watcher = start_termination_watcher(self.settings, loop, self._stop_requested.set)
             log.info(
                 "node %s serving on %s with %d workers",
                 self.settings.node_id,
@@ -78,6 +82,8 @@ class Supervisor:
             await self._drain(registration)
             return 0
         finally:
+            if watcher is not None:
+                watcher.stop()
             monitor.cancel()
             await self.pool.stop(WORKER_EXIT_GRACE_SECONDS)
             if registration is not None:
