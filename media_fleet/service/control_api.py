@@ -75,14 +75,18 @@ def control_app(
         if not claims.may_publish:
             raise WireError(403, "forbidden", "this participant may not publish")
         _refuse_new_sessions_while_draining(worker)
-        answer = await _room(rooms.publish(claims.meeting_id, claims.participant_id, sdp))
+        answer = await _room(
+            rooms.publish(claims.meeting_id, claims.participant_id, sdp, claims.video_slots)
+        )
         return JSONResponse({"sdp": answer})
 
     async def subscribe(request: Request) -> Response:
         body = await _body(request)
         claims = await _verify(gate, _text(body, "token", required=False))
         _refuse_new_sessions_while_draining(worker)
-        offer = await _room(rooms.subscribe(claims.meeting_id, claims.participant_id))
+        offer = await _room(
+            rooms.subscribe(claims.meeting_id, claims.participant_id, claims.video_slots)
+        )
         return JSONResponse({"sdp": offer})
 
     async def subscribe_answer(request: Request) -> Response:

@@ -40,7 +40,10 @@ class Room(Protocol):
     def packets_per_second(self) -> float: ...
 
 
-RoomFactory = Callable[[str], Room]
+class RoomFactory(Protocol):
+    """Makes the room for a meeting; `video_slots` is the meeting's own last-N, if it has one."""
+
+    def __call__(self, meeting_id: str, *, video_slots: int | None = None) -> Room: ...
 
 
 class NoSuchSubscription(LookupError):
@@ -50,15 +53,16 @@ class NoSuchSubscription(LookupError):
 def meeting_room_factory(
     *, video_slots: int, audio_slots: int, announced_host: str | None
 ) -> RoomFactory:
+    default_video_slots = video_slots
     """Rooms with the node's settings."""
 
-    def create(meeting_id: str) -> Room:
+    def create(meeting_id: str, *, video_slots: int | None = None) -> Room:
         # Imported on first use: aiortc is heavy, and nothing before a verified request needs it.
         from media_fleet.sfu.room import MeetingRoom
 
         return MeetingRoom(
             meeting_id,
-            video_slots=video_slots,
+            video_slots=video_slots or default_video_slots,
             audio_slots=audio_slots,
             announced_host=announced_host,
         )
@@ -90,14 +94,25 @@ class RoomDirectory:
 
     # -- requests -------------------------------------------------------------------------
 
-    async def publish(self, meeting_id: str, participant_id: str, offer_sdp: str) -> str:
+    async def publish(
+        self,
+        meeting_id: str,
+        participant_id: str,
+        offer_sdp: str,
+        video_slots: int | None = None,
+    ) -> str:
         return await self._in_room(
-            meeting_id, participant_id, lambda room: room.publish(participant_id, offer_sdp)
+            meeting_id,
+            participant_id,
+            lambda room: room.publish(participant_id, offer_sdp),
+            video_slots,
         )
 
-    async def subscribe(self, meeting_id: str, participant_id: str) -> str:
+    async def subscribe(
+        self, meeting_id: str, participant_id: str, video_slots: int | None = None
+    ) -> str:
         return await self._in_room(
-            meeting_id, participant_id, lambda room: room.subscribe(participant_id)
+            meeting_id, participant_id, lambda room: room.subscribe(participant_id), video_slots
         )
 
     async def accept_answer(self, meeting_id: str, participant_id: str, answer_sdp: str) -> None:
@@ -128,11 +143,16 @@ class RoomDirectory:
                 await self._close_if_unused(meeting_id, hosted)
 
     async def _in_room(
-        self, meeting_id: str, participant_id: str, use: Callable[[Room], Awaitable[T]]
+        self,
+        meeting_id: str,
+        participant_id: str,
+        use: Callable[[Room], Awaitable[T]],
+        video_slots: int | None = None,
     ) -> T:
         hosted = self._hosted.get(meeting_id)
         if hosted is None:
-            hosted = self._hosted[meeting_id] = _Hosted(self._factory(meeting_id))
+            room = self._factory(meeting_id, video_slots=video_slots)
+            hosted = self._hosted[meeting_id] = _Hosted(room)
         hosted.in_flight += 1
         try:
             result = await use(hosted.room)

@@ -297,3 +297,23 @@ async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
     assert meetings(health) == meetings(before) and health["sessions"] == before["sessions"]
     await attendee.close()
     await host.close()
+
+
+async def test_each_meeting_gets_its_own_number_of_camera_slots(media_twin: Twin) -> None:
+    twin = media_twin
+    host = Api(twin.base_url)
+    await host.sign_up(f"slots-{uuid.uuid4().hex[:6]}@example.com")
+    counts = {}
+    for slots in (2, 9):
+        meeting = await host.create_meeting(title=f"{slots} slots", video_slots=slots)
+        signaling = await SignalingClient.enter(
+            twin.ws_url, await host.join(meeting["meeting_id"], "Ada")
+        )
+        await signaling.ok("join")
+        offer = (await signaling.ok("media_subscribe"))["sdp"]
+        counts[slots] = (offer.count("m=video"), offer.count("m=audio"))
+        await signaling.ok("leave")
+        await signaling.close()
+    # camera slots + 1 screen slot, and 3 audio slots, whatever the meeting size
+    assert counts == {2: (3, 3), 9: (10, 3)}
+    await host.close()

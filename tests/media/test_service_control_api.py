@@ -114,7 +114,7 @@ async def node() -> AsyncIterator[Node]:
 
     created: list[StandInRoom] = []
 
-    def factory(meeting_id: str) -> StandInRoom:
+    def factory(meeting_id: str, *, video_slots: int | None = None) -> StandInRoom:
         created.append(StandInRoom(meeting_id))
         return created[-1]
 

@@ -24,7 +24,7 @@ def directory() -> tuple[RoomDirectory, list[StandInRoom], Clock]:
     created: list[StandInRoom] = []
     clock = Clock()
 
-    def factory(meeting_id: str) -> StandInRoom:
+    def factory(meeting_id: str, *, video_slots: int | None = None) -> StandInRoom:
         created.append(StandInRoom(meeting_id))
         return created[-1]
 

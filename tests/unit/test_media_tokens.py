@@ -201,3 +201,15 @@ def test_malformed_jwks_are_refused(key: SigningKey) -> None:
         public_keys_from_jwks({"keys": [{**jwk, "x": jwk["x"][:20]}]})
     with pytest.raises(ValueError, match="no key"):
         public_key_from_jwks({"keys": [jwk]}, "other-kid")
+
+
+def test_the_meetings_video_slots_travel_in_the_token() -> None:
+    key = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    verifier = MediaTokenVerifier({key.kid: key.public_key}, "node-a")
+    token, _ = MediaTokenService(key).issue("m1", "p1", "node-a", may_publish=True, video_slots=4)
+    assert verifier.verify(token, "m1").video_slots == 4
+    token, _ = MediaTokenService(key).issue("m1", "p1", "node-a", may_publish=True)
+    assert verifier.verify(token, "m1").video_slots is None
+    token, _ = MediaTokenService(key).issue("m1", "p1", "node-a", may_publish=True, video_slots=99)
+    with pytest.raises(Unauthenticated, match="'vs'"):
+        verifier.verify(token, "m1")

@@ -38,7 +38,11 @@ class MediaAccess:
             meeting_id, streams_per_participant(video_slots)
         )
         token, expires_at = self._tokens.issue(
-            meeting_id, participant_id, node.node_id, may_publish=may_publish
+            meeting_id,
+            participant_id,
+            node.node_id,
+            may_publish=may_publish,
+            video_slots=video_slots,
         )
         # The node's control URL stays private: clients get its media address and a token.
         return {
@@ -121,6 +125,10 @@ class MediaAccess:
         if node is None:
             node = self._placement.place(meeting_id, streams_per_participant(video_slots))
         token, _ = self._tokens.issue(
-            meeting_id, participant_id, node.node_id, may_publish=may_publish
+            meeting_id,
+            participant_id,
+            node.node_id,
+            may_publish=may_publish,
+            video_slots=video_slots,
         )
         return node, token

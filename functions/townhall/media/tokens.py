@@ -49,6 +49,9 @@ class MediaClaims:
     expires_at: int
     # Unique per token: lets a node log and, if it wants, refuse a replay.
     token_id: str
+    # The meeting's camera slots (its last-N), for the room the node creates; None: the
+    # node's default.
+    video_slots: int | None = None
 
 
 class MediaTokenService:
@@ -67,7 +70,13 @@ class MediaTokenService:
         self._ttl = ttl_seconds
 
     def issue(
-        self, meeting_id: str, participant_id: str, node_id: str, *, may_publish: bool
+        self,
+        meeting_id: str,
+        participant_id: str,
+        node_id: str,
+        *,
+        may_publish: bool,
+        video_slots: int | None = None,
     ) -> tuple[str, int]:
         """The token and its expiry (epoch seconds)."""
         for name, text in (
@@ -90,6 +99,8 @@ class MediaTokenService:
             "exp": exp,
             "jti": secrets.token_urlsafe(12),
         }
+        if video_slots is not None:
+            claims["vs"] = int(video_slots)
         token = jwt.encode(
             claims, self._key.private_key, algorithm=ALGORITHM, headers={"kid": self._key.kid}
         )
@@ -148,6 +159,7 @@ class MediaTokenVerifier:
             may_publish=pub,
             expires_at=int(claims["exp"]),
             token_id=str(claims.get("jti") or ""),
+            video_slots=_video_slots(claims.get("vs")),
         )
 
     def _decode(self, token: str) -> dict[str, Any]:
@@ -162,6 +174,17 @@ class MediaTokenVerifier:
             kind="media token",
             wrong_audience="token is not a media token",
         )
+
+
+MAX_VIDEO_SLOTS = 25
+
+
+def _video_slots(value: Any) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_VIDEO_SLOTS:
+        raise Unauthenticated(f"media token claim 'vs' must be 1 to {MAX_VIDEO_SLOTS}")
+    return value
 
 
 def _text(claims: Mapping[str, Any], name: str) -> str:
