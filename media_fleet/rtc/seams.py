@@ -18,6 +18,7 @@ import asyncio
 import logging
 import queue
 import threading
+import types
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -146,6 +147,51 @@ class CodecWatch:
         """True if ``sender``'s RTP task created an encoder."""
         task = getattr(sender, "_RTCRtpSender__rtp_task", None)
         return task is not None and task in self.encoder_tasks
+
+
+class _InertThread:
+    """Stands in for the decoder thread that ``RTCRtpReceiver.receive()`` would start."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    def is_alive(self) -> bool:
+        return False
+
+
+@contextmanager
+def no_decoder_threads() -> Iterator[None]:
+    """Stop every ``RTCRtpReceiver.receive()`` in this process from starting a decoder thread.
+
+    For the node process only, where every receiver forwards and none may decode. Touches the
+    module global ``aiortc.rtcrtpreceiver.threading``: ``receive()`` builds its decoder thread
+    with ``threading.Thread(target=decoder_worker, ...)``; with this in place it gets an inert
+    stand-in whose ``start()`` and ``join()`` do nothing, so no thread ever exists (frames the
+    receiver assembles go to the queue that ``discard_encoded_frames`` replaced). Everything
+    else in ``threading`` (the receiver's ``Event``) is the real module's. ``receive()`` runs
+    once DTLS is up, well after negotiation, so the patch must be in force for as long as
+    connections are made: the node's worker holds it for its whole life.
+    """
+    original = aiortc.rtcrtpreceiver.threading
+    shim = types.ModuleType("threading_without_decoders")
+    shim.__dict__.update({k: v for k, v in vars(threading).items() if not k.startswith("__")})
+    shim.Thread = _InertThread  # type: ignore[attr-defined]
+    aiortc.rtcrtpreceiver.threading = shim
+    try:
+        yield
+    finally:
+        aiortc.rtcrtpreceiver.threading = original
+
+
+def decoder_threads_alive() -> int:
+    """Threads aiortc named as decoders (``"audio-decoder"``, ``"video-decoder"``)."""
+    return sum(1 for thread in threading.enumerate() if thread.name.endswith("-decoder"))
 
 
 @contextmanager

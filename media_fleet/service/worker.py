@@ -75,7 +75,13 @@ class Worker:
         def codecs() -> dict[str, int]:
             if watch is None:
                 return {}
-            return {"decoders": len(watch.decoder_threads), "encoders": len(watch.encoder_tasks)}
+            from media_fleet.rtc.seams import decoder_threads_alive
+
+            return {
+                "decoders": len(watch.decoder_threads),
+                "encoders": len(watch.encoder_tasks),
+                "decoder_threads": decoder_threads_alive(),
+            }
 
         self.app = control_app(self.gate, self.rooms, self.state, cpu=cpu.read, codecs=codecs)
         self.served: ServedApp | None = None
@@ -156,7 +162,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from media_fleet.service.ice import gather_only_on
 
         gather_only_on(args.ice_host)
-    with seams.watch_codecs(forbid=True) as watch, contextlib.suppress(KeyboardInterrupt):
+    with (
+        seams.watch_codecs(forbid=True) as watch,
+        seams.no_decoder_threads(),
+        contextlib.suppress(KeyboardInterrupt),
+    ):
         asyncio.run(Worker(args, watch).run())
     return 0
 

@@ -6,8 +6,10 @@ release the seams were written for. Fix media_fleet/rtc/seams.py, then the pin.
 """
 
 import asyncio
+import contextlib
 import inspect
 import logging
+import threading
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
@@ -212,3 +214,49 @@ async def test_placeholder_track_never_yields() -> None:
     track = seams.PlaceholderTrack("video")
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(track.recv(), 0.05)
+
+
+def test_decoder_thread_seam() -> None:
+    names = RTCRtpReceiver.receive.__code__.co_names
+    assert "threading" in names and "Thread" in names, moved(
+        "RTCRtpReceiver.receive() builds its decoder thread with threading.Thread"
+    )
+    assert aiortc.rtcrtpreceiver.threading is threading, moved(
+        "aiortc.rtcrtpreceiver imports the threading module as `threading`"
+    )
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_no_decoder_thread_starts_on_a_forwarding_receiver() -> None:
+    """Under no_decoder_threads() a receiver takes packets with no decoder thread at all; the
+    same connection without it starts one (so this test can tell the difference)."""
+
+    async def decoder_threads_while_receiving(patched: bool) -> int:
+        publisher, node = peer(), peer()
+        packets: list[RtpPacket] = []
+
+        @node.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            for transceiver in node.getTransceivers():
+                if transceiver.receiver.track is track:
+                    seams.discard_encoded_frames(transceiver.receiver)
+
+                    async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
+                        packets.append(packet)
+
+                    seams.install_receive_hook(transceiver.receiver, count)
+
+        try:
+            publisher.addTrack(AudioStreamTrack())
+            # receive() runs once DTLS is up, after negotiation: the patch must span both.
+            with seams.no_decoder_threads() if patched else contextlib.nullcontext():
+                await connect(publisher, node)
+                await wait_until(lambda: len(packets) > 20, "audio packets at the node")
+                return seams.decoder_threads_alive()
+        finally:
+            await publisher.close()
+            await node.close()
+
+    assert await decoder_threads_while_receiving(patched=True) == 0
+    assert await decoder_threads_while_receiving(patched=False) == 1
+    assert seams.decoder_threads_alive() == 0  # stopped with its receiver
