@@ -9,7 +9,8 @@ payload type, negotiated once. The node decides which publisher's stream feeds a
 - the sequence number runs on by exactly one across a switch;
 - the timestamp advances by the wall time elapsed since the last sent packet, times the
   clock rate, so the receiver's jitter estimate and playout stay sane;
-- for VP8, PictureID and TL0PICIDX run on by one from the last sent values.
+- for VP8, PictureID and TL0PICIDX run on by one from the last sent values (H.264 has no
+  such fields: its payload passes unchanged).
 
 A video switch is *pending* until the new source sends a keyframe: until then the old
 source keeps feeding the slot, and :meth:`SlotRewriter.keyframe_request` says when to send
@@ -19,16 +20,26 @@ the current source older than its switch point, are dropped. Padding-only packet
 payload) of the current source are mapped like any other, so the sequence has no hole.
 
 The marker bit, header extensions and everything past the VP8 descriptor pass through
-unchanged; the caller copies them. Only VP8 is understood for video (H.264 keyframe
-detection is not written yet).
+unchanged; the caller copies them.
+
+**Codecs.** Video is VP8 or H.264, per packet: :meth:`SlotRewriter.rewrite` takes the
+codec of the packet's source, which decides how a keyframe is recognised
+(:mod:`~media_fleet.rtp.vp8` or :mod:`~media_fleet.rtp.h264`) and whether the VP8
+descriptor is rewritten. A slot may switch between a VP8 and an H.264 source, on the new
+source's keyframe as always; the caller writes the slot's negotiated payload type of that
+codec (:attr:`SlotRewriter.payload_type` is the slot's first, default one). PictureID and
+TL0PICIDX continue from the last VP8 packet sent, across any H.264 stretch in between.
 """
 
 import time
 from collections.abc import Callable
 from typing import Literal, NamedTuple
 
+from .h264 import is_keyframe as h264_is_keyframe
 from .seqnum import SEQ_MASK, TIMESTAMP_MASK, seq_newer
 from .vp8 import PICTURE_ID_MASK_15, parse_descriptor, rewrite_descriptor
+
+VideoCodec = Literal["vp8", "h264"]
 
 KEYFRAME_REQUEST_INTERVAL = 0.3
 "Seconds between repeated keyframe requests while a video switch is pending."
@@ -46,8 +57,9 @@ class SlotRewriter:
     """Map packets from the selected source onto one fixed outgoing stream.
 
     :param ssrc: the slot's own SSRC (the subscriber-side sender's SSRC).
-    :param payload_type: the payload type negotiated for the slot.
-    :param kind: ``"audio"`` (switches at once) or ``"video"`` (VP8, switches on keyframes).
+    :param payload_type: the payload type negotiated for the slot (its first codec).
+    :param kind: ``"audio"`` (switches at once) or ``"video"`` (VP8 or H.264, switches on
+        keyframes).
     :param clock_rate: RTP clock rate: 90000 for video, 48000 for Opus.
     :param clock: monotonic seconds; injectable for tests.
     :param initial_sequence: first outgoing sequence number; by default the first source's.
@@ -133,17 +145,30 @@ class SlotRewriter:
         return self._pending
 
     def rewrite(
-        self, source_ssrc: int, sequence_number: int, timestamp: int, payload: bytes
+        self,
+        source_ssrc: int,
+        sequence_number: int,
+        timestamp: int,
+        payload: bytes,
+        codec: VideoCodec = "vp8",
     ) -> RewrittenPacket | None:
-        """Map one incoming packet onto the slot, or return None to drop it."""
+        """Map one incoming packet onto the slot, or return None to drop it.
+
+        ``codec`` is the video codec of the packet's source (ignored for audio).
+        """
         if source_ssrc != self._current and source_ssrc != self._pending:
             return None
         descriptor = None
+        keyframe = False
         if self._is_video and payload:  # an empty payload is RTP padding: map, keep the seq
-            try:
-                descriptor = parse_descriptor(payload)
-            except ValueError:
-                return None
+            if codec == "h264":
+                keyframe = source_ssrc != self._current and h264_is_keyframe(payload)
+            else:
+                try:
+                    descriptor = parse_descriptor(payload)
+                except ValueError:
+                    return None
+                keyframe = descriptor.keyframe
 
         if source_ssrc == self._current:
             # unwrap against the newest packet of this source, so "before the switch point"
@@ -157,8 +182,13 @@ class SlotRewriter:
                 self._highest_sequence = extended
         elif not self._is_video:
             self._switch(sequence_number, timestamp, None, None)
-        elif descriptor is not None and descriptor.keyframe:
-            self._switch(sequence_number, timestamp, descriptor.picture_id, descriptor.tl0picidx)
+        elif keyframe:
+            if descriptor is not None:
+                self._switch(
+                    sequence_number, timestamp, descriptor.picture_id, descriptor.tl0picidx
+                )
+            else:
+                self._switch(sequence_number, timestamp, None, None)
         else:
             return None  # the old source goes on until this keyframe
 

@@ -41,6 +41,7 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc import clock as aiortc_clock
+from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtp import (
     RTCP_PSFB_FIR,
@@ -57,7 +58,7 @@ from media_fleet.rtc import seams
 from media_fleet.rtp.history import PacketHistory
 from media_fleet.rtp.sender_report import SenderStatistics
 from media_fleet.rtp.seqnum import seq_newer
-from media_fleet.rtp.slot import SlotRewriter
+from media_fleet.rtp.slot import SlotRewriter, VideoCodec
 from media_fleet.rtp.speaker import SpeakerDetector
 
 from .assignment import assign_cameras, assign_stable
@@ -165,9 +166,15 @@ class _Source:
     payload_type: int
     rtx_payload_type: int | None
     discarded: seams.DiscardedFrames
+    mime_type: str = "video/vp8"
+    "The negotiated codec the publisher sends, lower case: video/vp8, video/h264, audio/opus."
     ssrc: int | None = None
     sinks: set["_Slot"] = field(default_factory=set)
     last_keyframe_request: float = -math.inf
+
+    @property
+    def codec(self) -> VideoCodec:
+        return "h264" if self.mime_type == "video/h264" else "vp8"
 
 
 @dataclass(eq=False)
@@ -190,6 +197,10 @@ class _Slot:
     "Video: the newest packet forwarded had no marker bit, so a frame is in progress."
     last_sequence: int | None = None
     "Video: the newest outgoing sequence number (late and RTX-repaired packets are older)."
+    payload_types: dict[str, int] = field(default_factory=dict)
+    "The subscriber-side payload type of each negotiated codec (lower-case MIME type)."
+    rtx_payload_types: dict[int, int] = field(default_factory=dict)
+    "The subscriber-side RTX payload type for each payload type that has one."
 
     @property
     def sender(self) -> RTCRtpSender:
@@ -237,11 +248,49 @@ class SlotState:
     feeding_ssrc: int | None
 
 
+VIDEO_MIME_TYPES = ("video/vp8", "video/h264")
+"Forwarded video codecs, preferred first: a publisher offering both sends VP8."
+
+
 def _codec_preferences(kind: str) -> list[RTCRtpCodecCapability]:
-    """VP8 (video) or Opus (audio) plus RTX: forwarding needs one codec on both legs."""
-    wanted = "video/vp8" if kind == "video" else "audio/opus"
+    """VP8 then H.264 (video) or Opus (audio), plus RTX: forwarding never transcodes.
+
+    On a publish connection the order makes a publisher that offers both send VP8; on a
+    subscribe connection every video slot offers both, so any source can feed any slot.
+    """
+    wanted = VIDEO_MIME_TYPES if kind == "video" else ("audio/opus",)
     codecs = RTCRtpSender.getCapabilities(kind).codecs
-    return [c for c in codecs if c.mimeType.lower() in (wanted, f"{kind}/rtx")]
+    rtx = [c for c in codecs if c.mimeType.lower() == f"{kind}/rtx"]
+    return [c for mime in wanted for c in codecs if c.mimeType.lower() == mime] + rtx
+
+
+def _negotiated_payload_types(
+    answer_sdp: str,
+) -> dict[str, tuple[dict[str, int], dict[int, int]]]:
+    """Per mid of a subscribe answer: payload type per codec, and RTX payload type per type.
+
+    The first payload type of each MIME type wins (H.264 is offered in two profiles; the
+    forwarded stream is written with the first, which receivers decode alike).
+    """
+    description = aiortc_sdp.SessionDescription.parse(answer_sdp)
+    negotiated: dict[str, tuple[dict[str, int], dict[int, int]]] = {}
+    for media in description.media:
+        if media.rtp.muxId is None:
+            continue
+        by_mime: dict[str, int] = {}
+        rtx: dict[int, int] = {}
+        for codec in media.rtp.codecs:
+            if codec.payloadType is None:
+                continue
+            mime = codec.mimeType.lower()
+            if mime.endswith("/rtx"):
+                apt = codec.parameters.get("apt")
+                if isinstance(apt, int):
+                    rtx[apt] = codec.payloadType
+            else:
+                by_mime.setdefault(mime, codec.payloadType)
+        negotiated[media.rtp.muxId] = (by_mime, rtx)
+    return negotiated
 
 
 class MeetingRoom:
@@ -341,7 +390,7 @@ class MeetingRoom:
         """Create the participant's subscribe connection and return the room's offer SDP.
 
         The offer has ``video_slots`` camera slots, then one screen slot, then
-        ``audio_slots`` audio slots (send-only, VP8 and Opus with RTX), then the data
+        ``audio_slots`` audio slots (send-only, VP8 + H.264 and Opus with RTX), then the data
         channel ``"townhall"``. Subscribing again replaces the previous connection.
         """
         async with self._lock_for(participant_id):
@@ -415,8 +464,9 @@ class MeetingRoom:
             await subscriber.pc.setRemoteDescription(
                 RTCSessionDescription(sdp=answer_sdp, type="answer")
             )
+            negotiated = _negotiated_payload_types(answer_sdp)
             for slot in subscriber.slots():
-                self._start_slot(slot)
+                self._start_slot(slot, negotiated)
         except Exception as error:
             raise ValueError(f"the subscribe answer was refused: {error}") from error
         subscriber.answered = True
@@ -565,6 +615,7 @@ class MeetingRoom:
             parameters.payload_type,
             parameters.rtx_payload_type,
             seams.discard_encoded_frames(receiver),
+            parameters.mime_type.lower(),
         )
         publisher.sources[label] = source
         seams.install_receive_hook(receiver, self._receive_hook(source))
@@ -639,9 +690,15 @@ class MeetingRoom:
                 "room %s: closing %s's %s connection failed", self.meeting_id, participant_id, what
             )
 
-    def _start_slot(self, slot: _Slot) -> None:
+    def _start_slot(
+        self, slot: _Slot, negotiated: dict[str, tuple[dict[str, int], dict[int, int]]]
+    ) -> None:
         parameters = seams.slot_parameters(slot.transceiver)
         slot.mid = parameters.mid
+        slot.payload_types, slot.rtx_payload_types = negotiated.get(parameters.mid or "", ({}, {}))
+        slot.payload_types.setdefault(parameters.mime_type.lower(), parameters.payload_type)
+        if parameters.rtx_payload_type is not None:
+            slot.rtx_payload_types.setdefault(parameters.payload_type, parameters.rtx_payload_type)
         slot.rewriter = SlotRewriter(
             parameters.ssrc,
             parameters.payload_type,
@@ -705,6 +762,9 @@ class MeetingRoom:
         ssrc = packet.ssrc
         if rewriter is None:
             return
+        payload_type = slot.payload_types.get(source.mime_type)
+        if payload_type is None:
+            return  # the subscriber did not negotiate this source's codec on the slot
         if rewriter.source != ssrc:
             if rewriter.pending_source != ssrc:
                 source.sinks.discard(slot)  # switched away (or emptied): stop offering packets
@@ -714,7 +774,9 @@ class MeetingRoom:
                 # subscriber's decoder broken. The keyframe is lost; the slot asks again.
                 # (A source that left will never end its frame: then switch anyway.)
                 return
-        rewritten = rewriter.rewrite(ssrc, packet.sequence_number, packet.timestamp, packet.payload)
+        rewritten = rewriter.rewrite(
+            ssrc, packet.sequence_number, packet.timestamp, packet.payload, source.codec
+        )
         if rewritten is None:
             return
         if slot.kind != "audio" and (
@@ -723,7 +785,7 @@ class MeetingRoom:
             slot.last_sequence = rewritten.sequence_number
             slot.frame_open = not packet.marker
         out = RtpPacket(
-            payload_type=rewriter.payload_type,
+            payload_type=payload_type,
             marker=packet.marker,
             sequence_number=rewritten.sequence_number,
             timestamp=rewritten.timestamp,
@@ -756,6 +818,14 @@ class MeetingRoom:
                 if history is None:
                     return
                 for sequence_number in packet.lost[:MAX_NACKS_PER_PACKET]:
+                    sent = history.get(sequence_number)
+                    if sent is None:
+                        continue
+                    # the RTX payload type that goes with the codec the packet was sent in
+                    rtx_payload_type = slot.rtx_payload_types.get(sent[1] & 0x7F)
+                    if rtx_payload_type is None:
+                        continue
+                    history.rtx_payload_type = rtx_payload_type
                     rtx = history.rtx_for(sequence_number)
                     if rtx is not None:
                         await seams.send_packet(slot.sender, rtx)

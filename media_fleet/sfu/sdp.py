@@ -14,6 +14,10 @@ m-lines in the offer, which both aiortc (``addTrack``/``addTransceiver`` order) 
 A position can be left empty with a transceiver that does not send (direction ``inactive``
 or ``recvonly``), e.g. camera + screen without a low clone: video, inactive video, video.
 ``application`` m-lines (a data channel) are allowed and ignored.
+
+**Codecs.** A sending audio m-line must offer Opus with the audio-level extension; a sending
+video m-line must offer VP8 or H.264 (packetization-mode 1; the room picks VP8 when both
+are offered).
 """
 
 import re
@@ -26,6 +30,8 @@ AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 Label = Literal["audio", "camera", "camera-low", "screen"]
 VIDEO_LABELS: tuple[Label, ...] = ("camera", "camera-low", "screen")
+VIDEO_MIME_TYPES = frozenset({"video/vp8", "video/h264"})
+"A sending video m-line must offer at least one of these (VP8 is preferred, by the room)."
 
 
 @dataclass(frozen=True)
@@ -69,8 +75,10 @@ def inspect_offer(offer_sdp: str) -> list[OfferedTrack]:
                 raise ValueError(
                     "the offer has more than three video m-lines (camera, camera-low, screen)"
                 )
-            if sends and "video/vp8" not in {c.mimeType.lower() for c in media.rtp.codecs}:
-                raise ValueError(f"the offer's {VIDEO_LABELS[video]} m-line does not offer VP8")
+            if sends and not VIDEO_MIME_TYPES & {c.mimeType.lower() for c in media.rtp.codecs}:
+                raise ValueError(
+                    f"the offer's {VIDEO_LABELS[video]} m-line offers neither VP8 nor H.264"
+                )
             tracks.append(OfferedTrack(index, "video", VIDEO_LABELS[video], sends))
             video += 1
         elif media.kind != "application":

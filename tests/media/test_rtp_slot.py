@@ -3,6 +3,7 @@
 from media_fleet.rtp.seqnum import seq_add, seq_newer, timestamp_add, timestamp_newer
 from media_fleet.rtp.slot import RewrittenPacket, SlotRewriter
 from media_fleet.rtp.vp8 import parse_descriptor
+from tests.media.test_rtp_h264 import fu_a, nal, stap_a
 from tests.media.test_rtp_vp8 import descriptor
 
 A = 0xAAAA
@@ -219,3 +220,60 @@ def test_a_long_running_source_is_never_mistaken_for_late_packets() -> None:
         assert slot.rewrite(A, (40000 + i) & 0xFFFF, 960 * i, b"") is not None
     # a slightly late packet, many cycles after the switch, is mapped, not dropped
     assert slot.rewrite(A, (40000 + 3 * 65536) & 0xFFFF, 0, b"") is not None
+
+
+H264_IDR = stap_a(nal(7), nal(8), nal(5))
+H264_P = nal(1)
+
+
+def test_h264_switch_waits_for_the_new_source_keyframe_and_passes_the_payload() -> None:
+    clock = FakeClock()
+    slot = video_slot(clock)
+    slot.select(A)
+    assert slot.rewrite(A, 1, 0, H264_P, "h264") is None  # a first source starts on a keyframe
+    assert slot.rewrite(A, 2, 0, fu_a(5, start=False), "h264") is None  # not a keyframe start
+    assert slot.rewrite(A, 3, 3000, H264_IDR, "h264") == (3, 3000, H264_IDR)
+    assert slot.rewrite(A, 4, 3000, fu_a(5, start=False, end=True), "h264") == (
+        4,
+        3000,
+        fu_a(5, start=False, end=True),
+    )
+    assert slot.rewrite(A, 5, 6000, H264_P, "h264") == (5, 6000, H264_P)  # unchanged payload
+    clock.now += 0.033
+
+    slot.select(B)
+    assert slot.rewrite(B, 900, 77, H264_P, "h264") is None
+    assert slot.rewrite(B, 901, 77, fu_a(5, start=False), "h264") is None
+    assert head(slot.rewrite(A, 6, 9000, H264_P, "h264")) == (6, 9000)
+    clock.now += 0.005
+    assert head(slot.rewrite(B, 902, 3077, fu_a(5, start=True), "h264")) == (7, 9450)
+    assert slot.source == B
+    assert slot.rewrite(A, 7, 12000, H264_P, "h264") is None
+    assert head(slot.rewrite(B, 903, 3077, fu_a(5, start=False, end=True), "h264")) == (8, 9450)
+
+
+def test_a_slot_switches_from_vp8_to_h264_and_back() -> None:
+    clock = FakeClock()
+    slot = video_slot(clock)
+    slot.select(A)  # A sends VP8
+    assert picture_id(slot.rewrite(A, 1, 0, key(500, tl0=9))) == (500, 9)
+    assert picture_id(slot.rewrite(A, 2, 3000, delta(501, tl0=9))) == (501, 9)
+    clock.now += 0.033
+
+    slot.select(B)  # B sends H.264
+    assert slot.rewrite(B, 40, 100, H264_P, "h264") is None  # waits for B's keyframe
+    assert head(slot.rewrite(A, 3, 6000, delta(502, tl0=9))) == (3, 6000)
+    assert slot.keyframe_request() == B
+    clock.now += 0.010
+    out = slot.rewrite(B, 41, 200, H264_IDR, "h264")
+    assert out == (4, 6000 + 900, H264_IDR)  # the H.264 payload is not touched
+    assert slot.source == B
+    assert slot.rewrite(A, 4, 9000, delta(503, tl0=9)) is None
+    assert slot.rewrite(B, 42, 3200, H264_P, "h264") == (5, 6900 + 3000, H264_P)
+    clock.now += 0.033
+
+    slot.select(A)  # back to VP8: its PictureID and TL0PICIDX run on from the last VP8 sent
+    assert slot.rewrite(A, 5, 12000, delta(504, tl0=9)) is None
+    out = slot.rewrite(A, 6, 15000, key(505, tl0=10))
+    assert head(out) == (6, 9900 + 2970)
+    assert picture_id(out) == (503, 10)

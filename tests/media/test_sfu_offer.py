@@ -51,22 +51,26 @@ async def test_unusable_offers_are_refused(media: tuple[tuple[str, str], ...], r
         inspect_offer(await offer(*media))
 
 
-async def test_offers_without_vp8_or_the_audio_level_are_refused() -> None:
+async def test_offers_without_vp8_or_h264_or_the_audio_level_are_refused() -> None:
     sdp = await offer(("audio", "sendonly"))
     no_level = "\r\n".join(line for line in sdp.split("\r\n") if "ssrc-audio-level" not in line)
     with pytest.raises(ValueError, match="audio-level"):
         inspect_offer(no_level)
 
+    # H.264 alone is accepted; a video m-line with neither VP8 nor H.264 is refused
     pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         transceiver = pc.addTransceiver("video", direction="sendonly")
         h264 = [c for c in RTCRtpSender.getCapabilities("video").codecs if "H264" in c.mimeType]
         transceiver.setCodecPreferences(h264)
         await pc.setLocalDescription(await pc.createOffer())
-        with pytest.raises(ValueError, match="VP8"):
-            inspect_offer(pc.localDescription.sdp)
+        h264_only = str(pc.localDescription.sdp)
     finally:
         await pc.close()
+    assert [(t.label, t.sends) for t in inspect_offer(h264_only)] == [("camera", True)]
+    no_video_codec = h264_only.replace("H264/90000", "AV1/90000")
+    with pytest.raises(ValueError, match=r"neither VP8 nor H\.264"):
+        inspect_offer(no_video_codec)
 
 
 async def test_the_room_refuses_garbage_and_announces_its_address() -> None:
