@@ -3,9 +3,12 @@
 The SFU nodes sit in public subnets with public IPv4 addresses: browsers send ICE/DTLS/SRTP
 over UDP straight to a node, so each node needs a public address anyway, and a NAT gateway
 would add about $32 a month per AZ plus per-GB charges for traffic that does not need it.
-Nothing listens publicly but the UDP media range; the TCP control port is open to the VPC
-only, and administration is through SSM Session Manager (no SSH, no key pair). DynamoDB is
-reached through a free gateway endpoint.
+Two things listen publicly: the UDP media range, and the TCP control port, which the signaling
+Lambda (outside any VPC, so with no fixed source range) calls on the node's public address. The
+control API is TLS with a per-node self-signed certificate the control plane pins by the
+fingerprint in the node's registry item, and every call carries a media token the node verifies.
+Administration is through SSM Session Manager (no SSH, no key pair). DynamoDB is reached
+through a free gateway endpoint.
 
 Each instance runs the real node (`python -m media_fleet`) as `townhall-media.service`:
 the node's code (`media_fleet/` and `functions/townhall/`) ships as one S3 asset, the user data
@@ -181,7 +184,7 @@ class MediaStack(cdk.Stack):
             self,
             "NodeSecurityGroup",
             vpc=self.vpc,
-            description="Townhall media nodes: UDP media from anywhere, control from the VPC",
+            description="Townhall media nodes: UDP media and TLS control API from anywhere",
             allow_all_outbound=True,
         )
         self.security_group.add_ingress_rule(
@@ -190,16 +193,19 @@ class MediaStack(cdk.Stack):
             "ICE/DTLS/SRTP media from browsers",
         )
         self.security_group.add_ingress_rule(
-            ec2.Peer.ipv4(self.vpc.vpc_cidr_block),
+            ec2.Peer.any_ipv4(),
             ec2.Port.tcp(settings.media_control_port),
-            "Node control port, VPC only",
+            "Node control API: TLS, pinned certificate, media token per request",
         )
         acknowledge(
             self.security_group,
             "AwsSolutions-EC23",
-            "Media nodes must accept UDP from any browser on the Internet (ICE/DTLS/SRTP); "
-            "only the UDP media port range is open to 0.0.0.0/0, and the TCP control port is "
-            "limited to the VPC CIDR.",
+            "Media nodes must accept UDP from any browser on the Internet (ICE/DTLS/SRTP). The "
+            "TCP control port is open to 0.0.0.0/0 because its caller, the signaling Lambda, "
+            "runs outside any VPC and has no fixed source range; the control API is TLS with a "
+            "per-node self-signed certificate the control plane pins by the SHA-256 fingerprint "
+            "in the node's registry item, and every request carries a signed media token the "
+            "node verifies. Nothing else listens.",
         )
 
         self.node_logs = logs.LogGroup(

@@ -4,28 +4,40 @@ twin's MediaNodes table like an EC2 node, each verifying media tokens with the t
 They run the same program as the fleet (`python -m media_fleet`), one worker each (the twin
 shares two cores with everything else). Stopping sends SIGTERM, which makes a node drain and
 deregister as it would on scale-in.
+
+Each node serves its control API over https with a self-signed certificate it makes at start,
+and publishes the certificate's SHA-256 in its registry item, as on EC2. `wait_ready` reads that
+fingerprint from the twin's MediaNodes table and checks the node answers `/v1/health` with that
+certificate. Tests talk to a node through `node.health()`, `node.post(...)` or
+`node.http_client()`, which trust exactly that certificate (never `verify=False`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
+
+import boto3
+import httpx
 
 from infra.twin import ports
+from townhall.media.nodes import NodeDirectory
 
 log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = 15.0
+PROBE_TIMEOUT_SECONDS = 2.0
 
 
 class LocalMediaNode:
@@ -39,8 +51,14 @@ class LocalMediaNode:
         log_dir: Path,
     ) -> None:
         self.node_id = f"local-node-{index}"
+        self.host = host
         self.port = ports.reserve(f"media-{index}", host)
-        self.control_url = f"http://{host}:{self.port}"
+        self.control_url = f"https://{host}:{self.port}"
+        self._registry_table = registry_table
+        self._aws = {k: v for k, v in environment.items() if k.startswith("AWS_")}
+        # Known once the node has registered (wait_ready): its certificate's SHA-256 and PEM.
+        self.cert_sha256: str | None = None
+        self._cert_pem: str | None = None
         log_dir.mkdir(parents=True, exist_ok=True)
         self._log = (log_dir / f"{self.node_id}.log").open("ab")
         env = {
@@ -82,22 +100,82 @@ class LocalMediaNode:
             stderr=subprocess.STDOUT,
         )
 
+    def _registered_fingerprint(self, directory: NodeDirectory) -> str | None:
+        node = directory.get(self.node_id)
+        if node is None or node.control_url != self.control_url:
+            return None
+        return node.control_cert_sha256
+
+    def _pin(self, fingerprint: str) -> bool:
+        """Fetch the certificate the node serves; keep it if it is the registered one."""
+        try:
+            pem = ssl.get_server_certificate((self.host, self.port), timeout=PROBE_TIMEOUT_SECONDS)
+        except (OSError, ssl.SSLError):
+            return False
+        if hashlib.sha256(ssl.PEM_cert_to_DER_cert(pem)).hexdigest() != fingerprint.lower():
+            raise RuntimeError(
+                f"media node {self.node_id} serves a certificate that is not the registered one"
+            )
+        self.cert_sha256, self._cert_pem = fingerprint.lower(), pem
+        return True
+
     def wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while True:
-            if self._process.poll() is not None:
-                raise RuntimeError(
-                    f"media node {self.node_id} exited with {self._process.returncode}; "
-                    f"see its log in the twin's data folder"
-                )
-            try:
-                with urllib.request.urlopen(f"{self.control_url}/v1/health", timeout=1) as r:
-                    r.read()
-                return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
+        session = boto3.session.Session(
+            aws_access_key_id=self._aws.get("AWS_ACCESS_KEY_ID"),
+            aws_secret_access_key=self._aws.get("AWS_SECRET_ACCESS_KEY"),
+            aws_session_token=self._aws.get("AWS_SESSION_TOKEN"),
+            region_name=self._aws.get("AWS_REGION") or self._aws.get("AWS_DEFAULT_REGION"),
+        )
+        client = session.client("dynamodb", endpoint_url=self._aws.get("AWS_ENDPOINT_URL_DYNAMODB"))
+        directory = NodeDirectory(self._registry_table, client)
+        try:
+            while True:
+                if self._process.poll() is not None:
+                    raise RuntimeError(
+                        f"media node {self.node_id} exited with {self._process.returncode}; "
+                        f"see its log in the twin's data folder"
+                    )
+                # The node registers once its front serves: then the fingerprint is known.
+                fingerprint = self._registered_fingerprint(directory)
+                if fingerprint and self._pin(fingerprint):
+                    try:
+                        self.health()
+                        return
+                    except httpx.HTTPError:
+                        pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"media node {self.node_id} did not start") from None
+                    raise RuntimeError(f"media node {self.node_id} did not start")
                 time.sleep(0.1)
+        finally:
+            client.close()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Trusts this node's certificate only (the one whose SHA-256 it registered)."""
+        if self._cert_pem is None:
+            raise RuntimeError(f"media node {self.node_id} is not ready")
+        return ssl.create_default_context(cadata=self._cert_pem)
+
+    def http_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An async client for this node's control API (close it, or use `async with`)."""
+        return httpx.AsyncClient(
+            base_url=self.control_url, verify=self.ssl_context(), trust_env=False, **kwargs
+        )
+
+    def health(self) -> dict[str, Any]:
+        """GET /v1/health over the pinned TLS."""
+        with httpx.Client(
+            verify=self.ssl_context(), trust_env=False, timeout=PROBE_TIMEOUT_SECONDS
+        ) as http:
+            response = http.get(f"{self.control_url}/v1/health")
+            response.raise_for_status()
+            answer: dict[str, Any] = response.json()
+            return answer
+
+    def post(self, path: str, body: Mapping[str, Any], timeout: float = 10.0) -> httpx.Response:
+        """POST a JSON body to the control API over the pinned TLS; the response as it came."""
+        with httpx.Client(verify=self.ssl_context(), trust_env=False, timeout=timeout) as http:
+            return http.post(f"{self.control_url}{path}", json=dict(body))
 
     def stop(self) -> None:
         if self._process.poll() is None:
@@ -131,5 +209,10 @@ def start_media_nodes(
             node.stop()
         raise
     for node in nodes:
-        log.info("media node %s serving %s", node.node_id, node.control_url)
+        log.info(
+            "media node %s serving %s (certificate sha256 %s)",
+            node.node_id,
+            node.control_url,
+            node.cert_sha256,
+        )
     return nodes

@@ -34,8 +34,11 @@ class Registration:
         table: str,
         measure: Callable[[], NodeLoad],
         registry: NodeRegistry | None = None,
+        *,
+        control_cert_sha256: str | None = None,
     ) -> None:
         self._settings = settings
+        self._control_cert_sha256 = control_cert_sha256
         self.registry = registry or NodeRegistry(table)
         self.lifecycle = NodeLifecycle(
             self.registry,
@@ -58,6 +61,8 @@ class Registration:
             # the ports are whatever each session binds.
             address=s.announced_host or s.control_host,
             control_url=s.front_url,
+            # The control plane pins the front's self-signed certificate by this fingerprint.
+            control_cert_sha256=self._control_cert_sha256,
             capacity=s.capacity,
         )
 

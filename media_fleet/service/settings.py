@@ -33,10 +33,18 @@ class NodeSettings:
     ice_hosts: tuple[str, ...] = ()
     video_slots: int = 9
     audio_slots: int = 3
+    # The host the control plane calls the front on (the registry's control_url); on EC2 the
+    # public IP, which is not on any interface. None: the control host.
+    control_advertise_host: str | None = None
+
+    @property
+    def advertised_control_host(self) -> str:
+        return self.control_advertise_host or self.control_host
 
     @property
     def front_url(self) -> str:
-        return f"http://{self.control_host}:{self.control_port}"
+        """The front's URL as registered: always https (see media_fleet/service/tls.py)."""
+        return f"https://{self.advertised_control_host}:{self.control_port}"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -44,6 +52,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--node-id", required=True, help="this node's id in the registry and tokens")
     p.add_argument("--control-host", default="127.0.0.1", help="address of the control API")
     p.add_argument("--control-port", type=int, required=True, help="port of the control API")
+    p.add_argument(
+        "--control-advertise-host",
+        default=None,
+        help="address the control plane calls the control API on (default: --control-host)",
+    )
     p.add_argument("--announced-host", default=None, help="media address announced in ICE")
     p.add_argument("--jwks", required=True, help="JWKS URL (http/https) or file path")
     p.add_argument(
@@ -96,4 +109,5 @@ def parse(argv: Sequence[str] | None = None) -> NodeSettings:
         ice_hosts=tuple(args.ice_host),
         video_slots=args.video_slots,
         audio_slots=args.audio_slots,
+        control_advertise_host=args.control_advertise_host,
     )

@@ -22,6 +22,7 @@ from media_fleet.service.imds import TerminationWatcher, start_termination_watch
 from media_fleet.service.lifecycle_hook import complete_lifecycle_action
 from media_fleet.service.registration import Registration
 from media_fleet.service.settings import NodeSettings
+from media_fleet.service.tls import generate
 from media_fleet.service.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -57,8 +58,14 @@ class Supervisor:
             log.exception("the workers did not start")
             listener.close()
             return 1
+        # The front speaks TLS with a certificate made now; the registry publishes its
+        # fingerprint, which the control plane pins. Workers stay plain HTTP on loopback.
+        certificate = generate(
+            self.settings.node_id,
+            (self.settings.advertised_control_host, self.settings.control_host),
+        )
         app = front_app(self.pool, self.settings.node_id, lambda: self.draining)
-        front = ServedApp(app, listener)
+        front = ServedApp(app, listener, certificate.server_context())
         monitor = loop.create_task(self._monitor())
         registration: Registration | None = None
         watcher: TerminationWatcher | None = None
@@ -67,15 +74,19 @@ class Supervisor:
             await self.pool.poll()
             if self.settings.registry_table:
                 registration = Registration(
-                    self.settings, self.settings.registry_table, self.pool.load
+                    self.settings,
+                    self.settings.registry_table,
+                    self.pool.load,
+                    control_cert_sha256=certificate.sha256,
                 )
                 await asyncio.to_thread(registration.start)
             # On EC2: the termination hook, seen in IMDS, starts the same drain as SIGTERM.
             watcher = start_termination_watcher(self.settings, loop, self._stop_requested.set)
             log.info(
-                "node %s serving on %s with %d workers",
+                "node %s serving on %s (certificate sha256 %s) with %d workers",
                 self.settings.node_id,
                 self.settings.front_url,
+                certificate.sha256,
                 self.pool.size,
             )
             await self._stop_requested.wait()

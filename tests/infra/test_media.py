@@ -16,6 +16,7 @@ import aws_cdk as cdk
 import pytest
 
 from infra.stacks import media as media_stack
+from infra.stacks import nag
 from infra.stacks.config import REPO_ROOT, Settings
 from infra.stacks.data import DataStack
 from infra.stacks.grants import DDB_READ, DDB_WRITE
@@ -82,6 +83,7 @@ START_FLAGS = {
     "--node-id": '"$instance_id"',
     "--instance-id": '"$instance_id"',
     "--control-host": '"$private_ip"',
+    "--control-advertise-host": '"$public_ip"',
     "--control-port": '"$TOWNHALL_CONTROL_PORT"',
     "--ice-host": '"$private_ip"',
     "--announced-host": '"$public_ip"',
@@ -182,6 +184,9 @@ def test_start_script_against_a_fake_imds(synth: Synth, tmp_path: Path) -> None:
     assert settings.node_id == settings.instance_id == "i-0123456789abcdef0"
     assert settings.control_host == "10.40.3.7" and settings.ice_hosts == ("10.40.3.7",)
     assert settings.announced_host == "203.0.113.9"
+    # Bound on the private IP, registered on the public one, where the signaling Lambda calls.
+    assert settings.control_advertise_host == "203.0.113.9"
+    assert settings.front_url == "https://203.0.113.9:7880"
     assert settings.control_port == 7880 and settings.drain_deadline_seconds == 780
     assert settings.registry_table == "MediaNodes"
     assert settings.jwks == "https://api.example.org/api/.well-known/jwks.json"
@@ -332,11 +337,23 @@ def test_security_group(synth: Synth) -> None:
             "ToPort": 49999,
         }
     ]
+    # The control API, for the signaling Lambda (outside any VPC): TLS, pinned, token per call.
     tcp = [r for r in ingress if r["IpProtocol"] == "tcp"]
-    assert len(tcp) == 1 and tcp[0]["FromPort"] == tcp[0]["ToPort"]
-    vpc_id = synth.logical_id(synth.stacks.media.vpc)
-    assert tcp[0]["CidrIp"] == {"Fn::GetAtt": [vpc_id, "CidrBlock"]}
+    assert tcp == [
+        {
+            "CidrIp": "0.0.0.0/0",
+            "Description": "Node control API: TLS, pinned certificate, media token per request",
+            "FromPort": synth.stacks.media.settings.media_control_port,
+            "IpProtocol": "tcp",
+            "ToPort": synth.stacks.media.settings.media_control_port,
+        }
+    ]
     assert len(ingress) == 2
+    sg_path = synth.stacks.media.security_group.node.path
+    (ec23,) = {
+        a.reason for a in nag.REGISTRY if a.path == sg_path and a.rule == "AwsSolutions-EC23"
+    }
+    assert "pins" in ec23 and "media token" in ec23 and "outside any VPC" in ec23
 
 
 def test_vpc_public_only_with_flow_logs(synth: Synth) -> None:

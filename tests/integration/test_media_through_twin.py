@@ -34,6 +34,13 @@ def media_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from _start(tmp_path_factory, TwinOptions(media_nodes=1))
 
 
+async def _health(node: Any) -> dict[str, Any]:
+    """The node's /v1/health over its TLS front, trusting only the certificate it registered."""
+    async with node.http_client() as http:
+        answer: dict[str, Any] = (await http.get("/v1/health")).json()
+        return answer
+
+
 class MediaClient:
     """One participant's publish and subscribe peer connections, counting what arrives."""
 
@@ -122,7 +129,7 @@ async def test_three_participants_receive_each_others_audio_and_video(media_twin
             assert client.flowing("audio", 10) == 2, client.frames
         # The node forwarded all of it without a single decoder or encoder.
         (node,) = twin.local.media_nodes
-        health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+        health = await _health(node)
         assert health["forwarded_streams"] >= 12, health
         for worker in health["workers"]:
             assert worker["codecs"] == {"decoders": 0, "encoders": 0, "decoder_threads": 0}, health
@@ -132,7 +139,7 @@ async def test_three_participants_receive_each_others_audio_and_video(media_twin
             await client.close()
         clients.clear()
         for _ in range(150):
-            health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+            health = await _health(node)
             if health["sessions"] == 0:
                 break
             await asyncio.sleep(0.1)
@@ -273,7 +280,7 @@ async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
     def meetings(health: dict[str, Any]) -> int:
         return sum(int(w["meetings"]) for w in health["workers"])
 
-    before = (await host.http.get(f"{node.control_url}/v1/health")).json()
+    before = await _health(node)
     for token, status in (
         (forged, 401),
         (expired, 401),
@@ -281,9 +288,8 @@ async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
         ("", 400),
         (viewer, 403),
     ):
-        response = await host.http.post(
-            f"{node.control_url}/v1/publish", json={"token": token, "sdp": offer}
-        )
+        async with node.http_client() as http:  # TLS, pinned to the node's certificate
+            response = await http.post("/v1/publish", json={"token": token, "sdp": offer})
         assert response.status_code == status, (status, response.text)
         assert response.json()["error"]["message"]
 
@@ -292,7 +298,7 @@ async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
     await attendee.ok("join")
     refused = await attendee.request("media_publish", {"sdp": offer})
     assert refused["type"] == "error" and refused["error"]["code"] == "forbidden"
-    health = (await host.http.get(f"{node.control_url}/v1/health")).json()
+    health = await _health(node)
     # Nothing was created by any refused call.
     assert meetings(health) == meetings(before) and health["sessions"] == before["sessions"]
     await attendee.close()

@@ -33,10 +33,11 @@ def a_node(node_id: str = "node-a", capacity: int = 100) -> MediaNode:
     return MediaNode(
         node_id=node_id,
         address="198.51.100.7:40000",
-        control_url="http://10.0.0.7:8700",
+        control_url="https://198.51.100.7:8700",
         capacity=capacity,
         region="eu-west-1",
         az="eu-west-1a",
+        control_cert_sha256="ab" * 32,
     )
 
 
@@ -54,7 +55,8 @@ def test_register_writes_the_whole_item_with_a_ttl(client: Any, table: str) -> N
     item = raw_item(client, table, "node-a")
     assert item is not None
     assert item["address"] == "198.51.100.7:40000"
-    assert item["control_url"] == "http://10.0.0.7:8700"
+    assert item["control_url"] == "https://198.51.100.7:8700"
+    assert item["control_cert_sha256"] == "ab" * 32
     assert (item["capacity"], item["load"], item["state"]) == (100, 0, "active")
     assert (item["region"], item["az"]) == ("eu-west-1", "eu-west-1a")
     assert item["started_at"] == item["heartbeat_at"] == int(NOW)
@@ -63,6 +65,7 @@ def test_register_writes_the_whole_item_with_a_ttl(client: Any, table: str) -> N
     directory = NodeDirectory(table, client, clock=clock)
     assert [n.node_id for n in directory.live()] == ["node-a"]
     assert directory.get("node-a") == MediaNode.from_item(item)
+    assert directory.get("node-a").control_cert_sha256 == "ab" * 32  # type: ignore[union-attr]
 
 
 def test_heartbeat_reports_load_and_pushes_the_ttl(client: Any, table: str) -> None:
@@ -165,3 +168,9 @@ def test_a_malformed_item_does_not_hide_the_others(client: Any, table: str) -> N
         Item=dynamo.to_ddb({"node_id": "node-x", "state": "weird", "ttl": int(NOW) * 2}),
     )
     assert [n.node_id for n in NodeDirectory(table, client).live()] == ["node-a"]
+
+
+def test_a_node_item_without_a_fingerprint_reads_as_none() -> None:
+    item = {"node_id": "n", "address": "a", "control_url": "http://127.0.0.1:1", "capacity": 1}
+    assert MediaNode.from_item(item).control_cert_sha256 is None
+    assert "control_cert_sha256" not in dynamo.to_ddb(MediaNode.from_item(item).to_item())

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -31,7 +34,10 @@ from media_fleet.service.control_api import WORKER_HEADER
 from media_fleet.service.routing import worker_for
 from tests.media.test_service_end_to_end import Client
 from townhall.auth.keys import SigningKey
+from townhall.media import node_client
 from townhall.media.jwks import jwks
+from townhall.media.node_client import MediaNodeUnavailable
+from townhall.media.nodes import MediaNode
 from townhall.media.tokens import MediaTokenService
 from townhall.store import dynamo
 
@@ -64,11 +70,26 @@ class RunningNode:
     tokens: MediaTokenService
     out: Path
     err: Path
+    # The certificate the front served at the first probe; every later call trusts it only.
+    cert_pem: str | None = None
+
+    @property
+    def cert_sha256(self) -> str:
+        assert self.cert_pem is not None
+        return hashlib.sha256(ssl.PEM_cert_to_DER_cert(self.cert_pem)).hexdigest()
+
+    def verify(self) -> ssl.SSLContext:
+        if self.cert_pem is None:
+            port = int(self.url.rsplit(":", 1)[1])
+            self.cert_pem = ssl.get_server_certificate(("127.0.0.1", port), timeout=2.0)
+        return ssl.create_default_context(cadata=self.cert_pem)
 
     def health(self) -> dict[str, Any] | None:
         try:
-            response = httpx.get(self.url + "/v1/health", timeout=2.0, trust_env=False)
-        except httpx.HTTPError:
+            response = httpx.get(
+                self.url + "/v1/health", timeout=2.0, trust_env=False, verify=self.verify()
+            )
+        except (httpx.HTTPError, OSError):
             return None
         return response.json() if response.status_code == 200 else None
 
@@ -76,7 +97,9 @@ class RunningNode:
         return self.tokens.issue(meeting, participant, self.node_id, may_publish=True)[0]
 
     def post(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        return httpx.post(self.url + path, json=body, timeout=10.0, trust_env=False)
+        return httpx.post(
+            self.url + path, json=body, timeout=10.0, trust_env=False, verify=self.verify()
+        )
 
     def stop(self) -> int:
         self.process.send_signal(signal.SIGTERM)
@@ -133,7 +156,7 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
                 command, cwd=ROOT, env=process_env, stdout=stdout, stderr=stderr
             )
         node = RunningNode(
-            node_id, f"http://127.0.0.1:{port}", process, MediaTokenService(key), out, err
+            node_id, f"https://127.0.0.1:{port}", process, MediaTokenService(key), out, err
         )
         started.append(node)
         try:
@@ -241,7 +264,15 @@ def test_registered_while_serving_draining_on_sigterm_then_gone(
         )
         registered = wait_for(lambda: item(node.node_id), 10.0, "the registry item")
         assert registered["state"] == "active"
-        assert registered["control_url"] == node.url
+        assert registered["control_url"] == node.url and node.url.startswith("https://")
+        # The fingerprint the node registered is the certificate its front serves, and the
+        # control plane's pinned client reaches the node with it (and only with it).
+        assert registered["control_cert_sha256"] == node.cert_sha256
+        pinned = MediaNode.from_item(registered)
+        assert node_client.call(pinned, "/v1/leave", {"token": node.token("m-pin")}) == {}
+        impostor = dataclasses.replace(pinned, control_cert_sha256="0" * 64)
+        with pytest.raises(MediaNodeUnavailable, match="not the one it registered"):
+            node_client.call(impostor, "/v1/leave", {"token": node.token("m-pin")})
         assert registered["address"] == "127.0.0.1"
         assert int(registered["capacity"]) == 300
         # The heartbeat publishes the load metric as EMF on stdout.
@@ -281,7 +312,7 @@ async def test_two_clients_see_each_other_through_the_node_process(
         for pid, luma in (("alice", 40), ("bob", 210))
     )
     try:
-        async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+        async with httpx.AsyncClient(timeout=10.0, trust_env=False, verify=node.verify()) as http:
             await a.join(http, node.url)
             await b.join(http, node.url)
 

@@ -17,9 +17,38 @@ REQUIRED = ["--node-id", "n-1", "--control-port", "8700", "--jwks", "/etc/jwks.j
 def test_defaults_one_worker_per_core_and_no_registry() -> None:
     settings = parse(REQUIRED)
     assert settings.workers == (os.cpu_count() or 1)
-    assert settings.control_host == "127.0.0.1" and settings.front_url == "http://127.0.0.1:8700"
+    assert settings.control_host == "127.0.0.1" and settings.front_url == "https://127.0.0.1:8700"
     assert settings.registry_table is None and settings.asg_name is None
-    assert settings.announced_host is None
+    assert settings.announced_host is None and settings.control_advertise_host is None
+
+
+def test_the_front_is_advertised_on_its_own_host_over_https() -> None:
+    settings = parse(
+        [*REQUIRED, "--control-host", "10.0.0.5", "--control-advertise-host", "203.0.113.9"]
+    )
+    assert settings.control_host == "10.0.0.5"
+    assert settings.front_url == "https://203.0.113.9:8700"
+
+
+def test_the_front_certificate_names_its_hosts_and_has_a_sha256_fingerprint() -> None:
+    import hashlib
+    import ipaddress
+
+    from cryptography import x509
+
+    from media_fleet.service.tls import generate
+
+    certificate = generate("n-1", ["203.0.113.9", "10.0.0.5", "node.example"])
+    parsed = x509.load_pem_x509_certificate(certificate.cert_pem)
+    names = parsed.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("203.0.113.9"),
+        ipaddress.ip_address("10.0.0.5"),
+    ]
+    assert names.get_values_for_type(x509.DNSName) == ["node.example"]
+    assert certificate.sha256 == hashlib.sha256(certificate.der).hexdigest()
+    assert len(certificate.sha256) == 64
+    assert generate("n-1", ["10.0.0.5"]).sha256 != certificate.sha256  # a new key every start
 
 
 @pytest.mark.parametrize(

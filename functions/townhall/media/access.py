@@ -44,7 +44,8 @@ class MediaAccess:
             may_publish=may_publish,
             video_slots=video_slots,
         )
-        # The node's control URL stays private: clients get its media address and a token.
+        # The node's control URL is for the control plane: clients get its media address and
+        # a token.
         return {
             "node_id": node.node_id,
             "address": node.address,
@@ -60,9 +61,7 @@ class MediaAccess:
         node, token = self._node_and_token(
             meeting_id, participant_id, True, video_slots, reserve=False
         )
-        answer = node_client.call(
-            node.control_url, "/v1/publish", {"token": token, "sdp": offer_sdp}
-        )
+        answer = node_client.call(node, "/v1/publish", {"token": token, "sdp": offer_sdp})
         return str(answer.get("sdp", ""))
 
     def subscribe(
@@ -73,7 +72,7 @@ class MediaAccess:
         node, token = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=True
         )
-        offer = node_client.call(node.control_url, "/v1/subscribe", {"token": token})
+        offer = node_client.call(node, "/v1/subscribe", {"token": token})
         return str(offer.get("sdp", ""))
 
     def answer(
@@ -88,9 +87,7 @@ class MediaAccess:
         node, token = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=False
         )
-        node_client.call(
-            node.control_url, "/v1/subscribe/answer", {"token": token, "sdp": answer_sdp}
-        )
+        node_client.call(node, "/v1/subscribe/answer", {"token": token, "sdp": answer_sdp})
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
         """Best effort: the node also notices ICE going away on its own."""
@@ -100,7 +97,7 @@ class MediaAccess:
             return
         token, _ = self._tokens.issue(meeting_id, participant_id, node.node_id, may_publish=False)
         try:
-            node_client.call(node.control_url, "/v1/leave", {"token": token})
+            node_client.call(node, "/v1/leave", {"token": token})
         except Exception:  # leaving must never fail the caller
             return
 

@@ -3,17 +3,27 @@
 Signaling relays each SDP offer and answer between a participant's WebSocket and the node
 that hosts their meeting, so browsers only ever speak ICE, DTLS and SRTP to a node, never its
 control API. Every call carries a media token the node verifies with public keys alone.
+
+A node's control API is https on its public address, with a self-signed certificate it makes at
+every start. There is no CA to ask: the client pins the SHA-256 fingerprint the node published
+in its registry item (`MediaNode.control_cert_sha256`), and urllib3 checks it during the TLS
+handshake, before any of the request is sent. An https node with no fingerprint is refused.
+Plain http is only for nodes on loopback in tests.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from typing import Any
+from urllib.parse import urlsplit
 
 from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput
+from townhall.media.nodes import MediaNode
 
 TIMEOUT_SECONDS = 10.0  # aiortc gathers candidates before it answers; loopback takes ~0.1 s
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 _pool: Any = None
 _lock = threading.Lock()
@@ -33,18 +43,50 @@ def _http() -> Any:
         return _pool
 
 
-def call(control_url: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def call(node: MediaNode, path: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST `body` to the node; the JSON answer, or a DomainError saying what the node said."""
+    return call_url(node.control_url, path, body, cert_sha256=node.control_cert_sha256)
+
+
+def _pool_for(control_url: str, cert_sha256: str | None) -> Any:
+    scheme = urlsplit(control_url).scheme
+    if scheme == "http":
+        return _http().connection_from_url(control_url)
+    if scheme != "https":
+        raise MediaNodeUnavailable(f"the media node's control URL is not http(s): {control_url}")
+    pin = (cert_sha256 or "").replace(":", "").lower()
+    if not _SHA256_HEX.fullmatch(pin):
+        raise MediaNodeUnavailable(
+            "the media node published no SHA-256 certificate fingerprint: refusing to call it"
+        )
+    # The certificate is self-signed: no chain or hostname to verify, only the pinned
+    # fingerprint, which urllib3 checks before sending anything. Pools are keyed by it too.
+    return _http().connection_from_url(
+        control_url, pool_kwargs={"cert_reqs": "CERT_NONE", "assert_fingerprint": pin}
+    )
+
+
+def call_url(
+    control_url: str, path: str, body: dict[str, Any], *, cert_sha256: str | None
+) -> dict[str, Any]:
+    """`call` with the node's URL and certificate fingerprint given apart."""
     import urllib3
 
+    pool = _pool_for(control_url, cert_sha256)
+    base = urlsplit(control_url).path.rstrip("/")
     try:
-        response = _http().request(
+        response = pool.request(
             "POST",
-            control_url.rstrip("/") + path,
+            base + path,
             body=json.dumps(body).encode(),
             headers={"content-type": "application/json"},
             timeout=urllib3.Timeout(connect=2.0, read=TIMEOUT_SECONDS),
+            retries=False,
         )
+    except urllib3.exceptions.SSLError as exc:
+        raise MediaNodeUnavailable(
+            f"the media node's TLS certificate is not the one it registered: {exc}"
+        ) from exc
     except urllib3.exceptions.HTTPError as exc:
         raise MediaNodeUnavailable(f"the media node did not answer: {exc}") from exc
     try:

@@ -46,8 +46,8 @@ class MediaNode:
     # Announced host:port for ICE; on EC2 the public address is not on the interface, so it
     # comes from configuration, not from the socket.
     address: str
-    # Base URL of the node's private control API (SDP offer/answer, drain), reachable from
-    # the control plane only.
+    # Base URL of the node's control API (SDP offer/answer): https on the node's public
+    # address, called by the control plane only (every call carries a media token).
     control_url: str
     # Most forwarded streams (one publisher track to one subscriber) the node takes.
     capacity: int
@@ -62,6 +62,9 @@ class MediaNode:
     started_at: int = 0
     heartbeat_at: int = 0
     ttl: int = 0
+    # SHA-256 (hex) of the DER certificate the node's control API serves: self-signed, made at
+    # every start, pinned by the control plane (`node_client`). None for a plain-http node.
+    control_cert_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if not self.node_id or not self.address or not self.control_url:
@@ -108,6 +111,9 @@ class MediaNode:
             started_at=int(item.get("started_at", 0)),
             heartbeat_at=int(item.get("heartbeat_at", 0)),
             ttl=int(item.get("ttl", 0)),
+            control_cert_sha256=(
+                str(item["control_cert_sha256"]) if item.get("control_cert_sha256") else None
+            ),
         )
 
 

@@ -5,6 +5,11 @@
 # code path reads IMDS); everything else comes from /etc/townhall/media.env, which the launch
 # template's user data writes. `exec` makes the node the unit's main process, so systemd's
 # SIGTERM (KillMode=mixed) reaches the supervisor, which drains and stops its workers itself.
+#
+# The control API listens on the private IP (the public one is not on any interface; EC2
+# translates it) and is advertised on the public IP: the signaling Lambda runs outside the VPC.
+# It is TLS with a self-signed certificate the node makes at start and whose fingerprint it
+# registers; the control plane pins it, and every request carries a media token.
 set -euo pipefail
 
 imds() { "$TOWNHALL_PYTHON" -m media_fleet.service.imds "$1"; }
@@ -16,6 +21,7 @@ exec "$TOWNHALL_PYTHON" -m media_fleet \
     --node-id "$instance_id" \
     --instance-id "$instance_id" \
     --control-host "$private_ip" \
+    --control-advertise-host "$public_ip" \
     --control-port "$TOWNHALL_CONTROL_PORT" \
     --ice-host "$private_ip" \
     --announced-host "$public_ip" \
