@@ -34,15 +34,8 @@ class MediaAccess:
     def grant(
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
     ) -> dict[str, Any]:
-        node = self._current_node(meeting_id) or self._placement.place(
-            meeting_id, streams_per_participant(video_slots)
-        )
-        token, expires_at = self._tokens.issue(
-            meeting_id,
-            participant_id,
-            node.node_id,
-            may_publish=may_publish,
-            video_slots=video_slots,
+        node, token, expires_at = self._node_and_token(
+            meeting_id, participant_id, may_publish, video_slots, reserve=False
         )
         # The node's control URL is for the control plane: clients get its media address and
         # a token.
@@ -58,7 +51,7 @@ class MediaAccess:
         self, meeting_id: str, participant_id: str, offer_sdp: str, *, video_slots: int
     ) -> str:
         """Relay a publisher's offer to the meeting's node; its answer SDP."""
-        node, token = self._node_and_token(
+        node, token, _ = self._node_and_token(
             meeting_id, participant_id, True, video_slots, reserve=False
         )
         answer = node_client.call(node, "/v1/publish", {"token": token, "sdp": offer_sdp})
@@ -69,7 +62,7 @@ class MediaAccess:
     ) -> str:
         """The node's offer for this participant's subscribe connection. Its slots are the load
         a participant adds, so this is where the streams are reserved on the node."""
-        node, token = self._node_and_token(
+        node, token, _ = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=True
         )
         offer = node_client.call(node, "/v1/subscribe", {"token": token})
@@ -84,7 +77,7 @@ class MediaAccess:
         may_publish: bool,
         video_slots: int,
     ) -> None:
-        node, token = self._node_and_token(
+        node, token, _ = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=False
         )
         node_client.call(node, "/v1/subscribe/answer", {"token": token, "sdp": answer_sdp})
@@ -117,15 +110,17 @@ class MediaAccess:
         video_slots: int,
         *,
         reserve: bool,
-    ) -> tuple[MediaNode, str]:
+    ) -> tuple[MediaNode, str, int]:
+        """The meeting's node (placing the meeting if it has none usable, and reserving this
+        participant's streams when `reserve`) and a media token for it, with its expiry."""
         node = None if reserve else self._current_node(meeting_id)
         if node is None:
             node = self._placement.place(meeting_id, streams_per_participant(video_slots))
-        token, _ = self._tokens.issue(
+        token, expires_at = self._tokens.issue(
             meeting_id,
             participant_id,
             node.node_id,
             may_publish=may_publish,
             video_slots=video_slots,
         )
-        return node, token
+        return node, token, expires_at
