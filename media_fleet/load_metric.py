@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import IO
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
 
 from media_fleet.lifecycle import NodeLoad
 
@@ -24,33 +26,23 @@ def load_percent(load: NodeLoad, capacity: int) -> float:
     return round(100.0 * load.forwarded_streams / capacity, 2) if capacity > 0 else 100.0
 
 
-def emf_line(load: NodeLoad, capacity: int, group: str, node_id: str, now_ms: int) -> str:
-    return json.dumps(
-        {
-            "_aws": {
-                "Timestamp": now_ms,
-                "CloudWatchMetrics": [
-                    {
-                        "Namespace": NAMESPACE,
-                        "Dimensions": [["AutoScalingGroupName"]],
-                        "Metrics": [
-                            {"Name": METRIC, "Unit": "Percent"},
-                            {"Name": "ForwardedStreams", "Unit": "Count"},
-                            {"Name": "PacketsPerSecond", "Unit": "Count/Second"},
-                            {"Name": "Cpu", "Unit": "Percent"},
-                        ],
-                    }
-                ],
-            },
-            "AutoScalingGroupName": group,
-            "node_id": node_id,
-            METRIC: load_percent(load, capacity),
-            "ForwardedStreams": load.forwarded_streams,
-            "PacketsPerSecond": round(load.packets_per_second, 1),
-            "Cpu": round(100.0 * load.cpu, 1),
-        },
-        separators=(",", ":"),
+def emf_line(load: NodeLoad, capacity: int, group: str, node_id: str) -> str:
+    """One EMF record, built with Powertools' metrics utility (the same format the Lambdas use)."""
+    metrics = Metrics(namespace=NAMESPACE)
+    metrics.add_dimension(name="AutoScalingGroupName", value=group)
+    metrics.add_metric(name=METRIC, unit=MetricUnit.Percent, value=load_percent(load, capacity))
+    metrics.add_metric(name="ForwardedStreams", unit=MetricUnit.Count, value=load.forwarded_streams)
+    metrics.add_metric(
+        name="PacketsPerSecond",
+        unit=MetricUnit.CountPerSecond,
+        value=round(load.packets_per_second, 1),
     )
+    metrics.add_metric(name="Cpu", unit=MetricUnit.Percent, value=round(100.0 * load.cpu, 1))
+    metrics.add_metadata(key="node_id", value=node_id)
+    try:
+        return json.dumps(metrics.serialize_metric_set(), separators=(",", ":"))
+    finally:
+        metrics.clear_metrics()
 
 
 class EmfLoadReporter:
@@ -61,6 +53,6 @@ class EmfLoadReporter:
         self._out = out
 
     def __call__(self, load: NodeLoad) -> None:
-        line = emf_line(load, self._capacity, self._group, self._node_id, int(time.time() * 1000))
+        line = emf_line(load, self._capacity, self._group, self._node_id)
         self._out.write(line + "\n")
         self._out.flush()

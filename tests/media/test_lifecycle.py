@@ -80,7 +80,8 @@ async def test_heartbeats_report_load_until_drain_then_the_node_leaves(
     assert first["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Townhall/Media"
     assert first["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [["AutoScalingGroupName"]]
     assert first["AutoScalingGroupName"] == "Townhall-Media-Nodes"
-    assert first["NodeLoad"] == load_percent(NodeLoad(10, 0, 0), 200) == 5.0
+    assert first["NodeLoad"] == [load_percent(NodeLoad(10, 0, 0), 200)] == [5.0]
+    assert first["node_id"] == "node-drain"
 
 
 async def test_drain_gives_up_at_the_deadline_and_still_completes(
