@@ -523,8 +523,7 @@ class SignalingService:
         permissions.check_action(me.role, "end")
         seq = self._next_seq(caller.meeting_id)
         self._commit(caller, request, seq, meeting_changes={"ended_at": int(self._clock())})
-        everyone = [p for p in self._meetings.recipients(caller.meeting_id) if p.connection_id]
-        self._fan_out(
+        everyone = self._fan_out(
             meeting,
             seq,
             "meeting.ended",
@@ -532,7 +531,7 @@ class SignalingService:
             lambda p: p.connection_id is not None,
         )
         for p in everyone:
-            if p.connection_id != caller.connection_id:
+            if p.connection_id and p.connection_id != caller.connection_id:
                 self._close(p.connection_id)
         media = self._media()
         if media is not None:
@@ -696,7 +695,8 @@ class SignalingService:
         *,
         exclude: str | None = None,
         extra: list[str] | None = None,
-    ) -> None:
+    ) -> list[Recipient]:
+        """Post the event to its audience; the roster it read, for callers that act on it too."""
         message = protocol.event(meeting.meeting_id, seq, name, data)
         participants = self._meetings.recipients(meeting.meeting_id)
         targets = {
@@ -709,6 +709,7 @@ class SignalingService:
         logger.debug("fan-out", extra={"event": name, "targets": len(targets), "gone": len(gone)})
         if gone:
             self._clean_up_gone(meeting.meeting_id, gone, participants)
+        return participants
 
     def _clean_up_gone(self, meeting_id: str, gone: list[str], known: list[Recipient]) -> None:
         """Connections that answered 410: their $disconnect never came (it is best-effort)."""
