@@ -40,12 +40,7 @@ from aiortc.rtp import (
 
 from media_fleet.rtc import seams
 from tests.media.synthetic_media import FlatVideoTrack
-from tests.media.test_forwarding_loopback import (  # noqa: F401 (loopback_only is a fixture)
-    connect,
-    loopback_only,
-    peer,
-    wait_until,
-)
+from tests.media.test_forwarding_loopback import connect, peer, wait_until
 
 
 def moved(seam: str) -> str:

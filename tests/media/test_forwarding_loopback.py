@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
-import aioice.ice
 import pytest
 from aiortc import (
     MediaStreamTrack,
@@ -149,12 +148,6 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         await asyncio.wait_for(poll(), timeout)
     except TimeoutError:
         pytest.fail(f"timed out after {timeout} s waiting for {what}")
-
-
-@pytest.fixture
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gather only 127.0.0.1 host candidates (aioice skips loopback by default)."""
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
 
 
 @pytest.fixture

@@ -6,13 +6,10 @@ camera in H.264 only, ``b`` and ``c`` in VP8. Every subscribe slot offers both c
 and the VP8 source, each time on the new source's keyframe.
 """
 
-import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import aioice.ice
 import pytest
 from aiortc import RTCRtpSender, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
@@ -38,21 +35,6 @@ class H264Client(Client):
             return await create_offer()
 
         self.publish_pc.createOffer = h264_offer  # type: ignore[method-assign]
-
-
-@pytest.fixture
-async def meeting(
-    monkeypatch: pytest.MonkeyPatch,
-) -> AsyncIterator[tuple[MeetingRoom, list[Client]]]:
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-    room = MeetingRoom("m-h264", announced_host="127.0.0.1")
-    clients: list[Client] = []
-    try:
-        yield room, clients
-    finally:
-        for client in clients:
-            await client.close()
-        await asyncio.wait_for(room.close(), 10)
 
 
 def payload_types(client: Client, mime_type: str) -> set[int]:

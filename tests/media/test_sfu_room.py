@@ -10,11 +10,10 @@ import asyncio
 import datetime
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import aioice.ice
 import pytest
 from aiortc import (
     MediaStreamTrack,
@@ -175,25 +174,6 @@ async def wait_until(
 
 
 LUMA = {"a": 40, "b": 125, "c": 210}
-
-
-@pytest.fixture
-def loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Gather only 127.0.0.1 host candidates (aioice skips loopback by default)."""
-    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-
-
-@pytest.fixture
-async def meeting(loopback_only: None) -> AsyncIterator[tuple[MeetingRoom, list[Client]]]:
-    """A room (announcing 127.0.0.1) and a list to put clients in; all closed afterwards."""
-    room = MeetingRoom("m-test", announced_host="127.0.0.1")
-    clients: list[Client] = []
-    try:
-        yield room, clients
-    finally:
-        for client in clients:
-            await client.close()
-        await asyncio.wait_for(room.close(), 10)
 
 
 def video_states(room: MeetingRoom, pid: str) -> list[SlotState]:
