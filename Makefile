@@ -31,17 +31,26 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $@
 
-# The CDK CLI, pinned in package.json (the twin and the tests do not need it; deploys do).
+# npm packages pinned by package-lock.json: the CDK CLI (deploys) and axe-core (the
+# accessibility scan in the browser tests).
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+# Debian's packages the tests drive: Chromium for the browser tests (Playwright drives it; it
+# never downloads a browser), Janus Gateway for the SFU benchmark's reference target (and the
+# test that keeps that target working), and iproute2 for the network namespace Janus runs in.
+SYSTEM_PACKAGES := chromium janus iproute2
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  echo "installing Debian's chromium for the browser tests"; \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
+	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's$$missing for the tests"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; }
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 
 lint:
 	$(BIN)/ruff check .

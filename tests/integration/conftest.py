@@ -14,6 +14,7 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 
 from infra.twin.server import LocalTwin, TwinOptions
+from tests.integration.browser import chromium  # noqa: F401  (a fixture for every browser test)
 
 _deserializer = TypeDeserializer()
 

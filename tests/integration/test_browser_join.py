@@ -3,28 +3,13 @@ open the invite link, join, see each other in the roster, and chat."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
-from pathlib import Path
 
-import pytest
 from playwright.async_api import Page, async_playwright, expect
 
+from tests.integration.browser import ARTIFACTS, CHROMIUM_ARGS
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-# Without the networking flags Chromium keeps calling home, which this machine refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 async def _join(page: Page, url: str, name: str) -> None:
@@ -34,14 +19,6 @@ async def _join(page: Page, url: str, name: str) -> None:
     await page.get_by_role("button", name="Join").click()
     await expect(page.locator("#room")).to_be_visible(timeout=10_000)
     await expect(page.locator("#join")).to_be_hidden()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make system-deps`")
-    ARTIFACTS.mkdir(exist_ok=True)
-    return CHROMIUM
 
 
 async def test_two_browsers_join_from_the_invite_link_and_chat(twin: Twin, chromium: str) -> None:

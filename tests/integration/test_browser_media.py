@@ -10,19 +10,9 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from infra.twin.server import TwinOptions
+from tests.integration.browser import ARTIFACTS, MEDIA_ARGS
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
-from tests.integration.test_browser_join import ARTIFACTS, CHROMIUM_ARGS, chromium  # noqa: F401
-
-MEDIA_ARGS = [
-    *CHROMIUM_ARGS,
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    # Loopback candidates, and real addresses instead of mDNS names (the node cannot resolve
-    # .local names): the media stays on 127.0.0.1.
-    "--allow-loopback-in-peer-connection",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-]
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +50,7 @@ async def _sees_remote_video(page: Page) -> list[dict[str, float]]:
 
 async def test_two_pages_see_each_other_through_the_sfu(
     media_twin: Twin,
-    chromium: str,  # noqa: F811
+    chromium: str,
 ) -> None:
     host = Api(media_twin.base_url)
     await host.sign_up(f"cam-{uuid.uuid4().hex[:6]}@example.com")
