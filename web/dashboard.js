@@ -1,0 +1,520 @@
+// The host's dashboard (dashboard.html): upcoming meetings with their next occurrences in the
+// viewer's time zone, and the form that schedules one-off or recurring meetings.
+// Signed-in only: without a session it sends the person to sign in and back.
+//
+// Exports (pure helpers):
+//   buildRrule({freq, interval, byday, ends, count, untilDate, timezone}) -> RRULE | null
+//   describeRrule(rrule) -> "Every week on Monday and Wednesday, 10 times"
+//   zonedToUtc(isoLocal, timezone) -> Date
+import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.js";
+
+const $ = (id) => document.getElementById(id);
+const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+const WEEKDAYS = [ // RFC 5545 codes, in the locale's week order from Monday
+  ["MO", "Monday"], ["TU", "Tuesday"], ["WE", "Wednesday"], ["TH", "Thursday"],
+  ["FR", "Friday"], ["SA", "Saturday"], ["SU", "Sunday"],
+];
+const UNITS = { DAILY: ["day", "days"], WEEKLY: ["week", "weeks"], MONTHLY: ["month", "months"] };
+
+// -- time helpers -----------------------------------------------------------------------------
+
+const pad = (n) => String(n).padStart(2, "0");
+
+/** The offset of `timezone` from UTC at instant `date`, in milliseconds. */
+function zoneOffset(date, timezone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(date).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return asUtc - Math.floor(date.getTime() / 1000) * 1000;
+}
+
+/** A wall-clock time ("2026-12-01T09:00") in `timezone`, as an instant. */
+export function zonedToUtc(isoLocal, timezone) {
+  const [date, time = "00:00:00"] = isoLocal.split("T");
+  const [y, mo, d] = date.split("-").map(Number);
+  const [h, mi, s = 0] = time.split(":").map(Number);
+  const guess = Date.UTC(y, mo - 1, d, h, mi, s);
+  // Two passes settle the offset around a daylight-saving change.
+  let instant = guess - zoneOffset(new Date(guess), timezone);
+  instant = guess - zoneOffset(new Date(instant), timezone);
+  return new Date(instant);
+}
+
+/** Today's date and the next half hour in `timezone`, as the form's default start. */
+function nextHalfHour(timezone) {
+  const soon = new Date(Math.ceil((Date.now() + 5 * 60_000) / 1_800_000) * 1_800_000);
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: timezone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit",
+  }).formatToParts(soon).map((p) => [p.type, p.value]));
+  return { date: `${parts.year}-${parts.month}-${parts.day}`, time: `${parts.hour}:${parts.minute}` };
+}
+
+const dateFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric" });
+const dateYearFormat = new Intl.DateTimeFormat(undefined, { weekday: "short", month: "short", day: "numeric", year: "numeric" });
+const thisYear = new Date().getFullYear();
+const formatDate = (date) => (date.getFullYear() === thisYear ? dateFormat : dateYearFormat).format(date);
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+const timeZoneFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+
+function sameDay(a, b) {
+  return dateFormat.format(a) === dateFormat.format(b);
+}
+
+/** "Tue, Dec 1, 2026, 9:00 AM – 10:00 AM EST" in the viewer's zone. */
+function formatOccurrence(startUtc, durationMinutes) {
+  const start = new Date(startUtc);
+  const end = new Date(start.getTime() + durationMinutes * 60_000);
+  const endText = sameDay(start, end) ? timeZoneFormat.format(end)
+    : `${formatDate(end)}, ${timeZoneFormat.format(end)}`;
+  return `${formatDate(start)}, ${timeFormat.format(start)} – ${endText}`;
+}
+
+function relative(startUtc) {
+  const minutes = Math.round((new Date(startUtc).getTime() - Date.now()) / 60_000);
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  if (minutes <= 0) return "now";
+  if (minutes < 60) return rtf.format(minutes, "minute");
+  if (minutes < 48 * 60) return rtf.format(Math.round(minutes / 60), "hour");
+  return rtf.format(Math.round(minutes / 1440), "day");
+}
+
+// -- recurrence -------------------------------------------------------------------------------
+
+/** The RRULE the API expects (see functions/townhall/meetings/schedule.py), or null. */
+export function buildRrule({ freq, interval = 1, byday = [], ends = "count", count = 10, untilDate = "", timezone }) {
+  if (!freq) return null;
+  const parts = [`FREQ=${freq}`];
+  if (interval > 1) parts.push(`INTERVAL=${interval}`);
+  if (freq === "WEEKLY" && byday.length) parts.push(`BYDAY=${byday.join(",")}`);
+  if (ends === "count") parts.push(`COUNT=${count}`);
+  if (ends === "until" && untilDate) {
+    // dateutil wants UNTIL in UTC when the start is zoned: the end of that day in the
+    // meeting's zone (so an occurrence on that date is included).
+    const until = zonedToUtc(`${untilDate}T23:59:59`, timezone);
+    const u = until.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+    parts.push(`UNTIL=${u}`);
+  }
+  return parts.join(";");
+}
+
+function listText(items) {
+  return new Intl.ListFormat(undefined, { style: "long", type: "conjunction" }).format(items);
+}
+
+export function describeRrule(rrule) {
+  if (!rrule) return "";
+  const parts = Object.fromEntries(rrule.split(";").map((p) => p.split("=")));
+  const unit = UNITS[parts.FREQ] || [parts.FREQ?.toLowerCase() || "", parts.FREQ?.toLowerCase() || ""];
+  const interval = Number(parts.INTERVAL || 1);
+  let text = interval === 1 ? `Every ${unit[0]}` : `Every ${interval} ${unit[1]}`;
+  if (parts.BYDAY) {
+    const names = parts.BYDAY.split(",").map((code) => (WEEKDAYS.find(([c]) => c === code) || [code, code])[1]);
+    text += ` on ${listText(names)}`;
+  }
+  if (parts.COUNT) text += `, ${parts.COUNT} times`;
+  if (parts.UNTIL) {
+    const u = parts.UNTIL;
+    const until = new Date(`${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${u.slice(9, 11) || "00"}:${u.slice(11, 13) || "00"}:00Z`);
+    text += `, until ${dateYearFormat.format(until)}`;
+  }
+  return text;
+}
+
+// -- toasts -----------------------------------------------------------------------------------
+
+function toast(message, kind = "info") {
+  const region = $("toasts");
+  const item = document.createElement("div");
+  item.className = `toast toast-${kind}`;
+  item.textContent = message;
+  region.append(item);
+  setTimeout(() => item.remove(), 5000);
+}
+
+// -- the meetings list ------------------------------------------------------------------------
+
+let meetings = [];
+
+function badge(text, accent = false) {
+  const span = document.createElement("span");
+  span.className = accent ? "badge badge-accent" : "badge";
+  span.textContent = text;
+  return span;
+}
+
+function joinPath(meeting) {
+  // join_url carries the public origin; the page is on it already, so stay relative.
+  return `/join.html?m=${encodeURIComponent(meeting.meeting_id)}`;
+}
+
+function inviteText(meeting) {
+  return meeting.join_url;
+}
+
+async function copyInvite(card, meeting, button) {
+  const link = inviteText(meeting);
+  try {
+    if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
+    await navigator.clipboard.writeText(link);
+    button.textContent = "Copied ✓";
+    toast("Invite link copied", "success");
+    setTimeout(() => { button.textContent = "Copy invite link"; }, 2500);
+  } catch {
+    // No clipboard permission (or plain http): show the link selected, ready to copy.
+    const fallback = card.querySelector(".copy-fallback");
+    const input = fallback.querySelector("input");
+    input.value = link;
+    fallback.hidden = false;
+    input.focus();
+    input.select();
+    toast("Select the link and copy it", "info");
+  }
+}
+
+async function downloadIcs(meeting, button) {
+  button.disabled = true;
+  try {
+    const response = await api(`/api/meetings/${encodeURIComponent(meeting.meeting_id)}/invite.ics`, {
+      raw: true, headers: { accept: "text/calendar" },
+    });
+    const blob = await response.blob();
+    const url = URL.createObjectURL(blob);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = `townhall-${meeting.meeting_id}.ics`;
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  } catch (error) {
+    toast(`Could not download the invite: ${error.message}`, "error");
+  } finally {
+    button.disabled = false;
+  }
+}
+
+async function deleteMeeting(card, meeting) {
+  try {
+    await api(`/api/meetings/${encodeURIComponent(meeting.meeting_id)}`, { method: "DELETE" });
+    meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
+    render();
+    toast(`Deleted “${meeting.title}”`, "success");
+    $("meetings-title").focus?.();
+  } catch (error) {
+    toast(`Could not delete: ${error.message}`, "error");
+  }
+}
+
+function renderMeeting(meeting) {
+  const card = $("meeting-template").content.firstElementChild.cloneNode(true);
+  const id = meeting.meeting_id;
+  card.dataset.meetingId = id;
+  const titleId = `meeting-${id}-title`;
+  card.setAttribute("aria-labelledby", titleId);
+  const title = card.querySelector(".meeting-title");
+  title.id = titleId;
+  title.textContent = meeting.title;
+
+  const badges = card.querySelector(".badges");
+  badges.append(badge(meeting.kind === "webinar" ? "Webinar" : "Meeting", true));
+  if (meeting.rrule) badges.append(badge("Recurring"));
+  if (meeting.passcode) badges.append(badge("Passcode"));
+  if (meeting.waiting_room) badges.append(badge("Waiting room"));
+
+  const [next, ...later] = meeting.next_occurrences;
+  const when = card.querySelector(".when");
+  if (next) {
+    const time = document.createElement("time");
+    time.dateTime = next.start_utc;
+    time.textContent = formatOccurrence(next.start_utc, meeting.duration_minutes);
+    when.append(time, document.createTextNode(` · ${relative(next.start_utc)}`));
+  } else {
+    when.textContent = "No upcoming occurrences";
+  }
+  const ruleParts = [];
+  if (meeting.rrule) ruleParts.push(describeRrule(meeting.rrule));
+  if (meeting.timezone !== viewerZone) ruleParts.push(`scheduled in ${meeting.timezone}`);
+  if (meeting.passcode) ruleParts.push(`passcode ${meeting.passcode}`);
+  card.querySelector(".rule").textContent = ruleParts.join(" · ");
+
+  const occurrences = card.querySelector(".occurrences");
+  if (later.length) {
+    occurrences.setAttribute("aria-label", `Later occurrences of ${meeting.title}`);
+    for (const o of later) {
+      const li = document.createElement("li");
+      const time = document.createElement("time");
+      time.dateTime = o.start_utc;
+      time.textContent = formatOccurrence(o.start_utc, meeting.duration_minutes);
+      li.append(time);
+      occurrences.append(li);
+    }
+  } else {
+    occurrences.remove();
+  }
+
+  const start = card.querySelector(".start");
+  start.href = joinPath(meeting);
+  start.setAttribute("aria-label", `Start ${meeting.title}`);
+  const summary = card.querySelector(".summary");
+  summary.href = `/summary.html?m=${encodeURIComponent(id)}`;
+  summary.setAttribute("aria-label", `Summary of ${meeting.title}`);
+
+  const fallback = card.querySelector(".copy-fallback");
+  fallback.querySelector("input").id = `invite-${id}`;
+  fallback.querySelector("label").htmlFor = `invite-${id}`;
+
+  const copy = card.querySelector(".copy");
+  copy.setAttribute("aria-label", `Copy invite link for ${meeting.title}`);
+  copy.addEventListener("click", () => copyInvite(card, meeting, copy));
+  const ics = card.querySelector(".ics");
+  ics.setAttribute("aria-label", `Download calendar invite for ${meeting.title}`);
+  ics.addEventListener("click", () => downloadIcs(meeting, ics));
+
+  const confirm = card.querySelector(".confirm-delete");
+  const del = card.querySelector(".delete");
+  del.setAttribute("aria-label", `Delete ${meeting.title}`);
+  del.addEventListener("click", () => {
+    confirm.hidden = false;
+    confirm.querySelector(".cancel").focus();
+  });
+  confirm.querySelector(".cancel").addEventListener("click", () => {
+    confirm.hidden = true;
+    del.focus();
+  });
+  confirm.querySelector(".confirm").addEventListener("click", () => deleteMeeting(card, meeting));
+  return card;
+}
+
+function render(freshId = null) {
+  const list = $("meetings");
+  list.replaceChildren(...meetings.map(renderMeeting));
+  const status = $("list-status");
+  if (!meetings.length) {
+    status.textContent = "No upcoming meetings. Schedule one with the form.";
+    status.className = "empty";
+  } else {
+    status.textContent = `${meetings.length} upcoming ${meetings.length === 1 ? "meeting" : "meetings"}`;
+    status.className = "visually-hidden";
+  }
+  const fresh = freshId && list.querySelector(`[data-meeting-id="${CSS.escape(freshId)}"]`);
+  if (fresh) {
+    fresh.classList.add("fresh");
+    fresh.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function sortMeetings() {
+  const first = (m) => (m.next_occurrences[0] ? m.next_occurrences[0].start_utc : "9999");
+  meetings.sort((a, b) => first(a).localeCompare(first(b)));
+}
+
+async function load() {
+  try {
+    meetings = await api("/api/meetings");
+    sortMeetings();
+    render();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) { toSignIn(); return; }
+    const status = $("list-status");
+    status.className = "form-error";
+    status.textContent = `Could not load your meetings: ${error.message}`;
+  }
+}
+
+// -- the schedule form ------------------------------------------------------------------------
+
+let idempotencyKey = null; // kept across retries of one submission, so it is created once
+
+function fillZones() {
+  const select = $("timezone");
+  let zones = [];
+  try { zones = Intl.supportedValuesOf("timeZone"); } catch { zones = []; }
+  if (!zones.includes(viewerZone)) zones = [viewerZone, ...zones];
+  if (!zones.includes("UTC")) zones.push("UTC");
+  const options = zones.map((zone) => {
+    const option = document.createElement("option");
+    option.value = zone;
+    option.textContent = zone.replace(/_/g, " ");
+    return option;
+  });
+  select.replaceChildren(...options);
+  select.value = viewerZone;
+}
+
+function fillWeekdays() {
+  const box = $("weekdays");
+  for (const [code, name] of WEEKDAYS) {
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "checkbox";
+    input.name = "byday";
+    input.value = code;
+    const short = document.createElement("span");
+    short.textContent = name.slice(0, 3);
+    short.setAttribute("aria-hidden", "true");
+    const full = document.createElement("span");
+    full.className = "visually-hidden";
+    full.textContent = name;
+    label.append(input, short, full);
+    box.append(label);
+  }
+}
+
+function weekdayOf(dateText) {
+  // The start date's weekday (a calendar date, no zone involved).
+  const [y, m, d] = dateText.split("-").map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d)).getUTCDay(); // 0 = Sunday
+  return WEEKDAYS[(day + 6) % 7][0];
+}
+
+function formValues() {
+  const form = $("schedule-form");
+  const freq = $("repeat").value;
+  const byday = [...form.querySelectorAll("input[name=byday]:checked")].map((i) => i.value);
+  return {
+    title: $("title").value.trim(),
+    date: $("date").value,
+    time: $("time").value,
+    timezone: $("timezone").value,
+    duration: Number($("duration").value),
+    freq,
+    interval: Number($("interval").value || 1),
+    byday,
+    ends: form.querySelector("input[name=ends]:checked").value,
+    count: Number($("count").value || 0),
+    untilDate: $("until").value,
+    kind: form.querySelector("input[name=kind]:checked").value,
+    passcode: $("passcode").value,
+    waitingRoom: $("waiting-room").checked,
+  };
+}
+
+function updateRepeat() {
+  const v = formValues();
+  $("repeat-options").hidden = !v.freq;
+  $("weekdays").hidden = v.freq !== "WEEKLY";
+  if (v.freq) {
+    const [one, many] = UNITS[v.freq];
+    $("interval-unit").textContent = v.interval === 1 ? one : many;
+  }
+  if (v.freq === "WEEKLY" && !v.byday.length && v.date) {
+    const box = $("weekdays").querySelector(`input[value=${weekdayOf(v.date)}]`);
+    if (box) box.checked = true;
+  }
+  const rule = v.freq ? buildRrule({ ...formValues() }) : null;
+  $("repeat-summary").textContent = rule ? describeRrule(rule) : "";
+}
+
+/** Returns an error message, or "" when the form can be sent. Marks the field. */
+function validate(v) {
+  const mark = (id, bad) => $(id).setAttribute("aria-invalid", bad ? "true" : "false");
+  const checks = [
+    ["title", !v.title, "Give the meeting a title."],
+    ["date", !v.date, "Pick a date."],
+    ["time", !v.time, "Pick a start time."],
+    ["passcode", v.passcode && (v.passcode.length < 4 || v.passcode.trim() !== v.passcode),
+      "A passcode needs 4 to 32 characters, without spaces at either end."],
+    ["interval", v.freq && !(v.interval >= 1 && v.interval <= 12), "Repeat every 1 to 12."],
+    ["count", v.freq && v.ends === "count" && !(v.count >= 1 && v.count <= 500), "End after 1 to 500 times."],
+    ["until", v.freq && v.ends === "until" && (!v.untilDate || v.untilDate < v.date), "The end date must be on or after the start date."],
+  ];
+  let message = "";
+  for (const [id, bad, text] of checks) {
+    mark(id, bad);
+    if (bad && !message) { message = text; $(id).focus(); }
+  }
+  return message;
+}
+
+async function schedule(event) {
+  event.preventDefault();
+  const v = formValues();
+  const error = validate(v);
+  $("schedule-error").textContent = error;
+  if (error) return;
+  const body = {
+    title: v.title,
+    start: `${v.date}T${v.time}`,
+    timezone: v.timezone,
+    duration_minutes: v.duration,
+    rrule: buildRrule(v),
+    passcode: v.passcode || null,
+    waiting_room: v.waitingRoom,
+    kind: v.kind,
+  };
+  idempotencyKey ||= crypto.randomUUID();
+  const button = $("schedule-submit");
+  button.disabled = true;
+  button.textContent = "Scheduling…";
+  try {
+    const meeting = await api("/api/meetings", {
+      method: "POST", body, headers: { "Idempotency-Key": idempotencyKey },
+    });
+    idempotencyKey = null;
+    meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
+    if (meeting.next_occurrences.length) meetings.push(meeting);
+    sortMeetings();
+    render(meeting.meeting_id);
+    toast(meeting.next_occurrences.length ? `Scheduled “${meeting.title}”`
+      : `Scheduled “${meeting.title}”, but it has no occurrences left`, "success");
+    $("title").value = "";
+    $("passcode").value = "";
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status !== 0) idempotencyKey = null; // refused: a new try is a new request
+    $("schedule-error").textContent = failure.message;
+  } finally {
+    button.disabled = false;
+    button.textContent = "Schedule meeting";
+  }
+}
+
+function generatePasscode() {
+  const digits = crypto.getRandomValues(new Uint32Array(1))[0] % 1_000_000;
+  $("passcode").value = String(digits).padStart(6, "0");
+  $("passcode").focus();
+}
+
+function wireForm() {
+  fillZones();
+  fillWeekdays();
+  const start = nextHalfHour(viewerZone);
+  $("date").value = start.date;
+  $("time").value = start.time;
+  $("date").min = nextHalfHour(viewerZone).date;
+  const form = $("schedule-form");
+  form.addEventListener("input", updateRepeat);
+  form.addEventListener("change", updateRepeat);
+  form.addEventListener("submit", schedule);
+  $("until").addEventListener("focus", () => { form.querySelector("input[name=ends][value=until]").checked = true; });
+  $("count").addEventListener("focus", () => { form.querySelector("input[name=ends][value=count]").checked = true; });
+  $("generate-passcode").addEventListener("click", generatePasscode);
+  updateRepeat();
+}
+
+// -- page -------------------------------------------------------------------------------------
+
+function toSignIn() {
+  location.replace(`/signin.html?next=${encodeURIComponent("/dashboard.html")}`);
+}
+
+async function main() {
+  if (!isSignedIn()) { toSignIn(); return; }
+  let leaving = false;
+  // Signed out in another tab: this page has nothing left to show.
+  onAuthChange((who) => { if (!who && !isSignedIn() && !leaving) toSignIn(); });
+  $("sign-out").addEventListener("click", async () => {
+    leaving = true;
+    await signOut();
+    location.assign("/");
+  });
+  $("zone-note").textContent = `Times in your time zone, ${viewerZone.replace(/_/g, " ")}.`;
+  wireForm();
+  account().then((who) => { $("account-name").textContent = who ? `${who.name} · ${who.email}` : ""; })
+    .catch(() => {});
+  await load();
+}
+
+main();
