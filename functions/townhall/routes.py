@@ -41,6 +41,16 @@ ACTIONS: tuple[str, ...] = (
     "media_publish",
     "media_subscribe",
     "media_answer",
+    "poll_create",
+    "poll_vote",
+    "poll_close",
+    "qa_ask",
+    "qa_upvote",
+    "qa_answer",
+    "qa_dismiss",
+    "wb_stroke",
+    "wb_clear",
+    "wb_history",
 )
 
 # Routes whose integration response is returned to the caller (a two-way route): the handler's

@@ -15,7 +15,20 @@ from townhall.errors import Forbidden
 MeetingKind = Literal["meeting", "webinar"]
 
 # Actions that act on the meeting or on other people.
-MODERATOR_ACTIONS = frozenset({"admit", "deny", "mute_all", "remove", "lock"})
+MODERATOR_ACTIONS = frozenset(
+    {
+        "admit",
+        "deny",
+        "mute_all",
+        "remove",
+        "lock",
+        "poll_create",
+        "poll_close",
+        "qa_answer",
+        "qa_dismiss",
+        "wb_clear",
+    }
+)
 HOST_ONLY_ACTIONS = frozenset({"end", "promote", "demote"})
 PUBLISHING_ACTIONS = frozenset({"mute", "camera", "screenshare"})
 

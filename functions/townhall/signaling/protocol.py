@@ -147,6 +147,51 @@ def require_participant(data: dict[str, Any], name: str = "participant_id") -> s
     return value
 
 
+_ITEM_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+def require_item_id(data: dict[str, Any], name: str) -> str:
+    """The id of a poll, question or other item of the meeting."""
+    value = data.get(name)
+    if not isinstance(value, str) or not _ITEM_ID.match(value):
+        raise InvalidInput(f"data.{name} must be an id of 1 to 64 [A-Za-z0-9_-]")
+    return value
+
+
+def optional_bool(data: dict[str, Any], name: str, default: bool) -> bool:
+    if name not in data:
+        return default
+    return require_bool(data, name)
+
+
+def optional_text(data: dict[str, Any], name: str, max_length: int) -> str | None:
+    """A string of at most `max_length` characters; absent, null or blank means none."""
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"data.{name} must be a string")
+    value = value.strip()
+    if len(value) > max_length:
+        raise InvalidInput(f"data.{name} must be at most {max_length} characters")
+    return value or None
+
+
+def require_number(data: dict[str, Any], name: str, low: float, high: float) -> float:
+    value = data.get(name)
+    # bool is an int in Python; true is not a width.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+        raise InvalidInput(f"data.{name} must be a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def require_list(data: dict[str, Any], name: str, low: int, high: int) -> list[Any]:
+    value = data.get(name)
+    if not isinstance(value, list) or not low <= len(value) <= high:
+        raise InvalidInput(f"data.{name} must be a list of {low} to {high} items")
+    return value
+
+
 def reply(request: Request, data: dict[str, Any] | None = None) -> str:
     return dumps(
         {

@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from townhall.auth.claims import JoinClaims, Role
@@ -22,7 +21,19 @@ from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput
 from townhall.media.access import MediaAccess
 from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions, protocol
+from townhall.signaling.context import (
+    Audience,
+    Caller,
+    DuplicateRequestError,
+    everyone_admitted,
+    moderators,
+)
+from townhall.signaling.polls import PollActions
 from townhall.signaling.protocol import Request
+from townhall.signaling.qa import QaActions
+from townhall.signaling.whiteboard import WhiteboardActions
+from townhall.store import attendance
+from townhall.store.attendance import AttendanceStore
 from townhall.store.connections import Connection, ConnectionStore
 from townhall.store.meetings import (
     DuplicateRequest,
@@ -33,6 +44,9 @@ from townhall.store.meetings import (
     Recipient,
     StaleWrite,
 )
+from townhall.store.polls import PollStore
+from townhall.store.questions import QuestionStore
+from townhall.store.whiteboard import WhiteboardStore
 
 logger = logging.getLogger(__name__)
 
@@ -43,38 +57,10 @@ WRITE_ATTEMPTS = 4
 # Bound on clean-up passes after a fan-out finds gone connections (each pass may find more).
 MAX_CLEANUP_PASSES = 3
 
-Audience = Callable[[Recipient], bool]
+__all__ = ["Caller", "DuplicateRequestError", "SignalingService"]
 
 
-def everyone_admitted(p: Recipient) -> bool:
-    return p.status == "admitted"
-
-
-def moderators(p: Recipient) -> bool:
-    return p.status == "admitted" and permissions.is_moderator(p.role)
-
-
-@dataclass(frozen=True)
-class Caller:
-    """Who sent a message: verified claims plus the connection it came on."""
-
-    claims: JoinClaims
-    connection_id: str
-
-    @property
-    def meeting_id(self) -> str:
-        return self.claims.meeting_id
-
-    @property
-    def participant_id(self) -> str:
-        return self.claims.participant_id
-
-
-class DuplicateRequestError(DomainError):
-    code = "duplicate_request"
-
-
-class SignalingService:
+class SignalingService(PollActions, QaActions, WhiteboardActions):
     def __init__(
         self,
         meetings: MeetingStore,
@@ -84,6 +70,11 @@ class SignalingService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._meetings = meetings
+        # Collaboration items live in the meetings table, each type under its own sort keys.
+        self._polls = PollStore(meetings.table)
+        self._questions = QuestionStore(meetings.table)
+        self._whiteboard = WhiteboardStore(meetings.table)
+        self._attendance = AttendanceStore(meetings.table)
         self._connections = connections
         self._notifier = notifier
         # Built on first use: only the signaling function holds the signing key and the
@@ -170,12 +161,22 @@ class SignalingService:
                 changes["place"] = seq
             if not permissions.may_publish(role, meeting.kind):
                 changes.update(muted=True, camera=False, screen=False)
+            puts = []
+            if admitted and not (was_admitted and me.connected and me.session_at):
+                # A new attendance session; a reconnect that replaces a live one continues it.
+                changes["session_at"] = int(self._clock() * 1000)
+                puts.append(
+                    attendance.session_item(
+                        caller.meeting_id, me.participant_id, changes["session_at"]
+                    )
+                )
             try:
                 self._meetings.commit(
                     caller.meeting_id,
                     seq,
                     request=(caller.participant_id, request.request_id),
                     participants=[ParticipantChange(me, changes)],
+                    puts=puts,
                 )
             except StaleWrite:
                 continue
@@ -397,11 +398,19 @@ class SignalingService:
             target = self._other(caller, target_id, ("waiting",), "not in the waiting room")
             seq = self._next_seq(caller.meeting_id)
             changes: dict[str, Any] = {"status": "admitted" if admit else "denied"}
+            puts = []
             if admit:
                 changes["place"] = seq
+                if target.connection_id:
+                    changes["session_at"] = int(self._clock() * 1000)
+                    puts.append(
+                        attendance.session_item(caller.meeting_id, target_id, changes["session_at"])
+                    )
             else:
                 changes["connection_id"] = None
-            if not self._try_commit(caller, request, seq, [ParticipantChange(target, changes)]):
+            if not self._try_commit(
+                caller, request, seq, [ParticipantChange(target, changes)], puts
+            ):
                 continue
             after = _apply(target, changes, seq)
             outcome = "admitted" if admit else "denied"
@@ -482,7 +491,13 @@ class SignalingService:
                 "screen": False,
                 "left_at": int(self._clock()),
             }
-            if not self._try_commit(caller, request, seq, [ParticipantChange(target, changes)]):
+            if not self._try_commit(
+                caller,
+                request,
+                seq,
+                [ParticipantChange(target, {**changes, "session_at": None})],
+                self._session_end(target),
+            ):
                 continue
             data = {"participant_id": target_id, "by": me.participant_id}
             self._fan_out(
@@ -664,7 +679,12 @@ class SignalingService:
                 return
             changes = {"connection_id": None, "screen": False, "left_at": int(self._clock())}
             try:
-                self._meetings.commit(meeting_id, seq, participants=[ParticipantChange(p, changes)])
+                self._meetings.commit(
+                    meeting_id,
+                    seq,
+                    participants=[ParticipantChange(p, {**changes, "session_at": None})],
+                    puts=self._session_end(p),
+                )
             except StaleWrite:
                 continue
             after = _apply(p, changes, seq)
@@ -752,6 +772,9 @@ class SignalingService:
             "you": me.public(),
             "participants": [p.public() for p in roster],
             "chat": [{k: v for k, v in m.items() if k not in ("pk", "sk")} for m in chat],
+            "polls": self._polls_snapshot(meeting_id, me.participant_id),
+            "questions": self._questions_snapshot(meeting_id),
+            **self._whiteboard_snapshot(meeting_id),
         }
         if permissions.is_moderator(me.role):
             snapshot["waiting"] = [
@@ -828,7 +851,12 @@ class SignalingService:
             raise Gone("the meeting has ended") from exc
 
     def _try_commit(
-        self, caller: Caller, request: Request, seq: int, changes: list[ParticipantChange]
+        self,
+        caller: Caller,
+        request: Request,
+        seq: int,
+        changes: list[ParticipantChange],
+        puts: list[dict[str, Any]] | None = None,
     ) -> bool:
         """Commit, or False when a participant changed under us (the caller re-reads)."""
         try:
@@ -837,12 +865,51 @@ class SignalingService:
                 seq,
                 request=(caller.participant_id, request.request_id),
                 participants=changes,
+                puts=puts or [],
             )
         except DuplicateRequest as exc:
             raise DuplicateRequestError(f"request id {exc} was already used") from exc
         except StaleWrite:
             return False
         return True
+
+    def _commit_refusing(
+        self,
+        caller: Caller,
+        request: Request,
+        seq: int,
+        extra: list[dict[str, Any]],
+        refusals: dict[str, DomainError],
+    ) -> None:
+        """Commit ready-made items; a failed condition on one of `refusals`' sort keys is
+        answered with that error (already voted, poll closed, cap reached). The request record
+        is not kept when the transaction fails, so the same id may be retried."""
+        try:
+            self._meetings.commit(
+                caller.meeting_id,
+                seq,
+                request=(caller.participant_id, request.request_id),
+                extra=extra,
+            )
+        except DuplicateRequest as exc:
+            raise DuplicateRequestError(f"request id {exc} was already used") from exc
+        except StaleWrite as exc:
+            for sk in exc.failed:
+                if sk in refusals:
+                    raise refusals[sk] from exc
+            if "META" in exc.failed:
+                raise Gone("the meeting has ended") from exc
+            raise Conflict("the meeting is busy; retry the request") from exc
+
+    def _session_end(self, p: Participant) -> list[dict[str, Any]]:
+        """The item that closes the participant's attendance session, if one is open."""
+        if not p.session_at:
+            return []
+        return [
+            attendance.session_item(
+                p.meeting_id, p.participant_id, p.session_at, int(self._clock() * 1000)
+            )
+        ]
 
 
 def _apply(p: Participant, changes: dict[str, Any], seq: int) -> Participant:

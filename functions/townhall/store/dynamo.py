@@ -131,3 +131,65 @@ def query_all(
         if not last:
             return
         request["ExclusiveStartKey"] = last
+
+
+def batch_get(table: str, keys: list[dict[str, Any]], consistent: bool = True) -> list[Item]:
+    """The items of up to 100 keys in one BatchGetItem, retrying unprocessed keys (bounded)."""
+    if not keys:
+        return []
+    found: list[Item] = []
+    request: dict[str, Any] = {
+        table: {"Keys": [to_ddb(k) for k in keys], "ConsistentRead": consistent}
+    }
+    for _ in range(5):  # throttling returns unprocessed keys: bounded retry
+        result = client().batch_get_item(RequestItems=request)
+        found.extend(from_ddb(raw) for raw in result.get("Responses", {}).get(table, []))
+        request = result.get("UnprocessedKeys") or {}
+        if not request:
+            return found
+        time.sleep(0.01)
+    raise RuntimeError("DynamoDB kept keys unprocessed; retry the request")
+
+
+def get(table: str, key: Mapping[str, Any]) -> Item | None:
+    raw = client().get_item(TableName=table, Key=to_ddb(key), ConsistentRead=True).get("Item")
+    return from_ddb(raw) if raw else None
+
+
+def put_new(table: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A transaction item that creates `item` and fails if its key already exists."""
+    return {
+        "Put": {
+            "TableName": table,
+            "Item": to_ddb(item),
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }
+
+
+def update(
+    table: str,
+    key: Mapping[str, Any],
+    expression: str,
+    values: Mapping[str, Any],
+    *,
+    condition: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A transaction item that updates one item (conditionally)."""
+    body: dict[str, Any] = {
+        "TableName": table,
+        "Key": to_ddb(key),
+        "UpdateExpression": expression,
+        "ExpressionAttributeValues": {k: value(v) for k, v in values.items()},
+    }
+    if condition:
+        body["ConditionExpression"] = condition
+    if names:
+        body["ExpressionAttributeNames"] = dict(names)
+    return {"Update": body}
+
+
+def public(item: Mapping[str, Any]) -> Item:
+    """An item without its table keys."""
+    return {k: v for k, v in item.items() if k not in ("pk", "sk")}

@@ -9,6 +9,8 @@ One partition per meeting, `pk = M#{meeting_id}`, with these sort keys:
 - `C#{seq:012d}`: a chat message, kept for late joiners and the summary.
 - `R#{participant_id}#{request_id}`: a request id already served, with a 10 minute TTL; written
   in the same transaction as the change it made, so a replay changes nothing.
+- Polls, Q&A, whiteboard strokes and attendance sessions have their own item types (see
+  store.polls, store.questions, store.whiteboard and store.attendance).
 
 Sharding for very large events (see docs/data-model.md): participant and request items move to
 `M#{meeting_id}#{shard}` partitions keyed by a hash of the participant id, while META stays put.
@@ -118,6 +120,8 @@ class Participant:
     place: int = 0
     joined_at: int = 0
     left_at: int = 0
+    # Start (ms) of the attendance session in progress; 0 when none (see store.attendance).
+    session_at: int = 0
     rev: int = 0
     resume_hash: str | None = None
     created_at: int = field(default_factory=lambda: int(time.time()))
@@ -170,7 +174,14 @@ class DuplicateRequest(Exception):
 
 
 class StaleWrite(Exception):
-    """Another change landed between our read and our write, or the meeting ended: re-read."""
+    """Another change landed between our read and our write, or the meeting ended: re-read.
+
+    `failed` names the sort keys whose condition failed, so an action can tell "you already
+    voted" from "the meeting ended" without another read."""
+
+    def __init__(self, message: str, failed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 @dataclass
@@ -184,6 +195,10 @@ class ParticipantChange:
 class MeetingStore:
     def __init__(self, table: str) -> None:
         self._table = table
+
+    @property
+    def table(self) -> str:
+        return self._table
 
     # -- meetings ------------------------------------------------------------------------
 
@@ -398,11 +413,14 @@ class MeetingStore:
         participants: list[ParticipantChange] | tuple[ParticipantChange, ...] = (),
         meeting_changes: dict[str, Any] | None = None,
         puts: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+        extra: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
     ) -> None:
         """Write one action's whole effect atomically, or nothing.
 
-        Raises DuplicateRequest if `request` (participant id, request id) was served already,
-        and StaleWrite if a participant changed since it was read or the meeting ended.
+        `extra` holds ready-made transaction items (conditional puts and updates built by the
+        collaboration stores). Raises DuplicateRequest if `request` (participant id, request
+        id) was served already, and StaleWrite if a participant changed since it was read, a
+        condition of `extra` failed, or the meeting ended.
         """
         pk = meeting_pk(meeting_id)
         now = int(time.time())
@@ -459,6 +477,7 @@ class MeetingStore:
             )
         for put in puts:
             items.append({"Put": {"TableName": self._table, "Item": dynamo.to_ddb(put)}})
+        items.extend(extra)
         if len(items) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"one action may change at most {MAX_TRANSACTION_ITEMS} items")
         try:
@@ -470,7 +489,12 @@ class MeetingStore:
             if request is not None and reasons[0] == "ConditionalCheckFailed":
                 raise DuplicateRequest(request[1]) from exc
             if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
-                raise StaleWrite("state changed while the action ran") from exc
+                failed = tuple(
+                    _sort_key(item)
+                    for item, reason in zip(items, reasons, strict=False)
+                    if reason == "ConditionalCheckFailed"
+                )
+                raise StaleWrite("state changed while the action ran", failed) from exc
             raise
 
     def _participant_update(self, change: ParticipantChange, seq: int) -> dict[str, Any]:
@@ -496,3 +520,9 @@ class MeetingStore:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }
+
+
+def _sort_key(transact_item: dict[str, Any]) -> str:
+    body = next(iter(transact_item.values()))
+    key = body.get("Key") or body.get("Item") or {}
+    return str(key.get("sk", {}).get("S", ""))

@@ -1,0 +1,123 @@
+"""Polls and votes in the Meetings table (partition `M#{meeting_id}`).
+
+- `POLL#{poll_id}`: question, options, multiple, status (open, closed), counts (one per
+  option), voters, created_at (ms), created_by, and `version`, raised by one on every change.
+  DynamoDB applies the writes to one item in order, so a higher version is a newer state:
+  clients keep the poll with the highest version, whichever event arrives first.
+- `V#{poll_id}#{participant_id}`: one participant's choices. It is created with
+  `attribute_not_exists` in the same transaction that raises the counts, so a second vote
+  fails as a whole and nobody's choices ever leave the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from townhall.store import dynamo, limits
+from townhall.store.meetings import meeting_pk
+
+MAX_POLLS = 20  # per meeting: every poll rides in the join snapshot
+
+
+def poll_sk(poll_id: str) -> str:
+    return f"POLL#{poll_id}"
+
+
+def vote_sk(poll_id: str, participant_id: str) -> str:
+    return f"V#{poll_id}#{participant_id}"
+
+
+class PollStore:
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    def polls(self, meeting_id: str) -> list[dict[str, Any]]:
+        items = dynamo.query_all(
+            self._table,
+            "pk = :pk AND begins_with(sk, :p)",
+            {":pk": meeting_pk(meeting_id), ":p": "POLL#"},
+            consistent=True,
+        )
+        return sorted((dynamo.public(i) for i in items), key=lambda p: p["created_at"])
+
+    def get(self, meeting_id: str, poll_id: str) -> dict[str, Any] | None:
+        item = dynamo.get(self._table, {"pk": meeting_pk(meeting_id), "sk": poll_sk(poll_id)})
+        return dynamo.public(item) if item else None
+
+    def get_with_vote(
+        self, meeting_id: str, poll_id: str, participant_id: str
+    ) -> tuple[dict[str, Any] | None, list[int] | None]:
+        """The poll and the participant's choices in it (None if they have not voted): one
+        round trip, so a second vote is refused before it costs an event number."""
+        pk = meeting_pk(meeting_id)
+        found = {
+            i["sk"]: i
+            for i in dynamo.batch_get(
+                self._table,
+                [
+                    {"pk": pk, "sk": poll_sk(poll_id)},
+                    {"pk": pk, "sk": vote_sk(poll_id, participant_id)},
+                ],
+            )
+        }
+        poll = found.get(poll_sk(poll_id))
+        vote = found.get(vote_sk(poll_id, participant_id))
+        return (dynamo.public(poll) if poll else None, vote["choices"] if vote else None)
+
+    def choices_of(
+        self, meeting_id: str, participant_id: str, poll_ids: list[str]
+    ) -> dict[str, list[int]]:
+        """The participant's own choices in each of these polls they voted in."""
+        pk = meeting_pk(meeting_id)
+        keys = [{"pk": pk, "sk": vote_sk(p, participant_id)} for p in poll_ids[:100]]
+        return {i["poll_id"]: i["choices"] for i in dynamo.batch_get(self._table, keys)}
+
+    def create(self, poll: dict[str, Any]) -> list[dict[str, Any]]:
+        """Transaction items: the poll, and the meeting's poll counter (fails past the cap)."""
+        meeting_id = poll["meeting_id"]
+        item = {
+            "pk": meeting_pk(meeting_id),
+            "sk": poll_sk(poll["poll_id"]),
+            **{k: v for k, v in poll.items() if k != "meeting_id"},
+        }
+        return [
+            dynamo.put_new(self._table, item),
+            limits.count_up(self._table, meeting_id, "polls", MAX_POLLS),
+        ]
+
+    def vote(
+        self, meeting_id: str, poll_id: str, participant_id: str, choices: list[int], at: int
+    ) -> list[dict[str, Any]]:
+        """Transaction items: the voter's record (fails on a second vote) and the counts
+        (fail unless the poll is open)."""
+        pk = meeting_pk(meeting_id)
+        record = {
+            "pk": pk,
+            "sk": vote_sk(poll_id, participant_id),
+            "poll_id": poll_id,
+            "participant_id": participant_id,
+            "choices": choices,
+            "at": at,
+        }
+        raises = ", ".join(f"counts[{i}] = counts[{i}] + :one" for i in choices)
+        return [
+            dynamo.put_new(self._table, record),
+            dynamo.update(
+                self._table,
+                {"pk": pk, "sk": poll_sk(poll_id)},
+                f"SET {raises}, voters = voters + :one ADD version :one",
+                {":one": 1, ":open": "open"},
+                condition="attribute_exists(pk) AND #s = :open",
+                names={"#s": "status"},
+            ),
+        ]
+
+    def close(self, meeting_id: str, poll_id: str, at: int) -> dict[str, Any]:
+        return dynamo.update(
+            self._table,
+            {"pk": meeting_pk(meeting_id), "sk": poll_sk(poll_id)},
+            "SET #s = :closed, closed_at = :at ADD version :one",
+            {":one": 1, ":open": "open", ":closed": "closed", ":at": at},
+            condition="attribute_exists(pk) AND #s = :open",
+            names={"#s": "status"},
+        )

@@ -1,0 +1,116 @@
+"""Q&A in the Meetings table (partition `M#{meeting_id}`).
+
+- `Q#{question_id}`: text, asked_by, asked_by_name, votes, status (open, answered,
+  dismissed), answer, created_at (ms) and `version`, raised by one on every change, so
+  clients keep the newest state whatever order events arrive in.
+- `U#{question_id}#{participant_id}`: one participant's upvote, created with
+  `attribute_not_exists` in the same transaction as the vote count: once per participant.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from townhall.store import dynamo
+from townhall.store.meetings import meeting_pk
+
+
+def question_sk(question_id: str) -> str:
+    return f"Q#{question_id}"
+
+
+def upvote_sk(question_id: str, participant_id: str) -> str:
+    return f"U#{question_id}#{participant_id}"
+
+
+class QuestionStore:
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    def questions(self, meeting_id: str) -> list[dict[str, Any]]:
+        """Every question, most votes first, then oldest first (the order clients show)."""
+        items = dynamo.query_all(
+            self._table,
+            "pk = :pk AND begins_with(sk, :q)",
+            {":pk": meeting_pk(meeting_id), ":q": "Q#"},
+            consistent=True,
+        )
+        return sorted(
+            (dynamo.public(i) for i in items), key=lambda q: (-q["votes"], q["created_at"])
+        )
+
+    def get(self, meeting_id: str, question_id: str) -> dict[str, Any] | None:
+        key = {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)}
+        item = dynamo.get(self._table, key)
+        return dynamo.public(item) if item else None
+
+    def get_with_upvote(
+        self, meeting_id: str, question_id: str, participant_id: str
+    ) -> tuple[dict[str, Any] | None, bool]:
+        """The question and whether the participant upvoted it, in one round trip."""
+        pk = meeting_pk(meeting_id)
+        found = {
+            i["sk"]: i
+            for i in dynamo.batch_get(
+                self._table,
+                [
+                    {"pk": pk, "sk": question_sk(question_id)},
+                    {"pk": pk, "sk": upvote_sk(question_id, participant_id)},
+                ],
+            )
+        }
+        question = found.get(question_sk(question_id))
+        return (
+            dynamo.public(question) if question else None,
+            upvote_sk(question_id, participant_id) in found,
+        )
+
+    def ask(self, meeting_id: str, question: dict[str, Any]) -> dict[str, Any]:
+        item = {
+            "pk": meeting_pk(meeting_id),
+            "sk": question_sk(question["question_id"]),
+            **question,
+        }
+        return dynamo.put_new(self._table, item)
+
+    def upvote(
+        self, meeting_id: str, question_id: str, participant_id: str, at: int
+    ) -> list[dict[str, Any]]:
+        pk = meeting_pk(meeting_id)
+        record = {"pk": pk, "sk": upvote_sk(question_id, participant_id), "at": at}
+        return [
+            dynamo.put_new(self._table, record),
+            dynamo.update(
+                self._table,
+                {"pk": pk, "sk": question_sk(question_id)},
+                "ADD votes :one, version :one",
+                {":one": 1, ":dismissed": "dismissed"},
+                condition="attribute_exists(pk) AND #s <> :dismissed",
+                names={"#s": "status"},
+            ),
+        ]
+
+    def answer(self, meeting_id: str, question_id: str, answer: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {":one": 1, ":answered": "answered", ":dismissed": "dismissed"}
+        expression = "SET #s = :answered ADD version :one"
+        if answer:
+            values[":answer"] = answer
+            expression = "SET #s = :answered, answer = :answer ADD version :one"
+        return dynamo.update(
+            self._table,
+            {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)},
+            expression,
+            values,
+            condition="attribute_exists(pk) AND #s <> :dismissed",
+            names={"#s": "status"},
+        )
+
+    def dismiss(self, meeting_id: str, question_id: str) -> dict[str, Any]:
+        return dynamo.update(
+            self._table,
+            {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)},
+            "SET #s = :dismissed ADD version :one",
+            {":one": 1, ":dismissed": "dismissed"},
+            condition="attribute_exists(pk) AND #s <> :dismissed",
+            names={"#s": "status"},
+        )

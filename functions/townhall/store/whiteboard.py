@@ -1,0 +1,99 @@
+"""The shared whiteboard in the Meetings table (partition `M#{meeting_id}`).
+
+- `W#{seq:012d}`: one stroke (by, color, width, points as compact JSON), keyed by the seq of
+  the action that drew it, so a query returns strokes in drawing order. Strokes are items of
+  their own: a whiteboard would outgrow DynamoDB's 400 KB item limit long before the cap.
+- `COLLAB`: `strokes` counts the strokes since the last clear (capped) and `wb_cleared` is
+  the seq of the last clear. Clearing moves that mark instead of deleting up to thousands of
+  items inside one action; reads start after it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from townhall.store import dynamo, limits
+from townhall.store.meetings import meeting_pk
+
+MAX_STROKES = 5000  # per meeting, since the last clear
+
+
+def stroke_sk(seq: int) -> str:
+    return f"W#{seq:012d}"
+
+
+class WhiteboardStore:
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    def add(self, meeting_id: str, stroke: dict[str, Any]) -> list[dict[str, Any]]:
+        """Transaction items: the stroke and the stroke counter (fails past the cap)."""
+        item = {
+            "pk": meeting_pk(meeting_id),
+            "sk": stroke_sk(stroke["stroke_id"]),
+            "stroke_id": stroke["stroke_id"],
+            "by": stroke["by"],
+            "color": stroke["color"],
+            "width": stroke["width"],
+            "points": json.dumps(stroke["points"], separators=(",", ":")),
+        }
+        return [
+            dynamo.put_new(self._table, item),
+            limits.count_up(self._table, meeting_id, "strokes", MAX_STROKES),
+        ]
+
+    def clear(self, meeting_id: str, seq: int) -> dict[str, Any]:
+        return dynamo.update(
+            self._table,
+            limits.collab_key(meeting_id),
+            "SET strokes = :zero, wb_cleared = :seq",
+            {":zero": 0, ":seq": seq},
+        )
+
+    def cleared_at(self, meeting_id: str) -> int:
+        return int(limits.counters(self._table, meeting_id).get("wb_cleared", 0))
+
+    def strokes(
+        self, meeting_id: str, *, after: int, before: int | None, budget: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The newest strokes drawn after seq `after` (and before seq `before`) whose JSON
+        fits in `budget` bytes, oldest first, and whether older ones were left out."""
+        upper = stroke_sk(before - 1) if before is not None else "W#~"
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": dynamo.value(meeting_pk(meeting_id)),
+                ":lo": dynamo.value(stroke_sk(after + 1)),
+                ":hi": dynamo.value(upper),
+            },
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+            "Limit": 200,
+        }
+        found: list[dict[str, Any]] = []
+        used = 0
+        for _ in range(MAX_STROKES // 200 + 1):  # bounded: the cap bounds the pages
+            page = dynamo.client().query(**request)
+            for raw in page.get("Items", []):
+                item = dynamo.from_ddb(raw)
+                stroke = {
+                    "stroke_id": item["stroke_id"],
+                    "by": item["by"],
+                    "color": item["color"],
+                    "width": item["width"],
+                    "points": json.loads(item["points"]),
+                }
+                size = len(item["points"]) + 100
+                if used + size > budget:
+                    found.reverse()
+                    return found, True
+                used += size
+                found.append(stroke)
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                break
+            request["ExclusiveStartKey"] = last
+        found.reverse()
+        return found, False
