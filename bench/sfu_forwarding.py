@@ -39,21 +39,33 @@ import asyncio
 import contextlib
 import json
 import os
-import re
-import secrets
 import signal
-import socket
-import statistics
-import struct
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
+
+from bench.load.client import SlotCounter  # noqa: F401  (moved; still importable from here)
+from bench.load.clip import (  # noqa: F401  (the same)
+    CLIP_SECONDS,
+    encode_clip,
+    install_replay_encoder,
+    read_clip,
+)
+from bench.load.measure import (
+    machine_busy_seconds,
+    measure_floor,
+    pin,
+    proc_cpu_seconds,
+    proc_rss_bytes,
+    tail,
+    udp_receive_drops,
+    window_loss,
+)
+from bench.targets.ours import OurNode
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results"
@@ -62,458 +74,12 @@ JANUS_US_PER_PACKET = 17.0
 "Janus 1.1.2 on this kind of machine (issue 5): the reference for the target."
 TARGET_US_PER_PACKET = 0.5 * JANUS_US_PER_PACKET
 TARGET_P99_US = 5000.0
-STAMP = struct.Struct("!Q")
-CLIP_SECONDS = 2.0
 NODE_START_TIMEOUT = 30.0
 JOIN_TIMEOUT = 90.0
 STREAMS_TIMEOUT = 40.0
 STOP_TIMEOUT = 15.0
 HARD_MARGIN = 150.0
 "Seconds on top of --seconds after which everything is killed, whatever the state."
-
-
-# --- the pre-encoded clip -----------------------------------------------------------------
-
-
-def encode_clip(
-    path: Path, *, width: int, height: int, fps: int, bitrate: int, seconds: float
-) -> dict[str, Any]:
-    """Encode a moving pattern to VP8 once (a keyframe first, none after) into ``path``.
-
-    The pattern is a diagonal gradient sliding 8 pixels a frame, with 3 bits of noise XORed
-    in, so that libvpx's CBR at ``bitrate`` spends about its budget on every frame. The file
-    is a sequence of ``(u32 length, u8 keyframe, bytes)`` records; replayed in a loop, the
-    clip gives a keyframe every ``seconds``.
-    """
-    import av
-
-    codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height, codec.pix_fmt = width, height, "yuv420p"
-    codec.bit_rate = bitrate
-    codec.framerate = Fraction(fps)
-    codec.time_base = Fraction(1, fps)
-    count = int(fps * seconds)
-    codec.gop_size = count
-    codec.qmin, codec.qmax = 2, 56
-    codec.options = {
-        "deadline": "realtime",
-        "cpu-used": "8",
-        "lag-in-frames": "0",
-        "minrate": str(bitrate),
-        "maxrate": str(bitrate),
-        "bufsize": str(bitrate),
-        "undershoot-pct": "95",
-        "overshoot-pct": "5",
-    }
-    row = bytes((x * 3) & 0xFF for x in range(width + 2 * height + 8 * count))
-    grey = bytes([128]) * (width * height // 4)
-    frames: list[tuple[bytes, bool]] = []
-    for index in range(count + 1):
-        if index < count:
-            luma = b"".join(
-                row[2 * r + 8 * index : 2 * r + 8 * index + width] for r in range(height)
-            )
-            noise = bytes(b & 7 for b in os.urandom(width * height))
-            mixed = int.from_bytes(luma) ^ int.from_bytes(noise)
-            frame = av.VideoFrame(width=width, height=height, format="yuv420p")
-            frame.planes[0].update(mixed.to_bytes(width * height))
-            frame.planes[1].update(grey)
-            frame.planes[2].update(grey)
-            frame.pts = index
-            frame.time_base = Fraction(1, fps)
-            packets = codec.encode(frame)
-        else:
-            packets = codec.encode(None)  # flush (lag-in-frames 0 holds nothing back)
-        for packet in packets:
-            frames.append((bytes(packet), bool(packet.is_keyframe)))
-    frames = frames[:count]
-    with path.open("wb") as out:
-        for data, key in frames:
-            out.write(struct.pack("!IB", len(data), key) + data)
-    from aiortc.codecs.vpx import Vp8Encoder
-
-    sizes = [len(data) for data, _ in frames]
-    packets_per_frame = [len(Vp8Encoder._packetize(data, 0)) for data, _ in frames]
-    return {
-        "frames": len(frames),
-        "keyframes": sum(key for _, key in frames),
-        "mean_frame_bytes": statistics.mean(sizes),
-        "keyframe_bytes": [len(d) for d, k in frames if k],
-        "mean_packets_per_frame": statistics.mean(packets_per_frame),
-        "packets_per_second": statistics.mean(packets_per_frame) * fps,
-    }
-
-
-def read_clip(path: Path) -> list[tuple[bytes, bool]]:
-    data = path.read_bytes()
-    frames, position = [], 0
-    while position < len(data):
-        length, key = struct.unpack_from("!IB", data, position)
-        position += 5
-        frames.append((data[position : position + length], bool(key)))
-        position += length
-    return frames
-
-
-# --- the Python per-packet floor, in this run ------------------------------------------------
-
-
-def measure_floor(packet_size: int, count: int = 20000) -> dict[str, Any]:
-    """µs per packet of SRTP protect (aiortc's preferred profile, pylibsrtp) and of a loopback
-    UDP ``sendto`` of a packet that size, timed on this machine now (before any load)."""
-    from aiortc.rtcdtlstransport import SRTP_PROFILES
-    from pylibsrtp import Policy, Session
-
-    profile = SRTP_PROFILES[0]
-    policy = Policy(
-        key=os.urandom(profile.key_length + profile.salt_length),
-        ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-        srtp_profile=profile.libsrtp_profile,
-    )
-    session = Session(policy)
-    payload = os.urandom(packet_size - 12)
-    plain = [
-        struct.pack("!BBHII", 0x80, 96, sequence & 0xFFFF, sequence * 3000, 0x1234) + payload
-        for sequence in range(count)
-    ]
-    started = time.perf_counter()
-    protected = [session.protect(packet) for packet in plain]
-    protect_us = (time.perf_counter() - started) * 1e6 / count
-
-    receiver = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        receiver.bind(("127.0.0.1", 0))
-        receiver.setblocking(False)
-        address = receiver.getsockname()
-        batch, spent = 100, 0.0
-        for start in range(0, count, batch):
-            chunk = protected[start : start + batch]
-            began = time.perf_counter()
-            for packet in chunk:
-                sender.sendto(packet, address)
-            spent += time.perf_counter() - began
-            with contextlib.suppress(BlockingIOError):
-                for _ in range(batch):  # drain, untimed, so no send meets a full buffer
-                    receiver.recv(2048)
-        sendto_us = spent * 1e6 / count
-    finally:
-        receiver.close()
-        sender.close()
-    return {
-        "packet_bytes": packet_size,
-        "srtp_profile": profile.openssl_profile.decode(),
-        "srtp_protect_us": protect_us,
-        "udp_sendto_us": sendto_us,
-        "floor_us": protect_us + sendto_us,
-        "udp_sendto_to_waiting_reader_us": sendto_to_waiting_reader(protected[:2000]),
-    }
-
-
-READER = """\
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], flush=True)
-s.settimeout(5)
-try:
-    while s.recv(2048) != b"stop":
-        pass
-except TimeoutError:
-    pass
-"""
-
-
-def sendto_to_waiting_reader(packets: list[bytes], gap_s: float = 0.0005) -> float:
-    """µs per loopback ``sendto`` when another process is blocked in ``recv`` on the socket
-    (paced, so that each datagram wakes it up), as the node's sends to its subscribers do."""
-    reader = subprocess.Popen(
-        [sys.executable, "-c", READER], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL
-    )
-    sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        assert reader.stdout is not None
-        address = ("127.0.0.1", int(reader.stdout.readline()))
-        spent = 0.0
-        for packet in packets:
-            time.sleep(gap_s)
-            began = time.perf_counter()
-            sender.sendto(packet, address)
-            spent += time.perf_counter() - began
-        sender.sendto(b"stop", address)
-        reader.wait(5)
-        return spent * 1e6 / len(packets)
-    finally:
-        sender.close()
-        if reader.poll() is None:
-            reader.kill()
-            reader.wait()
-
-
-# --- client process -------------------------------------------------------------------------
-
-
-@dataclass
-class SlotCounter:
-    """One subscriber slot (its SSRC): packets received and the extended highest sequence."""
-
-    received: int = 0
-    highest: int | None = None
-
-    def add(self, sequence: int) -> None:
-        self.received += 1
-        if self.highest is None:
-            self.highest = sequence
-            return
-        delta = (sequence - self.highest) & 0xFFFF
-        if delta < 0x8000:  # newer (a late packet counts as received, not as a new high)
-            self.highest += delta
-
-
-@dataclass
-class ClientState:
-    counters: dict[str, SlotCounter] = field(default_factory=dict)
-    e2e_us: list[float] = field(default_factory=list)
-    video_frames_sent: int = 0
-    video_packets_sent: int = 0
-    keyframes_forced: int = 0
-
-
-STATE = ClientState()
-
-
-def install_replay_encoder(frames: list[tuple[bytes, bool]]) -> None:
-    """In this (client) process only: every VP8 sender replays ``frames``."""
-    import aiortc.rtcrtpsender
-    from aiortc.codecs.base import Encoder
-    from aiortc.codecs.vpx import Vp8Encoder
-
-    keyframe_index = next((i for i, (_, key) in enumerate(frames) if key), 0)
-    original = aiortc.rtcrtpsender.get_encoder
-
-    class ReplayEncoder(Encoder):
-        """Returns the stored frames in a loop; a forced keyframe jumps to the keyframe."""
-
-        def __init__(self) -> None:
-            self.position = secrets.randbelow(len(frames))
-            while not frames[self.position][1]:  # start on a keyframe
-                self.position = (self.position + 1) % len(frames)
-            self.picture_id = secrets.randbelow(1 << 15)
-            self.target_bitrate = 0  # aiortc sets it from REMB; a replay ignores it
-
-        def encode(self, frame: Any, force_keyframe: bool = False) -> tuple[list[bytes], int]:
-            if force_keyframe:
-                self.position = keyframe_index
-                STATE.keyframes_forced += 1
-            data = frames[self.position][0]
-            self.position = (self.position + 1) % len(frames)
-            data = data[: -STAMP.size] + STAMP.pack(time.monotonic_ns())
-            payloads = Vp8Encoder._packetize(data, self.picture_id)
-            self.picture_id = (self.picture_id + 1) % (1 << 15)
-            STATE.video_frames_sent += 1
-            STATE.video_packets_sent += len(payloads)
-            return payloads, int(frame.pts * 90000 * frame.time_base)
-
-        def pack(self, packet: Any) -> tuple[list[bytes], int]:
-            raise NotImplementedError
-
-    def get_encoder(codec: Any) -> Encoder:
-        if codec.mimeType.lower() == "video/vp8":
-            return ReplayEncoder()
-        return original(codec)
-
-    aiortc.rtcrtpsender.get_encoder = get_encoder
-
-
-async def run_client(spec: dict[str, Any]) -> None:
-    if spec.get("cpus"):
-        pin(os.getpid(), set(spec["cpus"]))
-    import aioice.ice
-    import httpx
-    from aiortc import (
-        AudioStreamTrack,
-        RTCBundlePolicy,
-        RTCConfiguration,
-        RTCPeerConnection,
-        RTCSessionDescription,
-        VideoStreamTrack,
-    )
-    from av import AudioFrame, VideoFrame
-
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-    install_replay_encoder(read_clip(Path(spec["clip"])))
-    fps = int(spec["fps"])
-    configuration = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
-
-    class ToneTrack(AudioStreamTrack):
-        def __init__(self, amplitude: int) -> None:
-            super().__init__()
-            half = struct.pack("<4h", *[amplitude] * 4) + struct.pack("<4h", *[-amplitude] * 4)
-            self.samples = half * 1000
-
-        async def recv(self) -> AudioFrame:
-            frame = await super().recv()
-            assert isinstance(frame, AudioFrame)
-            plane = frame.planes[0]
-            plane.update(self.samples[: plane.buffer_size])
-            return frame
-
-    class ClipTrack(VideoStreamTrack):
-        """Paced frames for the replay encoder, which ignores their pixels."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.frame = VideoFrame(width=16, height=16, format="yuv420p")
-            self.started: float | None = None
-            self.index = 0
-
-        async def recv(self) -> VideoFrame:
-            now = time.monotonic()
-            if self.started is None:
-                self.started = now
-            else:
-                self.index += 1
-                wait = self.started + self.index / fps - now
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            frame = VideoFrame(width=16, height=16, format="yuv420p")
-            frame.pts = self.index
-            frame.time_base = Fraction(1, fps)
-            return frame
-
-    pcs: list[RTCPeerConnection] = []
-
-    def count_raw_rtp(index: int, subscribe: RTCPeerConnection) -> None:
-        """Count the subscribe connection's RTP from the packet headers, before aiortc parses.
-
-        The RTP header is not encrypted by SRTP, so the sequence number, SSRC, payload type
-        and marker are read from the protected datagram. Only the video marker packets, which
-        carry the send-time stamp at the end of the frame, are SRTP-unprotected. Everything
-        after that (RTP parsing, routing, jitter buffer, NACK, decoder) never runs: a
-        subscriber process costs a few µs per packet instead of tens.
-        """
-        sdp = subscribe.localDescription.sdp
-        video = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) VP8/90000", sdp)}
-        audio = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) opus/48000", sdp)}
-        transport = subscribe.getTransceivers()[0].receiver.transport
-        setup_srtp = transport._setup_srtp
-        stamped = {0x80 | pt for pt in video}  # marker bit + a video payload type
-
-        class StampOnly:
-            def __init__(self, session: Any) -> None:
-                self.session = session
-
-            def unprotect_rtcp(self, data: bytes) -> bytes:
-                return bytes(self.session.unprotect_rtcp(data))
-
-            def unprotect(self, data: bytes) -> bytes:
-                return bytes(self.session.unprotect(data)) if data[1] in stamped else data
-
-        def setup() -> None:
-            setup_srtp()
-            setattr(transport, "_rx_srtp", StampOnly(transport._rx_srtp))  # noqa: B010
-
-        counters: dict[int, SlotCounter] = {}
-
-        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
-            payload_type = data[1] & 0x7F
-            if payload_type in video:
-                kind = "video"
-            elif payload_type in audio:
-                kind = "audio"
-            else:
-                return  # RTX (none expected: no NACK is ever sent) or anything else
-            ssrc = int.from_bytes(data[8:12])
-            counter = counters.get(ssrc)
-            if counter is None:
-                counter = counters[ssrc] = STATE.counters[f"{index}/{ssrc}/{kind}"] = SlotCounter()
-            counter.add((data[2] << 8) | data[3])
-            if data[1] in stamped and len(data) > 40:
-                (stamp,) = STAMP.unpack_from(data, len(data) - STAMP.size)
-                elapsed = (time.monotonic_ns() - stamp) / 1000
-                if 0 < elapsed < 10e6:
-                    STATE.e2e_us.append(elapsed)
-
-        setattr(transport, "_setup_srtp", setup)  # noqa: B010
-        setattr(transport, "_handle_rtp_data", handle_rtp_data)  # noqa: B010
-
-    async def join(http: httpx.AsyncClient, index: int, token: str) -> None:
-        url = spec["url"]
-        publish = RTCPeerConnection(configuration)
-        subscribe = RTCPeerConnection(configuration)
-        pcs.extend((publish, subscribe))
-        publish.addTrack(ToneTrack(1000 + 1000 * index))
-        publish.addTrack(ClipTrack())
-        await publish.setLocalDescription(await publish.createOffer())
-        answer = await http.post(
-            f"{url}/v1/publish", json={"token": token, "sdp": publish.localDescription.sdp}
-        )
-        answer.raise_for_status()
-        await publish.setRemoteDescription(RTCSessionDescription(answer.json()["sdp"], "answer"))
-
-        offer = await http.post(f"{url}/v1/subscribe", json={"token": token})
-        offer.raise_for_status()
-        await subscribe.setRemoteDescription(RTCSessionDescription(offer.json()["sdp"], "offer"))
-        await subscribe.setLocalDescription(await subscribe.createAnswer())
-        count_raw_rtp(index, subscribe)
-        answered = await http.post(
-            f"{url}/v1/subscribe/answer",
-            json={"token": token, "sdp": subscribe.localDescription.sdp},
-        )
-        answered.raise_for_status()
-
-    def emit(message: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(message) + "\n")
-        sys.stdout.flush()
-
-    def snapshot() -> dict[str, Any]:
-        samples, STATE.e2e_us = STATE.e2e_us, []
-        return {
-            "event": "mark",
-            "slots": {k: [c.received, c.highest] for k, c in STATE.counters.items()},
-            "e2e_us": e2e_summary(samples),
-            "video_frames_sent": STATE.video_frames_sent,
-            "video_packets_sent": STATE.video_packets_sent,
-            "keyframes_forced": STATE.keyframes_forced,
-            "cpu_seconds": time.process_time(),
-        }
-
-    loop = asyncio.get_running_loop()
-    deadline = time.monotonic() + float(spec["deadline_seconds"])
-    try:
-        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
-            for index, token in spec["participants"]:
-                await join(http, index, token)
-        emit({"event": "joined"})
-        while time.monotonic() < deadline:
-            remaining = deadline - time.monotonic()
-            try:
-                line = await asyncio.wait_for(
-                    loop.run_in_executor(None, sys.stdin.readline), remaining
-                )
-            except TimeoutError:
-                break
-            command = line.strip()
-            if command == "mark":
-                emit(snapshot())
-            elif command in ("stop", ""):  # "" is EOF: the parent is gone
-                break
-    finally:
-        for pc in pcs:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(pc.close(), 5)
-        emit({"event": "stopped"})
-
-
-def e2e_summary(samples: list[float]) -> dict[str, float]:
-    if not samples:
-        return {"count": 0, "p50": 0.0, "p99": 0.0}
-    ordered = sorted(samples)
-    return {
-        "count": len(ordered),
-        "p50": ordered[len(ordered) // 2],
-        "p99": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-    }
 
 
 # --- the parent: node, clients, measurement --------------------------------------------------
@@ -548,70 +114,11 @@ def profile_summary(path: Path, top: int = 25) -> list[dict[str, Any]]:
     return rows[:top]
 
 
-def pin(pid: int, cpus: set[int]) -> None:
-    """Pin every thread of a process to ``cpus`` (threads started later inherit it)."""
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):
-            os.sched_setaffinity(int(task.name), cpus)
-
-
-def proc_cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, from /proc (0 if it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy_seconds() -> float:
-    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def udp_receive_drops(pids: dict[str, list[int]]) -> dict[str, int]:
-    """Datagrams the kernel dropped for full receive buffers: machine-wide (/proc/net/snmp
-    RcvbufErrors) and per group of our processes (the ``drops`` column of /proc/net/udp for
-    the sockets those processes hold)."""
-    lines = Path("/proc/net/snmp").read_text().splitlines()
-    udp = [line.split() for line in lines if line.startswith("Udp:")]
-    drops = {"machine": int(udp[1][udp[0].index("RcvbufErrors")])}
-    by_inode: dict[int, int] = {}
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        fields = line.split()
-        by_inode[int(fields[9])] = int(fields[12])
-    for name, group in pids.items():
-        total = 0
-        for pid in group:
-            with contextlib.suppress(OSError):
-                for fd in Path(f"/proc/{pid}/fd").iterdir():
-                    with contextlib.suppress(OSError):
-                        target = os.readlink(fd)
-                        if target.startswith("socket:["):
-                            total += by_inode.get(int(target[8:-1]), 0)
-        drops[name] = total
-    return drops
-
-
-def proc_rss_bytes(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        return 0
-
-
-def free_port() -> int:
-    with socket.create_server(("127.0.0.1", 0)) as probe:
-        return int(probe.getsockname()[1])
-
-
 @dataclass
 class Run:
     args: argparse.Namespace
     workdir: Path
-    node: asyncio.subprocess.Process | None = None
+    node: OurNode | None = None
     clients: list[asyncio.subprocess.Process] = field(default_factory=list)
     url: str = ""
 
@@ -622,12 +129,6 @@ async def read_event(process: asyncio.subprocess.Process, within: float) -> dict
     if not line:
         raise RuntimeError("a client process ended early (see its stderr in the output)")
     return dict(json.loads(line))
-
-
-async def health(http: Any, url: str) -> dict[str, Any]:
-    answer = await http.get(f"{url}/v1/health")
-    answer.raise_for_status()
-    return dict(answer.json())
 
 
 def histogram_delta(before: dict[str, Any], after: dict[str, Any]) -> list[int]:
@@ -642,13 +143,8 @@ def histogram_delta(before: dict[str, Any], after: dict[str, Any]) -> list[int]:
 
 
 async def measure(run: Run) -> dict[str, Any]:
-    import httpx
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from media_fleet.sfu.room import latency_summary
-    from townhall.auth.keys import SigningKey
-    from townhall.media.jwks import jwks
-    from townhall.media.tokens import MediaTokenService
 
     args = run.args
     n = args.participants
@@ -678,50 +174,26 @@ async def measure(run: Run) -> dict[str, Any]:
     }
     print(f"clip: {result['clip']}", flush=True)
 
-    key = SigningKey.from_private_key(Ed25519PrivateKey.generate())
-    jwks_file = run.workdir / "jwks.json"
-    jwks_file.write_text(json.dumps(jwks(key)))
-    tokens = MediaTokenService(key)
-    node_id = f"bench-{secrets.token_hex(4)}"
-    port = free_port()
-    run.url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)])}
-    node_env = dict(env)
+    extra_pythonpath, extra_env = [], {}
     if args.profile:
         hook = run.workdir / "profile-hook"
         hook.mkdir()
         (hook / "sitecustomize.py").write_text(PROFILE_HOOK)
-        node_env["PYTHONPATH"] = os.pathsep.join([str(hook), env["PYTHONPATH"]])
-        node_env["BENCH_PROFILE_OUT"] = str(run.workdir / "worker.prof")
-    node_err = (run.workdir / "node.err").open("wb")
-    run.node = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "media_fleet",
-        "--node-id", node_id,
-        "--control-host", "127.0.0.1",
-        "--control-port", str(port),
-        "--jwks", str(jwks_file),
-        "--workers", "1",
-        "--ice-host", "127.0.0.1",
-        "--video-slots", str(args.video_slots),
-        "--drain-deadline", "3",
-        cwd=ROOT, env=node_env, stdout=asyncio.subprocess.DEVNULL, stderr=node_err,
-    )  # fmt: skip
+        extra_pythonpath = [hook]
+        extra_env["BENCH_PROFILE_OUT"] = str(run.workdir / "worker.prof")
+    node = run.node = OurNode(
+        workdir=run.workdir,
+        video_slots=args.video_slots,
+        extra_pythonpath=extra_pythonpath,
+        extra_env=extra_env,
+    )
+    await node.start()
+    assert node.process is not None
+    run.url = node.url
+    worker_pid = node.worker_pid
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)])}
 
-    async with httpx.AsyncClient(timeout=5.0, trust_env=False) as http:
-        started = time.monotonic()
-        node_health: dict[str, Any] | None = None
-        while time.monotonic() - started < NODE_START_TIMEOUT:
-            if run.node.returncode is not None:
-                raise RuntimeError("the node exited at start: " + tail(run.workdir / "node.err"))
-            with contextlib.suppress(httpx.HTTPError):
-                node_health = await health(http, run.url)
-                if node_health["workers"] and "pid" in node_health["workers"][0]:
-                    break
-            await asyncio.sleep(0.2)
-        else:
-            raise RuntimeError("the node did not answer /v1/health in time")
-        assert node_health is not None
-        worker_pid = int(node_health["workers"][0]["pid"])
+    async with node.http() as http:
         cpus = sorted(os.sched_getaffinity(0))
         pinning: dict[str, list[int]] = {}
         if args.pin and len(cpus) >= 2:
@@ -729,7 +201,7 @@ async def measure(run: Run) -> dict[str, Any]:
             # generator, the supervisor and this process share the others.
             pinning = {"worker": cpus[:1], "rest": cpus[1:]}
             pin(worker_pid, set(pinning["worker"]))
-            pin(run.node.pid, set(pinning["rest"]))
+            pin(node.process.pid, set(pinning["rest"]))
             pin(os.getpid(), set(pinning["rest"]))
         result["cpu_pinning"] = pinning
 
@@ -739,15 +211,16 @@ async def measure(run: Run) -> dict[str, Any]:
 
         # Clients: participants dealt round-robin over the client processes.
         processes = max(1, min(args.client_processes, n))
-        shares: list[list[tuple[int, str]]] = [[] for _ in range(processes)]
+        shares: list[list[dict[str, Any]]] = [[] for _ in range(processes)]
         for index in range(n):
-            token = tokens.issue(MEETING, f"p{index:03d}", node_id, may_publish=True)[0]
-            shares[index % processes].append((index, token))
+            token = node.token(MEETING, f"p{index:03d}", may_publish=True)
+            shares[index % processes].append({"index": index, "token": token})
         deadline_seconds = args.seconds + HARD_MARGIN
         for number, share in enumerate(shares):
             spec_file = run.workdir / f"client-{number}.json"
             spec = {
                 "url": run.url,
+                "cafile": str(node.cert_file),
                 "clip": str(clip),
                 "fps": args.fps,
                 "participants": share,
@@ -760,8 +233,7 @@ async def measure(run: Run) -> dict[str, Any]:
                 await asyncio.create_subprocess_exec(
                     sys.executable,
                     "-m",
-                    "bench.sfu_forwarding",
-                    "--client",
+                    "bench.load.client",
                     str(spec_file),
                     cwd=ROOT,
                     env=env,
@@ -782,7 +254,7 @@ async def measure(run: Run) -> dict[str, Any]:
         result["expected_streams"] = expected_streams
         waited = time.monotonic()
         while True:
-            node_health = await health(http, run.url)
+            node_health = await node.health(http)
             if node_health["forwarded_streams"] >= expected_streams:
                 break
             if time.monotonic() - waited > STREAMS_TIMEOUT:
@@ -798,27 +270,27 @@ async def measure(run: Run) -> dict[str, Any]:
                 client.stdin.write(b"mark\n")
                 await client.stdin.drain()
             now, cpu = time.monotonic(), proc_cpu_seconds(worker_pid)
-            node = await health(http, run.url)
+            reading = await node.health(http)
             marks = [await read_event(client, 20.0) for client in run.clients]
-            return marks, node, now, cpu
+            return marks, reading, now, cpu
 
         groups = {"node": [worker_pid], "clients": [c.pid for c in run.clients]}
         drops1 = udp_receive_drops(groups)
         marks1, health1, t1, cpu1 = await mark()
         machine1, parent1 = machine_busy_seconds(), time.process_time()
-        supervisor_cpu1 = proc_cpu_seconds(run.node.pid)
+        supervisor_cpu1 = proc_cpu_seconds(node.process.pid)
         clients_cpu1 = sum(m["cpu_seconds"] for m in marks1)
         rss_samples, pps_samples = [], []
         end = t1 + args.seconds
         while time.monotonic() < end:
             await asyncio.sleep(min(2.0, max(0.0, end - time.monotonic())))
-            sample = await health(http, run.url)
+            sample = await node.health(http)
             rss_samples.append(proc_rss_bytes(worker_pid))
             pps_samples.append(sample["packets_per_second"])
         marks2, health2, t2, cpu2 = await mark()
         machine2, parent2 = machine_busy_seconds(), time.process_time()
         drops2 = udp_receive_drops(groups)
-        supervisor_cpu2 = proc_cpu_seconds(run.node.pid)
+        supervisor_cpu2 = proc_cpu_seconds(node.process.pid)
         clients_cpu2 = sum(m["cpu_seconds"] for m in marks2)
 
     elapsed = t2 - t1
@@ -829,20 +301,7 @@ async def measure(run: Run) -> dict[str, Any]:
     us_per_packet = cpu_self * 1e6 / forwarded if forwarded else float("nan")
     latency = latency_summary(histogram_delta(w1, w2))
 
-    expected = received = 0
-    worst = 0.0
-    per_slot: dict[str, dict[str, int]] = {}
-    for first, second in zip(marks1, marks2, strict=True):
-        for slot, (got2, high2) in second["slots"].items():
-            got1, high1 = first["slots"].get(slot, [0, None])
-            if high1 is None or high2 is None:
-                continue
-            slot_expected, slot_received = high2 - high1, got2 - got1
-            per_slot[slot] = {"expected": slot_expected, "received": slot_received}
-            expected += slot_expected
-            received += slot_received
-            if slot_expected > 0:
-                worst = max(worst, 1 - slot_received / slot_expected)
+    loss = window_loss(marks1, marks2)
     video_packets = sum(m["video_packets_sent"] for m in marks2) - sum(
         m["video_packets_sent"] for m in marks1
     )
@@ -874,13 +333,13 @@ async def measure(run: Run) -> dict[str, Any]:
             "udp_receive_buffer_drops": {k: drops2[k] - drops1[k] for k in drops2},
             "forward_latency_us": latency,
             "worker_rss_bytes": max([w2["rss_bytes"], *rss_samples]),
-            "supervisor_rss_bytes": proc_rss_bytes(run.node.pid),
-            "subscriber_expected": expected,
-            "subscriber_received": received,
-            "subscriber_loss": 1 - received / expected if expected else float("nan"),
-            "subscriber_worst_slot_loss": worst,
-            "subscriber_slots": len(per_slot),
-            "per_slot": per_slot,
+            "supervisor_rss_bytes": proc_rss_bytes(node.process.pid),
+            "subscriber_expected": loss["expected"],
+            "subscriber_received": loss["received"],
+            "subscriber_loss": loss["loss"],
+            "subscriber_worst_slot_loss": loss["worst_slot_loss"],
+            "subscriber_slots": loss["slots"],
+            "per_slot": loss["per_slot"],
             "publisher_video_packets_per_second": video_packets / elapsed / n,
             "publisher_audio_packets_per_second": 50.0,
             "keyframes_forced": sum(m["keyframes_forced"] for m in marks2),
@@ -906,12 +365,6 @@ async def measure(run: Run) -> dict[str, Any]:
     return result
 
 
-def tail(path: Path, lines: int = 20) -> str:
-    with contextlib.suppress(OSError):
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    return ""
-
-
 async def stop(run: Run) -> None:
     """Stop the clients, then the node; whatever does not stop in time is killed."""
     for client in run.clients:
@@ -926,36 +379,18 @@ async def stop(run: Run) -> None:
             with contextlib.suppress(ProcessLookupError):
                 client.kill()
             await client.wait()
-    node = run.node
-    if node is not None and node.returncode is None:
-        node.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(node.wait(), STOP_TIMEOUT)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                node.kill()
-            await node.wait()
+    if run.node is not None:
+        await run.node.stop()
 
 
 def kill_everything(run: Run) -> None:
-    """Last resort, by pid: the clients, the node's workers (its children), the node."""
-    pids = [c.pid for c in run.clients if c.returncode is None]
-    if run.node is not None and run.node.returncode is None:
-        pids += [*children_of(run.node.pid), run.node.pid]
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == pid:
-                    found.append(int(entry.name))
-    return found
+    """Last resort, by pid: the clients, then the node's workers and the node."""
+    for client in run.clients:
+        if client.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(client.pid, signal.SIGKILL)
+    if run.node is not None:
+        run.node.kill()
 
 
 def table(result: dict[str, Any]) -> str:
@@ -1050,6 +485,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.client is not None:
+        from bench.load.client import run_client
+
         asyncio.run(run_client(json.loads(args.client.read_text())))
         return 0
     if args.participants < 2:

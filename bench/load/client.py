@@ -1,0 +1,361 @@
+"""A load-generator process: headless aiortc participants that publish and count what they get.
+
+    python -m bench.load.client SPEC.json
+
+The parent writes the spec (target, url, clip, participants, deadline, cpus) and talks to the
+process over stdin/stdout, one JSON line each way: ``joined`` once every participant is in,
+then ``mark`` (stdin) -> a snapshot of the counters (stdout), and ``stop`` (or EOF) -> close.
+
+- **Publishers** replay the pre-encoded VP8 clip (:mod:`bench.load.clip`) and send Opus on a
+  square tone whose amplitude depends on the participant (stable audio levels and speaker).
+- **Subscribers never decode.** Every DTLS transport of this process hands its RTP to a
+  counter instead of aiortc's parser: the RTP header is not encrypted by SRTP, so sequence
+  number, SSRC, payload type and marker are read from the protected datagram, and only the
+  video marker packets (which carry the send-time stamp at the end of the frame) are
+  unprotected. A subscriber then costs a few µs per packet, and no NACK is ever sent, so no
+  RTX hides a loss. The hook is installed on the class, so it works whatever the join path of
+  the target (our node, the naive relay, Janus).
+- **The join is per target.** ``ours`` and ``naive`` speak the node's control API
+  (``/v1/publish`` -> answer, ``/v1/subscribe`` -> offer, ``/v1/subscribe/answer``); ``janus``
+  uses ``bench.targets.janus.join_janus`` against the VideoRoom plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import ssl
+import struct
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from bench.load.clip import STAMP, ReplayCounters, install_replay_encoder, read_clip
+from bench.load.measure import e2e_summary, pin
+
+
+@dataclass
+class SlotCounter:
+    """One subscriber slot (its SSRC): packets received and the extended highest sequence."""
+
+    received: int = 0
+    highest: int | None = None
+    frames: int = 0
+
+    def add(self, sequence: int) -> None:
+        self.received += 1
+        if self.highest is None:
+            self.highest = sequence
+            return
+        delta = (sequence - self.highest) & 0xFFFF
+        if delta < 0x8000:  # newer (a late packet counts as received, not as a new high)
+            self.highest += delta
+
+
+@dataclass
+class ClientState:
+    counters: dict[str, SlotCounter] = field(default_factory=dict)
+    e2e_us: list[float] = field(default_factory=list)
+    replay: ReplayCounters = field(default_factory=ReplayCounters)
+    transports: int = 0
+
+
+STATE = ClientState()
+
+
+def install_raw_rtp_counter(state: ClientState, *, stamps: bool = True) -> None:
+    """Every DTLS transport of this process counts its RTP instead of handing it to aiortc.
+
+    The payload types of a transport are learnt when aiortc registers its receivers (the
+    negotiated codecs: VP8 is video, Opus audio, anything else such as RTX is ignored).
+    Only the video marker packets are SRTP-unprotected, for the stamp; the rest is counted
+    from the header. ``stamps=False`` reads no stamp (the naive relay re-encodes, so its
+    frames carry none) and unprotects nothing.
+    """
+    from aiortc.rtcdtlstransport import RTCDtlsTransport
+
+    register = RTCDtlsTransport._register_rtp_receiver
+    setup_srtp = RTCDtlsTransport._setup_srtp
+
+    def kinds_of(transport: Any) -> dict[int, str]:
+        kinds: dict[int, str] | None = getattr(transport, "_bench_kinds", None)
+        if kinds is None:
+            kinds = {}
+            setattr(transport, "_bench_kinds", kinds)  # noqa: B010
+            setattr(transport, "_bench_stamped", set())  # noqa: B010
+            state.transports += 1
+            setattr(transport, "_bench_number", state.transports)  # noqa: B010
+        return kinds
+
+    def register_rtp_receiver(self: Any, receiver: Any, parameters: Any) -> None:
+        kinds = kinds_of(self)
+        for codec in parameters.codecs:
+            mime = codec.mimeType.lower()
+            if mime in ("video/vp8", "video/h264"):
+                kinds[codec.payloadType] = "video"
+                if stamps:  # marker bit + a video payload type: a frame's last packet
+                    self._bench_stamped.add(0x80 | codec.payloadType)
+            elif mime == "audio/opus":
+                kinds[codec.payloadType] = "audio"
+        register(self, receiver, parameters)
+
+    class StampOnly:
+        def __init__(self, session: Any, stamped: set[int]) -> None:
+            self.session = session
+            self.stamped = stamped
+
+        def unprotect_rtcp(self, data: bytes) -> bytes:
+            return bytes(self.session.unprotect_rtcp(data))
+
+        def unprotect(self, data: bytes) -> bytes:
+            return bytes(self.session.unprotect(data)) if data[1] in self.stamped else data
+
+    def setup(self: Any) -> None:
+        setup_srtp(self)
+        kinds_of(self)
+        # aiortc registers the receivers after DTLS: the set fills in then, shared.
+        setattr(self, "_rx_srtp", StampOnly(self._rx_srtp, self._bench_stamped))  # noqa: B010
+
+    async def handle_rtp_data(self: Any, data: bytes, arrival_time_ms: int) -> None:
+        kind = self._bench_kinds.get(data[1] & 0x7F)
+        if kind is None:
+            return  # RTX (none expected: no NACK is ever sent) or anything else
+        ssrc = int.from_bytes(data[8:12])
+        key = f"{self._bench_number}/{ssrc}/{kind}"
+        counter = state.counters.get(key)
+        if counter is None:
+            counter = state.counters[key] = SlotCounter()
+        counter.add((data[2] << 8) | data[3])
+        if data[1] & 0x80 and kind == "video":
+            counter.frames += 1
+            if data[1] in self._bench_stamped and len(data) > 40:
+                (stamp,) = STAMP.unpack_from(data, len(data) - STAMP.size)
+                elapsed = (time.monotonic_ns() - stamp) / 1000
+                if 0 < elapsed < 10e6:
+                    state.e2e_us.append(elapsed)
+
+    RTCDtlsTransport._register_rtp_receiver = register_rtp_receiver  # type: ignore[method-assign]
+    RTCDtlsTransport._setup_srtp = setup  # type: ignore[method-assign]
+    RTCDtlsTransport._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
+
+
+def emit(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def snapshot(state: ClientState) -> dict[str, Any]:
+    samples, state.e2e_us = state.e2e_us, []
+    return {
+        "event": "mark",
+        "slots": {k: [c.received, c.highest] for k, c in state.counters.items()},
+        "video_frames": {k: c.frames for k, c in state.counters.items() if k.endswith("video")},
+        "e2e_us": e2e_summary(samples),
+        "video_frames_sent": state.replay.video_frames_sent,
+        "video_packets_sent": state.replay.video_packets_sent,
+        "keyframes_forced": state.replay.keyframes_forced,
+        "cpu_seconds": time.process_time(),
+    }
+
+
+async def run_client(spec: dict[str, Any]) -> None:
+    if spec.get("cpus"):
+        pin(os.getpid(), set(spec["cpus"]))
+    import aioice.ice
+    import httpx
+    from aiortc import (
+        AudioStreamTrack,
+        RTCBundlePolicy,
+        RTCConfiguration,
+        RTCPeerConnection,
+        RTCSessionDescription,
+        VideoStreamTrack,
+    )
+    from av import AudioFrame, VideoFrame
+
+    target = spec.get("target", "ours")
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
+    install_replay_encoder(read_clip(Path(spec["clip"])), STATE.replay)
+    install_raw_rtp_counter(STATE, stamps=target != "naive")
+    fps = int(spec["fps"])
+    configuration = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+
+    class ToneTrack(AudioStreamTrack):
+        def __init__(self, amplitude: int) -> None:
+            super().__init__()
+            half = struct.pack("<4h", *[amplitude] * 4) + struct.pack("<4h", *[-amplitude] * 4)
+            self.samples = half * 1000
+
+        async def recv(self) -> AudioFrame:
+            frame = await super().recv()
+            assert isinstance(frame, AudioFrame)
+            plane = frame.planes[0]
+            plane.update(self.samples[: plane.buffer_size])
+            return frame
+
+    class ClipTrack(VideoStreamTrack):
+        """Paced frames for the replay encoder, which ignores their pixels."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.started: float | None = None
+            self.index = 0
+
+        async def recv(self) -> VideoFrame:
+            now = time.monotonic()
+            if self.started is None:
+                self.started = now
+            else:
+                self.index += 1
+                wait = self.started + self.index / fps - now
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            frame = VideoFrame(width=16, height=16, format="yuv420p")
+            frame.pts = self.index
+            frame.time_base = Fraction(1, fps)
+            return frame
+
+    pcs: list[RTCPeerConnection] = []
+    sessions: list[Any] = []
+    url = spec["url"]
+
+    def publisher(participant: dict[str, Any]) -> RTCPeerConnection | None:
+        if not (participant.get("audio", True) or participant.get("video", True)):
+            return None
+        pc = RTCPeerConnection(configuration)
+        pcs.append(pc)
+        if participant.get("audio", True):
+            pc.addTrack(ToneTrack(1000 + 1000 * (participant["index"] % 30)))
+        if participant.get("video", True):
+            pc.addTrack(ClipTrack())
+        return pc
+
+    async def publish_control_api(http: httpx.AsyncClient, participant: dict[str, Any]) -> None:
+        pc = publisher(participant)
+        if pc is None:
+            return
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await http.post(
+            f"{url}/v1/publish",
+            json={"token": participant["token"], "sdp": pc.localDescription.sdp},
+        )
+        answer.raise_for_status()
+        await pc.setRemoteDescription(RTCSessionDescription(answer.json()["sdp"], "answer"))
+
+    async def subscribe_control_api(http: httpx.AsyncClient, participant: dict[str, Any]) -> None:
+        if not participant.get("subscribe", True):
+            return
+        pc = RTCPeerConnection(configuration)
+        pcs.append(pc)
+        body: dict[str, Any] = {"token": participant["token"]}
+        if target == "naive":
+            body["wait_publishers"] = participant.get("wait_publishers", 0)
+        offer = await http.post(f"{url}/v1/subscribe", json=body)
+        offer.raise_for_status()
+        await pc.setRemoteDescription(RTCSessionDescription(offer.json()["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answered = await http.post(
+            f"{url}/v1/subscribe/answer",
+            json={"token": participant["token"], "sdp": pc.localDescription.sdp},
+        )
+        answered.raise_for_status()
+
+    async def join_janus_participant(http: httpx.AsyncClient, participant: dict[str, Any]) -> None:
+        from bench.targets.janus import join_janus
+
+        subscribe = None
+        if participant.get("subscribe", True):
+            subscribe = RTCPeerConnection(configuration)
+            pcs.append(subscribe)
+        session = await join_janus(
+            http,
+            url,
+            int(spec["room"]),
+            display=f"p{participant['index']:03d}",
+            publish=publisher(participant),
+            subscribe=subscribe,
+            video_feeds=int(participant.get("video_feeds", 0)),
+            audio_feeds=int(participant.get("audio_feeds", 0)),
+            wait_publishers=int(participant.get("wait_publishers", 0)),
+            timeout=float(spec.get("join_timeout", 60.0)),
+        )
+        sessions.append(session)
+
+    async def each(
+        participants: list[dict[str, Any]],
+        step: Callable[[httpx.AsyncClient, dict[str, Any]], Awaitable[None]],
+        http: httpx.AsyncClient,
+        concurrency: int,
+    ) -> None:
+        gate = asyncio.Semaphore(max(1, concurrency))
+
+        async def one(participant: dict[str, Any]) -> None:
+            async with gate:
+                await step(http, participant)
+
+        await asyncio.gather(*(one(p) for p in participants))
+
+    participants: list[dict[str, Any]] = spec["participants"]
+    concurrency = int(spec.get("join_concurrency", 1))
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + float(spec["deadline_seconds"])
+    try:
+        # Our node's front speaks TLS with its own certificate: trust that one only.
+        verify: Any = (
+            ssl.create_default_context(cafile=spec["cafile"]) if spec.get("cafile") else True
+        )
+        async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=verify) as http:
+            if target == "janus":
+                # A Janus join publishes and subscribes in one call and waits for the room's
+                # publishers, so every publisher joins at once; listeners follow, gated.
+                publishing = [p for p in participants if p.get("audio") or p.get("video")]
+                listening = [p for p in participants if p not in publishing]
+                await each(publishing, join_janus_participant, http, len(publishing))
+                await each(listening, join_janus_participant, http, concurrency)
+            elif concurrency <= 1:
+                for participant in participants:  # as the forwarding bench always did
+                    await publish_control_api(http, participant)
+                    await subscribe_control_api(http, participant)
+            else:
+                await each(participants, publish_control_api, http, concurrency)
+                await each(participants, subscribe_control_api, http, concurrency)
+        emit({"event": "joined"})
+        while time.monotonic() < deadline:
+            remaining = deadline - time.monotonic()
+            try:
+                line = await asyncio.wait_for(
+                    loop.run_in_executor(None, sys.stdin.readline), remaining
+                )
+            except TimeoutError:
+                break
+            command = line.strip()
+            if command == "mark":
+                emit(snapshot(STATE))
+            elif command in ("stop", ""):  # "" is EOF: the parent is gone
+                break
+    finally:
+        for session in sessions:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(session.close(), 5)
+        for pc in pcs:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(pc.close(), 5)
+        emit({"event": "stopped"})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m bench.load.client SPEC.json")
+    asyncio.run(run_client(json.loads(Path(args[0]).read_text())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
