@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from townhall import runtime
-from townhall.api import idempotency
+from townhall.api import csv_export, idempotency
 from townhall.api.models import (
     ErrorOut,
     JoinIn,
@@ -29,6 +29,7 @@ from townhall.api.models import (
     SessionOut,
     SignIn,
     SignUp,
+    SummaryOut,
 )
 from townhall.auth.accounts import AccountService, Session
 from townhall.auth.claims import AccessClaims
@@ -38,6 +39,7 @@ from townhall.meetings.service import JoinGrant, MeetingDraft, MeetingService
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
 from townhall.store.meetings import Meeting, MeetingStore
+from townhall.store.summary import SummaryReader
 
 _STATUS = {
     "invalid_input": 422,
@@ -268,6 +270,34 @@ def public_meeting(meeting_id: str) -> PublicMeetingOut:
         next_occurrences=[
             _occurrence(o) for o in m.schedule.occurrences_after(datetime.now(UTC), 3)
         ],
+    )
+
+
+def _summary(claims: AccessClaims, meeting_id: str) -> dict[str, Any]:
+    meeting = meetings().owned(claims, meeting_id)  # 404 for anyone but the host
+    return SummaryReader(MeetingStore(runtime.settings().meetings_table)).summary(meeting)
+
+
+@meeting_routes.get("/{meeting_id}/summary", response_model=SummaryOut)
+def summary(meeting_id: str, claims: Account) -> dict[str, Any]:
+    """After (or during) the meeting, for its host: attendance, public chat, polls, Q&A."""
+    return _summary(claims, meeting_id)
+
+
+@meeting_routes.get(
+    "/{meeting_id}/summary.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def summary_csv(
+    meeting_id: str, claims: Account, part: Annotated[csv_export.Part, Query()]
+) -> Response:
+    """One part of the summary as a CSV download."""
+    text = csv_export.render(_summary(claims, meeting_id), part)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="townhall-{meeting_id}-{part}.csv"'},
     )
 
 

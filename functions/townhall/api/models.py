@@ -116,3 +116,55 @@ class ErrorBody(BaseModel):
 
 class ErrorOut(BaseModel):
     error: ErrorBody
+
+
+class SummaryMeetingOut(BaseModel):
+    meeting_id: str
+    title: str
+    started_at: str | None = Field(description="first admission, ISO 8601 UTC")
+    ended_at: str | None = Field(description="when the host ended it, ISO 8601 UTC")
+
+
+class AttendanceSessionOut(BaseModel):
+    joined_at: str
+    left_at: str | None = Field(description="null while the session goes on")
+
+
+class AttendanceOut(BaseModel):
+    participant_id: str
+    name: str
+    role: str
+    sessions: list[AttendanceSessionOut]
+    total_seconds: int
+
+
+class ChatLineOut(BaseModel):
+    at: str
+    from_name: str
+    text: str
+
+
+class PollResultOut(BaseModel):
+    question: str
+    options: list[str]
+    counts: list[int]
+    voters: int
+    status: Literal["open", "closed"]
+    multiple: bool
+
+
+class QuestionResultOut(BaseModel):
+    text: str
+    asked_by_name: str
+    votes: int
+    status: Literal["open", "answered", "dismissed"]
+    answer: str | None
+    asked_at: str
+
+
+class SummaryOut(BaseModel):
+    meeting: SummaryMeetingOut
+    attendance: list[AttendanceOut]
+    chat: list[ChatLineOut] = Field(description="public messages, in order")
+    polls: list[PollResultOut]
+    questions: list[QuestionResultOut] = Field(description="most votes first")
