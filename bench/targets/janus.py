@@ -74,6 +74,8 @@ LONG_POLL_SECONDS = 45.0
 "Janus answers a long poll within 30 s (an empty keepalive event); this bounds a stuck one."
 SESSION_LIFETIME = 6 * 3600.0
 "Hard bound on a session's background tasks, whatever the caller does."
+JOIN_BATCH = 10
+"Subscribers the self-check joins at once."
 POLL_ERRORS = 5
 "Consecutive failed long polls after which a session gives up (Janus is gone)."
 
@@ -606,10 +608,25 @@ async def join_janus(
             ]
             if streams:
                 await _subscribe(session, room, subscribe, streams, deadline, on_subscribe_answer)
+        for pc in (publish, subscribe):
+            if pc is not None and pc.remoteDescription is not None:
+                await _connected(pc, deadline)
         return session
     except BaseException:
         await session.close()
         raise
+
+
+async def _connected(pc: RTCPeerConnection, deadline: float) -> None:
+    """Wait until ICE and DTLS are up, so that a returned participant has media flowing."""
+    for _ in range(10_000):
+        if pc.connectionState == "connected":
+            return
+        if pc.connectionState in ("failed", "closed"):
+            raise JanusError(f"peer connection {pc.connectionState} while joining")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"peer connection still {pc.connectionState} at the deadline")
+        await asyncio.sleep(0.02)
 
 
 async def _subscribe(
@@ -758,7 +775,9 @@ async def run_client(spec: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + float(spec["deadline_seconds"])
     try:
-        async with httpx.AsyncClient(timeout=30.0, trust_env=False) as http:
+        # Every session holds a long poll open: the pool must outnumber the sessions.
+        limits = httpx.Limits(max_connections=4 * (int(spec["subscribers"]) + 10))
+        async with httpx.AsyncClient(timeout=30.0, trust_env=False, limits=limits) as http:
             publisher = RTCPeerConnection(configuration)
             pcs.append(publisher)
             publisher.addTrack(ToneTrack(4000))
@@ -777,29 +796,33 @@ async def run_client(spec: dict[str, Any]) -> None:
                     timeout=20.0,
                 )
             )
-            for index in range(int(spec["subscribers"])):
+
+            async def join_subscriber(index: int) -> JanusSession:
                 subscriber = RTCPeerConnection(configuration)
                 pcs.append(subscriber)
                 name = f"subscriber-{index}"
 
-                def hook(pc: RTCPeerConnection, name: str = name) -> None:
+                def hook(pc: RTCPeerConnection) -> None:
                     counters[name] = count_raw_rtp(pc)
 
-                sessions.append(
-                    await join_janus(
-                        http,
-                        spec["url"],
-                        spec["room"],
-                        display=name,
-                        publish=None,
-                        subscribe=subscriber,
-                        video_feeds=1,
-                        audio_feeds=1,
-                        wait_publishers=1,
-                        timeout=20.0,
-                        on_subscribe_answer=hook,
-                    )
+                return await join_janus(
+                    http,
+                    spec["url"],
+                    spec["room"],
+                    display=name,
+                    publish=None,
+                    subscribe=subscriber,
+                    video_feeds=1,
+                    audio_feeds=1,
+                    wait_publishers=1,
+                    timeout=30.0,
+                    on_subscribe_answer=hook,
                 )
+
+            total = int(spec["subscribers"])
+            for first in range(0, total, JOIN_BATCH):  # a few at a time: Janus sends a PLI each
+                batch = range(first, min(total, first + JOIN_BATCH))
+                sessions.extend(await asyncio.gather(*(join_subscriber(i) for i in batch)))
             emit({"event": "joined"})
             while time.monotonic() < deadline:
                 try:
