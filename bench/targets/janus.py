@@ -137,6 +137,9 @@ class JanusServer:
 
     def __init__(self, *, workdir: Path, cpus: set[int] | None = None) -> None:
         self.workdir = Path(workdir)
+        allowed = os.sched_getaffinity(0)
+        if cpus is not None and not (cpus and set(cpus) <= allowed):
+            raise ValueError(f"cpus must be a non-empty subset of {sorted(allowed)}, not {cpus}")
         self.cpus = set(cpus) if cpus else None
         self.namespace = f"thbench-{os.getpid()}"
         self.url = f"http://127.0.0.1:{HTTP_PORT}/janus"
