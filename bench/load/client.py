@@ -181,7 +181,7 @@ async def run_client(spec: dict[str, Any]) -> None:
 
     target = spec.get("target", "ours")
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
-    install_replay_encoder(read_clip(Path(spec["clip"])), STATE.replay)
+    install_replay_encoder(read_clip(Path(spec["clip"])), STATE.replay, stamp=target != "naive")
     install_raw_rtp_counter(STATE, stamps=target != "naive")
     fps = int(spec["fps"])
     configuration = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)

@@ -116,9 +116,14 @@ REPLAY = ReplayCounters()
 
 
 def install_replay_encoder(
-    frames: list[tuple[bytes, bool]], counters: ReplayCounters = REPLAY
+    frames: list[tuple[bytes, bool]], counters: ReplayCounters = REPLAY, *, stamp: bool = True
 ) -> None:
-    """In this (client) process only: every VP8 sender replays ``frames``."""
+    """In this (client) process only: every VP8 sender replays ``frames``.
+
+    ``stamp`` overwrites the end of each frame with the send time. A forwarding SFU never
+    looks inside a frame; a decoder does, and refuses a frame so damaged (``stamp=False`` for
+    a target that decodes).
+    """
     import aiortc.rtcrtpsender
     from aiortc.codecs.base import Encoder
     from aiortc.codecs.vpx import Vp8Encoder
@@ -142,7 +147,8 @@ def install_replay_encoder(
                 counters.keyframes_forced += 1
             data = frames[self.position][0]
             self.position = (self.position + 1) % len(frames)
-            data = data[: -STAMP.size] + STAMP.pack(time.monotonic_ns())
+            if stamp:
+                data = data[: -STAMP.size] + STAMP.pack(time.monotonic_ns())
             payloads = Vp8Encoder._packetize(data, self.picture_id)
             self.picture_id = (self.picture_id + 1) % (1 << 15)
             counters.video_frames_sent += 1
