@@ -405,3 +405,21 @@ async def test_replayed_collab_requests_change_nothing(twin: Twin) -> None:
     assert host.events[events:] == []
     for c in (host, bob):
         await c.close()
+
+
+async def test_poll_cap_refuses_the_twenty_first_poll(twin: Twin) -> None:
+    host_api, mid = await _meeting(twin)
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    for i in range(20):
+        await host.ok("poll_create", {"question": f"Q{i}?", "options": ["a", "b"]})
+    before = _state(twin, mid)
+    assert await _error(
+        host, "poll_create", {"question": "One too many?", "options": ["a", "b"]}
+    ) == ("conflict")
+    after = _state(twin, mid)
+    # Only the event counter moved (the refusal came from the cap inside the transaction).
+    assert [i for i in after if i["sk"] != "META"] == [i for i in before if i["sk"] != "META"]
+    late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
+    assert [p["question"] for p in snapshot["polls"]] == [f"Q{i}?" for i in range(20)]
+    for c in (host, late):
+        await c.close()
