@@ -27,12 +27,29 @@ from typing import Any, NoReturn
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+import pylibsrtp
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.codecs.base import Decoder
-from aiortc.rtp import AnyRtcpPacket, RtpPacket
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import State as _DtlsState
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 
 logger = logging.getLogger(__name__)
+
+_DTLS_CONNECTED = _DtlsState.CONNECTED
+
+SrtpError = pylibsrtp.Error
+"What SRTP protect raises for a packet it refuses (see :meth:`SlotTransmitter.send`)."
 
 ASSUMED_AIORTC_VERSION = "1.16.0"
 "The aiortc release whose private internals these seams were written against."
@@ -71,6 +88,80 @@ def install_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> 
         except Exception:
             logger.exception("receive hook failed on %r; packet dropped", packet)
         await original(packet, arrival_time_ms=arrival_time_ms)
+
+    setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
+
+
+def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
+    """Call ``on_packet`` with each RTP packet, then only what the publisher needs of aiortc.
+
+    Like :func:`install_receive_hook`, but aiortc's own handler no longer runs. Of what it
+    does per packet, a forwarding receiver needs what goes back to the publisher, and this
+    keeps exactly that, through the receiver's own objects: the remote bitrate estimator
+    (REMB), the per-SSRC statistics (its receiver reports, and ``getStats``), RTX
+    unwrapping for the NACK generator, and the NACK generator (NACKs). It leaves out the
+    depayloading (a copy of every VP8 payload), the jitter buffer (frame assembly, and the
+    PLIs it sends on a gap, which set off keyframe storms when the node falls behind), the
+    decoder queue and ``getSynchronizationSources`` bookkeeping: the node never decodes.
+
+    Touches, besides ``RTCRtpReceiver._handle_rtp_packet`` (as :func:`install_receive_hook`),
+    the name-mangled ``RTCRtpReceiver.__codecs``, ``__remote_streams``, ``__rtx_ssrc``,
+    ``__nack_generator``, ``__remote_bitrate_estimator`` and ``__rtcp_ssrc``, and the
+    methods ``_send_rtcp(packet)`` and ``_send_rtcp_nack(media_ssrc, lost)``. The dicts are
+    made in ``__init__`` and filled in place by ``receive()``, so they are bound here once.
+    Install it inside ``pc.on("track")``, as :func:`install_receive_hook`.
+    """
+    private: Any = receiver  # the name-mangled attributes
+    codecs: dict[int, Any] = private._RTCRtpReceiver__codecs
+    streams: dict[int, StreamStatistics] = private._RTCRtpReceiver__remote_streams
+    rtx_ssrcs: dict[int, int] = private._RTCRtpReceiver__rtx_ssrc
+    nack_generator: NackGenerator | None = private._RTCRtpReceiver__nack_generator
+    estimator: RemoteBitrateEstimator | None = private._RTCRtpReceiver__remote_bitrate_estimator
+
+    async def owed_to_publisher(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = private._RTCRtpReceiver__rtcp_ssrc
+            if remb is not None and rtcp_ssrc is not None:
+                await receiver._send_rtcp(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                    )
+                )
+        codec = codecs.get(packet.payload_type)
+        if codec is None:
+            return
+        statistics = streams.get(packet.ssrc)
+        if statistics is None:
+            statistics = streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        statistics.add(packet)
+        if nack_generator is None:
+            return
+        if is_rtx(codec):
+            original_ssrc = rtx_ssrcs.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if original_ssrc is None or len(packet.payload) < 2 or apt not in codecs:
+                return
+            packet = unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+        if nack_generator.add(packet):
+            await receiver._send_rtcp_nack(packet.ssrc, sorted(nack_generator.missing))
+
+    async def handle_rtp_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        try:
+            await on_packet(packet, arrival_time_ms)
+        except Exception:
+            logger.exception("receive hook failed on %r; packet dropped", packet)
+        if not receiver._enabled:
+            return
+        try:
+            await owed_to_publisher(packet, arrival_time_ms)
+        except Exception:
+            logger.exception("receiver bookkeeping failed on %r", packet)
 
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
 
@@ -283,6 +374,22 @@ def slot_parameters(transceiver: RTCRtpTransceiver) -> SlotParameters:
     )
 
 
+def header_extensions_map(sender: RTCRtpSender) -> HeaderExtensionsMap:
+    """The extension map of the sender's transport (see :func:`serialize_for`)."""
+    extensions_map: HeaderExtensionsMap = sender.transport._rtp_header_extensions_map
+    return extensions_map
+
+
+def sender_started(sender: RTCRtpSender) -> bool:
+    """True once ``RTCRtpSender.send`` ran: the transport's extension map has its ids then.
+
+    Touches ``RTCRtpSender.__started`` (name-mangled ``_RTCRtpSender__started``). aiortc
+    calls ``send`` only after DTLS is up, so a packet forwarded in between would be written
+    with an extension map that does not have the slot's ids yet.
+    """
+    return bool(getattr(sender, "_RTCRtpSender__started"))  # noqa: B009
+
+
 def serialize_for(sender: RTCRtpSender, packet: RtpPacket) -> bytes:
     """Serialize ``packet`` with the header-extension ids of the sender's own transport.
 
@@ -309,6 +416,52 @@ async def send_packet(sender: RTCRtpSender, data: bytes) -> bool:
     except ConnectionError:
         return False
     return True
+
+
+class SlotTransmitter:
+    """SRTP-protect and send a slot's RTP packets synchronously, without aiortc's coroutines.
+
+    :func:`send_packet` goes through four awaited Python layers per packet
+    (``RTCDtlsTransport._send_rtp``, ``RTCIceTransport._send``, aioice ``Connection.sendto``,
+    ``StunProtocol.send_data``) before asyncio's ``DatagramTransport.sendto``. Every one of
+    them is a plain call that never suspends, so the forwarding hot path does the same work
+    in one synchronous method: protect with the DTLS transport's SRTP session and hand the
+    datagram to the nominated pair's datagram transport. UDP never blocks: asyncio's
+    ``sendto`` buffers on EAGAIN exactly as it does for the stock path.
+
+    Touches, on aiortc 1.16.0 / aioice 0.10: ``RTCDtlsTransport._state`` (``State.CONNECTED``),
+    ``RTCDtlsTransport._tx_srtp`` (its ``protect``), the transmit counters
+    ``_RTCDtlsTransport__tx_bytes`` / ``__tx_packets`` (kept true for ``getStats``),
+    ``RTCIceTransport._connection`` and aioice ``Connection._nominated`` (component 1: the
+    pair aioice's own ``sendto`` would use), whose ``protocol.transport`` and
+    ``remote_addr`` it sends with. The pair is read per packet, so a re-nominated pair is
+    followed at once.
+    """
+
+    __slots__ = ("_dtls", "_nominated")
+
+    def __init__(self, sender: RTCRtpSender) -> None:
+        self._dtls: Any = sender.transport  # Any: the name-mangled counters
+        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
+
+    def send(self, data: bytes) -> bool:
+        """Protect and send one serialized RTP packet; False if the transport is not up.
+
+        Raises :data:`SrtpError` when SRTP refuses the packet: an index its replay window
+        rejects, i.e. a sequence number far behind the newest sent on this SSRC (a late
+        duplicate from the publisher).
+        """
+        dtls = self._dtls
+        if dtls._state is not _DTLS_CONNECTED:
+            return False
+        pair = self._nominated.get(1)
+        if pair is None:
+            return False
+        protected = dtls._tx_srtp.protect(data)
+        pair.protocol.transport.sendto(protected, pair.remote_addr)
+        dtls._RTCDtlsTransport__tx_bytes += len(protected)
+        dtls._RTCDtlsTransport__tx_packets += 1
+        return True
 
 
 # --- (d) keyframe requests --------------------------------------------------------------

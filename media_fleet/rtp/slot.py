@@ -37,7 +37,7 @@ from typing import Literal, NamedTuple
 
 from .h264 import is_keyframe as h264_is_keyframe
 from .seqnum import SEQ_MASK, TIMESTAMP_MASK, seq_newer
-from .vp8 import PICTURE_ID_MASK_15, parse_descriptor, rewrite_descriptor
+from .vp8 import PICTURE_ID_MASK_15, Vp8Descriptor, parse_descriptor, rewrite_descriptor
 
 VideoCodec = Literal["vp8", "h264"]
 
@@ -151,24 +151,29 @@ class SlotRewriter:
         timestamp: int,
         payload: bytes,
         codec: VideoCodec = "vp8",
+        descriptor: Vp8Descriptor | None = None,
     ) -> RewrittenPacket | None:
         """Map one incoming packet onto the slot, or return None to drop it.
 
-        ``codec`` is the video codec of the packet's source (ignored for audio).
+        ``codec`` is the video codec of the packet's source (ignored for audio). For VP8,
+        ``descriptor`` is the payload's parsed descriptor if the caller has it: a packet that
+        feeds several slots is then parsed once, not once per slot.
         """
         if source_ssrc != self._current and source_ssrc != self._pending:
             return None
-        descriptor = None
         keyframe = False
-        if self._is_video and payload:  # an empty payload is RTP padding: map, keep the seq
-            if codec == "h264":
-                keyframe = source_ssrc != self._current and h264_is_keyframe(payload)
-            else:
+        if not self._is_video or not payload:  # an empty payload is RTP padding: map it
+            descriptor = None
+        elif codec == "h264":
+            descriptor = None
+            keyframe = source_ssrc != self._current and h264_is_keyframe(payload)
+        else:
+            if descriptor is None:
                 try:
                     descriptor = parse_descriptor(payload)
                 except ValueError:
                     return None
-                keyframe = descriptor.keyframe
+            keyframe = descriptor.keyframe
 
         if source_ssrc == self._current:
             # unwrap against the newest packet of this source, so "before the switch point"

@@ -55,11 +55,13 @@ from aiortc.rtp import (
 )
 
 from media_fleet.rtc import seams
+from media_fleet.rtp.header import SlotHeader, extension_ids
 from media_fleet.rtp.history import PacketHistory
 from media_fleet.rtp.sender_report import SenderStatistics
 from media_fleet.rtp.seqnum import seq_newer
 from media_fleet.rtp.slot import SlotRewriter, VideoCodec
 from media_fleet.rtp.speaker import SpeakerDetector
+from media_fleet.rtp.vp8 import Vp8Descriptor, parse_descriptor
 
 from .assignment import assign_cameras, assign_stable
 from .reports import install_sender_reports
@@ -176,6 +178,10 @@ class _Source:
     def codec(self) -> VideoCodec:
         return "h264" if self.mime_type == "video/h264" else "vp8"
 
+    @property
+    def has_vp8_descriptor(self) -> bool:
+        return self.mime_type == "video/vp8" and self.label != "audio"
+
 
 @dataclass(eq=False)
 class _Slot:
@@ -201,6 +207,10 @@ class _Slot:
     "The subscriber-side payload type of each negotiated codec (lower-case MIME type)."
     rtx_payload_types: dict[int, int] = field(default_factory=dict)
     "The subscriber-side RTX payload type for each payload type that has one."
+    transmitter: seams.SlotTransmitter | None = None
+    "Protects and sends the slot's packets (set with the rewriter)."
+    header: SlotHeader | None = None
+    "Writes the slot's packets; made on the first packet after the sender started."
 
     @property
     def sender(self) -> RTCRtpSender:
@@ -707,6 +717,8 @@ class MeetingRoom:
         )
         if parameters.rtx_payload_type is not None:
             slot.history = PacketHistory(parameters.rtx_payload_type, parameters.rtx_ssrc)
+        slot.transmitter = seams.SlotTransmitter(slot.sender)
+        slot.header = None
         seams.install_feedback_hook(slot.sender, self._feedback_hook(slot))
         slot.statistics = SenderStatistics(parameters.ssrc, parameters.clock_rate)
         install_sender_reports(slot.sender, slot.statistics)
@@ -734,9 +746,16 @@ class MeetingRoom:
                     self._detector.add_level(source.participant_id, level[1])
             if not source.sinks:
                 return
+            descriptor = None
+            if source.has_vp8_descriptor and packet.payload:
+                try:  # once per packet, not once per slot
+                    descriptor = parse_descriptor(packet.payload)
+                except ValueError:
+                    return  # truncated: no slot could take it
             abs_send_time = (aiortc_clock.current_ntp_time() >> 14) & 0xFFFFFF
+            forward = self._forward
             for slot in tuple(source.sinks):
-                await self._forward(slot, source, packet, abs_send_time, arrived_ns)
+                forward(slot, source, packet, abs_send_time, arrived_ns, descriptor)
 
         return on_packet
 
@@ -750,14 +769,16 @@ class MeetingRoom:
                 if slot.source is source:
                     self._select(slot)
 
-    async def _forward(
+    def _forward(
         self,
         slot: _Slot,
         source: _Source,
         packet: RtpPacket,
         abs_send_time: int,
         arrived_ns: int | None = None,
+        descriptor: Vp8Descriptor | None = None,
     ) -> None:
+        """Rewrite one packet for one slot and send it, synchronously (nothing here waits)."""
         rewriter = slot.rewriter
         ssrc = packet.ssrc
         if rewriter is None:
@@ -775,7 +796,7 @@ class MeetingRoom:
                 # (A source that left will never end its frame: then switch anyway.)
                 return
         rewritten = rewriter.rewrite(
-            ssrc, packet.sequence_number, packet.timestamp, packet.payload, source.codec
+            ssrc, packet.sequence_number, packet.timestamp, packet.payload, source.codec, descriptor
         )
         if rewritten is None:
             return
@@ -784,32 +805,54 @@ class MeetingRoom:
         ):
             slot.last_sequence = rewritten.sequence_number
             slot.frame_open = not packet.marker
-        out = RtpPacket(
-            payload_type=payload_type,
-            marker=packet.marker,
-            sequence_number=rewritten.sequence_number,
-            timestamp=rewritten.timestamp,
-            ssrc=rewriter.ssrc,
-            payload=rewritten.payload,
+        header = slot.header or self._slot_header(slot)
+        transmitter = slot.transmitter
+        if header is None or transmitter is None:
+            self._not_sent(slot, rewriter, ssrc)
+            return
+        data = header.write(
+            payload_type,
+            bool(packet.marker),
+            rewritten.sequence_number,
+            rewritten.timestamp,
+            rewritten.payload,
+            abs_send_time,
+            packet.extensions.audio_level,
         )
-        extensions = out.extensions
-        extensions.mid = slot.mid
-        extensions.abs_send_time = abs_send_time
-        extensions.audio_level = packet.extensions.audio_level
-        data = seams.serialize_for(slot.sender, out)
-        if await seams.send_packet(slot.sender, data):
-            if slot.history is not None:
-                slot.history.add(rewritten.sequence_number, data)
-            if slot.statistics is not None:
-                slot.statistics.on_sent(rewritten.timestamp, len(rewritten.payload))
-            self._forwarded += 1
-            if arrived_ns is not None:
-                FORWARDING.record(arrived_ns)
-        elif slot.kind != "audio":
-            # not connected (any more): whatever was lost, start again from a keyframe
+        try:
+            sent = transmitter.send(data)
+        except seams.SrtpError:
+            return  # SRTP refused an index far behind the newest sent (a late duplicate)
+        if not sent:
+            self._not_sent(slot, rewriter, ssrc)
+            return
+        if slot.history is not None:
+            slot.history.add(rewritten.sequence_number, data)
+        if slot.statistics is not None:
+            slot.statistics.on_sent(rewritten.timestamp, len(rewritten.payload))
+        self._forwarded += 1
+        if arrived_ns is not None:
+            FORWARDING.record(arrived_ns)
+
+    @staticmethod
+    def _not_sent(slot: _Slot, rewriter: SlotRewriter, ssrc: int) -> None:
+        """The slot's transport is not connected (yet, or any more)."""
+        if slot.kind != "audio":
+            # whatever was lost, start again from a keyframe
             rewriter.select(None)
             rewriter.select(ssrc)
             slot.frame_open = False
+
+    def _slot_header(self, slot: _Slot) -> SlotHeader | None:
+        """The slot's header writer, once its sender has started (None before)."""
+        sender = slot.sender
+        if slot.rewriter is None or not seams.sender_started(sender):
+            return None
+        extensions_map = seams.header_extensions_map(sender)
+        slot.header = SlotHeader(
+            slot.rewriter.ssrc, slot.mid, extensions_map, extension_ids(extensions_map)
+        )
+        return slot.header
 
     def _feedback_hook(self, slot: _Slot) -> seams.FeedbackHandler:
         async def on_rtcp(packet: AnyRtcpPacket) -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
@@ -27,10 +28,14 @@ from aiortc import (
 )
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     HeaderExtensions,
     RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
@@ -255,3 +260,173 @@ async def test_no_decoder_thread_starts_on_a_forwarding_receiver() -> None:
     assert await decoder_threads_while_receiving(patched=True) == 0
     assert await decoder_threads_while_receiving(patched=False) == 1
     assert seams.decoder_threads_alive() == 0  # stopped with its receiver
+
+
+def test_transmitter_seams() -> None:
+    """SlotTransmitter, sender_started and header_extensions_map: the private names they read."""
+    from aiortc.rtcdtlstransport import State
+
+    assert hasattr(State, "CONNECTED"), moved("aiortc.rtcdtlstransport.State.CONNECTED")
+    init = RTCDtlsTransport.__init__.__code__.co_names
+    for name in ("_state", "_tx_srtp", "_RTCDtlsTransport__tx_bytes", "_transport"):
+        assert name in init, moved(f"RTCDtlsTransport.{name}")
+    send_rtp = RTCDtlsTransport._send_rtp.__code__.co_names
+    for name in ("_tx_srtp", "protect", "_RTCDtlsTransport__tx_packets"):
+        assert name in send_rtp, moved(f"RTCDtlsTransport._send_rtp uses {name}")
+    assert "_nominated" in aioice.ice.Connection.sendto.__code__.co_names, moved(
+        "aioice Connection.sendto sends on Connection._nominated[component]"
+    )
+    send_data = aioice.ice.StunProtocol.send_data.__code__.co_names
+    assert "transport" in send_data and "sendto" in send_data, moved(
+        "aioice StunProtocol.send_data is transport.sendto(data, addr)"
+    )
+    assert "_RTCRtpSender__started" in RTCRtpSender.send.__code__.co_names, moved(
+        "RTCRtpSender.__started"
+    )
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_transmitter_sends_what_the_stock_path_sends() -> None:
+    """SlotTransmitter on a real connection: protected, routed, counted; SRTP refuses an
+    index far older than the newest sent (a duplicate of a long-gone packet)."""
+    node, subscriber = peer(), peer()
+    received: list[RtpPacket] = []
+
+    @subscriber.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in subscriber.getTransceivers():
+            if transceiver.receiver.track is track:
+
+                async def collect(packet: RtpPacket, arrival_time_ms: int) -> None:
+                    received.append(packet)
+
+                seams.discard_encoded_frames(transceiver.receiver)  # the payloads are not VP8
+                seams.install_receive_hook(transceiver.receiver, collect)
+
+    transceiver = node.addTransceiver(seams.PlaceholderTrack("video"), direction="sendonly")
+    sender = transceiver.sender
+    transmitter = seams.SlotTransmitter(sender)
+    try:
+        assert not seams.sender_started(sender)
+        assert not transmitter.send(RtpPacket(payload_type=96).serialize())  # not connected yet
+        await connect(node, subscriber)
+        await wait_until(lambda: seams.sender_started(sender), "the slot sender started")
+        parameters = seams.slot_parameters(transceiver)
+        extensions = seams.header_extensions_map(sender)
+        for seq in range(100, 110):
+            packet = RtpPacket(
+                payload_type=parameters.payload_type,
+                marker=1,
+                sequence_number=seq,
+                timestamp=seq * 3000,
+                ssrc=parameters.ssrc,
+                payload=b"\x10\x00\x9d\x01\x2a" + bytes([seq]) * 100,
+            )
+            packet.extensions.mid = parameters.mid
+            assert transmitter.send(packet.serialize(extensions))
+        await wait_until(lambda: len(received) == 10, "10 packets at the subscriber")
+        assert [p.sequence_number for p in received] == list(range(100, 110))
+        assert received[3].payload == b"\x10\x00\x9d\x01\x2a" + bytes([103]) * 100
+        stats = await sender.getStats()
+        transport_stats = [s for s in stats.values() if s.type == "transport"]
+        assert transport_stats and transport_stats[0].packetsSent >= 10, moved("__tx_packets")
+        packet.sequence_number = 2000
+        assert transmitter.send(packet.serialize(extensions))
+        packet.sequence_number = 100  # far behind the newest index sent: SRTP refuses it
+        with pytest.raises(seams.SrtpError):
+            transmitter.send(packet.serialize(extensions))
+    finally:
+        await asyncio.wait_for(node.close(), 5)
+        await asyncio.wait_for(subscriber.close(), 5)
+    assert not transmitter.send(packet.serialize(extensions))  # closed
+
+
+def test_forwarding_receive_hook_seams() -> None:
+    init = RTCRtpReceiver.__init__.__code__.co_names
+    for name in (
+        "_RTCRtpReceiver__codecs",
+        "_RTCRtpReceiver__remote_streams",
+        "_RTCRtpReceiver__rtx_ssrc",
+        "_RTCRtpReceiver__nack_generator",
+        "_RTCRtpReceiver__remote_bitrate_estimator",
+        "_RTCRtpReceiver__rtcp_ssrc",
+        "_enabled",
+    ):
+        assert name in init, moved(f"RTCRtpReceiver.{name}")
+    stock = RTCRtpReceiver._handle_rtp_packet.__code__.co_names
+    for name in ("_send_rtcp", "_send_rtcp_nack", "add", "missing"):
+        assert name in stock, moved(f"RTCRtpReceiver._handle_rtp_packet uses {name}")
+    # receive() fills the dicts made in __init__ in place (the hook binds them at install)
+    receive = RTCRtpReceiver.receive.__code__.co_names
+    assert "_RTCRtpReceiver__codecs" in receive and "_RTCRtpReceiver__rtx_ssrc" in receive
+    assert "_RTCRtpReceiver__remote_streams" in RTCRtpReceiver._run_rtcp.__code__.co_names, moved(
+        "receiver reports read RTCRtpReceiver.__remote_streams"
+    )
+    assert parameters(RTCRtpReceiver._send_rtcp_nack) == ["self", "media_ssrc", "lost"], moved(
+        "RTCRtpReceiver._send_rtcp_nack(media_ssrc, lost)"
+    )
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_forwarding_receive_hook_keeps_what_the_publisher_needs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without aiortc's handler: packets reach the hook, receiver reports, REMB and NACKs
+    still reach the publisher, and no frame is ever assembled."""
+    caplog.set_level(logging.ERROR)
+    publisher, node = peer(), peer()
+    packets: list[RtpPacket] = []
+    feedback: list[AnyRtcpPacket] = []
+    hooked: list[RTCRtpReceiver] = []
+    discarded: list[seams.DiscardedFrames] = []
+
+    async def on_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        packets.append(packet)
+
+    async def on_feedback(packet: AnyRtcpPacket) -> None:
+        feedback.append(packet)
+
+    @node.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in node.getTransceivers():
+            if transceiver.receiver.track is track:
+                hooked.append(transceiver.receiver)
+                discarded.append(seams.discard_encoded_frames(transceiver.receiver))
+                seams.install_forwarding_receive_hook(transceiver.receiver, on_packet)
+
+    def got(kind: type, fmt: int | None = None) -> bool:
+        return any(
+            isinstance(p, kind) and (fmt is None or getattr(p, "fmt", None) == fmt)
+            for p in feedback
+        )
+
+    try:
+        video_sender = publisher.addTrack(FlatVideoTrack(100))
+        seams.install_feedback_hook(video_sender, on_feedback)
+        await connect(publisher, node)
+        await wait_until(lambda: len(packets) > 30, "30 packets through the hook")
+        receiver = hooked[0]
+        stats = await receiver.getStats()
+        inbound = [s for s in stats.values() if s.type == "inbound-rtp"]
+        assert inbound and inbound[0].packetsReceived > 0, moved("RTCRtpReceiver.__remote_streams")
+        await wait_until(lambda: got(RtcpRrPacket), "a receiver report at the publisher", 5.0)
+        await wait_until(
+            lambda: got(RtcpPsfbPacket, RTCP_PSFB_APP), "a REMB at the publisher", 10.0
+        )
+
+        # a gap of two sequence numbers: the node NACKs both
+        last = packets[-1]
+        gap = RtpPacket(
+            payload_type=last.payload_type,
+            sequence_number=(last.sequence_number + 200) & 0xFFFF,
+            timestamp=last.timestamp,
+            ssrc=last.ssrc,
+            payload=last.payload,
+        )
+        await receiver._handle_rtp_packet(gap, arrival_time_ms=0)
+        await wait_until(lambda: got(RtcpRtpfbPacket, RTCP_RTPFB_NACK), "a NACK", 5.0)
+        assert sum(d.count for d in discarded) == 0  # no frame was assembled at all
+        assert not [r for r in caplog.records if r.name.startswith("media_fleet")]
+    finally:
+        await asyncio.wait_for(publisher.close(), 5)
+        await asyncio.wait_for(node.close(), 5)

@@ -277,3 +277,54 @@ def test_a_slot_switches_from_vp8_to_h264_and_back() -> None:
     out = slot.rewrite(A, 6, 15000, key(505, tl0=10))
     assert head(out) == (6, 9900 + 2970)
     assert picture_id(out) == (503, 10)
+
+
+def real_vp8_payloads(count: int, first_picture_id: int) -> list[bytes]:
+    """VP8 payloads (descriptor + data) of aiortc's own encoder and packetizer."""
+    from fractions import Fraction
+
+    import av
+    from aiortc.codecs.vpx import Vp8Encoder
+
+    encoder = Vp8Encoder()
+    encoder.picture_id = first_picture_id
+    payloads: list[bytes] = []
+    index = 0
+    while len(payloads) < count:
+        frame = av.VideoFrame(width=160, height=120, format="yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([(index * 37) & 0xFF]) * plane.buffer_size)
+        frame.pts, frame.time_base = index * 3000, Fraction(1, 90000)
+        payloads.extend(encoder.encode(frame, force_keyframe=index % 10 == 0)[0])
+        index += 1
+    return payloads[:count]
+
+
+def test_a_descriptor_parsed_once_rewrites_exactly_like_parsing_per_slot() -> None:
+    """On real VP8 packets, across a switch that shifts PictureID, passing the descriptor
+    the room parsed once per packet gives the same output as the rewriter parsing it."""
+    clock = FakeClock()
+    per_slot, given = video_slot(clock), video_slot(clock)
+    streams = {A: real_vp8_payloads(40, 100), B: real_vp8_payloads(40, 20000)}
+    shifted = 0
+    for slot in (per_slot, given):
+        slot.select(A)
+    for index in range(80):
+        ssrc = A if index < 40 else B
+        if index == 25:
+            for slot in (per_slot, given):
+                slot.select(B)
+        payload = streams[ssrc][index % 40]
+        seq, ts = 1000 + index, 90000 * index
+        clock.now += 0.01
+        want = per_slot.rewrite(ssrc, seq, ts, payload, "vp8")
+        got = given.rewrite(ssrc, seq, ts, payload, "vp8", parse_descriptor(payload))
+        assert got == want, index
+        if got is not None and got.payload != payload:
+            shifted += 1
+            assert parse_descriptor(got.payload).picture_id != parse_descriptor(payload).picture_id
+            assert (
+                got.payload[parse_descriptor(payload).size :]
+                == payload[parse_descriptor(payload).size :]
+            )
+    assert shifted > 0  # the switch to B (at its keyframe) rewrote PictureIDs
