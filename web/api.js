@@ -29,7 +29,7 @@
 // - Refreshes are serialized across tabs with the Web Locks API (when present), re-reading
 //   localStorage inside the lock, so two tabs never spend the same refresh token.
 
-const ACCESS_KEY = "townhall.access"; // sessionStorage: {token, exp, iat}
+const ACCESS_KEY = "townhall.access"; // sessionStorage: {token, refreshAt, expiresAt} (local ms)
 const ACCOUNT_KEY = "townhall.account"; // sessionStorage: {user_id, email, name}
 const REFRESH_KEY = "townhall.refresh"; // localStorage: the opaque refresh token
 const REFRESH_AT = 0.8; // refresh once 80% of the access token's lifetime has passed
@@ -44,7 +44,10 @@ export class ApiError extends Error {
   }
 }
 
-let access = null; // {token, exp, iat} (seconds since the epoch)
+// The token's lifetime comes from its own exp - iat, but the moments are kept on this
+// browser's clock (from when it arrived): a client clock that is off by minutes must neither
+// refresh in a loop nor let the token lapse.
+let access = null; // {token, refreshAt, expiresAt} in local epoch milliseconds
 let cachedAccount = null;
 let refreshing = null; // the in-flight refresh of this tab, shared by concurrent callers
 let timer = null;
@@ -76,8 +79,6 @@ function decodeJwt(token) {
   }
 }
 
-const nowSeconds = () => Date.now() / 1000;
-
 function notify() {
   for (const cb of [...listeners]) {
     try { cb(cachedAccount); } catch (error) { console.error(error); }
@@ -88,16 +89,24 @@ function scheduleRefresh() {
   clearTimeout(timer);
   timer = null;
   if (!access) return;
-  const lifetime = Math.max(0, access.exp - access.iat);
-  const due = (access.iat + lifetime * REFRESH_AT - nowSeconds()) * 1000;
-  timer = setTimeout(() => { refresh().catch(() => {}); }, Math.max(0, due));
+  timer = setTimeout(() => {
+    refresh().catch((error) => {
+      // Offline or a server hiccup: try again in 30 s (a 401 has already signed us out).
+      if (error.status !== 401 && access) {
+        access.refreshAt = Date.now() + 30_000;
+        scheduleRefresh();
+      }
+    });
+  }, Math.max(0, access.refreshAt - Date.now()));
 }
 
 function setAccess(token, exp) {
   const claims = decodeJwt(token) || {};
   const expires = Number(exp || claims.exp || 0);
   const issued = Number(claims.iat || expires - 900);
-  access = { token, exp: expires, iat: issued };
+  const lifetimeMs = Math.max(60, expires - issued) * 1000;
+  const received = Date.now();
+  access = { token, refreshAt: received + lifetimeMs * REFRESH_AT, expiresAt: received + lifetimeMs };
   write("session", ACCESS_KEY, JSON.stringify(access));
   scheduleRefresh();
 }
@@ -130,7 +139,7 @@ function clearSession({ broadcast = true } = {}) {
 function restore() {
   try {
     const saved = JSON.parse(read("session", ACCESS_KEY) || "null");
-    if (saved && typeof saved.token === "string") access = saved;
+    if (saved && typeof saved.token === "string" && Number.isFinite(saved.refreshAt)) access = saved;
     cachedAccount = JSON.parse(read("session", ACCOUNT_KEY) || "null");
   } catch {
     access = null;
@@ -218,7 +227,7 @@ function refresh() {
 export async function accessToken() {
   if (!read("local", REFRESH_KEY)) return null;
   // Renew a little before expiry, so a request never arrives with a token that just lapsed.
-  if (!access || access.exp - nowSeconds() < 20) {
+  if (!access || access.expiresAt - Date.now() < 20_000) {
     try { await refresh(); } catch (error) { if (error.status === 401) return null; throw error; }
   }
   return access ? access.token : null;
@@ -302,8 +311,7 @@ window.addEventListener("storage", (event) => {
 // Timers are throttled in background tabs: check again when the person comes back.
 function checkOnReturn() {
   if (document.visibilityState !== "visible" || !access || !isSignedIn()) return;
-  const due = access.iat + (access.exp - access.iat) * REFRESH_AT;
-  if (nowSeconds() >= due) refresh().catch(() => {});
+  if (Date.now() >= access.refreshAt) refresh().catch(() => {});
 }
 document.addEventListener("visibilitychange", checkOnReturn);
 window.addEventListener("focus", checkOnReturn);

@@ -255,27 +255,22 @@ function renderMeeting(meeting) {
     occurrences.remove();
   }
 
-  const start = card.querySelector(".start");
-  start.href = joinPath(meeting);
-  start.setAttribute("aria-label", `Start ${meeting.title}`);
-  const summary = card.querySelector(".summary");
-  summary.href = `/summary.html?m=${encodeURIComponent(id)}`;
-  summary.setAttribute("aria-label", `Summary of ${meeting.title}`);
+  // Every card has the same action names; the meeting's title describes them to AT.
+  for (const action of card.querySelectorAll(".actions > *, .delete")) action.setAttribute("aria-describedby", titleId);
+  card.querySelector(".start").href = joinPath(meeting);
+  card.querySelector(".summary").href = `/summary.html?m=${encodeURIComponent(id)}`;
 
   const fallback = card.querySelector(".copy-fallback");
   fallback.querySelector("input").id = `invite-${id}`;
   fallback.querySelector("label").htmlFor = `invite-${id}`;
 
   const copy = card.querySelector(".copy");
-  copy.setAttribute("aria-label", `Copy invite link for ${meeting.title}`);
   copy.addEventListener("click", () => copyInvite(card, meeting, copy));
   const ics = card.querySelector(".ics");
-  ics.setAttribute("aria-label", `Download calendar invite for ${meeting.title}`);
   ics.addEventListener("click", () => downloadIcs(meeting, ics));
 
   const confirm = card.querySelector(".confirm-delete");
   const del = card.querySelector(".delete");
-  del.setAttribute("aria-label", `Delete ${meeting.title}`);
   del.addEventListener("click", () => {
     confirm.hidden = false;
     confirm.querySelector(".cancel").focus();
@@ -460,8 +455,7 @@ async function schedule(event) {
     render(meeting.meeting_id);
     toast(meeting.next_occurrences.length ? `Scheduled “${meeting.title}”`
       : `Scheduled “${meeting.title}”, but it has no occurrences left`, "success");
-    $("title").value = "";
-    $("passcode").value = "";
+    resetForm();
   } catch (failure) {
     if (failure instanceof ApiError && failure.status !== 0) idempotencyKey = null; // refused: a new try is a new request
     $("schedule-error").textContent = failure.message;
@@ -477,13 +471,22 @@ function generatePasscode() {
   $("passcode").focus();
 }
 
-function wireForm() {
-  fillZones();
-  fillWeekdays();
+function resetForm() {
+  // Each meeting starts from the defaults: a webinar or a passcode must never carry over unseen.
+  $("schedule-form").reset();
+  for (const input of $("schedule-form").querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   const start = nextHalfHour(viewerZone);
   $("date").value = start.date;
   $("time").value = start.time;
-  $("date").min = nextHalfHour(viewerZone).date;
+  $("date").min = start.date;
+  $("timezone").value = viewerZone;
+  updateRepeat();
+}
+
+function wireForm() {
+  fillZones();
+  fillWeekdays();
+  resetForm();
   const form = $("schedule-form");
   form.addEventListener("input", updateRepeat);
   form.addEventListener("change", updateRepeat);
@@ -491,7 +494,6 @@ function wireForm() {
   $("until").addEventListener("focus", () => { form.querySelector("input[name=ends][value=until]").checked = true; });
   $("count").addEventListener("focus", () => { form.querySelector("input[name=ends][value=count]").checked = true; });
   $("generate-passcode").addEventListener("click", generatePasscode);
-  updateRepeat();
 }
 
 // -- page -------------------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 // the tracks to the room without asking for the devices again.
 //
 // Interface (stable):
-//   new PreJoinCheck(root)       renders into `root` (an element); nothing is requested yet
+//   new PreJoinCheck(root)       renders into `root` (an element); nothing is requested yet.
+//                                It links /prejoin.css itself when the page has not.
 //   await check.start()          asks for camera and microphone; never throws for a denied or
 //                                missing device: it says so in the panel and the person can
 //                                join without it (stream may then be null or audio/video-only)
@@ -136,7 +137,8 @@ export class MicLevelMeter {
     const percent = Math.round(this.level * 100);
     if (percent !== this.shown) {
       this.shown = percent;
-      this.fill.style.transform = `scaleX(${this.level.toFixed(3)})`;
+      // Clip rather than scale, so green, amber and red stay where the levels are.
+      this.fill.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
       this.element.setAttribute("aria-valuenow", String(percent));
     }
   }
@@ -150,7 +152,7 @@ export class MicLevelMeter {
     this.track = null;
     this.level = 0;
     this.shown = -1;
-    this.fill.style.transform = "scaleX(0)";
+    this.fill.style.clipPath = "inset(0 100% 0 0)";
     this.element.setAttribute("aria-valuenow", "0");
   }
 
@@ -218,6 +220,9 @@ export class PreJoinCheck extends EventTarget {
   // -- rendering --------------------------------------------------------------------------
 
   render() {
+    if (!document.querySelector('link[rel="stylesheet"][href="/prejoin.css"]')) {
+      document.head.append(el("link", { rel: "stylesheet", href: "/prejoin.css" }));
+    }
     const micSelect = uid("prejoin-mic");
     const camSelect = uid("prejoin-camera");
     const meterLabel = uid("prejoin-level");
@@ -241,7 +246,7 @@ export class PreJoinCheck extends EventTarget {
     this.retryButton = el("button", { type: "button", class: "secondary small", text: "Try again" });
     this.retryButton.hidden = true;
 
-    const panel = el("div", { class: "prejoin" },
+    const panel = el("div", { class: "prejoin-check" }, el("div", { class: "prejoin-layout" },
       el("div", { class: "prejoin-preview" }, this.video, this.placeholder,
         el("div", { class: "prejoin-controls" }, this.micButton, this.cameraButton)),
       el("div", { class: "prejoin-settings stack-sm" },
@@ -250,7 +255,7 @@ export class PreJoinCheck extends EventTarget {
           el("span", { class: "hint", text: "Say something: the bar should move." })),
         el("div", { class: "field" }, el("label", { for: micSelect, text: "Microphone" }), this.micSelect),
         el("div", { class: "field" }, el("label", { for: camSelect, text: "Camera" }), this.cameraSelect),
-        el("div", { class: "row" }, this.message, this.retryButton)));
+        el("div", { class: "row" }, this.message, this.retryButton))));
     this.root.replaceChildren(panel);
 
     this.micButton.addEventListener("click", () => this.setMic(!this.wantMic));
@@ -386,7 +391,11 @@ export class PreJoinCheck extends EventTarget {
         if (d.deviceId === current) option.selected = true;
         return option;
       });
-      if (!options.length) options.push(el("option", { value: "", text: `No ${noun.toLowerCase()} found` }));
+      if (!options.length) {
+        // Without permission the browser lists devices with empty ids: they exist, but are blocked.
+        const blocked = devices.some((d) => d.kind === kind && !d.deviceId);
+        options.push(el("option", { value: "", text: blocked ? `${noun} not allowed` : `No ${noun.toLowerCase()} found` }));
+      }
       select.replaceChildren(...options);
       if (current) select.value = current;
       select.disabled = !found.length;
