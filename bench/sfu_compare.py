@@ -262,10 +262,16 @@ class JanusTarget(Target):
     async def start(self, *, participants: int, server_cpus: set[int]) -> None:
         from bench.targets.janus import JanusServer
 
-        self.server = JanusServer(workdir=self.workdir / "janus", cpus=server_cpus or None)
         # Every participant joins the room as a publisher (listeners silently), so the room
-        # must take them all.
-        await self.server.start(max_publishers=participants + 5, bitrate=self.bitrate)
+        # must take them all. JanusServer accepts only CPUs this process may use, and this
+        # process sits on the clients' CPUs: widen it for the start, then put it back.
+        own = os.sched_getaffinity(0)
+        pin(os.getpid(), own | server_cpus)
+        try:
+            self.server = JanusServer(workdir=self.workdir / "janus", cpus=server_cpus or None)
+            await self.server.start(max_publishers=participants + 5, bitrate=self.bitrate)
+        finally:
+            pin(os.getpid(), own)
 
     async def stop(self) -> None:
         if self.server is not None:
@@ -518,16 +524,20 @@ async def run_step(
     else:
         result["added_latency_us"] = None  # Janus has no such histogram: see end_to_end_us
         result["veth"] = health2.get("veth")
-    client_limited = []
-    if result["clients_cpu_utilisation"] >= CLIENT_CPU_LIMIT:
-        client_limited.append(f"load generator at {100 * result['clients_cpu_utilisation']:.0f} %")
-    if drops.get("clients", 0) > 0:
-        client_limited.append(f"{drops['clients']} UDP drops at the clients")
     held = (
         loss["loss"] < LOSS_LIMIT
         and (frame_ratio is None or frame_ratio >= RATE_LIMIT)
         and (audio_ratio is None or audio_ratio >= RATE_LIMIT)
     )
+    # Client-limited: the load generator's core is saturated, or the step failed and the
+    # kernel dropped at least half the lost packets at the clients' own sockets. A held step
+    # with a few drops at the clients stays valid (its loss counts them, against the server).
+    client_limited = []
+    lost = loss["expected"] - loss["received"]
+    if result["clients_cpu_utilisation"] >= CLIENT_CPU_LIMIT:
+        client_limited.append(f"load generator at {100 * result['clients_cpu_utilisation']:.0f} %")
+    if not held and lost > 0 and drops.get("clients", 0) >= lost / 2:
+        client_limited.append(f"{drops['clients']} of {lost} lost packets dropped at the clients")
     result["held"] = bool(held and seen >= expected)
     result["client_limited"] = client_limited
     return result
