@@ -46,6 +46,7 @@ from bench.load.measure import (
     pin,
     proc_cpu_seconds,
     proc_rss_bytes,
+    renice,
     tail,
     udp_receive_drops,
     window_loss,
@@ -367,6 +368,8 @@ async def run_step(
     began = time.monotonic()
     await target.start(participants=len(people), server_cpus=server_cpus)
     server_pid = target.pid
+    if ctx["nice"]:
+        renice(server_pid, ctx["nice"])
     started_seconds = time.monotonic() - began
 
     processes = max(1, min(ctx["client_processes"], len(people)))
@@ -385,6 +388,7 @@ async def run_step(
             "participants": share,
             "deadline_seconds": max(30.0, ctx["deadline"] - time.monotonic()),
             "cpus": ctx["pinning"].get("clients", []),
+            "nice": ctx["nice"],
             "join_concurrency": 8,
             "join_timeout": JOIN_TIMEOUT,
         }
@@ -822,6 +826,8 @@ async def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if args.pin and len(cpus) >= 2:
         pinning = {"server": cpus[:1], "clients": cpus[1:]}
         pin(os.getpid(), set(pinning["clients"]))
+    if args.nice:
+        renice(os.getpid(), args.nice)
     clip = workdir / "clip.vp8"
     clip_info = encode_clip(
         clip, width=args.width, height=args.height, fps=args.fps, bitrate=args.bitrate,
@@ -839,6 +845,7 @@ async def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         "fps": args.fps,
         "bitrate": args.bitrate,
         "pinning": pinning,
+        "nice": args.nice,
         "client_processes": args.client_processes,
         "window": window,
         "warmup": warmup,
@@ -866,6 +873,7 @@ async def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "warmup_seconds": warmup,
             "client_processes": args.client_processes,
             "cpu_pinning": pinning,
+            "nice": args.nice,
             "loss_limit": LOSS_LIMIT,
             "rate_limit": RATE_LIMIT,
             "client_cpu_limit": CLIENT_CPU_LIMIT,
@@ -899,6 +907,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fps", type=int, default=30)
     p.add_argument("--bitrate", type=int, default=2_000_000)
     p.add_argument("--no-pin", dest="pin", action="store_false")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="nice value for the servers, the clients and this process, the same for every "
+        "target (e.g. -5 on a machine that others load; needs root for a negative value)",
+    )
     p.add_argument("--out", type=Path, default=RESULTS / "sfu_compare.json")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default: next to --out)")
     return p

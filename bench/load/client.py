@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.load.clip import STAMP, ReplayCounters, install_replay_encoder, read_clip
-from bench.load.measure import e2e_summary, pin
+from bench.load.measure import e2e_summary, pin, renice
 
 
 @dataclass
@@ -167,6 +167,8 @@ def snapshot(state: ClientState) -> dict[str, Any]:
 async def run_client(spec: dict[str, Any]) -> None:
     if spec.get("cpus"):
         pin(os.getpid(), set(spec["cpus"]))
+    if spec.get("nice"):
+        renice(os.getpid(), int(spec["nice"]))
     import aioice.ice
     import httpx
     from aiortc import (

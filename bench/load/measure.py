@@ -21,6 +21,13 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(int(task.name), cpus)
 
 
+def renice(pid: int, niceness: int) -> None:
+    """Set the nice value of every thread of a process (threads started later inherit it)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
+
 def proc_cpu_seconds(pid: int) -> float:
     """utime + stime of a process (all its threads), from /proc (0 if it is gone)."""
     try:
