@@ -17,6 +17,7 @@ Two rules hold for every hook here:
 import asyncio
 import logging
 import queue
+import socket
 import threading
 import types
 from collections.abc import Awaitable, Callable, Iterator
@@ -164,6 +165,34 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
             logger.exception("receiver bookkeeping failed on %r", packet)
 
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
+
+
+RECEIVE_BUFFER_BYTES = 1 << 20
+"SO_RCVBUF asked for on a publisher's sockets: a few keyframes' worth, not 208 KiB."
+
+
+def enlarge_receive_buffers(receiver: RTCRtpReceiver, size: int = RECEIVE_BUFFER_BYTES) -> int:
+    """Ask for a ``size``-byte SO_RCVBUF on every UDP socket of the receiver's ICE transport.
+
+    A publisher's keyframe arrives as a burst of about 50 datagrams; if the worker is
+    descheduled for a few ms meanwhile, the default 208 KiB buffer (about 90 datagrams of
+    kernel accounting) overflows and the kernel drops them. Linux caps the size at
+    ``net.core.rmem_max`` without an error, so this returns the smallest size the kernel
+    granted (``getsockopt`` reports twice the usable size; this halves it back), or 0 when
+    there is no socket yet.
+
+    Touches ``RTCIceTransport._connection`` and aioice ``Connection._protocols`` (one
+    ``StunProtocol`` per local candidate, each with its ``transport``). Call it once ICE
+    has gathered (after ``setLocalDescription``); with max-bundle one socket serves all.
+    """
+    granted: list[int] = []
+    for protocol in receiver.transport.transport._connection._protocols:
+        sock = protocol.transport.get_extra_info("socket")
+        if sock is None or sock.type != socket.SOCK_DGRAM:
+            continue
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+        granted.append(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2)
+    return min(granted, default=0)
 
 
 # --- (b) no decoding, no encoding -------------------------------------------------------

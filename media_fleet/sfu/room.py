@@ -151,6 +151,9 @@ def latency_summary(counts: list[int]) -> dict[str, float]:
     return summary
 
 
+_small_receive_buffer_logged = False
+"Whether the host's net.core.rmem_max limit on SO_RCVBUF was already logged."
+
 FORWARDING = ForwardingStats()
 "This process's forwarding figures (``/v1/health`` reads them); measurement only."
 
@@ -388,6 +391,7 @@ class MeetingRoom:
         if self._closed:  # closed while negotiating
             await pc.close()
             self._check_open()
+        self._enlarge_receive_buffers(pc)
         self._publishers[participant_id] = publisher
         self._joined(participant_id)
         if "screen" in publisher.sources:
@@ -395,6 +399,22 @@ class MeetingRoom:
         self._evaluate()
         self._start_timer()
         return announce_host(pc.localDescription.sdp, self.announced_host)
+
+    def _enlarge_receive_buffers(self, pc: RTCPeerConnection) -> None:
+        """Room for keyframe bursts on the publisher's sockets (see seams)."""
+        for transceiver in pc.getTransceivers()[:1]:  # max-bundle: one transport for all
+            try:
+                granted = seams.enlarge_receive_buffers(transceiver.receiver)
+            except OSError:
+                logger.exception("room %s: SO_RCVBUF could not be set", self.meeting_id)
+                continue
+            global _small_receive_buffer_logged
+            if 0 < granted < seams.RECEIVE_BUFFER_BYTES and not _small_receive_buffer_logged:
+                _small_receive_buffer_logged = True  # once per process: it is the host's limit
+                logger.info(
+                    "SO_RCVBUF is %d bytes, not %d: raise net.core.rmem_max for the node",
+                    granted, seams.RECEIVE_BUFFER_BYTES,
+                )  # fmt: skip
 
     async def subscribe(self, participant_id: str) -> str:
         """Create the participant's subscribe connection and return the room's offer SDP.
@@ -628,7 +648,9 @@ class MeetingRoom:
             parameters.mime_type.lower(),
         )
         publisher.sources[label] = source
-        seams.install_receive_hook(receiver, self._receive_hook(source))
+        # not aiortc's handler: no depayload, jitter buffer or PLI-on-gap; REMB, receiver
+        # reports and NACKs to the publisher stay
+        seams.install_forwarding_receive_hook(receiver, self._receive_hook(source))
 
     def _forget_when_lost(self, participant_id: str, pc: RTCPeerConnection, what: str) -> None:
         """A client that vanishes (closed its side, or ICE consent ran out) never calls leave:

@@ -430,3 +430,30 @@ async def test_forwarding_receive_hook_keeps_what_the_publisher_needs(
     finally:
         await asyncio.wait_for(publisher.close(), 5)
         await asyncio.wait_for(node.close(), 5)
+
+
+def kernel_rmem_max() -> int:
+    """The kernel's cap on SO_RCVBUF."""
+    with open("/proc/sys/net/core/rmem_max") as limit:
+        return int(limit.read())
+
+
+@pytest.mark.usefixtures("loopback_only")
+async def test_enlarge_receive_buffers_reaches_the_ice_sockets() -> None:
+    import socket
+
+    rmem_max = kernel_rmem_max()
+    node = peer()
+    try:
+        transceiver = node.addTransceiver("video", direction="recvonly")
+        assert seams.enlarge_receive_buffers(transceiver.receiver) == 0  # nothing gathered yet
+        await node.setLocalDescription(await node.createOffer())
+        granted = seams.enlarge_receive_buffers(transceiver.receiver, 1 << 20)
+        assert granted == min(1 << 20, rmem_max), moved("aioice Connection._protocols")
+        protocols = transceiver.receiver.transport.transport._connection._protocols
+        assert protocols, moved("aioice Connection._protocols")
+        for protocol in protocols:
+            sock = protocol.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2 == granted
+    finally:
+        await asyncio.wait_for(node.close(), 5)
