@@ -72,10 +72,10 @@ function formatOccurrence(startUtc, durationMinutes) {
   return `${formatDate(start)}, ${timeFormat.format(start)} – ${endText}`;
 }
 
-function relative(startUtc) {
+function relative(startUtc, durationMinutes) {
   const minutes = Math.round((new Date(startUtc).getTime() - Date.now()) / 60_000);
   const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
-  if (minutes <= 0) return "now";
+  if (minutes <= 0) return minutes > -durationMinutes ? "happening now" : "ended";
   if (minutes < 60) return rtf.format(minutes, "minute");
   if (minutes < 48 * 60) return rtf.format(Math.round(minutes / 60), "hour");
   return rtf.format(Math.round(minutes / 1440), "day");
@@ -202,7 +202,7 @@ async function deleteMeeting(card, meeting) {
     meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
     render();
     toast(`Deleted “${meeting.title}”`, "success");
-    $("meetings-title").focus?.();
+    $("meetings-title").focus();
   } catch (error) {
     toast(`Could not delete: ${error.message}`, "error");
   }
@@ -230,7 +230,12 @@ function renderMeeting(meeting) {
     const time = document.createElement("time");
     time.dateTime = next.start_utc;
     time.textContent = formatOccurrence(next.start_utc, meeting.duration_minutes);
-    when.append(time, document.createTextNode(` · ${relative(next.start_utc)}`));
+    const soon = document.createElement("span");
+    soon.className = "relative";
+    soon.dataset.start = next.start_utc;
+    soon.dataset.duration = String(meeting.duration_minutes);
+    soon.textContent = relative(next.start_utc, meeting.duration_minutes);
+    when.append(time, document.createTextNode(" · "), soon);
   } else {
     when.textContent = "No upcoming occurrences";
   }
@@ -298,6 +303,12 @@ function render(freshId = null) {
   if (fresh) {
     fresh.classList.add("fresh");
     fresh.scrollIntoView({ block: "nearest" });
+  }
+}
+
+function refreshRelativeTimes() {
+  for (const span of document.querySelectorAll(".meeting .relative")) {
+    span.textContent = relative(span.dataset.start, Number(span.dataset.duration));
   }
 }
 
@@ -401,6 +412,15 @@ function updateRepeat() {
   }
   const rule = v.freq ? buildRrule({ ...formValues() }) : null;
   $("repeat-summary").textContent = rule ? describeRrule(rule) : "";
+  // A meeting set in another zone: say when that is for the person scheduling it.
+  let preview = "";
+  if (v.date && v.time && v.timezone !== viewerZone) {
+    const start = zonedToUtc(`${v.date}T${v.time}`, v.timezone);
+    if (!Number.isNaN(start.getTime())) {
+      preview = `That's ${formatDate(start)}, ${timeZoneFormat.format(start)} for you.`;
+    }
+  }
+  $("start-preview").textContent = preview;
 }
 
 /** Returns an error message, or "" when the form can be sent. Marks the field. */
@@ -517,6 +537,7 @@ async function main() {
   account().then((who) => { $("account-name").textContent = who ? `${who.name} · ${who.email}` : ""; })
     .catch(() => {});
   await load();
+  setInterval(refreshRelativeTimes, 30_000);
 }
 
 main();

@@ -7,6 +7,7 @@ microphone check with Chromium's fake devices. Screenshots go to test-artifacts/
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -107,6 +108,8 @@ async def _schedule(page: Page, fill: dict[str, Any]) -> dict[str, Any]:
     await form.get_by_label("Start time").fill(fill["time"])
     await form.get_by_label("Time zone").select_option(fill["timezone"])
     await form.get_by_label("Duration").select_option(str(fill["duration"]))
+    if "preview" in fill:  # what the chosen wall time is in the viewer's zone
+        await expect(page.locator("#start-preview")).to_have_text(fill["preview"])
     await form.get_by_label("How often").select_option(fill.get("repeat", ""))
     for code in fill.get("weekdays", []):
         await form.locator(f"input[name=byday][value={code}]").check()
@@ -174,9 +177,11 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
             "time": "14:30",
             "timezone": "Europe/Paris",
             "duration": 90,
+            "preview": re.compile(r"^That's Wed, Mar 10, 2027, 8:30\sAM EST for you\.$"),
         },
     )
     assert one_off["next_occurrences"][0]["start_utc"] == "2027-03-10T13:30:00Z"
+    await expect(page.locator("#start-preview")).to_have_text("")  # the form reset to NY
     card = page.locator(f'li[data-meeting-id="{one_off["meeting_id"]}"]')
     await expect(card).to_contain_text("8:30")
     await _assert_times_shown(card, one_off)
