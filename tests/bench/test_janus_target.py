@@ -58,6 +58,7 @@ async def test_one_publisher_reaches_two_subscribers_and_stop_cleans_up(tmp_path
     assert window.loss < 0.05, f"loss {window.loss:.1%}"
     assert window.janus_cpu_seconds > 0
     assert window.hangups == []
+    assert window.problems == []
     # Everything went over lo, none over the veth pair that only exists for ICE gathering.
     assert sum(v for k, v in window.veth.items() if k.endswith("_packets")) == 0
 
