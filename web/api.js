@@ -124,7 +124,7 @@ function acceptSession(session) {
   return cachedAccount;
 }
 
-function clearSession({ broadcast = true } = {}) {
+function clearSession({ dropRefreshToken = true } = {}) {
   const wasSignedIn = Boolean(access || cachedAccount || read("local", REFRESH_KEY));
   access = null;
   cachedAccount = null;
@@ -132,7 +132,7 @@ function clearSession({ broadcast = true } = {}) {
   timer = null;
   write("session", ACCESS_KEY, null);
   write("session", ACCOUNT_KEY, null);
-  if (broadcast) write("local", REFRESH_KEY, null);
+  if (dropRefreshToken) write("local", REFRESH_KEY, null);
   if (wasSignedIn) notify();
 }
 
@@ -195,7 +195,7 @@ async function parse(response) {
 async function spendRefreshToken() {
   const token = read("local", REFRESH_KEY);
   if (!token) {
-    clearSession({ broadcast: false });
+    clearSession({ dropRefreshToken: false });
     throw new ApiError(401, "unauthenticated", "You are signed out.");
   }
   let response;
@@ -304,7 +304,7 @@ restore();
 // Another tab signed in, rotated, or signed out.
 window.addEventListener("storage", (event) => {
   if (event.key !== REFRESH_KEY && event.key !== null) return;
-  if (!read("local", REFRESH_KEY)) clearSession({ broadcast: false });
+  if (!read("local", REFRESH_KEY)) clearSession({ dropRefreshToken: false });
   else if (!cachedAccount) account().catch(() => {});
 });
 
