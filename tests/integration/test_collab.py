@@ -4,8 +4,11 @@ input that changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
+
+import pytest
 
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin
@@ -231,6 +234,8 @@ async def test_whiteboard_strokes_reach_others_and_late_joiners_then_clear(twin:
     assert [s["stroke_id"] for s in snapshot["whiteboard"]] == [third]
     history = await dave.ok("wb_history", {"before": third})
     assert history == {"strokes": [], "more": False}
+    # The cleared strokes were deleted after the clear (housekeeping), not only hidden.
+    assert [i["stroke_id"] for i in twin.meeting_items(mid) if i["sk"].startswith("W#")] == [third]
     for c in (host, bob, carol, dave):
         await c.close()
 
@@ -422,4 +427,52 @@ async def test_poll_cap_refuses_the_twenty_first_poll(twin: Twin) -> None:
     late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
     assert [p["question"] for p in snapshot["polls"]] == [f"Q{i}?" for i in range(20)]
     for c in (host, late):
+        await c.close()
+
+
+async def test_stroke_cap_refuses_until_a_clear(
+    twin: Twin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The twin runs the handlers in this process, so a small cap stands in for 5,000 strokes.
+    monkeypatch.setattr("townhall.store.whiteboard.MAX_STROKES", 3)
+    host_api, mid = await _meeting(twin)
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    stroke = {"color": "#000000", "width": 2, "points": [[0, 0], [1, 1]]}
+    for _ in range(3):
+        await host.ok("wb_stroke", stroke)
+    before = [i for i in _state(twin, mid) if i["sk"] != "META"]
+    assert await _error(host, "wb_stroke", stroke) == "conflict"
+    assert [i for i in _state(twin, mid) if i["sk"] != "META"] == before
+    await host.ok("wb_clear", {})
+    await host.ok("wb_stroke", stroke)
+    await host.close()
+
+
+async def test_concurrent_votes_end_in_the_same_counts_everywhere(twin: Twin) -> None:
+    host_api, mid = await _meeting(twin)
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    voters = [(await _enter(twin, guest, mid, f"Voter {i}"))[0] for i in range(6)]
+    poll_id = (await host.ok("poll_create", {"question": "Now?", "options": ["a", "b", "c"]}))[
+        "poll_id"
+    ]
+    for v in voters:
+        await v.wait_event("poll.created")
+    # All at once: the events may cross on the wire; the highest version wins on every client.
+    await asyncio.gather(
+        *(v.ok("poll_vote", {"poll_id": poll_id, "choices": [i % 3]}) for i, v in enumerate(voters))
+    )
+    for c in (host, *voters):
+        try:
+            await c.wait_event(
+                "poll.updated", lambda e: e["data"]["poll"]["voters"] == 6, timeout=20
+            )
+        except TimeoutError:
+            seen = [(e["seq"], e["data"]["poll"]["voters"]) for e in c.events_named("poll.updated")]
+            raise AssertionError(f"{c.name} never saw all six votes: {seen}") from None
+        newest = max(
+            (e["data"]["poll"] for e in c.events_named("poll.updated")), key=lambda p: p["version"]
+        )
+        assert (newest["counts"], newest["voters"], newest["version"]) == ([2, 2, 2], 6, 7)
+    for c in (host, *voters):
         await c.close()

@@ -5,6 +5,7 @@ budget, and page further back with `wb_history`."""
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -14,6 +15,8 @@ from townhall.signaling.context import ActionSteps, Caller, everyone_admitted
 from townhall.signaling.protocol import Request
 from townhall.store.limits import COLLAB_SK
 from townhall.store.whiteboard import MAX_STROKES
+
+logger = logging.getLogger(__name__)
 
 MIN_POINTS, MAX_POINTS = 2, 1000
 MIN_WIDTH, MAX_WIDTH = 1, 40
@@ -82,6 +85,10 @@ class WhiteboardActions:
         self._fan_out(
             meeting, seq, "whiteboard.cleared", {"by": me.participant_id}, everyone_admitted
         )
+        try:
+            self._whiteboard.delete_before(caller.meeting_id, seq)
+        except Exception:  # housekeeping only: the clear itself has landed
+            logger.exception("whiteboard clean-up after a clear failed")
         return {}
 
     def _do_wb_history(self: ActionSteps, caller: Caller, request: Request) -> dict[str, Any]:

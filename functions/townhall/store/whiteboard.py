@@ -4,8 +4,9 @@
   the action that drew it, so a query returns strokes in drawing order. Strokes are items of
   their own: a whiteboard would outgrow DynamoDB's 400 KB item limit long before the cap.
 - `COLLAB`: `strokes` counts the strokes since the last clear (capped) and `wb_cleared` is
-  the seq of the last clear. Clearing moves that mark instead of deleting up to thousands of
-  items inside one action; reads start after it.
+  the seq of the last clear. Clearing moves that mark in its transaction instead of deleting
+  up to thousands of items inside one action; reads start after it, and the hidden strokes
+  are deleted afterwards as housekeeping.
 """
 
 from __future__ import annotations
@@ -50,6 +51,33 @@ class WhiteboardStore:
             "SET strokes = :zero, wb_cleared = :seq",
             {":zero": 0, ":seq": seq},
         )
+
+    def delete_before(self, meeting_id: str, seq: int) -> int:
+        """Delete the strokes a clear hid (drawn before `seq`): housekeeping after the clear's
+        transaction, since reads already start after the mark. Bounded by the cap; returns how
+        many went."""
+        keys = [
+            {"pk": item["pk"], "sk": item["sk"]}
+            for item in dynamo.query_all(
+                self._table,
+                "pk = :pk AND sk BETWEEN :lo AND :hi",
+                {":pk": meeting_pk(meeting_id), ":lo": "W#", ":hi": stroke_sk(seq - 1)},
+                projection="pk, sk",
+                limit_pages=MAX_STROKES // 100 + 1,
+            )
+        ][: MAX_STROKES * 2]
+        for start in range(0, len(keys), 25):  # BatchWriteItem takes 25 at a time
+            request = {
+                self._table: [
+                    {"DeleteRequest": {"Key": dynamo.to_ddb(k)}} for k in keys[start : start + 25]
+                ]
+            }
+            for _ in range(5):  # unprocessed items come back under throttling: bounded retry
+                result = dynamo.client().batch_write_item(RequestItems=request)
+                request = result.get("UnprocessedItems") or {}
+                if not request:
+                    break
+        return len(keys)
 
     def cleared_at(self, meeting_id: str) -> int:
         return int(limits.counters(self._table, meeting_id).get("wb_cleared", 0))
