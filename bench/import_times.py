@@ -11,6 +11,7 @@ same way in the same run; the target is 150 ms.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 from townhall.functions import ALL_FUNCTIONS
 
 FUNCTIONS_DIR = Path(__file__).resolve().parents[1] / "functions"
+RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_MS = 150.0
 # What a first invocation imports on top of the module, per handler (lazy imports).
 FIRST_CALL = {
@@ -66,12 +68,28 @@ def main() -> None:
     print(
         f"reference: a minimal handler (import json) {reference:.1f} ms; target {TARGET_MS:.0f} ms"
     )
-    print(f"{'handler':28} {'module ms':>10} {'+first call':>12} {'vs target':>10}")
+    print(
+        f"{'handler':28} {'module ms':>10} {'+first call':>12} {'vs reference':>13} {'vs target':>10}"
+    )
+    rows = []
     for spec in ALL_FUNCTIONS:
         module = spec.handler.rsplit(".", 1)[0]
         alone = median([module], args.repeat)
         full = median([module, *FIRST_CALL.get(module, [])], args.repeat)
-        print(f"{module:28} {alone:10.1f} {full:12.1f} {full / TARGET_MS:9.2f}x")
+        rows.append(
+            {"handler": module, "module_ms": round(alone, 1), "first_call_ms": round(full, 1)}
+        )
+        print(
+            f"{module:28} {alone:10.1f} {full:12.1f} {full / reference:12.0f}x "
+            f"{full / TARGET_MS:9.2f}x"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "import_times.json").write_text(
+        json.dumps(
+            {"reference_ms": round(reference, 1), "target_ms": TARGET_MS, "handlers": rows},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

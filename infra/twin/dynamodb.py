@@ -42,13 +42,19 @@ _BATCH_WRITE_LIMIT = 25  # BatchWriteItem takes at most 25 requests
 _START_TIMEOUT_SECONDS = 30.0
 
 
+MOTO_SERVER = Path(__file__).resolve().with_name("moto_server.py")
+
+
 class MotoServerProcess:
-    """`python -m moto.server` on a loopback port, started and stopped with the twin."""
+    """moto's server (with the twin's faster writer for item answers, `moto_server.py`) on a
+    loopback port, started and stopped with the twin."""
 
     def __init__(self, host: str, port: int) -> None:
         self.url = f"http://{host}:{port}"
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
+            # By path, with -P so that infra/twin/ is not put on sys.path: the launcher
+            # imports only moto (see moto_server.py for what it changes).
+            [sys.executable, "-P", str(MOTO_SERVER), "-H", host, "-p", str(port)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # werkzeug logs every request
             stderr=subprocess.DEVNULL,

@@ -35,6 +35,8 @@ from townhall import routes
 log = logging.getLogger(__name__)
 
 CONNECTIONS_SEGMENT = "@connections"
+# What Response(status_code=200) sends: an empty body and its length.
+_EMPTY_OK = [(b"content-length", b"0")]
 
 
 def _error(status: int, error_type: str, message: str | None) -> Response:
@@ -76,9 +78,49 @@ class ManagementApi:
         self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            # The hot path of every fan-out (one call per recipient): plain ASGI messages,
+            # no Request/Response objects, same answers as `_respond`.
+            await self._post_fast(scope, receive, send)
+            return
         request = Request(scope, receive)
         response = await self._respond(request)
         await response(scope, receive, send)
+
+    async def _post_fast(self, scope: Scope, receive: Receive, send: Send) -> None:
+        authorized = any(
+            name == b"authorization" and value.startswith(b"AWS4-HMAC-SHA256")
+            for name, value in scope["headers"]
+        )
+        connection_id = connection_id_from(scope.get("raw_path") or scope["path"].encode())
+        if not authorized or connection_id is None:
+            response = _error(
+                403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+            )
+            await response(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return  # the caller is gone; nothing to answer
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            # An oversized body is read to its end and dropped (the client gets the 413).
+            if size <= routes.MAX_MESSAGE_BYTES:
+                chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        if size > routes.MAX_MESSAGE_BYTES:
+            response = _error(413, "PayloadTooLargeException", "Request Entity Too Large")
+        else:
+            response = await self._post(connection_id, b"".join(chunks))
+        if response.status_code == 200:
+            await send({"type": "http.response.start", "status": 200, "headers": _EMPTY_OK})
+            await send({"type": "http.response.body", "body": b""})
+        else:
+            await response(scope, receive, send)
 
     async def _respond(self, request: Request) -> Response:
         authorization = request.headers.get("authorization", "")

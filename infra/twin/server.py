@@ -311,6 +311,18 @@ class LocalTwin:
     async def _connection_ids(self) -> list[str]:
         return [c.connection_id for c in self.registry.all() if not c.closing]
 
+    def live_connection_authorizers(self) -> dict[str, dict[str, Any]]:
+        """Open connection id -> its authorizer context (principalId and the context the
+        authorizer returned), for tools that must tell whose socket is whose."""
+        return self._on_twin_loop(self._connection_authorizers)
+
+    async def _connection_authorizers(self) -> dict[str, dict[str, Any]]:
+        return {
+            c.connection_id: dict(c.facts.authorizer or {})
+            for c in self.registry.all()
+            if not c.closing
+        }
+
     def snapshot(self) -> None:
         """Write the tables to the data folder now (it also happens every few seconds)."""
         self.dynamodb.snapshot()

@@ -1,0 +1,232 @@
+"""The twin's moto server writes DynamoDB's item answers with `json.dumps` instead of moto's
+shape-walking serializer; every operation it does that for must answer exactly as before."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+from moto.dynamodb.responses import DynamoResult
+
+from infra.twin import moto_server
+
+Scenario = Callable[[Any], list[Any]]
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    # Restored at teardown, whatever install() did.
+    monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
+    yield
+
+
+def _item(i: int) -> dict[str, Any]:
+    return {
+        "pk": {"S": "M#1"},
+        "sk": {"S": f"P#{i:03d}"},
+        "n": {"N": str(i)},
+        "flag": {"BOOL": i % 2 == 0},
+        "nothing": {"NULL": True},
+        "list": {"L": [{"S": "a"}, {"N": "1.5"}]},
+        "map": {"M": {"x": {"S": "y"}, "z": {"SS": ["a", "b"]}}},
+        "numbers": {"NS": ["1", "2"]},
+        "gsi": {"S": f"G#{i % 3}"},
+    }
+
+
+def _answers(client: Any) -> list[Any]:
+    """Every fast-path operation, with and without items, attributes and paging; binary
+    attributes (which must fall back to moto's serializer) included."""
+    client.create_table(
+        TableName="t",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+            {"AttributeName": "gsi", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-gsi",
+                "KeySchema": [{"AttributeName": "gsi", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    out: list[Any] = []
+
+    def call(name: str, **kwargs: Any) -> None:
+        try:
+            answer = getattr(client, name)(**kwargs)
+            answer.pop("ResponseMetadata", None)
+            out.append((name, answer))
+        except client.exceptions.ClientError as exc:
+            out.append(
+                (name, "error", exc.response["Error"], exc.response.get("CancellationReasons"))
+            )
+
+    for i in range(12):
+        call("put_item", TableName="t", Item=_item(i))
+    call("put_item", TableName="t", Item=_item(3), ReturnValues="ALL_OLD")
+    call("put_item", TableName="t", Item=_item(4), ReturnConsumedCapacity="TOTAL")
+    call("put_item", TableName="t", Item={**_item(20), "blob": {"B": b"\x00\xff"}})
+    call("put_item", TableName="t", Item=_item(5), ConditionExpression="attribute_not_exists(pk)")
+    call("get_item", TableName="t", Key={"pk": {"S": "M#1"}, "sk": {"S": "P#001"}})
+    call("get_item", TableName="t", Key={"pk": {"S": "M#1"}, "sk": {"S": "P#020"}})
+    call("get_item", TableName="t", Key={"pk": {"S": "M#1"}, "sk": {"S": "none"}})
+    call(
+        "query",
+        TableName="t",
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+        ExpressionAttributeValues={":pk": {"S": "M#1"}, ":p": {"S": "P#"}},
+        ProjectionExpression="sk, #n, flag",
+        ExpressionAttributeNames={"#n": "n"},
+        ConsistentRead=True,
+    )
+    call(
+        "query",
+        TableName="t",
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "M#1"}},
+        Limit=4,
+        ScanIndexForward=False,
+    )
+    call(
+        "query",
+        TableName="t",
+        IndexName="by-gsi",
+        KeyConditionExpression="gsi = :g",
+        ExpressionAttributeValues={":g": {"S": "G#1"}},
+        Select="COUNT",
+    )
+    call("scan", TableName="t", Limit=5)
+    call(
+        "scan",
+        TableName="t",
+        FilterExpression="flag = :t",
+        ExpressionAttributeValues={":t": {"BOOL": True}},
+    )
+    call(
+        "update_item",
+        TableName="t",
+        Key={"pk": {"S": "M#1"}, "sk": {"S": "META"}},
+        UpdateExpression="ADD seq :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="UPDATED_NEW",
+    )
+    call(
+        "update_item",
+        TableName="t",
+        Key={"pk": {"S": "M#1"}, "sk": {"S": "P#002"}},
+        UpdateExpression="SET flag = :f REMOVE nothing",
+        ExpressionAttributeValues={":f": {"BOOL": True}},
+        ReturnValues="ALL_NEW",
+    )
+    call(
+        "update_item",
+        TableName="t",
+        Key={"pk": {"S": "M#1"}, "sk": {"S": "P#002"}},
+        UpdateExpression="SET flag = :f",
+        ConditionExpression="attribute_not_exists(pk)",
+        ExpressionAttributeValues={":f": {"BOOL": True}},
+    )
+    call(
+        "delete_item",
+        TableName="t",
+        Key={"pk": {"S": "M#1"}, "sk": {"S": "P#011"}},
+        ReturnValues="ALL_OLD",
+    )
+    call("delete_item", TableName="t", Key={"pk": {"S": "M#1"}, "sk": {"S": "P#010"}})
+    call(
+        "batch_get_item",
+        RequestItems={
+            "t": {"Keys": [{"pk": {"S": "M#1"}, "sk": {"S": f"P#00{i}"}} for i in range(4)]}
+        },
+    )
+    call(
+        "batch_write_item",
+        RequestItems={"t": [{"PutRequest": {"Item": _item(30 + i)}} for i in range(3)]},
+    )
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {"Put": {"TableName": "t", "Item": _item(40)}},
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "M#1"}, "sk": {"S": "META"}},
+                    "UpdateExpression": "ADD seq :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ],
+    )
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": "t",
+                    "Item": _item(40),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ],
+    )
+    call(
+        "transact_get_items",
+        TransactItems=[
+            {"Get": {"TableName": "t", "Key": {"pk": {"S": "M#1"}, "sk": {"S": "P#040"}}}},
+            {"Get": {"TableName": "t", "Key": {"pk": {"S": "M#1"}, "sk": {"S": "P#020"}}}},
+        ],
+    )
+    return out
+
+
+def _run(fast: bool) -> list[Any]:
+    if fast:
+        moto_server.install()
+    with mock_aws():
+        return _answers(boto3.client("dynamodb", region_name="us-east-1"))
+
+
+def test_fast_writer_answers_exactly_as_motos_serializer(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stock = _run(fast=False)
+    ready = moto_server.is_wire_ready
+    verdicts: list[bool] = []
+
+    def counted(value: Any) -> bool:
+        verdicts.append(ready(value))
+        return verdicts[-1]
+
+    monkeypatch.setattr(moto_server, "is_wire_ready", counted)
+    fast = _run(fast=True)
+    # Both writers were used: most answers fast, the binary ones through moto's serializer.
+    assert verdicts.count(True) > 15 and verdicts.count(False) >= 1
+    assert DynamoResult.execute_result.twin_fast_path  # type: ignore[attr-defined]
+    assert len(fast) == len(stock) > 20
+    for stock_answer, fast_answer in zip(stock, fast, strict=True):
+        assert fast_answer == stock_answer
+
+
+def test_only_json_native_results_take_the_fast_path() -> None:
+    assert moto_server.is_wire_ready({"Items": [{"a": {"S": "x"}, "n": {"N": "1"}}], "Count": 1})
+    assert moto_server.is_wire_ready({"ok": True, "f": 1.5, "l": []})
+    assert not moto_server.is_wire_ready({"Item": {"b": {"B": b"\x00"}}})
+    assert not moto_server.is_wire_ready({"LastEvaluatedKey": None})
+    assert not moto_server.is_wire_ready({1: "non-string key"})
