@@ -113,8 +113,12 @@ async def _schedule(page: Page, fill: dict[str, Any]) -> dict[str, Any]:
     await form.get_by_label("How often").select_option(fill.get("repeat", ""))
     for code in fill.get("weekdays", []):
         await form.locator(f"input[name=byday][value={code}]").check()
+    if "interval" in fill:
+        await form.get_by_label("Every", exact=True).fill(str(fill["interval"]))
     if "count" in fill:
         await form.get_by_label("Number of occurrences").fill(str(fill["count"]))
+    if fill.get("never"):
+        await form.get_by_label("Never", exact=True).check()
     if "until" in fill:
         await form.locator("input[name=ends][value=until]").check()
         await form.get_by_label("Last date").fill(fill["until"])
@@ -231,11 +235,34 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     assert (daily["kind"], daily["passcode"], daily["waiting_room"]) == ("meeting", None, False)
     assert len(daily["next_occurrences"]) == 5
 
+    # Every other month, with no end; the form describes the rule before it is sent.
+    monthly = await _schedule(
+        page,
+        {
+            "title": "All hands",
+            "date": "2027-02-15",
+            "time": "17:00",
+            "timezone": VIEWER_ZONE,
+            "duration": 60,
+            "repeat": "MONTHLY",
+            "interval": 2,
+            "never": True,
+        },
+    )
+    assert monthly["rrule"] == "FREQ=MONTHLY;INTERVAL=2"
+    assert [o["start_utc"] for o in monthly["next_occurrences"][:2]] == [
+        "2027-02-15T22:00:00Z",
+        "2027-04-15T21:00:00Z",  # EDT by then: the wall time stays at 17:00
+    ]
+    await expect(page.locator(f'li[data-meeting-id="{monthly["meeting_id"]}"]')).to_contain_text(
+        "Every 2 months"
+    )
+
     # The list as the API gives it after a reload: sorted, times still in New York.
     await page.reload()
-    await expect(page.locator("li.meeting")).to_have_count(3)
+    await expect(page.locator("li.meeting")).to_have_count(4)
     ids = await page.locator("li.meeting").evaluate_all("els => els.map(e => e.dataset.meetingId)")
-    assert ids == [weekly["meeting_id"], one_off["meeting_id"], daily["meeting_id"]]
+    assert ids == [m["meeting_id"] for m in (weekly, monthly, one_off, daily)]
     await _assert_times_shown(weekly_card, weekly)
 
     # Copy the invite link: the clipboard holds the join URL, and the page says so.
@@ -266,7 +293,7 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await card.get_by_role("button", name="Delete", exact=True).click()
     await card.get_by_role("button", name="Yes, delete").click()
     await expect(card).to_have_count(0)
-    await expect(page.locator("li.meeting")).to_have_count(2)
+    await expect(page.locator("li.meeting")).to_have_count(3)
     gone = await page.evaluate(
         """async (id) => {
           const { api } = await import('/api.js');
@@ -298,7 +325,7 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await signin.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/dashboard.html")
-    await expect(page.locator("li.meeting")).to_have_count(2)
+    await expect(page.locator("li.meeting")).to_have_count(3)
     assert errors == []
     await context.close()
 
