@@ -326,6 +326,16 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url("**/dashboard.html")
     await expect(page.locator("li.meeting")).to_have_count(3)
+
+    # The landing page takes a pasted invite link (or ID) to that meeting's join page.
+    await page.goto("/")
+    await expect(page.get_by_role("link", name="Your meetings", exact=True)).to_be_visible()
+    await page.get_by_label("Meeting link or ID").fill("zzzz-zzzz-zz")
+    await page.get_by_role("button", name="Continue").click()
+    await expect(page.locator("#meeting-error")).to_contain_text("No meeting has the ID")
+    await page.get_by_label("Meeting link or ID").fill(f"  {weekly['join_url']} ")
+    await page.get_by_role("button", name="Continue").click()
+    await page.wait_for_url(f"**/join.html?m={weekly['meeting_id']}")
     assert errors == []
     await context.close()
 
