@@ -194,6 +194,8 @@ export class PreJoinCheck extends EventTarget {
     this.videoTrack = null;
     this.mediaStream = null;
     this.stopped = false;
+    this.starting = null;
+    this.generation = 0; // bumped by each (re)acquisition; a slower, older one gives way
     this.onDeviceChange = () => { this.listDevices().catch(() => {}); };
     this.render();
     this.meter = new MicLevelMeter(this.meterElement);
@@ -310,8 +312,15 @@ export class PreJoinCheck extends EventTarget {
     return kind === "audio" ? stream.getAudioTracks()[0] : stream.getVideoTracks()[0];
   }
 
-  async start() {
+  start() {
+    // One acquisition at a time: a second click on "Try again" waits for the first.
+    this.starting ||= this.acquireAll().finally(() => { this.starting = null; });
+    return this.starting;
+  }
+
+  async acquireAll() {
     this.stopped = false;
+    this.generation += 1;
     this.say("Checking your camera and microphone…");
     if (!navigator.mediaDevices?.getUserMedia) {
       this.say("This browser can't use a camera or microphone on this page (it needs HTTPS). You can still join and listen.");
@@ -417,15 +426,18 @@ export class PreJoinCheck extends EventTarget {
     const noun = kind === "audio" ? "microphone" : "camera";
     const old = kind === "audio" ? this.audioTrack : this.videoTrack;
     if (old?.getSettings().deviceId === deviceId && old.readyState === "live") return;
+    const generation = (this.generation += 1);
     try {
       // Some systems cannot open two cameras at once: release the old one first.
       if (old) old.stop();
       const track = await this.acquire(kind, deviceId, true);
+      if (generation !== this.generation || this.stopped) { track.stop(); return; }
       if (kind === "audio") this.audioTrack = track; else this.videoTrack = track;
       this.preferred[kind] = deviceId;
       this.rebuildStream();
       this.say("");
     } catch (error) {
+      if (generation !== this.generation) return;
       if (kind === "audio") this.audioTrack = null; else this.videoTrack = null;
       this.rebuildStream();
       this.say(explain(error, noun));
