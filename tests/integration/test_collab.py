@@ -5,6 +5,7 @@ input that changes nothing."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -475,4 +476,33 @@ async def test_concurrent_votes_end_in_the_same_counts_everywhere(twin: Twin) ->
         )
         assert (newest["counts"], newest["voters"], newest["version"]) == ([2, 2, 2], 6, 7)
     for c in (host, *voters):
+        await c.close()
+
+
+async def test_a_full_meeting_snapshot_still_fits_one_message(twin: Twin) -> None:
+    host_api, mid = await _meeting(twin)
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    # 50 chat messages of 4,000 two-byte characters (400 KB of UTF-8) and a big whiteboard.
+    for i in range(50):
+        await host.ok("chat", {"text": f"{i:02d}" + "é" * 3998})
+    points = [[i / 1000, 0.5] for i in range(1000)]
+    strokes = [
+        (await host.ok("wb_stroke", {"color": "#000000", "width": 2, "points": points}))[
+            "stroke_id"
+        ]
+        for _ in range(4)
+    ]
+    late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
+    size = len(json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode())
+    assert size <= 128 * 1024, size
+    # What was shed: the oldest strokes (paged back on demand) and the oldest messages.
+    assert snapshot["whiteboard_more"] is True
+    held = [s["stroke_id"] for s in snapshot["whiteboard"]]
+    assert held == strokes[len(strokes) - len(held) :]
+    texts = [m["text"][:2] for m in snapshot["chat"]]
+    assert texts and texts == [f"{i:02d}" for i in range(50 - len(texts), 50)]
+    before = held[0] if held else snapshot["seq"] + 1
+    older = await late.ok("wb_history", {"before": before})
+    assert [s["stroke_id"] for s in older["strokes"]] + held == strokes
+    for c in (host, late):
         await c.close()

@@ -43,8 +43,11 @@ export class WhiteboardPanel {
     this.syncRole();
     this.redraw();
     const token = ++this.loadToken;
-    if (snapshot.whiteboard_more && snapshot.whiteboard && snapshot.whiteboard.length) {
-      this.pageBack(snapshot.whiteboard[0].stroke_id, token).catch((error) => {
+    if (snapshot.whiteboard_more) {
+      // Page back from the oldest stroke held, or from now if the snapshot had room for none.
+      const held = snapshot.whiteboard || [];
+      const before = held.length ? held[0].stroke_id : (snapshot.seq || 0) + 1;
+      this.pageBack(before, token).catch((error) => {
         this.status.textContent = failure(error, "load the older drawing");
       });
     }
@@ -142,7 +145,7 @@ export class WhiteboardPanel {
       h("span", { class: "wb-width" }, h("label", { for: widthId, text: "Width" }), this.widthInput, this.widthOut),
       this.clearButton);
     this.canvas = h("canvas", {
-      class: "wb-canvas", role: "img", tabindex: 0,
+      class: "wb-canvas", role: "img",
       "aria-label": "Shared whiteboard. Draw with a mouse, pen or finger; everyone in the meeting sees it.",
     });
     this.viewOnly = h("p", { class: "muted small", text: "Webinar attendees can watch the whiteboard but not draw.", hidden: true });

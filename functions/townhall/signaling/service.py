@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 MAX_CHAT_CHARS = 4000
 CHAT_HISTORY_ON_JOIN = 50
+# A reply is one API Gateway message (at most 128 KiB); keep room for the reply envelope.
+MAX_SNAPSHOT_BYTES = 120 * 1024
 REACTIONS = frozenset({"👍", "👏", "❤️", "😂", "😮", "🎉", "🙌", "🤔"})
 WRITE_ATTEMPTS = 4
 # Bound on clean-up passes after a fan-out finds gone connections (each pass may find more).
@@ -780,6 +782,7 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
             snapshot["waiting"] = [
                 p.public() for p in participants if p.status == "waiting" and p.connected
             ]
+        _fit(snapshot)
         return snapshot
 
     def _acting(self, caller: Caller, request: Request) -> tuple[Meeting, Participant]:
@@ -910,6 +913,26 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
                 p.meeting_id, p.participant_id, p.session_at, int(self._clock() * 1000)
             )
         ]
+
+
+def _fit(snapshot: dict[str, Any], limit: int = MAX_SNAPSHOT_BYTES) -> None:
+    """Keep the snapshot within one API Gateway message (128 KiB, less the envelope). Each part
+    has its own budget, but UTF-8 and a full meeting can add up: shed what a client can page
+    back (oldest strokes) or live without (least-voted questions, oldest chat) until it fits."""
+    size = _size(snapshot)
+    if size <= limit:
+        return
+    strokes, questions, chat = snapshot["whiteboard"], snapshot["questions"], snapshot["chat"]
+    for items, take in ((strokes, 0), (questions, -1), (chat, 0)):
+        while size > limit and items:
+            size -= _size(items.pop(take)) + 1
+            if items is strokes:
+                snapshot["whiteboard_more"] = True
+    logger.warning("snapshot trimmed to fit one message", extra={"bytes": size})
+
+
+def _size(value: dict[str, Any]) -> int:
+    return len(protocol.dumps(value).encode())
 
 
 def _apply(p: Participant, changes: dict[str, Any], seq: int) -> Participant:
