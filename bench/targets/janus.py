@@ -203,6 +203,10 @@ class JanusServer:
     async def stop(self) -> None:
         await asyncio.to_thread(self._teardown)
 
+    def stop_now(self) -> None:
+        """``stop()`` without an event loop (atexit, signal handlers, a sync ``finally``)."""
+        self._teardown()
+
     def _make_namespace(self) -> None:
         existing = _run(["ip", "netns", "list"]).split()
         if self.namespace in existing:
