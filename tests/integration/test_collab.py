@@ -506,3 +506,28 @@ async def test_a_full_meeting_snapshot_still_fits_one_message(twin: Twin) -> Non
     assert [s["stroke_id"] for s in older["strokes"]] + held == strokes
     for c in (host, late):
         await c.close()
+
+
+async def test_admitted_from_the_waiting_room_gets_the_collab_state(twin: Twin) -> None:
+    host_api, mid = await _meeting(twin, waiting_room=True)
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    poll_id = (await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]}))["poll_id"]
+    await host.ok("wb_stroke", {"color": "#000000", "width": 2, "points": [[0, 0], [1, 1]]})
+    guest, waiting = await _enter(twin, Api(twin.base_url), mid, "Gus")
+    assert waiting["status"] == "waiting" and "polls" not in waiting  # nothing before admission
+    await host.ok("admit", {"participant_id": guest.participant_id})
+    admitted = await guest.wait_event("you.admitted")
+    assert [p["poll_id"] for p in admitted["data"]["polls"]] == [poll_id]
+    assert len(admitted["data"]["whiteboard"]) == 1 and admitted["data"]["questions"] == []
+    # The admission opened Gus's attendance session.
+    sessions = [
+        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"S#{guest.participant_id}#")
+    ]
+    assert len(sessions) == 1 and "left_at" not in sessions[0]
+    await guest.close()
+    await host.wait_event("participant.left")
+    sessions = [
+        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"S#{guest.participant_id}#")
+    ]
+    assert sessions[0]["left_at"] >= sessions[0]["joined_at"]
+    await host.close()
