@@ -584,6 +584,8 @@ async def join_janus(
     """
     from aiortc import RTCSessionDescription
 
+    if not isinstance(room, int) or isinstance(room, bool):
+        raise TypeError(f"room must be an int (Janus refuses {type(room).__name__} ids)")
     if min(video_feeds, audio_feeds, wait_publishers) < 0 or timeout <= 0:
         raise ValueError("feed counts and wait_publishers must be >= 0, timeout > 0")
     deadline = time.monotonic() + timeout

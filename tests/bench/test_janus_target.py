@@ -10,10 +10,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bench.sfu_forwarding import encode_clip
-from bench.targets.janus import JanusServer, measure_forwarding
+from bench.targets.janus import JanusServer, join_janus, measure_forwarding
 from bench.targets.janus_config import JANUS_BINARY
 
 
@@ -75,3 +76,20 @@ async def test_bad_room_settings_are_refused_before_anything_starts(tmp_path: Pa
         await server.start(max_publishers=0, bitrate=1_000_000)
     assert server.namespace not in namespaces()
     assert not (tmp_path / "janus").exists()
+
+
+async def test_join_refuses_a_room_id_that_is_not_an_int() -> None:
+    async with httpx.AsyncClient(trust_env=False) as http:
+        with pytest.raises(TypeError, match="room must be an int"):
+            await join_janus(
+                http,
+                "http://127.0.0.1:9/janus",  # never contacted: the check comes first
+                "4242",  # type: ignore[arg-type]
+                display="x",
+                publish=None,
+                subscribe=None,
+                video_feeds=0,
+                audio_feeds=0,
+                wait_publishers=0,
+                timeout=1.0,
+            )
