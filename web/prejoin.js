@@ -11,11 +11,13 @@
 //   check.stream                 the current MediaStream (track.enabled follows the toggles), or null
 //   check.micOn, check.cameraOn  booleans (a missing device counts as off)
 //   check.audioDeviceId, check.videoDeviceId   the chosen devices' ids, or null
+//   check.audioOutputId          the chosen speaker (for HTMLMediaElement.setSinkId), or null
+//                                when the browser cannot choose one / the system default
 //   check.stop({keepTracks = false})  stops the meter and preview and removes listeners;
 //                                keepTracks=true leaves the tracks running for the room and
 //                                returns the stream (stop() without it stops every track)
 //   check.addEventListener("change", ...)  after a toggle, a device switch or a new stream
-//   PreJoinCheck.preferences()   {micOn, cameraOn, audioDeviceId, videoDeviceId} remembered
+//   PreJoinCheck.preferences()   {micOn, cameraOn, audioDeviceId, videoDeviceId, audioOutputId} remembered
 //                                from the last check in this browser (for the room's defaults)
 //
 //   new MicLevelMeter(element?)  a role="meter" bar (creates one when no element is given)
@@ -190,6 +192,7 @@ export class PreJoinCheck extends EventTarget {
     this.wantMic = prefs.micOn !== false;
     this.wantCamera = prefs.cameraOn !== false;
     this.preferred = { audio: prefs.audioDeviceId || null, video: prefs.videoDeviceId || null };
+    this.sinkId = prefs.audioOutputId || null;
     this.audioTrack = null;
     this.videoTrack = null;
     this.mediaStream = null;
@@ -208,6 +211,7 @@ export class PreJoinCheck extends EventTarget {
       cameraOn: prefs.cameraOn !== false,
       audioDeviceId: prefs.audioDeviceId || null,
       videoDeviceId: prefs.videoDeviceId || null,
+      audioOutputId: prefs.audioOutputId || null,
     };
   }
 
@@ -218,6 +222,7 @@ export class PreJoinCheck extends EventTarget {
   get cameraOn() { return Boolean(this.videoTrack && this.wantCamera); }
   get audioDeviceId() { return this.audioTrack?.getSettings().deviceId || null; }
   get videoDeviceId() { return this.videoTrack?.getSettings().deviceId || null; }
+  get audioOutputId() { return this.sinkId; }
 
   // -- rendering --------------------------------------------------------------------------
 
@@ -228,6 +233,7 @@ export class PreJoinCheck extends EventTarget {
     const micSelect = uid("prejoin-mic");
     const camSelect = uid("prejoin-camera");
     const meterLabel = uid("prejoin-level");
+    const speakerSelect = uid("prejoin-speaker");
     this.video = el("video", { class: "prejoin-video mirror", "aria-label": "Your camera preview" });
     this.video.muted = true;
     this.video.playsInline = true;
@@ -247,6 +253,11 @@ export class PreJoinCheck extends EventTarget {
     this.message = el("p", { class: "prejoin-message", role: "status", "aria-live": "polite" });
     this.retryButton = el("button", { type: "button", class: "secondary small", text: "Try again" });
     this.retryButton.hidden = true;
+    this.speakerSelect = el("select", { id: speakerSelect });
+    this.speakerField = el("div", { class: "field" },
+      el("label", { for: speakerSelect, text: "Speaker" }), this.speakerSelect);
+    this.speakerField.hidden = true; // shown when the browser can pick one (setSinkId)
+    this.testSoundButton = el("button", { type: "button", class: "secondary small prejoin-test-sound", text: "Play test sound" });
 
     const panel = el("div", { class: "prejoin-check" }, el("div", { class: "prejoin-layout" },
       el("div", { class: "prejoin-preview" }, this.video, this.placeholder,
@@ -257,6 +268,8 @@ export class PreJoinCheck extends EventTarget {
           el("span", { class: "hint", text: "Say something: the bar should move." })),
         el("div", { class: "field" }, el("label", { for: micSelect, text: "Microphone" }), this.micSelect),
         el("div", { class: "field" }, el("label", { for: camSelect, text: "Camera" }), this.cameraSelect),
+        this.speakerField,
+        el("div", { class: "row" }, this.testSoundButton),
         el("div", { class: "row" }, this.message, this.retryButton))));
     this.root.replaceChildren(panel);
 
@@ -265,6 +278,11 @@ export class PreJoinCheck extends EventTarget {
     this.micSelect.addEventListener("change", () => this.switchDevice("audio", this.micSelect.value));
     this.cameraSelect.addEventListener("change", () => this.switchDevice("video", this.cameraSelect.value));
     this.retryButton.addEventListener("click", () => this.start());
+    this.testSoundButton.addEventListener("click", () => this.playTestSound());
+    this.speakerSelect.addEventListener("change", () => {
+      this.sinkId = this.speakerSelect.value || null;
+      this.changed();
+    });
     this.sync();
   }
 
@@ -296,6 +314,7 @@ export class PreJoinCheck extends EventTarget {
       cameraOn: this.wantCamera,
       audioDeviceId: this.audioDeviceId || this.preferred.audio,
       videoDeviceId: this.videoDeviceId || this.preferred.video,
+      audioOutputId: this.sinkId,
     });
     this.dispatchEvent(new Event("change"));
   }
@@ -412,12 +431,58 @@ export class PreJoinCheck extends EventTarget {
     };
     const mics = fill(this.micSelect, "audioinput", this.audioTrack, "Microphone");
     const cameras = fill(this.cameraSelect, "videoinput", this.videoTrack, "Camera");
+    this.listSpeakers(devices);
     // The chosen device was unplugged: move to the system's default.
     for (const [kind, track, list] of [["audio", this.audioTrack, mics], ["video", this.videoTrack, cameras]]) {
       const current = track?.getSettings().deviceId;
       if (current && list.length && !list.some((d) => d.deviceId === current) && !this.stopped) {
         await this.switchDevice(kind, list[0].deviceId);
       }
+    }
+  }
+
+  listSpeakers(devices) {
+    // Only browsers that can route audio (setSinkId) get a speaker choice.
+    const outputs = devices.filter((d) => d.kind === "audiooutput" && d.deviceId);
+    const canRoute = typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
+    this.speakerField.hidden = !canRoute || !outputs.length;
+    if (this.speakerField.hidden) return;
+    if (this.sinkId && !outputs.some((d) => d.deviceId === this.sinkId)) this.sinkId = null;
+    this.speakerSelect.replaceChildren(...outputs.map((d, i) =>
+      el("option", { value: d.deviceId, text: d.label || `Speaker ${i + 1}` })));
+    this.speakerSelect.value = this.sinkId || outputs[0].deviceId;
+  }
+
+  async playTestSound() {
+    // A short two-note chime made on the spot: nothing to download, and it goes to the
+    // chosen speaker where the browser allows it.
+    if (typeof AudioContext === "undefined" || this.testSoundButton.getAttribute("aria-disabled") === "true") return;
+    this.testSoundButton.setAttribute("aria-disabled", "true");
+    this.testSoundButton.textContent = "Playing…";
+    const context = new AudioContext();
+    try {
+      if (this.sinkId && typeof context.setSinkId === "function") await context.setSinkId(this.sinkId);
+      await context.resume();
+      const gain = context.createGain();
+      gain.connect(context.destination);
+      const t = context.currentTime;
+      for (const [i, frequency] of [660, 880].entries()) {
+        const tone = context.createOscillator();
+        tone.frequency.value = frequency;
+        tone.connect(gain);
+        tone.start(t + i * 0.18);
+        tone.stop(t + i * 0.18 + 0.16);
+      }
+      gain.gain.setValueAtTime(0.0001, t);
+      gain.gain.exponentialRampToValueAtTime(0.25, t + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, t + 0.36);
+      await new Promise((resolve) => setTimeout(resolve, 450));
+    } catch (error) {
+      this.say(`The test sound could not play${error?.message ? ` (${error.message})` : ""}.`);
+    } finally {
+      context.close().catch(() => {});
+      this.testSoundButton.removeAttribute("aria-disabled");
+      this.testSoundButton.textContent = "Play test sound";
     }
   }
 

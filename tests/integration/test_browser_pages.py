@@ -530,6 +530,14 @@ async def test_join_page_checks_camera_and_microphone_before_joining(
     await expect(mics.locator("option:checked")).to_have_text(other)
     assert await _meter_peak(page, meter) > 0
 
+    # The test chime plays (through Web Audio) and the button comes back.
+    sound = check.locator(".prejoin-test-sound")
+    await expect(sound).to_have_text("Play test sound")
+    await sound.click()
+    await expect(sound).to_have_text("Playing…")
+    await expect(sound).to_have_text("Play test sound")
+    await expect(check.get_by_role("status")).not_to_contain_text("could not play")
+
     await page.screenshot(path=str(ARTIFACTS / "join.png"), full_page=True)
     await _no_serious_axe(page, "join page with the pre-join check")
     assert errors == []
