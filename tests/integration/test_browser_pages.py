@@ -2,7 +2,9 @@
 driven by Playwright) against the twin: sign up through the UI, schedule one-off and
 recurring meetings, read their times in the viewer's zone, copy the invite link, download the
 ICS, delete, sign out and in; the session surviving access-token expiry; the camera and
-microphone check with Chromium's fake devices. Screenshots go to test-artifacts/."""
+microphone check with Chromium's fake devices. Screenshots go to test-artifacts/: signin.png,
+dashboard.png and prejoin.png (the join page's pre-join check; test_browser_room.py writes
+join.png)."""
 
 from __future__ import annotations
 
@@ -538,7 +540,7 @@ async def test_join_page_checks_camera_and_microphone_before_joining(
     await expect(sound).to_have_text("Play test sound")
     await expect(check.get_by_role("status")).not_to_contain_text("could not play")
 
-    await page.screenshot(path=str(ARTIFACTS / "join.png"), full_page=True)
+    await page.screenshot(path=str(ARTIFACTS / "prejoin.png"), full_page=True)
     await _no_serious_axe(page, "join page with the pre-join check")
     assert errors == []
 
