@@ -200,6 +200,7 @@ async function deleteMeeting(card, meeting) {
   try {
     await api(`/api/meetings/${encodeURIComponent(meeting.meeting_id)}`, { method: "DELETE" });
     meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
+    if (editing?.meeting_id === meeting.meeting_id) resetForm();
     render();
     toast(`Deleted “${meeting.title}”`, "success");
     $("meetings-title").focus();
@@ -261,7 +262,8 @@ function renderMeeting(meeting) {
   }
 
   // Every card has the same action names; the meeting's title describes them to AT.
-  for (const action of card.querySelectorAll(".actions > *, .delete")) action.setAttribute("aria-describedby", titleId);
+  for (const action of card.querySelectorAll(".actions > *, .edit, .delete")) action.setAttribute("aria-describedby", titleId);
+  card.querySelector(".edit").addEventListener("click", () => editMeeting(meeting));
   card.querySelector(".start").href = joinPath(meeting);
   card.querySelector(".summary").href = `/summary.html?m=${encodeURIComponent(id)}`;
 
@@ -333,6 +335,7 @@ async function load() {
 // -- the schedule form ------------------------------------------------------------------------
 
 let idempotencyKey = null; // kept across retries of one submission, so it is created once
+let editing = null; // the meeting the form is editing, or null when it schedules a new one
 
 function fillZones() {
   const select = $("timezone");
@@ -460,29 +463,94 @@ async function schedule(event) {
     waiting_room: v.waitingRoom,
     kind: v.kind,
   };
-  idempotencyKey ||= crypto.randomUUID();
   const button = $("schedule-submit");
+  const label = button.textContent;
   button.disabled = true;
-  button.textContent = "Scheduling…";
+  button.textContent = editing ? "Saving…" : "Scheduling…";
   try {
-    const meeting = await api("/api/meetings", {
-      method: "POST", body, headers: { "Idempotency-Key": idempotencyKey },
-    });
-    idempotencyKey = null;
+    let meeting;
+    if (editing) {
+      // PUT replaces the whole meeting: keep what the form does not show.
+      meeting = await api(`/api/meetings/${encodeURIComponent(editing.meeting_id)}`, {
+        method: "PUT", body: { ...body, video_slots: editing.video_slots },
+      });
+    } else {
+      idempotencyKey ||= crypto.randomUUID();
+      meeting = await api("/api/meetings", {
+        method: "POST", body, headers: { "Idempotency-Key": idempotencyKey },
+      });
+      idempotencyKey = null;
+    }
+    const verb = editing ? "Saved" : "Scheduled";
     meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
     if (meeting.next_occurrences.length) meetings.push(meeting);
     sortMeetings();
-    render(meeting.meeting_id);
-    toast(meeting.next_occurrences.length ? `Scheduled “${meeting.title}”`
-      : `Scheduled “${meeting.title}”, but it has no occurrences left`, "success");
     resetForm();
+    render(meeting.meeting_id);
+    toast(meeting.next_occurrences.length ? `${verb} “${meeting.title}”`
+      : `${verb} “${meeting.title}”, but it has no occurrences left`, "success");
   } catch (failure) {
     if (failure instanceof ApiError && failure.status !== 0) idempotencyKey = null; // refused: a new try is a new request
     $("schedule-error").textContent = failure.message;
+    button.textContent = label;
   } finally {
     button.disabled = false;
-    button.textContent = "Schedule meeting";
   }
+}
+
+/** The form's repeat fields from an RRULE the API returned. */
+function rruleFields(rrule, timezone) {
+  if (!rrule) return { freq: "" };
+  const parts = Object.fromEntries(rrule.split(";").map((p) => p.split("=")));
+  const fields = { freq: parts.FREQ, interval: Number(parts.INTERVAL || 1), byday: (parts.BYDAY || "").split(",").filter(Boolean) };
+  if (parts.COUNT) Object.assign(fields, { ends: "count", count: Number(parts.COUNT) });
+  else if (parts.UNTIL) {
+    // UNTIL is UTC; the form shows the date it falls on in the meeting's zone.
+    const u = parts.UNTIL;
+    const until = new Date(`${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${u.slice(9, 11) || "00"}:${u.slice(11, 13) || "00"}:${u.slice(13, 15) || "00"}Z`);
+    const day = new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" }).format(until);
+    Object.assign(fields, { ends: "until", untilDate: day });
+  } else fields.ends = "never";
+  return fields;
+}
+
+function editMeeting(meeting) {
+  resetForm();
+  editing = meeting;
+  const form = $("schedule-form");
+  $("title").value = meeting.title;
+  const [date, time] = meeting.start.split("T");
+  $("date").min = "";
+  $("date").value = date;
+  $("time").value = time.slice(0, 5);
+  if (![...$("timezone").options].some((o) => o.value === meeting.timezone)) {
+    $("timezone").append(new Option(meeting.timezone, meeting.timezone));
+  }
+  $("timezone").value = meeting.timezone;
+  const duration = String(meeting.duration_minutes);
+  if (![...$("duration").options].some((o) => o.value === duration)) {
+    $("duration").append(new Option(`${meeting.duration_minutes} min`, duration));
+  }
+  $("duration").value = duration;
+  const rule = rruleFields(meeting.rrule, meeting.timezone);
+  $("repeat").value = rule.freq;
+  if (rule.freq) {
+    $("interval").value = String(rule.interval);
+    for (const box of form.querySelectorAll("input[name=byday]")) box.checked = rule.byday.includes(box.value);
+    form.querySelector(`input[name=ends][value=${rule.ends}]`).checked = true;
+    if (rule.ends === "count") $("count").value = String(rule.count);
+    if (rule.ends === "until") $("until").value = rule.untilDate;
+  }
+  form.querySelector(`input[name=kind][value=${meeting.kind}]`).checked = true;
+  $("passcode").value = meeting.passcode || "";
+  $("waiting-room").checked = meeting.waiting_room;
+  $("schedule-title").textContent = `Edit “${meeting.title}”`;
+  $("schedule-submit").textContent = "Save changes";
+  $("cancel-edit").hidden = false;
+  $("schedule-title").closest(".schedule").classList.add("editing");
+  updateRepeat();
+  $("schedule-title").scrollIntoView({ block: "start" });
+  $("title").focus();
 }
 
 function generatePasscode() {
@@ -493,6 +561,12 @@ function generatePasscode() {
 
 function resetForm() {
   // Each meeting starts from the defaults: a webinar or a passcode must never carry over unseen.
+  editing = null;
+  $("schedule-title").textContent = "Schedule a meeting";
+  $("schedule-submit").textContent = "Schedule meeting";
+  $("cancel-edit").hidden = true;
+  $("schedule-title").closest(".schedule").classList.remove("editing");
+  $("schedule-error").textContent = "";
   $("schedule-form").reset();
   for (const input of $("schedule-form").querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
   const start = nextHalfHour(viewerZone);
@@ -514,6 +588,11 @@ function wireForm() {
   $("until").addEventListener("focus", () => { form.querySelector("input[name=ends][value=until]").checked = true; });
   $("count").addEventListener("focus", () => { form.querySelector("input[name=ends][value=count]").checked = true; });
   $("generate-passcode").addEventListener("click", generatePasscode);
+  $("cancel-edit").addEventListener("click", () => {
+    const id = editing?.meeting_id;
+    resetForm();
+    document.querySelector(`[data-meeting-id="${CSS.escape(id || "")}"] .edit`)?.focus();
+  });
 }
 
 // -- page -------------------------------------------------------------------------------------

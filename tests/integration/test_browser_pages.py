@@ -288,6 +288,40 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     assert (rule["FREQ"], rule["BYDAY"], rule["COUNT"]) == (["WEEKLY"], ["MO", "WE"], [6])
     assert weekly["join_url"] in str(event["DESCRIPTION"])
 
+    # Edit: the form comes back filled in from the meeting; saving replaces it (PUT).
+    await weekly_card.get_by_role("button", name="Edit", exact=True).click()
+    form = page.locator("#schedule-form")
+    await expect(page.locator("#schedule-title")).to_have_text("Edit “Weekly sync”")
+    await expect(form.get_by_label("Title")).to_have_value("Weekly sync")
+    await expect(form.get_by_label("Time zone")).to_have_value("America/Los_Angeles")
+    await expect(form.get_by_label("Start time")).to_have_value("09:00")
+    await expect(form.get_by_label("Number of occurrences")).to_have_value("6")
+    checked = await form.locator("input[name=byday]:checked").evaluate_all(
+        "els => els.map(e => e.value)"
+    )
+    assert checked == ["MO", "WE"]
+    await expect(form.get_by_label("Webinar")).to_be_checked()
+    await expect(form.get_by_label("Passcode")).to_have_value("4242")
+    await expect(form.get_by_label("Waiting room")).to_be_checked()
+    await form.get_by_label("Title").fill("Weekly sync (moved)")
+    await form.get_by_label("Start time").fill("10:30")
+    async with page.expect_response(
+        lambda r: (
+            r.url.endswith(f"/api/meetings/{weekly['meeting_id']}") and r.request.method == "PUT"
+        )
+    ) as answer:
+        await form.get_by_role("button", name="Save changes").click()
+    saved_meeting = await (await answer.value).json()
+    assert (saved_meeting["start"], saved_meeting["rrule"], saved_meeting["passcode"]) == (
+        "2027-01-04T10:30",
+        "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=6",
+        "4242",
+    )
+    await expect(weekly_card.locator(".meeting-title")).to_have_text("Weekly sync (moved)")
+    await _assert_times_shown(weekly_card, saved_meeting)
+    await expect(page.locator("#schedule-title")).to_have_text("Schedule a meeting")
+    await expect(form.get_by_label("Title")).to_have_value("")
+
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     await _no_serious_axe(page, "dashboard")
 
