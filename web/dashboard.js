@@ -1,5 +1,5 @@
 // The host's dashboard (dashboard.html): upcoming meetings with their next occurrences in the
-// viewer's time zone, and the form that schedules one-off or recurring meetings.
+// viewer's time zone, and the form that schedules (or edits) one-off and recurring meetings.
 // Signed-in only: without a session it sends the person to sign in and back.
 //
 // Exports (pure helpers):
@@ -10,7 +10,7 @@ import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.
 
 const $ = (id) => document.getElementById(id);
 const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
-const WEEKDAYS = [ // RFC 5545 codes, in the locale's week order from Monday
+const WEEKDAYS = [ // RFC 5545 codes, Monday first (ISO 8601)
   ["MO", "Monday"], ["TU", "Tuesday"], ["WE", "Wednesday"], ["TH", "Thursday"],
   ["FR", "Friday"], ["SA", "Saturday"], ["SU", "Sunday"],
 ];
@@ -100,6 +100,12 @@ export function buildRrule({ freq, interval = 1, byday = [], ends = "count", cou
   return parts.join(";");
 }
 
+/** An RRULE UNTIL (20270605T145959Z, or a bare date) as an instant. */
+function parseUntil(u) {
+  const at = (from, to) => u.slice(from, to) || "00";
+  return new Date(`${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${at(9, 11)}:${at(11, 13)}:${at(13, 15)}Z`);
+}
+
 function listText(items) {
   return new Intl.ListFormat(undefined, { style: "long", type: "conjunction" }).format(items);
 }
@@ -116,9 +122,7 @@ export function describeRrule(rrule) {
   }
   if (parts.COUNT) text += `, ${parts.COUNT} times`;
   if (parts.UNTIL) {
-    const u = parts.UNTIL;
-    const until = new Date(`${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${u.slice(9, 11) || "00"}:${u.slice(11, 13) || "00"}:00Z`);
-    text += `, until ${dateYearFormat.format(until)}`;
+    text += `, until ${dateYearFormat.format(parseUntil(parts.UNTIL))}`;
   }
   return text;
 }
@@ -506,8 +510,7 @@ function rruleFields(rrule, timezone) {
   if (parts.COUNT) Object.assign(fields, { ends: "count", count: Number(parts.COUNT) });
   else if (parts.UNTIL) {
     // UNTIL is UTC; the form shows the date it falls on in the meeting's zone.
-    const u = parts.UNTIL;
-    const until = new Date(`${u.slice(0, 4)}-${u.slice(4, 6)}-${u.slice(6, 8)}T${u.slice(9, 11) || "00"}:${u.slice(11, 13) || "00"}:${u.slice(13, 15) || "00"}Z`);
+    const until = parseUntil(parts.UNTIL);
     const day = new Intl.DateTimeFormat("en-CA", { timeZone: timezone, year: "numeric", month: "2-digit", day: "2-digit" }).format(until);
     Object.assign(fields, { ends: "until", untilDate: day });
   } else fields.ends = "never";

@@ -322,6 +322,15 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await expect(page.locator("#schedule-title")).to_have_text("Schedule a meeting")
     await expect(form.get_by_label("Title")).to_have_value("")
 
+    # An UNTIL rule comes back as the date in the meeting's zone; Cancel leaves it unchanged.
+    daily_card = page.locator(f'li[data-meeting-id="{daily["meeting_id"]}"]')
+    await daily_card.get_by_role("button", name="Edit", exact=True).click()
+    await expect(form.get_by_label("Last date")).to_have_value("2027-06-05")
+    await expect(form.locator("input[name=ends][value=until]")).to_be_checked()
+    await form.get_by_role("button", name="Cancel").click()
+    await expect(page.locator("#schedule-title")).to_have_text("Schedule a meeting")
+    await expect(daily_card.get_by_role("button", name="Edit", exact=True)).to_be_focused()
+
     await page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
     await _no_serious_axe(page, "dashboard")
 
