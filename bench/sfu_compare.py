@@ -544,6 +544,7 @@ async def run_step(
         client_limited.append(f"{drops['clients']} of {lost} lost packets dropped at the clients")
     result["held"] = bool(held and seen >= expected)
     result["client_limited"] = client_limited
+    derive(result)
     return result
 
 
@@ -609,6 +610,20 @@ def step_line(s: dict[str, Any]) -> str:
     )
 
 
+def derive(step: dict[str, Any]) -> None:
+    """CPU per full-rate stream: the server's CPU share over the streams it delivered, each
+    weighted by its delivery rate (capped at 1; above 1 is a backlog draining). A relay that
+    delivers a tenth of the frames delivers a tenth of a stream: per delivered stream it would
+    look ten times cheaper than it is."""
+    video = min(1.0, step.get("video_frame_rate_ratio") or 0.0) * step["video_streams"]
+    audio = min(1.0, step.get("audio_packet_rate_ratio") or 0.0) * step["audio_streams"]
+    full = video + audio
+    step["full_rate_streams"] = full
+    step["cpu_percent_per_full_rate_stream"] = (
+        100 * step["server_cpu_utilisation"] / full if full > 0 else None
+    )
+
+
 def rate_ratio(s: dict[str, Any]) -> float | None:
     """The delivery ratio shown: video frames if the step has video, else audio packets."""
     video = s.get("video_frame_rate_ratio")
@@ -641,7 +656,12 @@ def ratios(results: dict[str, Any]) -> list[dict[str, Any]]:
                 }.get(load)
                 if theirs is None:
                     continue
-                for key in ("cpu_us_per_packet", "cpu_percent_per_stream", "server_rss_bytes"):
+                for key in (
+                    "cpu_us_per_packet",
+                    "cpu_percent_per_stream",
+                    "cpu_percent_per_full_rate_stream",
+                    "server_rss_bytes",
+                ):
                     if mine.get(key) and theirs.get(key):
                         row[f"{key}_ours_to_{other}"] = mine[key] / theirs[key]
                 row[f"loss_{other}"] = theirs["subscriber_loss"]
@@ -661,9 +681,9 @@ def aims(results: dict[str, Any], rows: list[dict[str, Any]]) -> dict[str, Any]:
         r["cpu_us_per_packet_ours_to_janus"] for r in rows if "cpu_us_per_packet_ours_to_janus" in r
     ]
     to_naive = [
-        r["cpu_percent_per_stream_ours_to_naive"]
+        r["cpu_percent_per_full_rate_stream_ours_to_naive"]
         for r in rows
-        if "cpu_percent_per_stream_ours_to_naive" in r
+        if "cpu_percent_per_full_rate_stream_ours_to_naive" in r
     ]
     # Streams per core: video streams delivered per core of server CPU at the held steps
     # (an extrapolation to a full core from the CPU share measured).
@@ -717,7 +737,7 @@ def table(report: dict[str, Any]) -> str:
                     f"{scenario:<8} {s['load']:>5} {target:<6} "
                     f"{s['delivered_packets_per_second']:>9,.0f} "
                     f"{fmt(s['cpu_us_per_packet'], '.1f'):>8} "
-                    f"{fmt(s['cpu_percent_per_stream'], '.3f'):>9} "
+                    f"{fmt(s['cpu_percent_per_full_rate_stream'], '.3f'):>9} "
                     f"{s['server_rss_bytes'] / 2**20:>5.0f} "
                     f"{100 * s['subscriber_loss']:>7.2f} "
                     f"{fmt(rate_ratio(s), '.2f'):>6} "
@@ -728,6 +748,11 @@ def table(report: dict[str, Any]) -> str:
                 f"{'':<8} {'':>5} {target:<6} largest held: {run['largest_load_held']}; "
                 f"stopped: {run['stopped_because']}"
             )
+    lines.append(
+        "pkt/s: delivered to the subscribers; µs/pkt: server CPU per delivered packet; "
+        "%core/str: server CPU (% of a core) per full-rate stream; rate: delivered ÷ published "
+        "(video frames, or audio packets); p50/p99: ours added latency, janus end to end"
+    )
     lines.append("")
     lines.append("ratios, ours / other at the same step (lower is better for ours):")
     lines.append(
@@ -738,9 +763,9 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"{row['scenario']:<8} {row['load']:>5} "
             f"{fmt(row.get('cpu_us_per_packet_ours_to_janus'), '.2f'):>14} "
-            f"{fmt(row.get('cpu_percent_per_stream_ours_to_janus'), '.2f'):>17} "
+            f"{fmt(row.get('cpu_percent_per_full_rate_stream_ours_to_janus'), '.2f'):>17} "
             f"{fmt(row.get('cpu_us_per_packet_ours_to_naive'), '.3f'):>14} "
-            f"{fmt(row.get('cpu_percent_per_stream_ours_to_naive'), '.3f'):>17}"
+            f"{fmt(row.get('cpu_percent_per_full_rate_stream_ours_to_naive'), '.3f'):>17}"
         )
     lines.append("")
     lines.append("aims:")
@@ -806,7 +831,19 @@ def machine_info() -> dict[str, Any]:
             text=True,
             timeout=10,
         ).stdout.strip()
+
+    def git(*argv: str) -> str:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            return subprocess.run(
+                ["git", *argv], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+        return ""
+
     return {
+        # The node under test is the working tree's media_fleet: its commit, and whether
+        # media_fleet differs from it (someone's uncommitted work would be measured).
+        "commit": git("rev-parse", "HEAD"),
+        "media_fleet_uncommitted_changes": git("status", "--porcelain", "--", "media_fleet"),
         "cpus": os.cpu_count(),
         "cpu_model": model,
         "python": platform.python_version(),
@@ -916,6 +953,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", type=Path, default=RESULTS / "sfu_compare.json")
     p.add_argument("--plot", type=Path, default=None, help="PNG path (default: next to --out)")
+    p.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="run nothing: recompute the table, ratios, aims and plot of a saved report",
+    )
     return p
 
 
@@ -940,16 +983,58 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def set_autogroup_nice(niceness: int) -> bool:
+    """With the kernel's autogroups, nice only ranks tasks inside one session's group; the
+    groups share the CPU by their own nice. The servers, clients and this process are all in
+    this process's group, so ``--nice`` sets it too (it is restored at the end)."""
+    try:
+        AUTOGROUP.write_text(str(niceness))
+    except OSError:
+        return False
+    return True
+
+
 async def bounded(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="sfu-compare-") as workdir:
-        return await asyncio.wait_for(
-            compare(args, Path(workdir)), args.budget_minutes * 60 + HARD_MARGIN
-        )
+    autogroup = bool(args.nice) and set_autogroup_nice(args.nice)
+    try:
+        with tempfile.TemporaryDirectory(prefix="sfu-compare-") as workdir:
+            report = await asyncio.wait_for(
+                compare(args, Path(workdir)), args.budget_minutes * 60 + HARD_MARGIN
+            )
+    finally:
+        if autogroup:
+            set_autogroup_nice(0)
+    report["settings"]["autogroup_nice_set"] = autogroup
+    return report
+
+
+def rederive(report: dict[str, Any]) -> dict[str, Any]:
+    """Recompute the derived figures, ratios and aims of a saved report (``--from-json``)."""
+    results = report["results"]  # saved with sorted keys: back to the run's order
+    report["results"] = {
+        name: {t: results[name][t] for t in TARGETS if t in results[name]}
+        for name in SCENARIOS
+        if name in results
+    }
+    for by_target in report["results"].values():
+        for run in by_target.values():
+            for step in run["steps"]:
+                if "error" not in step:
+                    derive(step)
+    report["ratios"] = ratios(report["results"])
+    report["aims"] = aims(report["results"], report["ratios"])
+    return report
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    report = asyncio.run(bounded(args))
+    if args.from_json is not None:
+        report = rederive(json.loads(args.from_json.read_text()))
+    else:
+        report = asyncio.run(bounded(args))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     plot(report, args.plot)

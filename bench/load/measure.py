@@ -53,11 +53,15 @@ def machine_busy_seconds() -> float:
 
 def udp_receive_drops(pids: dict[str, list[int]]) -> dict[str, int]:
     """Datagrams the kernel dropped for full receive buffers: machine-wide (/proc/net/snmp
-    RcvbufErrors) and per group of processes (the ``drops`` column of the UDP table of each
+    RcvbufErrors, and SndbufErrors for full send buffers) and per group of processes (the ``drops`` column of the UDP table of each
     process's own network namespace, ``/proc/<pid>/net/udp``, for the sockets it holds)."""
     lines = Path("/proc/net/snmp").read_text().splitlines()
     udp = [line.split() for line in lines if line.startswith("Udp:")]
-    drops = {"machine": int(udp[1][udp[0].index("RcvbufErrors")])}
+    drops = {
+        "machine": int(udp[1][udp[0].index("RcvbufErrors")]),
+        # A full send buffer: sendto gets EAGAIN, and asyncio queues the datagram in memory.
+        "machine_send_buffer_full": int(udp[1][udp[0].index("SndbufErrors")]),
+    }
     for name, group in pids.items():
         total = 0
         for pid in group:
