@@ -41,6 +41,7 @@ ARGS = [
 # How many pixels of the board are not the background colour (the board is #fafafa).
 INKED = """() => {
   const c = document.querySelector('#whiteboard-panel canvas');
+  if (!c || !c.width) return -1;  // the panel is not mounted yet
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let n = 0;
   for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0 && !(d[i] > 240 && d[i+1] > 240 && d[i+2] > 240)) n++;
@@ -95,7 +96,7 @@ async def _page(context: BrowserContext, errors: list[str]) -> Page:
 
 async def _join(page: Page, url: str, name: str) -> None:
     await page.goto(url)
-    await expect(page.locator("#title")).not_to_have_text("Join a meeting")
+    await expect(page.locator("#title")).not_to_have_text("Join a meeting", timeout=15_000)
     await page.fill("#name", name)
     await page.get_by_role("button", name="Join", exact=True).click()
     await expect(page.locator("#room")).to_be_visible(timeout=15_000)
@@ -168,8 +169,13 @@ async def test_polls_whiteboard_and_qa_between_two_pages(twin: Twin, browser: Br
         await expect(bob.locator("#apps-badge")).to_be_hidden()
         bob_panel = bob.locator("#polls-panel")
         await expect(bob_panel.locator(".poll-form")).to_be_hidden()  # guests cannot create
-        await bob_panel.get_by_label("Maybe").check()
-        await bob_panel.get_by_role("button", name="Vote").click()
+        # Bob votes with the keyboard only: focus the choice, Space to pick, Tab, Enter.
+        await bob_panel.get_by_label("Maybe").focus()
+        await bob.keyboard.press("Space")
+        await expect(bob_panel.get_by_label("Maybe")).to_be_checked()
+        await bob.keyboard.press("Tab")
+        await expect(bob_panel.get_by_role("button", name="Vote")).to_be_focused()
+        await bob.keyboard.press("Enter")
         await expect(bob_panel).to_contain_text("You voted: Maybe")
         for p in (panel, bob_panel):
             result = p.locator(".poll-result").nth(2)
@@ -185,7 +191,7 @@ async def test_polls_whiteboard_and_qa_between_two_pages(twin: Twin, browser: Br
         # Whiteboard: Bob draws with the mouse; Ada's board shows it.
         await _open(ada, "Board")
         await _open(bob, "Board")
-        assert await ada.evaluate(INKED) == 0
+        await _inked(ada, lambda n: n == 0)
         canvas = bob.locator("#whiteboard-panel canvas")
         box = await canvas.bounding_box()
         assert box is not None
@@ -198,6 +204,14 @@ async def test_polls_whiteboard_and_qa_between_two_pages(twin: Twin, browser: Br
         await bob.mouse.up()
         await _inked(ada, lambda n: n > 200)
         await ada.screenshot(path=str(ARTIFACTS / "collab-whiteboard.png"))
+        # The colour swatches are a radio group driven by the arrow keys.
+        red = bob.get_by_role("radio", name="Red")
+        await red.focus()
+        await bob.keyboard.press("ArrowRight")
+        blue = bob.get_by_role("radio", name="Blue")
+        await expect(blue).to_be_focused()
+        await expect(blue).to_have_attribute("aria-checked", "true")
+        await expect(red).to_have_attribute("aria-checked", "false")
         # The host clears it for everyone.
         await ada.locator("#whiteboard-panel").get_by_role("button", name="Clear board").click()
         await _inked(bob, lambda n: n == 0)
@@ -228,6 +242,43 @@ async def test_polls_whiteboard_and_qa_between_two_pages(twin: Twin, browser: Br
     finally:
         await ada_ctx.close()
         await bob_ctx.close()
+        await host_api.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="web/room/room.js mounts the panels after the join and loads them with lastSnapshot(),"
+    " which rebuilds the snapshot without polls, questions and whiteboard (room owner to fix)",
+)
+async def test_a_late_joiner_sees_polls_questions_and_the_board(
+    twin: Twin, browser: Browser
+) -> None:
+    from tests.integration.client import SignalingClient
+
+    host_api = Api(twin.base_url)
+    await host_api.sign_up(f"late-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
+    info = await host_api.create_meeting(title="Late review")
+    host = await SignalingClient.enter(twin.ws_url, await host_api.join(info["meeting_id"], "Ada"))
+    await host.ok("join")
+    await host.ok("poll_create", {"question": "Earlier poll?", "options": ["a", "b"]})
+    await host.ok("qa_ask", {"text": "An earlier question"})
+    points = [[0.1 + i / 100, 0.5] for i in range(50)]
+    await host.ok("wb_stroke", {"color": "#e53935", "width": 8, "points": points})
+    errors: list[str] = []
+    context = await _context(browser, errors)
+    try:
+        page = await _page(context, errors)
+        await _join(page, info["join_url"], "Cy")
+        await _open(page, "Polls")
+        await expect(page.locator("#polls-panel")).to_contain_text("Earlier poll?")
+        await _open(page, "Q&A")
+        await expect(page.locator("#qa-panel")).to_contain_text("An earlier question")
+        await _open(page, "Board")
+        await _inked(page, lambda n: n > 100)
+        assert errors == [], errors
+    finally:
+        await context.close()
+        await host.close()
         await host_api.close()
 
 
