@@ -62,6 +62,12 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
         "participant.left", lambda e: e["data"]["participant_id"] == carol.participant_id
     )
 
+    # Dee is removed by the host: her session ends then.
+    dee = await _enter(twin, await guest.join(mid, "Dee"))
+    await host.ok("remove", {"participant_id": dee.participant_id})
+    await dee.closed
+    await dee.close()
+
     # While the meeting runs, open sessions have no end yet.
     running = (await host_api.get(f"/api/meetings/{mid}/summary")).json()
     assert running["meeting"]["ended_at"] is None
@@ -80,9 +86,9 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
     assert _t(meeting["started_at"]) <= _t(meeting["ended_at"])
 
     people = {a["name"]: a for a in summary["attendance"]}
-    assert list(people) == ["Hana Host", "Bob", "=cmd|' /C calc'!A0"]  # by first arrival
+    assert list(people) == ["Hana Host", "Bob", "=cmd|' /C calc'!A0", "Dee"]  # by arrival
     assert people["Hana Host"]["role"] == "host"
-    assert [len(a["sessions"]) for a in people.values()] == [1, 2, 1]
+    assert [len(a["sessions"]) for a in people.values()] == [1, 2, 1, 1]
     for a in people.values():
         for s in a["sessions"]:
             assert s["left_at"] is not None, a  # every session ended by the end at the latest
@@ -92,6 +98,8 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
     first, second = people["Bob"]["sessions"]
     assert _t(first["left_at"]) <= _t(second["joined_at"])
     assert people["Hana Host"]["sessions"][0]["left_at"] == meeting["ended_at"]
+    removed = next(s for s in running["attendance"] if s["name"] == "Dee")["sessions"][0]
+    assert removed["left_at"] is not None  # closed by the removal, before the end
 
     assert [(m["from_name"], m["text"]) for m in summary["chat"]] == [
         ("Hana Host", "Welcome, all"),
@@ -132,7 +140,7 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
         )
     )
     assert rows[0][:3] == ["name", "role", "participant_id"]
-    assert [r[0] for r in rows[1:]] == ["Hana Host", "Bob", "Bob", "'=cmd|' /C calc'!A0"]
+    assert [r[0] for r in rows[1:]] == ["Hana Host", "Bob", "Bob", "'=cmd|' /C calc'!A0", "Dee"]
     rows = list(
         csv.reader(
             io.StringIO((await host_api.get(f"/api/meetings/{mid}/summary.csv?part=polls")).text)
