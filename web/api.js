@@ -279,15 +279,19 @@ export function isSignedIn() {
   return Boolean(read("local", REFRESH_KEY));
 }
 
+let loadingAccount = null; // one /me at a time, however many callers ask
+
 export async function account() {
   if (!isSignedIn()) return null;
   if (cachedAccount) return cachedAccount;
-  try {
-    const me = await api("/api/auth/me");
+  loadingAccount ||= api("/api/auth/me").then((me) => {
     cachedAccount = { user_id: me.user_id, email: me.email, name: me.name };
     write("session", ACCOUNT_KEY, JSON.stringify(cachedAccount));
     notify();
     return cachedAccount;
+  }).finally(() => { loadingAccount = null; });
+  try {
+    return await loadingAccount;
   } catch (error) {
     if (error.status === 401) return null;
     throw error;

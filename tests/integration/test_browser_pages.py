@@ -466,6 +466,14 @@ async def test_a_refused_access_token_is_refreshed_once_and_the_call_retried(
     assert statuses == [("auth/me", 401), ("auth/refresh", 200), ("auth/me", 200)]
     assert (await _tokens(page))[1] != refresh
 
+    # A new tab has no access token (sessionStorage is per tab): the shared refresh token
+    # gets it one, and the account is read from /me.
+    tab = await context.new_page()
+    await tab.goto("/dashboard.html")
+    await expect(tab.locator("#account-name")).to_contain_text("Refresh Tester")
+    await expect(tab.locator("#list-status")).to_contain_text("No upcoming meetings")
+    await tab.close()
+
     # When the refresh token is spent elsewhere too, the page signs out instead of looping.
     _, current = await _tokens(page)
     async with httpx.AsyncClient(base_url=twin.base_url) as http:
