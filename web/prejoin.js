@@ -340,7 +340,7 @@ export class PreJoinCheck extends EventTarget {
   async acquireAll() {
     this.stopped = false;
     this.generation += 1;
-    this.say("Checking your camera and microphone…");
+    this.say("Checking your camera and microphone… If the browser asks, allow Townhall to use them.");
     if (!navigator.mediaDevices?.getUserMedia) {
       this.say("This browser can't use a camera or microphone on this page (it needs HTTPS). You can still join and listen.");
       this.changed();
