@@ -12,6 +12,7 @@ of the connection and a parsed request, and tests can call it directly.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,8 @@ CHAT_HISTORY_ON_JOIN = 50
 MAX_SNAPSHOT_BYTES = 120 * 1024
 REACTIONS = frozenset({"👍", "👏", "❤️", "😂", "😮", "🎉", "🙌", "🤔"})
 WRITE_ATTEMPTS = 4
+# Tries of one collaboration transaction cancelled only by a concurrent one on the same item.
+CONFLICT_ATTEMPTS = 6
 # Bound on clean-up passes after a fan-out finds gone connections (each pass may find more).
 MAX_CLEANUP_PASSES = 3
 
@@ -70,6 +73,7 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
         notifier: ConnectionNotifier,
         media: Callable[[], MediaAccess] | None = None,
         clock: Callable[[], float] = time.time,
+        pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self._meetings = meetings
         # Collaboration items live in the meetings table, each type under its own sort keys.
@@ -84,6 +88,7 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
         self._media_factory = media
         self._media_access: MediaAccess | None = None
         self._clock = clock
+        self._pause = pause
 
     # -- connection life cycle -------------------------------------------------------------
 
@@ -886,23 +891,33 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
     ) -> None:
         """Commit ready-made items; a failed condition on one of `refusals`' sort keys is
         answered with that error (already voted, poll closed, cap reached). The request record
-        is not kept when the transaction fails, so the same id may be retried."""
-        try:
-            self._meetings.commit(
-                caller.meeting_id,
-                seq,
-                request=(caller.participant_id, request.request_id),
-                extra=extra,
-            )
-        except DuplicateRequest as exc:
-            raise DuplicateRequestError(f"request id {exc} was already used") from exc
-        except StaleWrite as exc:
-            for sk in exc.failed:
-                if sk in refusals:
-                    raise refusals[sk] from exc
-            if "META" in exc.failed:
-                raise Gone("the meeting has ended") from exc
-            raise Conflict("the meeting is busy; retry the request") from exc
+        is not kept when the transaction fails, so the same id may be retried.
+
+        Many people voting on one poll, upvoting one question or drawing at once all write one
+        item (the poll, the question, the COLLAB counter), and DynamoDB cancels a transaction
+        that meets another in flight on an item (TransactionConflict, which botocore does not
+        retry). No condition failed then, so the very same transaction is tried again after a
+        short random pause: its items and seq stay valid."""
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self._meetings.commit(
+                    caller.meeting_id,
+                    seq,
+                    request=(caller.participant_id, request.request_id),
+                    extra=extra,
+                )
+                return
+            except DuplicateRequest as exc:
+                raise DuplicateRequestError(f"request id {exc} was already used") from exc
+            except StaleWrite as exc:
+                for sk in exc.failed:
+                    if sk in refusals:
+                        raise refusals[sk] from exc
+                if "META" in exc.failed:
+                    raise Gone("the meeting has ended") from exc
+                if exc.failed or attempt == CONFLICT_ATTEMPTS - 1:
+                    raise Conflict("the meeting is busy; retry the request") from exc
+                self._pause(random.uniform(0.005, 0.02) * (attempt + 1))
 
     def _session_end(self, p: Participant) -> list[dict[str, Any]]:
         """The item that closes the participant's attendance session, if one is open."""
