@@ -29,6 +29,7 @@ import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pylibsrtp
+import pylibsrtp._binding
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.codecs import is_rtx
 from aiortc.codecs.base import Decoder
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 _DTLS_CONNECTED = _DtlsState.CONNECTED
 
 SrtpError = pylibsrtp.Error
+_srtp_ffi = pylibsrtp._binding.ffi
+_srtp_protect = pylibsrtp._binding.lib.srtp_protect
+_srtp_assert = pylibsrtp._srtp_assert
 "What SRTP protect raises for a packet it refuses (see :meth:`SlotTransmitter.send`)."
 
 ASSUMED_AIORTC_VERSION = "1.16.0"
@@ -447,6 +451,46 @@ async def send_packet(sender: RTCRtpSender, data: bytes) -> bool:
     return True
 
 
+class SrtpProtector:
+    """``pylibsrtp.Session.protect`` without its per-call wrapper work: same C call, same bytes.
+
+    ``Session.protect`` costs about twice its C call: a name-mangled method, type and length
+    checks, and a fresh ``ffi.new("int *")`` per packet. This keeps one length cell and
+    calls ``srtp_protect`` on the session's own state and buffer, so its output is the
+    session's, byte for byte (``tests/media/test_aiortc_seams.py`` compares the two).
+
+    Touches pylibsrtp 1.0 private names: ``Session._srtp`` (``srtp_t *``), ``Session._cdata``
+    (its 1,500-byte ``char[]``) and ``Session._buffer`` (an ``ffi.buffer`` over it),
+    ``pylibsrtp._binding`` (``ffi``, ``lib.srtp_protect``), ``pylibsrtp.SRTP_MAX_TRAILER_LEN``
+    and ``pylibsrtp._srtp_assert`` (status code to :data:`SrtpError`).
+    """
+
+    __slots__ = ("_buffer", "_cdata", "_length", "_limit", "_session", "_srtp")
+
+    def __init__(self, session: pylibsrtp.Session) -> None:
+        private: Any = session
+        self._session = session  # keeps the C state alive
+        self._srtp = private._srtp[0]
+        self._cdata = private._cdata
+        self._buffer = private._buffer
+        self._length = _srtp_ffi.new("int *")
+        self._limit = len(self._cdata) - pylibsrtp.SRTP_MAX_TRAILER_LEN
+
+    def protect(self, data: bytes) -> bytes:
+        """Apply SRTP protection to one RTP packet (bytes)."""
+        size = len(data)
+        if size > self._limit:
+            raise ValueError("packet is too long")
+        self._buffer[0:size] = data
+        length = self._length
+        length[0] = size
+        status = _srtp_protect(self._srtp, self._cdata, length)
+        if status:
+            _srtp_assert(status)
+        protected: bytes = self._buffer[0 : length[0]]
+        return protected
+
+
 class SlotTransmitter:
     """SRTP-protect and send a slot's RTP packets synchronously, without aiortc's coroutines.
 
@@ -459,7 +503,7 @@ class SlotTransmitter:
     ``sendto`` buffers on EAGAIN exactly as it does for the stock path.
 
     Touches, on aiortc 1.16.0 / aioice 0.10: ``RTCDtlsTransport._state`` (``State.CONNECTED``),
-    ``RTCDtlsTransport._tx_srtp`` (its ``protect``), the transmit counters
+    ``RTCDtlsTransport._tx_srtp`` (protected through :class:`SrtpProtector`), the transmit counters
     ``_RTCDtlsTransport__tx_bytes`` / ``__tx_packets`` (kept true for ``getStats``),
     ``RTCIceTransport._connection`` and aioice ``Connection._nominated`` (component 1: the
     pair aioice's own ``sendto`` would use), whose ``protocol.transport`` and
@@ -467,11 +511,13 @@ class SlotTransmitter:
     followed at once.
     """
 
-    __slots__ = ("_dtls", "_nominated")
+    __slots__ = ("_dtls", "_nominated", "_protector", "_session")
 
     def __init__(self, sender: RTCRtpSender) -> None:
         self._dtls: Any = sender.transport  # Any: the name-mangled counters
         self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
+        self._session: pylibsrtp.Session | None = None
+        self._protector: SrtpProtector | None = None
 
     def send(self, data: bytes) -> bool:
         """Protect and send one serialized RTP packet; False if the transport is not up.
@@ -486,7 +532,12 @@ class SlotTransmitter:
         pair = self._nominated.get(1)
         if pair is None:
             return False
-        protected = dtls._tx_srtp.protect(data)
+        session = dtls._tx_srtp
+        protector = self._protector
+        if session is not self._session or protector is None:  # first packet, or new keys
+            protector = self._protector = SrtpProtector(session)
+            self._session = session
+        protected = protector.protect(data)
         pair.protocol.transport.sendto(protected, pair.remote_addr)
         dtls._RTCDtlsTransport__tx_bytes += len(protected)
         dtls._RTCDtlsTransport__tx_packets += 1

@@ -33,6 +33,7 @@ from aiortc.rtp import (
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
     HeaderExtensions,
+    HeaderExtensionsMap,
     RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpRtpfbPacket,
@@ -457,3 +458,45 @@ async def test_enlarge_receive_buffers_reaches_the_ice_sockets() -> None:
             assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2 == granted
     finally:
         await asyncio.wait_for(node.close(), 5)
+
+
+def srtp_twins() -> tuple[Any, Any]:
+    """Two pylibsrtp sessions with the same outbound key (aiortc's preferred profile)."""
+    import os
+
+    import pylibsrtp
+
+    key = os.urandom(32 + 12)
+
+    def session() -> pylibsrtp.Session:
+        return pylibsrtp.Session(
+            pylibsrtp.Policy(
+                key=key,
+                ssrc_type=pylibsrtp.Policy.SSRC_ANY_OUTBOUND,
+                srtp_profile=pylibsrtp.Policy.SRTP_PROFILE_AEAD_AES_256_GCM,
+            )
+        )
+
+    return session(), session()
+
+
+def test_srtp_protector_seam_gives_the_session_bytes() -> None:
+    import pylibsrtp
+
+    for name in ("_srtp", "_cdata", "_buffer"):
+        assert hasattr(srtp_twins()[0], name), f"pylibsrtp moved Session.{name}"
+    for name in ("_binding", "_srtp_assert", "SRTP_MAX_TRAILER_LEN"):
+        assert hasattr(pylibsrtp, name), f"pylibsrtp moved {name}"
+    stock, twin = srtp_twins()
+    fast = seams.SrtpProtector(twin)
+    extensions = HeaderExtensionsMap()
+    for seq in [*range(65530, 65536), *range(0, 40)]:  # across a wrap: the rollover counter
+        for ssrc in (1, 0xFFFFFFFF):
+            packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=ssrc)
+            packet.payload = bytes([seq & 0xFF]) * (seq % 1300)
+            data = packet.serialize(extensions)
+            assert fast.protect(data) == stock.protect(data), seq
+    with pytest.raises(seams.SrtpError):  # far behind the newest index: refused, as stock
+        fast.protect(RtpPacket(payload_type=96, sequence_number=65000, ssrc=1).serialize())
+    with pytest.raises(ValueError):
+        fast.protect(bytes(12) + bytes(1500))
