@@ -47,7 +47,7 @@ import httpx
 
 from bench.join_storm import Participant, host_meeting, join_grant, open_socket, percentile
 from infra.twin.invocation_timers import InvocationTimers, summarize
-from infra.twin.server import LocalTwin
+from infra.twin.server import LocalTwin, TwinOptions
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGET_P99_MS = 100.0
@@ -57,6 +57,7 @@ CONNECT_CONCURRENCY = 4  # per client process, when the roster is seeded
 QUIET_SECONDS = 1.0
 SETTLE_SECONDS = 0.5
 PHASE_LIMIT_SECONDS = 300.0
+LAMBDA_PROCESSES = 0
 
 
 # -- the client side (child processes) ---------------------------------------------------------
@@ -110,9 +111,13 @@ async def _clients(
 ) -> None:
     loop = asyncio.get_running_loop()
     async with httpx.AsyncClient(base_url=base_url, timeout=60) as http:
-        people, last_reply = await _connect_all(
-            http, ws_url, meeting_id, indices, host_access, seeded
-        )
+        try:
+            people, last_reply = await _connect_all(
+                http, ws_url, meeting_id, indices, host_access, seeded
+            )
+        except Exception as exc:  # the twin refused or timed out: the parent reports it
+            pipe.send(("failed", f"joining: {type(exc).__name__}: {exc}"))
+            return
     pipe.send(("ready", last_reply))
     sender = people[0] if indices.start == 0 else None
     while True:
@@ -195,7 +200,10 @@ class ClientFleet:
         for pipe in pipes if pipes is not None else self.pipes:
             if not pipe.poll(max(0.0, deadline - time.monotonic())):
                 raise RuntimeError(f"clients did not answer within {PHASE_LIMIT_SECONDS:.0f} s")
-            answers.append(pipe.recv()[1])
+            kind, answer = pipe.recv()
+            if kind == "failed":
+                raise RuntimeError(f"a client process failed: {answer}")
+            answers.append(answer)
         return answers
 
     def stop(self) -> None:
@@ -251,9 +259,14 @@ def reference_posts(twin: LocalTwin, messages: int) -> dict[str, float]:
     return sent
 
 
-def measure(n: int, messages: int, seed_from: int, timers: InvocationTimers) -> dict[str, Any]:
+def measure(
+    n: int, messages: int, seed_from: int, processes: int, timers: InvocationTimers
+) -> dict[str, Any]:
     seeded = n >= seed_from
-    twin = LocalTwin.start(Path(tempfile.mkdtemp(prefix="bench-fanout-")))
+    twin = LocalTwin.start(
+        Path(tempfile.mkdtemp(prefix="bench-fanout-")),
+        options=TwinOptions(lambda_processes=processes),
+    )
     fleet: ClientFleet | None = None
     try:
         meeting_id, host_access = asyncio.run(_host(twin.base_url))
@@ -374,9 +387,17 @@ def main() -> None:
     parser.add_argument("--participants", type=int, nargs="+", default=[50, 200, 1000])
     parser.add_argument("--messages", type=int, default=20)
     parser.add_argument("--seed-from", type=int, default=1000)
+    parser.add_argument(
+        "--lambda-processes",
+        type=int,
+        default=LAMBDA_PROCESSES,
+        help="worker processes for the handlers (0: threads in the twin's process)",
+    )
     args = parser.parse_args()
     if not all(2 <= n <= 2000 for n in args.participants) or not 1 <= args.messages <= 500:
         raise SystemExit("participants must be 2..2000 and messages 1..500")
+    if not 0 <= args.lambda_processes <= 16:
+        raise SystemExit("lambda processes must be 0..16")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     timers = InvocationTimers()
     timers.install()
@@ -388,7 +409,13 @@ def main() -> None:
         sys.stdout = handler_output
         try:
             for n in sorted(args.participants):
-                result = measure(n, args.messages, args.seed_from, timers)
+                try:
+                    result = measure(
+                        n, args.messages, args.seed_from, args.lambda_processes, timers
+                    )
+                except RuntimeError as exc:  # reported; the other sizes still run
+                    print(f"{n:5d}  failed: {exc}", file=sys.__stdout__, flush=True)
+                    continue
                 results.append(result)
                 print("\n".join(report(result)), file=sys.__stdout__, flush=True)
         finally:
@@ -399,7 +426,13 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "chat_fanout.json").write_text(
         json.dumps(
-            {"messages": args.messages, "results": results, "seconds": round(duration)}, indent=2
+            {
+                "messages": args.messages,
+                "lambda_processes": args.lambda_processes,
+                "results": results,
+                "seconds": round(duration),
+            },
+            indent=2,
         )
     )
     if len(results) > 1:

@@ -92,18 +92,23 @@ BARE_OVERRIDES = {
 # -- client helpers (also used by bench.chat_fanout) -------------------------------------------
 
 
-async def host_meeting(http: httpx.AsyncClient, title: str = "Bench") -> tuple[str, str]:
-    """Sign a host up and schedule a meeting; (meeting id, the host's access token)."""
-    signup = await http.post(
-        "/api/auth/signup",
-        json={
-            "email": f"bench-{uuid.uuid4().hex[:10]}@example.com",
-            "password": "bench password 1",
-            "name": "Bench Host",
-        },
-    )
-    signup.raise_for_status()
-    token = signup.json()["access_token"]
+async def host_meeting(
+    http: httpx.AsyncClient, title: str = "Bench", access_token: str | None = None
+) -> tuple[str, str]:
+    """Schedule a meeting (signing a host up first unless given the host's access token);
+    (meeting id, the host's access token)."""
+    token = access_token
+    if token is None:
+        signup = await http.post(
+            "/api/auth/signup",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:10]}@example.com",
+                "password": "bench password 1",
+                "name": "Bench Host",
+            },
+        )
+        signup.raise_for_status()
+        token = str(signup.json()["access_token"])
     meeting = await http.post(
         "/api/meetings",
         headers={"authorization": f"Bearer {token}"},
@@ -253,8 +258,9 @@ class StormClients:
         teardown does not fan one `participant.left` per socket out to everyone)."""
         if self.bare:
             return
+        access = ""
         for _ in range(meetings):
-            meeting_id, access = await host_meeting(self.http, "Join storm")
+            meeting_id, access = await host_meeting(self.http, "Join storm", access or None)
             grant = await join_grant(self.http, meeting_id, "Host", access)
             host = Participant(await open_socket(self.ws_url, meeting_id, grant["join_token"]))
             await host.request("join")
@@ -335,6 +341,7 @@ async def _storm(
 ) -> None:
     clients = StormClients(base_url, ws_url, bare)
     await clients.prepare(meetings)
+    pipe.send(("prepared", None))
     total = 0
     for rate in plan["rates"]:
         result = await clients.step(rate, plan["step_seconds"])
@@ -360,7 +367,10 @@ def _storm_process(
 def run_storm(
     name: str, bare: bool, meetings: int, plan: dict[str, Any], timers: InvocationTimers
 ) -> list[dict[str, Any]]:
-    options = TwinOptions(handler_overrides=BARE_OVERRIDES if bare else {})
+    options = TwinOptions(
+        handler_overrides=BARE_OVERRIDES if bare else {},
+        lambda_processes=plan["lambda_processes"],
+    )
     twin = LocalTwin.start(Path(tempfile.mkdtemp(prefix="bench-join-")), options=options)
     steps: list[dict[str, Any]] = []
     try:
@@ -380,6 +390,9 @@ def run_storm(
                 kind, summary = parent.recv()
                 if kind == "done":
                     break
+                if kind == "prepared":
+                    timers.take()  # the set-up (sign-up, meetings, hosts) is not the storm
+                    continue
                 # What the twin's invocations spent during the step, by route.
                 summary["attribution"] = summarize(timers.take())
                 steps.append(summary)
@@ -426,9 +439,17 @@ def main() -> None:
     parser.add_argument("--rates", type=int, nargs="+", default=list(RATES))
     parser.add_argument("--meetings", type=int, default=MANY_MEETINGS)
     parser.add_argument("--storm-limit-seconds", type=float, default=150.0)
+    parser.add_argument(
+        "--lambda-processes",
+        type=int,
+        default=0,
+        help="worker processes for the handlers (0: threads in the twin's process)",
+    )
     args = parser.parse_args()
     if not 0.5 <= args.step_seconds <= 30 or not all(1 <= r <= 2000 for r in args.rates):
         raise SystemExit("step seconds must be 0.5..30 and rates 1..2000 joins/s")
+    if not 0 <= args.lambda_processes <= 16:
+        raise SystemExit("lambda processes must be 0..16")
     if not 2 <= args.meetings <= 100 or not 10 <= args.p99_bound_ms <= 30000:
         raise SystemExit("meetings must be 2..100 and the p99 bound 10..30000 ms")
     plan = {
@@ -437,6 +458,7 @@ def main() -> None:
         "p99_bound_ms": args.p99_bound_ms,
         "pause_seconds": 1.0,
         "storm_limit_seconds": args.storm_limit_seconds,
+        "lambda_processes": args.lambda_processes,
     }
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     # Handler logs and metrics (JSON lines on stdout) go to a file, not over the figures.

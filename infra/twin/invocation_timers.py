@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.twin import lambda_runtime
 from infra.twin.fake_aws import now_ms
 from infra.twin.lambda_runtime import LambdaContext, LocalLambdaRuntime
 
@@ -72,12 +73,11 @@ class InvocationTimers:
         return taken
 
     def install(self) -> None:
+        """Time every invocation of this process's twin: the handler threads here and, for a
+        runtime with worker processes created after this call, the workers."""
         if self._originals:
             return
-        import botocore.endpoint
-
-        from townhall.notifier import ConnectionNotifier
-
+        self.install_boundaries()
         timers = self
         call = LocalLambdaRuntime._call
 
@@ -88,19 +88,22 @@ class InvocationTimers:
             context: LambdaContext,
             mark_running: Callable[[], None],
         ) -> Any:
-            timing = InvocationTiming(logical_id, route_of(payload), time.perf_counter())
-            request_epoch = _request_epoch_ms(payload)
-            if request_epoch:
-                timing.queued_ms = max(0.0, now_ms() - request_epoch)
-            token = timers._current.set(timing)
-            try:
-                return call(runtime, logical_id, payload, context, mark_running)
-            finally:
-                timing.duration_ms = (time.perf_counter() - timing.started) * 1000
-                timers._current.reset(token)
-                with timers._lock:
-                    timers._timings.append(timing)
+            return timers.timed_invocation(
+                logical_id,
+                payload,
+                lambda: call(runtime, logical_id, payload, context, mark_running),
+            )
 
+        self._patch(LocalLambdaRuntime, "_call", timed_call)
+        self._patch(lambda_runtime, "timings_sink", self._extend)
+
+    def install_boundaries(self) -> None:
+        """Only the DynamoDB and @connections boundaries (what a worker process needs)."""
+        import botocore.endpoint
+
+        from townhall.notifier import ConnectionNotifier
+
+        timers = self
         send = botocore.endpoint.Endpoint._send  # type: ignore[attr-defined]
 
         def timed_send(endpoint: Any, request: Any) -> Any:
@@ -126,10 +129,27 @@ class InvocationTimers:
 
             return wrapper
 
-        self._patch(LocalLambdaRuntime, "_call", timed_call)
         self._patch(botocore.endpoint.Endpoint, "_send", timed_send)
         self._patch(ConnectionNotifier, "post_many", timed(ConnectionNotifier.post_many))
         self._patch(ConnectionNotifier, "disconnect", timed(ConnectionNotifier.disconnect))
+
+    def timed_invocation(self, logical_id: str, payload: Any, run: Callable[[], Any]) -> Any:
+        timing = InvocationTiming(logical_id, route_of(payload), time.perf_counter())
+        request_epoch = _request_epoch_ms(payload)
+        if request_epoch:
+            timing.queued_ms = max(0.0, now_ms() - request_epoch)
+        token = self._current.set(timing)
+        try:
+            return run()
+        finally:
+            timing.duration_ms = (time.perf_counter() - timing.started) * 1000
+            self._current.reset(token)
+            with self._lock:
+                self._timings.append(timing)
+
+    def _extend(self, timings: list[InvocationTiming]) -> None:
+        with self._lock:
+            self._timings.extend(timings)
 
     def uninstall(self) -> None:
         while self._originals:

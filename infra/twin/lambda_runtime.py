@@ -13,21 +13,31 @@ What it cannot keep: a Python thread cannot be killed, so a handler past its tim
 running in the background (its result is discarded) and holds a pool thread until it returns.
 All functions share one process and one `os.environ`, so per-function environment variables
 (AWS_LAMBDA_FUNCTION_NAME and friends) are not set.
+
+With `processes=N` the handlers run in N worker processes instead (spawned, each with the
+twin's environment and every handler imported up front, one invocation at a time, on the
+process's main thread, as in a Lambda execution environment). The emulator (WebSocket loop,
+management API) then no longer shares an interpreter lock with handler code, which is what
+a benchmark wants. Handler overrides must then be importable in a fresh process and cannot
+share state with the test that set them, so tests use the default, threads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import decimal
 import importlib
 import json
 import logging
+import multiprocessing
+import os
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,8 +48,13 @@ log = logging.getLogger(__name__)
 
 FUNCTION_NAME_PREFIX = "townhall-"
 DEFAULT_MAX_CONCURRENCY = 16
+WORKER_START_TIMEOUT_SECONDS = 120.0
 
 Handler = Callable[[Any, Any], Any]
+
+# Set by infra.twin.invocation_timers while installed: worker processes then time their
+# invocations too and send the timings back with each result, to this sink.
+timings_sink: Callable[[list[Any]], None] | None = None
 
 
 class LambdaInvocationError(Exception):
@@ -102,6 +117,7 @@ class LocalLambdaRuntime:
         handler_overrides: Mapping[str, str] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         fresh_import_packages: Iterable[str] = ("handlers",),
+        processes: int = 0,
     ) -> None:
         self._specs = {spec.logical_id: spec for spec in functions}
         overrides = dict(handler_overrides or {})
@@ -121,6 +137,23 @@ class LocalLambdaRuntime:
         )
         for package in fresh_import_packages:
             _forget_modules(package)
+        self._workers: ProcessPoolExecutor | None = None
+        if processes > 0:
+            self._workers = ProcessPoolExecutor(
+                max_workers=processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(
+                    list(sys.path),
+                    dict(os.environ),
+                    sorted(set(self._handler_paths.values())),
+                    timings_sink is not None,
+                ),
+            )
+            # Start every worker now (spawn, imports): the twin's start waits for it, and no
+            # invocation pays it against its timeout.
+            warming = [self._workers.submit(_warm_worker) for _ in range(processes)]
+            concurrent.futures.wait(warming, timeout=WORKER_START_TIMEOUT_SECONDS)
 
     def spec(self, logical_id: str) -> FunctionSpec:
         return self._specs[logical_id]
@@ -140,6 +173,8 @@ class LocalLambdaRuntime:
         except (TypeError, ValueError) as exc:  # a bug in the emulator, not in the handler
             raise LambdaInvocationError(name, "InvalidRequestContentException", str(exc)) from exc
         context = self._new_context(spec)
+        if self._workers is not None:
+            return await self._invoke_in_worker(logical_id, payload, context)
         loop = asyncio.get_running_loop()
         running = asyncio.Event()
 
@@ -172,9 +207,45 @@ class LocalLambdaRuntime:
             )
         return result
 
+    async def _invoke_in_worker(self, logical_id: str, payload: Any, context: LambdaContext) -> Any:
+        assert self._workers is not None
+        spec = self._specs[logical_id]
+        name = context.function_name
+        future = asyncio.get_running_loop().run_in_executor(
+            self._workers,
+            _call_in_worker,
+            logical_id,
+            self._handler_paths[logical_id],
+            payload,
+            context,
+            spec.timeout_seconds,
+        )
+        try:
+            # Counted from submission: the workers import every handler up front, and an
+            # invocation waits for a free worker only when all N are busy.
+            outcome, value, timings = await asyncio.wait_for(future, spec.timeout_seconds)
+        except TimeoutError as exc:
+            message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
+            log.error("%s RequestId: %s %s", name, context.aws_request_id, message)
+            raise LambdaInvocationError(name, "Sandbox.Timedout", message) from exc
+        sink = timings_sink
+        if timings and sink is not None:
+            sink(timings)
+        if outcome == "error":
+            error_type, error_message = value
+            raise LambdaInvocationError(name, error_type, error_message)
+        return json.loads(value)
+
     def close(self) -> None:
         # Do not wait: a handler stuck past its timeout must not hang the twin's shutdown.
         self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._workers is not None:
+            processes = list(getattr(self._workers, "_processes", {}).values())
+            self._workers.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                process.join(2)
+                if process.is_alive():  # a handler stuck past its timeout
+                    process.terminate()
         for loop in self._thread_loops:
             if not loop.is_running():  # one still running belongs to a stuck handler
                 loop.close()
@@ -259,3 +330,78 @@ def _forget_modules(package: str) -> None:
     for module_name in list(sys.modules):
         if module_name == package or module_name.startswith(package + "."):
             del sys.modules[module_name]
+
+
+# -- worker processes (processes=N) -------------------------------------------------------------
+
+_worker_handlers: dict[str, Handler] = {}
+_worker_timers: Any = None
+
+
+def _init_worker(
+    path: list[str], environment: dict[str, str], handler_paths: list[str], timed: bool
+) -> None:
+    global _worker_timers
+    sys.path[:] = path
+    os.environ.clear()
+    os.environ.update(environment)
+    # The handler runs on this process's main thread, as in Lambda; Mangum asks for its loop.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    for handler_path in handler_paths:  # the init phase, before the first invocation
+        with contextlib.suppress(Exception):  # a failure is reported by the invocation
+            _worker_handler(handler_path)
+    if timed:
+        from infra.twin.invocation_timers import InvocationTimers
+
+        _worker_timers = InvocationTimers()
+        _worker_timers.install_boundaries()
+
+
+def _warm_worker() -> int:
+    # Long enough that each of the N warm-up calls lands on a worker of its own.
+    time.sleep(0.2)
+    return os.getpid()
+
+
+def _worker_handler(handler_path: str) -> Handler:
+    handler = _worker_handlers.get(handler_path)
+    if handler is None:
+        module_name, _, attribute = handler_path.rpartition(".")
+        handler = getattr(importlib.import_module(module_name), attribute)
+        if not callable(handler):
+            raise TypeError(f"{handler_path} is not callable")
+        _worker_handlers[handler_path] = handler
+    return handler
+
+
+def _call_in_worker(
+    logical_id: str, handler_path: str, payload: Any, context: LambdaContext, timeout: float
+) -> tuple[str, Any, list[Any]]:
+    """("ok", the result as JSON text, timings) or ("error", (type, message), timings)."""
+    name = context.function_name
+    try:
+        handler = _worker_handler(handler_path)
+    except Exception as exc:
+        log.exception("%s: cannot import handler %s", name, handler_path)
+        error_type = (
+            "Runtime.HandlerNotFound"
+            if isinstance(exc, AttributeError | TypeError)
+            else "Runtime.ImportModuleError"
+        )
+        return "error", (error_type, f"Unable to import {handler_path}: {exc}"), []
+    context.deadline_monotonic = time.monotonic() + timeout
+    timers = _worker_timers
+    try:
+        if timers is not None:
+            result = timers.timed_invocation(logical_id, payload, lambda: handler(payload, context))
+        else:
+            result = handler(payload, context)
+    except Exception as exc:
+        log.exception("%s RequestId: %s failed", name, context.aws_request_id)
+        return "error", (type(exc).__name__, str(exc)), timers.take() if timers else []
+    timings = timers.take() if timers else []
+    try:
+        return "ok", json.dumps(result, default=_lambda_json_default), timings
+    except (TypeError, ValueError) as exc:
+        log.error("%s returned a result that is not JSON: %s", name, exc)
+        return "error", ("Runtime.MarshalError", str(exc)), timings

@@ -10,6 +10,13 @@ no None, bytes or dates, which the serializer converts or drops) is written with
 anything else goes through moto's serializer as before. tests/twin/test_twin_moto_server.py
 checks that both writers give the same answer.
 
+It also keeps a promise of DynamoDB's that moto does not: TransactWriteItems with a
+`ClientRequestToken` (botocore fills one in for every call, and a retry resends the same) is
+idempotent for 10 minutes. A retry of a transaction that did apply (botocore's read timed out
+while moto was slow) answers as the first call did instead of applying it again, where moto
+alone fails it on its own conditions; the same token with other items is
+IdempotentParameterMismatchException, as in AWS.
+
 Run by path (`python infra/twin/moto_server.py -H 127.0.0.1 -p PORT`): it imports only moto.
 """
 
@@ -17,6 +24,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from typing import Any
 
 FAST_OPERATIONS = frozenset(
@@ -34,6 +43,7 @@ FAST_OPERATIONS = frozenset(
     }
 )
 CONTENT_TYPE = "application/x-amz-json-1.0"
+IDEMPOTENCY_SECONDS = 600.0
 
 
 def is_wire_ready(value: Any) -> bool:
@@ -61,6 +71,42 @@ def install() -> None:
 
     execute_result.twin_fast_path = True  # type: ignore[attr-defined]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
+    _install_transaction_tokens()
+
+
+def _install_transaction_tokens() -> None:
+    from moto.dynamodb.exceptions import ERROR_TYPE_PREFIX, DynamodbException
+    from moto.dynamodb.responses import DynamoHandler
+
+    stock = DynamoHandler.transact_write_items
+    lock = threading.Lock()
+    # token -> (when, the request's items, the answer): successful transactions only.
+    done: dict[str, tuple[float, str, Any]] = {}
+
+    def transact_write_items(self: Any) -> Any:
+        token = self.body.get("ClientRequestToken")
+        if not token:
+            return stock(self)
+        items = json.dumps(self.body.get("TransactItems"), sort_keys=True, default=str)
+        now = time.monotonic()
+        with lock:
+            for old in [t for t, (when, _, _) in done.items() if now - when > IDEMPOTENCY_SECONDS]:
+                del done[old]
+            seen = done.get(token)
+        if seen is not None:
+            if seen[1] != items:
+                raise DynamodbException(
+                    ERROR_TYPE_PREFIX + "IdempotentParameterMismatchException",
+                    "Request parameters do not match the original request for this "
+                    "ClientRequestToken",
+                )
+            return seen[2]
+        answer = stock(self)
+        with lock:
+            done[token] = (now, items, answer)
+        return answer
+
+    DynamoHandler.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
 def main(argv: list[str]) -> None:

@@ -74,6 +74,9 @@ class TwinOptions:
     web_dir: Path = REPO_ROOT / "web"
     snapshot_interval_seconds: float = DEFAULT_SNAPSHOT_INTERVAL_SECONDS
     lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    # Run the handlers in this many worker processes instead of threads (0: threads). For
+    # benchmarks: the emulator then has an interpreter to itself. See lambda_runtime.py.
+    lambda_processes: int = 0
     max_in_flight_per_connection: int = 10
     access_log: bool = False
 
@@ -151,6 +154,7 @@ class LocalTwin:
             options.functions,
             handler_overrides=options.handler_overrides,
             max_concurrency=options.lambda_concurrency,
+            processes=options.lambda_processes,
         )
         router = TwinRouter(
             websocket_api=WebSocketApi(

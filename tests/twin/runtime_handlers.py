@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import decimal
+import os
 import time
 from typing import Any
 
@@ -51,3 +52,13 @@ def run_a_coroutine(event: Any, context: Any) -> str:
         return "ran"
 
     return asyncio.get_event_loop().run_until_complete(answer())
+
+
+def describe_process(event: Any, context: Any) -> dict[str, Any]:
+    return {
+        "pid": os.getpid(),
+        "region": os.environ.get("AWS_REGION"),
+        "function_name": context.function_name,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "loop": asyncio.get_event_loop().run_until_complete(asyncio.sleep(0, "ran")),
+    }

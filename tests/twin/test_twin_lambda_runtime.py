@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -135,3 +136,36 @@ async def test_handlers_find_an_event_loop_like_on_lambdas_main_thread(
 def test_overrides_must_name_known_functions() -> None:
     with pytest.raises(ValueError, match="NoSuchFunction"):
         LocalLambdaRuntime([FAST], handler_overrides={"NoSuchFunction": "x.y"})
+
+
+async def test_worker_processes_run_handlers_like_the_threads_do(
+    cleanup: list[LocalLambdaRuntime], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-north-1")  # the workers get the twin's environment
+    specs = [
+        dataclasses.replace(spec, timeout_seconds=1)
+        for spec in (functions.WS_CONNECT, functions.WS_DISCONNECT, functions.WS_AUTHORIZER)
+    ]
+    handlers = ("describe_process", "raise_unauthorized", "sleep")
+    runtime = LocalLambdaRuntime(
+        specs,
+        handler_overrides={
+            spec.logical_id: f"tests.twin.runtime_handlers.{name}"
+            for spec, name in zip(specs, handlers, strict=True)
+        },
+        processes=2,
+    )
+    cleanup.append(runtime)
+    described = await asyncio.gather(
+        *(runtime.invoke(functions.WS_CONNECT.logical_id, {}) for _ in range(4))
+    )
+    assert {d["pid"] for d in described}.isdisjoint({os.getpid()})
+    assert all(d["region"] == "eu-north-1" and d["loop"] == "ran" for d in described)
+    assert all(d["function_name"] == "townhall-WsConnectFunction" for d in described)
+    assert all(0 < d["remaining_ms"] <= 1000 for d in described)
+    with pytest.raises(LambdaInvocationError) as failure:
+        await runtime.invoke(functions.WS_DISCONNECT.logical_id, {})
+    assert (failure.value.error_type, failure.value.error_message) == ("Exception", "Unauthorized")
+    with pytest.raises(LambdaInvocationError) as failure:
+        await runtime.invoke(functions.WS_AUTHORIZER.logical_id, {"seconds": 1.5})
+    assert failure.value.error_type == "Sandbox.Timedout"

@@ -9,7 +9,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from moto.dynamodb.responses import DynamoResult
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 from infra.twin import moto_server
 
@@ -26,6 +26,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.setenv(name, value)
     # Restored at teardown, whatever install() did.
     monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
+    monkeypatch.setattr(DynamoHandler, "transact_write_items", DynamoHandler.transact_write_items)
     yield
 
 
@@ -230,3 +231,42 @@ def test_only_json_native_results_take_the_fast_path() -> None:
     assert not moto_server.is_wire_ready({"Item": {"b": {"B": b"\x00"}}})
     assert not moto_server.is_wire_ready({"LastEvaluatedKey": None})
     assert not moto_server.is_wire_ready({1: "non-string key"})
+
+
+def test_a_retried_transaction_is_answered_not_applied_again(aws: None) -> None:
+    """DynamoDB's ClientRequestToken promise, which a botocore retry after a read timeout
+    relies on: the same token and items answer as before; other items are refused."""
+    moto_server.install()
+    with mock_aws():
+        client: Any = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+        put_once = [
+            {
+                "Put": {
+                    "TableName": "t",
+                    "Item": {"pk": {"S": "a"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "seq"}},
+                    "UpdateExpression": "ADD n :one",
+                    "ExpressionAttributeValues": {":one": {"N": "1"}},
+                }
+            },
+        ]
+        client.transact_write_items(TransactItems=put_once, ClientRequestToken="token-1")
+        client.transact_write_items(TransactItems=put_once, ClientRequestToken="token-1")
+        counter = client.get_item(TableName="t", Key={"pk": {"S": "seq"}})["Item"]
+        assert counter["n"] == {"N": "1"}  # applied once
+        with pytest.raises(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(TransactItems=put_once, ClientRequestToken="token-2")
+        with pytest.raises(client.exceptions.IdempotentParameterMismatchException):
+            client.transact_write_items(TransactItems=put_once[1:], ClientRequestToken="token-1")
