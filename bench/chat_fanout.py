@@ -35,6 +35,7 @@ import json
 import logging
 import math
 import multiprocessing as mp
+import os
 import statistics
 import sys
 import tempfile
@@ -382,6 +383,24 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     plt.close(figure)
 
 
+def save(results: list[dict[str, Any]], messages: int, processes: int, seconds: float) -> None:
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "chat_fanout.json").write_text(
+        json.dumps(
+            {
+                "messages": messages,
+                "lambda_processes": processes,
+                "load_average": round(os.getloadavg()[0], 1),
+                "results": results,
+                "seconds": round(seconds),
+            },
+            indent=2,
+        )
+    )
+    if len(results) > 1:
+        plot(results, RESULTS / "chat_fanout.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, nargs="+", default=[50, 200, 1000])
@@ -418,25 +437,13 @@ def main() -> None:
                     continue
                 results.append(result)
                 print("\n".join(report(result)), file=sys.__stdout__, flush=True)
+                # Written after every size, so a run stopped at its time limit keeps its figures.
+                save(results, args.messages, args.lambda_processes, time.monotonic() - started)
         finally:
             sys.stdout = sys.__stdout__
             timers.uninstall()
-    duration = time.monotonic() - started
-    print(f"(handler output in {log_file}; {duration:.0f} s)")
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "chat_fanout.json").write_text(
-        json.dumps(
-            {
-                "messages": args.messages,
-                "lambda_processes": args.lambda_processes,
-                "results": results,
-                "seconds": round(duration),
-            },
-            indent=2,
-        )
-    )
+    print(f"(handler output in {log_file}; {time.monotonic() - started:.0f} s)")
     if len(results) > 1:
-        plot(results, RESULTS / "chat_fanout.png")
         print(f"plot: {RESULTS / 'chat_fanout.png'}")
 
 
