@@ -97,6 +97,10 @@ def install_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> 
     setattr(receiver, "_handle_rtp_packet", handle_rtp_packet)  # noqa: B010
 
 
+REMB_MIN_INTERVAL_MS = 100
+"At most one REMB per receiver per this many ms (aiortc's estimator answers every packet while overusing)."
+
+
 def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
     """Call ``on_packet`` with each RTP packet, then only what the publisher needs of aiortc.
 
@@ -108,6 +112,9 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
     depayloading (a copy of every VP8 payload), the jitter buffer (frame assembly, and the
     PLIs it sends on a gap, which set off keyframe storms when the node falls behind), the
     decoder queue and ``getSynchronizationSources`` bookkeeping: the node never decodes.
+    REMBs go out at most every :data:`REMB_MIN_INTERVAL_MS`: while its detector says
+    "overusing", aiortc's estimator answers every packet with one, and a node that falls
+    behind delays packets, so it would send a REMB per packet just when it can least afford it.
 
     Touches, besides ``RTCRtpReceiver._handle_rtp_packet`` (as :func:`install_receive_hook`),
     the name-mangled ``RTCRtpReceiver.__codecs``, ``__remote_streams``, ``__rtx_ssrc``,
@@ -122,6 +129,7 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
     rtx_ssrcs: dict[int, int] = private._RTCRtpReceiver__rtx_ssrc
     nack_generator: NackGenerator | None = private._RTCRtpReceiver__nack_generator
     estimator: RemoteBitrateEstimator | None = private._RTCRtpReceiver__remote_bitrate_estimator
+    last_remb_ms = [-REMB_MIN_INTERVAL_MS]  # arrival time of the last REMB sent
 
     async def owed_to_publisher(packet: RtpPacket, arrival_time_ms: int) -> None:
         if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -132,7 +140,12 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
                 ssrc=packet.ssrc,
             )
             rtcp_ssrc = private._RTCRtpReceiver__rtcp_ssrc
-            if remb is not None and rtcp_ssrc is not None:
+            if (
+                remb is not None
+                and rtcp_ssrc is not None
+                and arrival_time_ms - last_remb_ms[0] >= REMB_MIN_INTERVAL_MS
+            ):
+                last_remb_ms[0] = arrival_time_ms
                 await receiver._send_rtcp(
                     RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)

@@ -5,7 +5,7 @@ Every participant has up to two peer connections with the room:
 - a **publish** connection (the participant's offer): audio, camera, an optional
   scaled-down camera clone and an optional screen share, labelled by m-line position
   (:mod:`media_fleet.sfu.sdp`). Each receiver is hooked with
-  :func:`~media_fleet.rtc.seams.install_receive_hook` and never decodes
+  :func:`~media_fleet.rtc.seams.install_forwarding_receive_hook` and never decodes
   (:func:`~media_fleet.rtc.seams.discard_encoded_frames`);
 - a **subscribe** connection (the room's offer, negotiated once): ``video_slots`` camera
   slots, one screen slot and ``audio_slots`` audio slots, all send-only transceivers with
@@ -13,8 +13,9 @@ Every participant has up to two peer connections with the room:
 
 Each slot is a :class:`~media_fleet.rtp.slot.SlotRewriter` with its own
 :class:`~media_fleet.rtp.history.PacketHistory`. A publisher's packet is rewritten for every
-slot its source feeds, serialized with the slot transport's extension map and sent with
-:func:`~media_fleet.rtc.seams.send_packet`. A timer re-evaluates the slot map (last-N active
+slot its source feeds, written by the slot's :class:`~media_fleet.rtp.header.SlotHeader`
+(the slot transport's extension ids) and sent with
+:class:`~media_fleet.rtc.seams.SlotTransmitter`, synchronously (``docs/sfu-hot-path.md``). A timer re-evaluates the slot map (last-N active
 speakers, :mod:`media_fleet.sfu.assignment`), sends keyframe requests for pending switches
 and measures the packet rate. ``docs/sfu.md`` has the conventions and the data-channel
 messages.
@@ -89,7 +90,7 @@ class ForwardingStats:
 
     Measurement only: ``record`` runs once per forwarded slot-packet and costs a clock read
     and a list increment. The added latency of a slot-packet is the time from the packet's
-    arrival in the room's receive hook to the return of its ``send_packet`` for that slot
+    arrival in the room's receive hook to the return of its send for that slot
     (so later slots of one packet include the earlier slots' work). It is kept in a
     cumulative log-linear histogram: 8 buckets per octave of nanoseconds, so a bucket is
     at most 12.5 % wide (see :func:`latency_bucket_bounds_ns`).
