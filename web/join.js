@@ -1,99 +1,164 @@
-// Minimal join page: the full meeting room comes with the web-app issue.
-import { MediaSession } from "/media.js";
-import { SignalingConnection } from "/signaling.js";
+// The invite link (/join.html?m=ID): the meeting, your name, the camera and microphone check,
+// then the waiting room or the meeting room on the same page, so the devices opened for the
+// check are the ones the meeting uses (nothing re-acquired, the fastest join).
 
-const params = new URLSearchParams(location.search);
-const meetingId = params.get("m") || "";
+import { BasicPreJoin } from "/room/devices.js";
+import { callApi, isSignedIn } from "/room/http.js";
+import { RoomView, announce } from "/room/room.js";
+import { MeetingSession } from "/room/session.js";
+
 const $ = (id) => document.getElementById(id);
-const status = (text) => { $("status").textContent = text; };
+const params = new URLSearchParams(location.search);
+const meetingId = (params.get("m") || "").trim();
+const NAME_KEY = "townhall.display-name";
 
-async function api(path, options = {}) {
-  const response = await fetch(path, {
-    ...options,
-    headers: { "content-type": "application/json", ...(options.headers || {}) },
-  });
-  const body = response.status === 204 ? {} : await response.json();
-  if (!response.ok) throw new Error(body.error ? body.error.message : response.statusText);
-  return body;
-}
+const status = (text) => { $("status").textContent = text; };
+let check = null;
+let room = null;
 
 async function describe() {
-  if (!meetingId) { status("No meeting id in the link."); return; }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(meetingId)) {
+    status("This link has no meeting in it. Check the invite link.");
+    $("join-button").disabled = true;
+    return;
+  }
   try {
-    const info = await api(`/api/meetings/${encodeURIComponent(meetingId)}/public`);
+    const info = await callApi(`/api/meetings/${encodeURIComponent(meetingId)}/public`);
     $("title").textContent = info.title;
-    const next = info.next_occurrences[0];
-    $("when").textContent = next ? new Date(next.start_utc).toLocaleString() : "";
+    document.title = `${info.title} · Townhall`;
+    const next = (info.next_occurrences || [])[0];
+    $("when").textContent = next ? formatWhen(next.start_utc, info.duration_minutes) : "";
     $("passcode-row").hidden = !info.needs_passcode;
+    if (info.ended) {
+      status("This meeting has ended.");
+      $("join-button").disabled = true;
+    }
   } catch (error) {
-    status(error.message);
+    status(error.status === 404 ? "No meeting has this link. Check the invite link." : `Could not load the meeting: ${error.message}`);
   }
 }
 
-function render(roster) {
-  const list = $("people");
-  list.replaceChildren(...[...roster.values()].sort((a, b) => a.place - b.place).map((p) => {
-    const li = document.createElement("li");
-    li.textContent = `${p.name}${p.muted ? " (muted)" : ""}${p.hand ? " ✋" : ""}`;
-    return li;
-  }));
+function formatWhen(startUtc, minutes) {
+  const start = new Date(startUtc);
+  const end = new Date(start.getTime() + (minutes || 0) * 60_000);
+  const day = start.toLocaleDateString([], { weekday: "long", month: "long", day: "numeric" });
+  const from = start.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  const to = end.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return minutes ? `${day}, ${from} – ${to}` : `${day}, ${from}`;
 }
 
-function addChat(message) {
-  const li = document.createElement("li");
-  li.textContent = `${message.from_name}: ${message.text}`;
-  $("chat").append(li);
-}
-
-$("join").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  status("Joining…");
+// The pre-join check from web/prejoin.js, or a minimal one while that module is missing.
+async function startCheck() {
+  let Check = BasicPreJoin;
   try {
-    const grant = await api(`/api/meetings/${encodeURIComponent(meetingId)}/join`, {
+    const module = await import("/prejoin.js");
+    if (typeof module.PreJoinCheck === "function") Check = module.PreJoinCheck;
+  } catch {
+    // not there yet: the basic check does the same job
+  }
+  check = new Check($("prejoin"));
+  try {
+    await check.start();
+  } catch (error) {
+    console.warn("device check failed", error);
+  }
+}
+
+async function join(event) {
+  event.preventDefault();
+  const name = $("name").value.trim();
+  if (!name) {
+    status("Please enter your name.");
+    $("name").setAttribute("aria-invalid", "true");
+    $("name").focus();
+    return;
+  }
+  $("name").removeAttribute("aria-invalid");
+  try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode */ }
+  $("join-button").disabled = true;
+  status("Joining…");
+  let session;
+  let reply;
+  try {
+    const grant = await callApi(`/api/meetings/${encodeURIComponent(meetingId)}/join`, {
       method: "POST",
       headers: { "Idempotency-Key": crypto.randomUUID() },
-      body: JSON.stringify({ display_name: $("name").value, passcode: $("passcode").value || null }),
+      body: { display_name: name, passcode: $("passcode").value.trim() || null },
     });
-    const roster = new Map();
-    let media = null;
-    const startMedia = () => {
-      if (media) return;
-      media = new MediaSession(connection, $("stage"));
-      media.start().catch((error) => status(`Media: ${error.message}`));
-    };
-    const connection = new SignalingConnection(grant.ws_url, grant.meeting_id, grant.join_token);
-    connection.onEvent = (event) => {
-      const p = event.data.participant;
-      if (event.event === "participant.left") roster.delete(event.data.participant_id);
-      else if (p) roster.set(p.participant_id, p);
-      if (event.event === "chat.message") addChat(event.data.message);
-      if (event.event === "you.admitted") { status(""); $("room").hidden = false; startMedia(); }
-      if (event.event === "meeting.ended") status("The host ended the meeting.");
-      render(roster);
-    };
-    await connection.open();
-    const joined = await connection.request("join");
-    if (joined.status === "waiting") {
-      status("Waiting for the host to let you in…");
-    } else {
-      for (const p of joined.participants) roster.set(p.participant_id, p);
-      joined.chat.forEach(addChat);
-      render(roster);
-      status("");
-      $("room").hidden = false;
-    }
-    $("join").hidden = true;
-    if (joined.status !== "waiting") startMedia();
-    $("send").addEventListener("submit", async (e) => {
-      e.preventDefault();
-      const text = $("text").value.trim();
-      if (!text) return;
-      await connection.request("chat", { text });
-      $("text").value = "";
-    });
+    session = new MeetingSession(grant);
+    session.on("finished", ({ state, detail }) => finished(session, state, detail));
+    reply = await session.start();
   } catch (error) {
-    status(error.message);
+    $("join-button").disabled = false;
+    status(joinError(error));
+    if (error.code === "forbidden" && /passcode/.test(error.message)) $("passcode").focus();
+    return;
   }
-});
+  status("");
+  const devices = {
+    stream: check ? check.stream : null,
+    micOn: check ? Boolean(check.micOn) : false,
+    cameraOn: check ? Boolean(check.cameraOn) : false,
+    videoDeviceId: check ? check.videoDeviceId : null,
+  };
+  room = new RoomView(session, devices);
+  if (reply.status === "waiting") {
+    $("lobby").hidden = true;
+    $("waiting").hidden = false;
+    $("waiting-title").focus?.();
+    announce("You are in the waiting room. The host will let you in.");
+    $("waiting-leave").addEventListener("click", () => session.leave(), { once: true });
+    session.on("snapshot", () => {
+      if (!$("waiting").hidden) enter(room);
+    });
+    return;
+  }
+  await enter(room);
+}
 
-describe();
+async function enter(view) {
+  if (check) check.stop({ keepTracks: true });
+  announce("You joined the meeting.");
+  await view.enter();
+}
+
+function joinError(error) {
+  if (error.status === 403) return error.message.includes("passcode") ? "That passcode is not right." : `You cannot join: ${error.message}.`;
+  if (error.status === 410) return "This meeting has ended.";
+  if (error.status === 404) return "No meeting has this link.";
+  return `Could not join: ${error.message}`;
+}
+
+function finished(session, state, detail) {
+  const texts = {
+    ended: "The meeting has ended",
+    left: "You left the meeting",
+    removed: "You were removed from the meeting",
+    denied: "The host did not let you in",
+    failed: "You were disconnected",
+  };
+  if (room) room.close();
+  if (check && check.stream) for (const track of check.stream.getTracks()) track.stop();
+  document.body.classList.remove("in-room");
+  for (const id of ["lobby", "waiting", "room"]) $(id).hidden = true;
+  $("banner").hidden = true;
+  $("ended").hidden = false;
+  $("ended-title").textContent = texts[state] || "The meeting has ended";
+  $("ended-detail").textContent = detail || "";
+  // The host gets the summary (attendance, chat, polls) once the meeting is over.
+  const me = session.me();
+  if (me && me.role === "host" && state === "ended") {
+    $("summary-link").href = `/summary.html?m=${encodeURIComponent(session.meetingId)}`;
+    $("summary-row").hidden = false;
+  }
+  $("ended-title").focus();
+}
+
+async function main() {
+  $("join").addEventListener("submit", join);
+  try { $("name").value = localStorage.getItem(NAME_KEY) || ""; } catch { /* private mode */ }
+  if (await isSignedIn()) $("signed-in-note").hidden = false;
+  await Promise.all([describe(), startCheck()]);
+}
+
+main();

@@ -1,97 +1,305 @@
-// Media with the SFU: one publish connection (microphone, camera) and one subscribe connection
-// with the node's fixed slots, both negotiated through signaling (media_publish,
-// media_subscribe, media_answer). The node labels published tracks by m-line order:
-// audio, then camera (then camera-low, screen); see docs/sfu.md.
+// Media with the SFU (docs/sfu.md): one publish connection and one subscribe connection, both
+// negotiated once through signaling (media_publish, media_subscribe, media_answer).
+//
+// The node labels published tracks by m-line order: the microphone, the camera, a scaled-down
+// copy of the camera (thumbnails get it), then the screen. Starting or stopping a screen share
+// publishes again (a new connection), because the node never renegotiates. Muting keeps the
+// m-lines and sends silence; turning the camera off swaps the track for none (the light goes
+// off) without renegotiating.
 
 const CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
+const CAMERA_MAX_BITRATE = 800_000;
+const LOW_MAX_BITRATE = 200_000;
+const SCREEN_MAX_BITRATE = 2_000_000;
+const LOW_HEIGHT = 180;
+// The full layer is sent at up to 360p: what a grid tile or a laptop's speaker view shows,
+// and encoding 720p (what the pre-join check captures) costs a core per page on small
+// machines. The capture stays at its size, so the self view is sharp.
+const FULL_HEIGHT = 360;
+const GATHER_TIMEOUT_MS = 3000;
+const DISCONNECTED_GRACE_MS = 4000;
+const REPAIR_BACKOFF_MS = [0, 1000, 2000, 4000, 8000];
+const MAX_REPAIRS = 8;
 
 function gathered(pc) {
-  // aiortc has no trickle ICE: send the description once gathering is complete.
+  // aiortc has no trickle ICE: send the description once gathering is complete (bounded).
   if (pc.iceGatheringState === "complete") return Promise.resolve();
   return new Promise((resolve) => {
-    const done = () => {
-      if (pc.iceGatheringState === "complete") {
-        pc.removeEventListener("icegatheringstatechange", done);
-        resolve();
-      }
-    };
-    pc.addEventListener("icegatheringstatechange", done);
+    const timer = setTimeout(finish, GATHER_TIMEOUT_MS);
+    function finish() {
+      clearTimeout(timer);
+      pc.removeEventListener("icegatheringstatechange", check);
+      resolve();
+    }
+    function check() { if (pc.iceGatheringState === "complete") finish(); }
+    pc.addEventListener("icegatheringstatechange", check);
   });
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
 export class MediaSession {
-  constructor(signaling, stage) {
+  // signaling: {request(action, data)}; handlers: onTrack(mid, track), onMessage(message),
+  // onState({kind: "publish"|"subscribe", state: "repairing"|"repaired"|"failed"}).
+  constructor(signaling, handlers = {}) {
     this.signaling = signaling;
-    this.stage = stage;
-    this.tiles = new Map(); // mid -> element
-    this.slots = null;
+    this.onTrack = handlers.onTrack || (() => {});
+    this.onMessage = handlers.onMessage || (() => {});
+    this.onState = handlers.onState || (() => {});
+    this.publisher = null;
+    this.subscriber = null;
+    this.mic = null;
+    this.camera = null;
+    this.cameraLow = null;
+    this.screen = null;
+    this.micOn = true;
+    this.closed = false;
+    this.repairs = { publish: 0, subscribe: 0 };
+    this.repairing = { publish: false, subscribe: false };
   }
 
-  async start() {
-    this.local = await navigator.mediaDevices.getUserMedia({
-      audio: true,
-      video: { width: 640, height: 360 },
-    });
-    this.publisher = new RTCPeerConnection(CONFIG);
-    this.publisher.addTransceiver(this.local.getAudioTracks()[0], { direction: "sendonly" });
-    this.publisher.addTransceiver(this.local.getVideoTracks()[0], { direction: "sendonly" });
-    await this.publisher.setLocalDescription(await this.publisher.createOffer());
-    await gathered(this.publisher);
-    const published = await this.signaling.request("media_publish", {
-      sdp: this.publisher.localDescription.sdp,
-    });
-    await this.publisher.setRemoteDescription({ type: "answer", sdp: published.sdp });
-
-    this.subscriber = new RTCPeerConnection(CONFIG);
-    this.subscriber.addEventListener("track", (event) => this.attach(event));
-    this.subscriber.addEventListener("datachannel", (event) => {
-      event.channel.addEventListener("message", (message) => this.onMessage(JSON.parse(message.data)));
-    });
-    const offer = await this.signaling.request("media_subscribe");
-    await this.subscriber.setRemoteDescription({ type: "offer", sdp: offer.sdp });
-    await this.subscriber.setLocalDescription(await this.subscriber.createAnswer());
-    await gathered(this.subscriber);
-    await this.signaling.request("media_answer", { sdp: this.subscriber.localDescription.sdp });
+  // stream: the pre-join check's MediaStream (it may lack a track when a device is missing).
+  async start(stream, { micOn = true, cameraOn = true, mayPublish = true } = {}) {
+    this.mic = stream ? stream.getAudioTracks()[0] || null : null;
+    this.micOn = micOn;
+    if (this.mic) this.mic.enabled = micOn;
+    const camera = stream ? stream.getVideoTracks()[0] || null : null;
+    if (camera && !cameraOn) camera.stop(); // the light goes off while the camera is off
+    this.setCameraTrack(cameraOn ? camera : null);
+    this.mayPublish = mayPublish;
+    // Publish and subscribe do not depend on each other: run them side by side.
+    await Promise.all([mayPublish ? this.publish() : Promise.resolve(), this.subscribe()]);
   }
 
-  attach(event) {
-    const mid = event.transceiver.mid;
-    const element = document.createElement(event.track.kind === "video" ? "video" : "audio");
-    element.autoplay = true;
-    element.playsInline = true;
-    element.dataset.mid = mid;
-    element.srcObject = new MediaStream([event.track]);
-    if (event.track.kind === "video") {
-      element.muted = true; // sound comes from the audio slots
-      element.hidden = true; // shown once the slot map says a participant feeds it
-      element.setAttribute("aria-label", "participant video");
+  setCameraTrack(track) {
+    if (this.cameraLow) this.cameraLow.stop();
+    this.camera = track;
+    this.cameraLow = track ? track.clone() : null;
+  }
+
+  get cameraOn() {
+    return Boolean(this.camera && this.camera.readyState === "live");
+  }
+
+  // -- publish -----------------------------------------------------------------------------
+
+  async publish() {
+    const pc = new RTCPeerConnection(CONFIG);
+    pc.addTransceiver(this.mic || "audio", { direction: "sendonly" });
+    const camera = pc.addTransceiver(this.camera || "video", {
+      direction: "sendonly",
+      sendEncodings: [{ maxBitrate: CAMERA_MAX_BITRATE, scaleResolutionDownBy: this.scale(FULL_HEIGHT) }],
+    });
+    const low = pc.addTransceiver(this.cameraLow || "video", {
+      direction: "sendonly",
+      sendEncodings: [{ maxBitrate: LOW_MAX_BITRATE, scaleResolutionDownBy: this.scale(LOW_HEIGHT) }],
+    });
+    if (this.screen) {
+      pc.addTransceiver(this.screen, {
+        direction: "sendonly",
+        sendEncodings: [{ maxBitrate: SCREEN_MAX_BITRATE }],
+      });
     }
-    this.tiles.set(mid, element);
-    this.stage.append(element);
-    if (this.slots) this.onMessage(this.slots);
+    this.watch(pc, "publish");
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    let reply;
+    try {
+      reply = await this.signaling.request("media_publish", { sdp: pc.localDescription.sdp });
+    } catch (error) {
+      pc.close();
+      throw error;
+    }
+    await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    const previous = this.publisher;
+    this.publisher = pc;
+    this.cameraSenders = [camera.sender, low.sender];
+    if (previous) previous.close(); // the node already dropped it when the new offer came
   }
 
-  onMessage(message) {
-    if (message.type === "slots") {
-      this.slots = message;
-      const fed = new Map();
-      for (const slot of message.video) if (slot.participant_id) fed.set(slot.mid, slot);
-      if (message.screen && message.screen.participant_id) fed.set(message.screen.mid, message.screen);
-      for (const [mid, element] of this.tiles) {
-        if (element.tagName !== "VIDEO") continue;
-        const slot = fed.get(mid);
-        element.hidden = !slot;
-        element.dataset.participant = slot ? slot.participant_id : "";
+  // How much to scale the camera down for a layer of `height` pixels (never up).
+  scale(height) {
+    const captured = this.camera ? this.camera.getSettings().height || height : height;
+    return Math.max(1, captured / height);
+  }
+
+  setMic(on) {
+    this.micOn = on;
+    if (this.mic) this.mic.enabled = on;
+  }
+
+  // Camera on: a fresh capture (deviceId from the pre-join check) swapped in without
+  // renegotiating. Off: the track stops and the senders send nothing.
+  async setCamera(on, deviceId) {
+    if (on === this.cameraOn) return this.camera;
+    if (on) {
+      const video = deviceId ? { deviceId: { exact: deviceId } } : {};
+      const stream = await navigator.mediaDevices.getUserMedia({ video: { width: { ideal: 1280 }, height: { ideal: 720 }, ...video } });
+      this.setCameraTrack(stream.getVideoTracks()[0]);
+    } else {
+      if (this.camera) this.camera.stop();
+      this.setCameraTrack(null);
+    }
+    if (this.cameraSenders) {
+      const [full, low] = this.cameraSenders;
+      await full.replaceTrack(this.camera);
+      await low.replaceTrack(this.cameraLow);
+      if (this.camera) {
+        // A new capture may have another size: keep each layer's height.
+        for (const [sender, height] of [[full, FULL_HEIGHT], [low, LOW_HEIGHT]]) {
+          const parameters = sender.getParameters();
+          if (!parameters.encodings || !parameters.encodings[0]) continue;
+          parameters.encodings[0].scaleResolutionDownBy = this.scale(height);
+          await sender.setParameters(parameters).catch(() => {});
+        }
       }
-    } else if (message.type === "speaker") {
-      this.stage.dataset.speaker = message.participant_id || "";
-    } else if (message.type === "move") {
-      this.stage.dataset.moving = "true"; // the full app renegotiates on another node
     }
+    return this.camera;
+  }
+
+  // Screen share: ask the browser for a screen, then publish again with it as the third
+  // video m-line. Resolves with the screen track (or throws when the user cancels).
+  async startScreen() {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    const track = stream.getVideoTracks()[0];
+    track.contentHint = "detail";
+    this.screen = track;
+    try {
+      await this.publish();
+    } catch (error) {
+      track.stop();
+      this.screen = null;
+      throw error;
+    }
+    return track;
+  }
+
+  async stopScreen() {
+    if (!this.screen) return;
+    this.screen.stop();
+    this.screen = null;
+    if (!this.closed) await this.publish();
+  }
+
+  // -- subscribe ---------------------------------------------------------------------------
+
+  async subscribe() {
+    const pc = new RTCPeerConnection(CONFIG);
+    pc.addEventListener("track", (event) => {
+      if (this.subscriber === pc || this.pendingSubscriber === pc) this.onTrack(event.transceiver.mid, event.track);
+    });
+    pc.addEventListener("datachannel", (event) => {
+      event.channel.addEventListener("message", (message) => {
+        if (this.subscriber !== pc && this.pendingSubscriber !== pc) return;
+        let parsed;
+        try { parsed = JSON.parse(message.data); } catch { return; }
+        if (parsed.type === "move") this.move();
+        this.onMessage(parsed);
+      });
+    });
+    this.pendingSubscriber = pc;
+    this.watch(pc, "subscribe");
+    try {
+      const offer = await this.signaling.request("media_subscribe");
+      await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
+      await pc.setLocalDescription(await pc.createAnswer());
+      await gathered(pc);
+      await this.signaling.request("media_answer", { sdp: pc.localDescription.sdp });
+    } catch (error) {
+      if (this.pendingSubscriber === pc) this.pendingSubscriber = null;
+      pc.close();
+      throw error;
+    }
+    const previous = this.subscriber;
+    this.subscriber = pc;
+    this.pendingSubscriber = null;
+    if (previous) previous.close();
+  }
+
+  // -- staying connected -------------------------------------------------------------------
+
+  watch(pc, kind) {
+    let timer = null;
+    pc.addEventListener("connectionstatechange", () => {
+      const current = kind === "publish" ? this.publisher : this.subscriber;
+      if (pc !== current || this.closed) return;
+      clearTimeout(timer);
+      if (pc.connectionState === "failed") this.repair(kind);
+      else if (pc.connectionState === "disconnected") {
+        // Often recovers by itself (a brief loss); repair only if it stays down.
+        timer = setTimeout(() => { if (pc.connectionState !== "connected") this.repair(kind); }, DISCONNECTED_GRACE_MS);
+      } else if (pc.connectionState === "connected") {
+        this.repairs[kind] = 0;
+      }
+    });
+  }
+
+  // The node does not renegotiate (no ICE restart), so a failed connection is replaced by a
+  // new one through signaling, which also re-places the meeting if the node is gone.
+  async repair(kind) {
+    if (this.repairing[kind] || this.closed) return;
+    this.repairing[kind] = true;
+    this.onState({ kind, state: "repairing" });
+    try {
+      while (!this.closed && this.repairs[kind] < MAX_REPAIRS) {
+        await sleep(REPAIR_BACKOFF_MS[Math.min(this.repairs[kind], REPAIR_BACKOFF_MS.length - 1)]);
+        this.repairs[kind] += 1;
+        try {
+          if (kind === "publish") await this.publish();
+          else await this.subscribe();
+          this.onState({ kind, state: "repaired" });
+          return;
+        } catch (error) {
+          console.warn(`media ${kind} repair failed`, error);
+        }
+      }
+      if (!this.closed) this.onState({ kind, state: "failed" });
+    } finally {
+      this.repairing[kind] = false;
+    }
+  }
+
+  // The node is draining: publish and subscribe again; signaling places us on another node.
+  move() {
+    if (this.mayPublish) this.repair("publish");
+    this.repair("subscribe");
+  }
+
+  // -- statistics --------------------------------------------------------------------------
+
+  async stats() {
+    const result = { inbound: new Map(), outbound: null, rttSubscribe: null };
+    if (this.subscriber) {
+      const report = await this.subscriber.getStats();
+      report.forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "video" && s.mid !== undefined) result.inbound.set(String(s.mid), s);
+        if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) result.rttSubscribe = s.currentRoundTripTime;
+      });
+    }
+    if (this.publisher) {
+      const report = await this.publisher.getStats();
+      let outbound = null;
+      let remote = null;
+      let rtt = null;
+      report.forEach((s) => {
+        if (s.type === "outbound-rtp" && s.kind === "video" && s.mid === this.cameraSenderMid()) outbound = s;
+        if (s.type === "remote-inbound-rtp" && s.kind === "video" && !remote) remote = s;
+        if (s.type === "candidate-pair" && s.nominated && s.currentRoundTripTime !== undefined) rtt = s.currentRoundTripTime;
+      });
+      result.outbound = outbound ? { ...outbound, remote, rtt } : null;
+    }
+    return result;
+  }
+
+  cameraSenderMid() {
+    if (!this.publisher) return null;
+    const transceiver = this.publisher.getTransceivers().find((t) => t.sender === this.cameraSenders[0]);
+    return transceiver ? transceiver.mid : null;
   }
 
   close() {
-    for (const pc of [this.publisher, this.subscriber]) if (pc) pc.close();
-    if (this.local) for (const track of this.local.getTracks()) track.stop();
+    this.closed = true;
+    for (const pc of [this.publisher, this.subscriber, this.pendingSubscriber]) if (pc) pc.close();
+    for (const track of [this.mic, this.camera, this.cameraLow, this.screen]) if (track) track.stop();
   }
 }

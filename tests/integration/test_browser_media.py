@@ -1,8 +1,11 @@
-"""Two Chromium pages (fake camera and microphone) join through the web app and see each
-other's video through the SFU node, with frames advancing."""
+"""Two Chromium pages (fake camera and microphone) through the web app and an SFU node of the
+twin: one joins with microphone and camera off from the pre-join check, the other sees an
+avatar and a muted tile, then the camera comes on without renegotiating and its frames reach
+the other page (and it goes off again)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -10,9 +13,11 @@ import pytest
 from playwright.async_api import Page, async_playwright, expect
 
 from infra.twin.server import TwinOptions
-from tests.integration.browser import ARTIFACTS, MEDIA_ARGS
+from tests.integration.browser import MEDIA_ARGS
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
+
+CAMERA_OFF = re.compile(r"\bcamera-off\b")
 
 
 @pytest.fixture(scope="module")
@@ -20,37 +25,41 @@ def media_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from _start(tmp_path_factory, TwinOptions(media_nodes=1))
 
 
-REMOTE_VIDEO_PLAYING = """
-() => {
-  const videos = [...document.querySelectorAll('#stage video')].filter(v => !v.hidden);
-  return videos.map(v => ({w: v.videoWidth, t: v.currentTime, p: v.dataset.participant}));
-}
-"""
+def _tile(page: Page, participant_id: str) -> str:
+    return f'#stage .tile[data-participant="{participant_id}"]'
 
 
-async def _join(page: Page, url: str, name: str) -> None:
+async def _playing(page: Page, selector: str) -> None:
+    """The tile's video has a picture and its clock moves on."""
+    video = f"document.querySelector('{selector} video')"
+    await page.wait_for_function(
+        f"() => {{ const v = {video}; return v && v.videoWidth > 0 && v.currentTime > 0.3; }}",
+        timeout=45_000,
+    )
+    before = await page.evaluate(f"() => {video}.currentTime")
+    await page.wait_for_timeout(1000)
+    assert await page.evaluate(f"() => {video}.currentTime") > before
+
+
+async def _join(page: Page, url: str, name: str, *, devices_off: bool = False) -> str:
     await page.goto(url)
     await page.fill("#name", name)
-    await page.get_by_role("button", name="Join").click()
-    await expect(page.locator("#room")).to_be_visible(timeout=10_000)
+    if devices_off:
+        prejoin = page.locator("#prejoin")
+        for device in ("Microphone", "Camera"):
+            toggle = prejoin.get_by_role("button", name=device, exact=True)
+            await expect(toggle).to_have_attribute("aria-pressed", "true", timeout=10_000)
+            await toggle.click()
+            await expect(toggle).to_have_attribute("aria-pressed", "false")
+    await page.get_by_role("button", name="Join", exact=True).click()
+    await expect(page.locator("#room")).to_be_visible(timeout=15_000)
+    participant_id = await page.locator("#stage .tile.self").get_attribute("data-participant")
+    assert participant_id
+    return participant_id
 
 
-async def _sees_remote_video(page: Page) -> list[dict[str, float]]:
-    # A visible slot whose picture has a size and whose clock moves on.
-    await page.wait_for_function(
-        "() => [...document.querySelectorAll('#stage video')]"
-        ".some(v => !v.hidden && v.videoWidth > 0 && v.currentTime > 0.5)",
-        timeout=30_000,
-    )
-    first = await page.evaluate(REMOTE_VIDEO_PLAYING)
-    await page.wait_for_timeout(1000)
-    later = await page.evaluate(REMOTE_VIDEO_PLAYING)
-    return [a | {"t2": b["t"]} for a, b in zip(first, later, strict=False)]
-
-
-async def test_two_pages_see_each_other_through_the_sfu(
-    media_twin: Twin,
-    chromium: str,
+async def test_camera_off_at_join_then_on_reaches_the_other_page(
+    media_twin: Twin, chromium: str
 ) -> None:
     host = Api(media_twin.base_url)
     await host.sign_up(f"cam-{uuid.uuid4().hex[:6]}@example.com")
@@ -60,13 +69,29 @@ async def test_two_pages_see_each_other_through_the_sfu(
         try:
             ada = await (await browser.new_context()).new_page()
             bob = await (await browser.new_context()).new_page()
-            await _join(ada, meeting["join_url"], "Ada")
-            await _join(bob, meeting["join_url"], "Bob")
-            for page in (ada, bob):
-                videos = await _sees_remote_video(page)
-                playing = [v for v in videos if v["w"] > 0 and v["t2"] > v["t"]]
-                assert len(playing) == 1, videos  # the other one, not itself
-            await ada.screenshot(path=str(ARTIFACTS / "sfu-room.png"), full_page=True)
+            ada_id = await _join(ada, meeting["join_url"], "Ada")
+            bob_id = await _join(bob, meeting["join_url"], "Bob", devices_off=True)
+            await expect(bob.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+            await expect(bob.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
+
+            # Bob sees Ada; Ada sees Bob's avatar, muted.
+            await _playing(bob, _tile(bob, ada_id))
+            bob_tile = ada.locator(_tile(ada, bob_id))
+            await expect(bob_tile).to_have_class(CAMERA_OFF)
+            await expect(bob_tile.locator(".avatar")).to_have_text("BO")
+            await expect(bob_tile.locator(".tile-mic")).to_be_visible()
+
+            # Camera on (V): a new capture swapped into the same publish connection.
+            await bob.locator("#stage").click()
+            await bob.keyboard.press("v")
+            await expect(bob.locator("#camera-button")).to_have_attribute("aria-pressed", "false")
+            await expect(bob_tile).not_to_have_class(CAMERA_OFF, timeout=10_000)
+            await _playing(ada, _tile(ada, bob_id))
+
+            # And off again: the avatar is back on Ada's page.
+            await bob.get_by_role("button", name="Stop video").click()
+            await expect(bob.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
+            await expect(bob_tile).to_have_class(CAMERA_OFF, timeout=10_000)
         finally:
             await browser.close()
     await host.close()

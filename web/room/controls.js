@@ -1,0 +1,71 @@
+// The meeting toolbar: microphone, camera, screen share, hand, layout and panels, with their
+// state in aria-pressed and keyboard shortcuts (M, V, S, H) that never fire while typing.
+
+import { icon } from "/room/icons.js";
+
+const $ = (id) => document.getElementById(id);
+
+const TOGGLES = {
+  mic: { id: "mic-button", icons: ["mic", "micOff"], key: "m" },
+  camera: { id: "camera-button", icons: ["camera", "cameraOff"], key: "v" },
+  share: { id: "share-button", icons: ["screen", "screen"], key: "s" },
+  hand: { id: "hand-button", icons: ["hand", "hand"], key: "h" },
+};
+
+function typing(target) {
+  if (!(target instanceof Element)) return false;
+  return Boolean(target.closest("input, textarea, select, [contenteditable=''], [contenteditable='true'], dialog[open]"));
+}
+
+export class Controls {
+  // actions: {mic(), camera(), share(), hand()} each toggling and returning a promise.
+  constructor(actions) {
+    this.actions = actions;
+    this.buttons = {};
+    for (const [name, spec] of Object.entries(TOGGLES)) {
+      const button = $(spec.id);
+      this.buttons[name] = button;
+      button.prepend(icon(spec.icons[0]));
+      button.addEventListener("click", () => this.run(name));
+    }
+    $("react-button").prepend(icon("smile"));
+    $("layout-button").prepend(icon("speaker"));
+    $("people-button").prepend(icon("people"));
+    $("chat-button").prepend(icon("chat"));
+    $("apps-button").prepend(icon("apps"));
+    $("leave-button").prepend(icon("leave"));
+    document.addEventListener("keydown", (event) => this.shortcut(event));
+  }
+
+  async run(name) {
+    const button = this.buttons[name];
+    if (button.disabled || button.dataset.busy) return;
+    button.dataset.busy = "true";
+    try {
+      await this.actions[name]();
+    } finally {
+      delete button.dataset.busy;
+    }
+  }
+
+  shortcut(event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || typing(event.target)) return;
+    const key = event.key.toLowerCase();
+    for (const [name, spec] of Object.entries(TOGGLES)) {
+      if (spec.key === key && !this.buttons[name].disabled && !document.getElementById("room").hidden) {
+        event.preventDefault();
+        this.run(name);
+      }
+    }
+  }
+
+  // pressed: muted / camera stopped / sharing / hand raised.
+  set(name, pressed, { disabled = false } = {}) {
+    const button = this.buttons[name];
+    button.setAttribute("aria-pressed", String(Boolean(pressed)));
+    button.disabled = disabled;
+    const spec = TOGGLES[name];
+    const svg = button.querySelector("svg");
+    if (svg) svg.replaceWith(icon(pressed ? spec.icons[1] : spec.icons[0]));
+  }
+}

@@ -1,0 +1,242 @@
+// The video stage: one tile per participant, in a grid or in speaker view.
+//
+// The subscribe connection has fixed slots (docs/sfu.md): a slot's <video> is created once per
+// track and moved into the tile of whoever the node's slot map says feeds it. Slot 0 is the
+// speaker slot (the most recent speaker other than us), so speaker view features slot 0's
+// participant. Someone else's screen share gets a large tile of its own, in either layout.
+
+import { el, icon } from "/room/icons.js";
+
+const HUES = 8;
+
+function initials(name) {
+  const parts = (name || "?").trim().split(/\s+/).filter(Boolean);
+  const letters = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : (parts[0] || "?").slice(0, 2);
+  return letters.toUpperCase();
+}
+
+function hue(id) {
+  let h = 0;
+  for (const ch of id) h = (h * 31 + ch.charCodeAt(0)) >>> 0;
+  return String(h % HUES);
+}
+
+class Tile {
+  constructor(participant, { self }) {
+    this.id = participant.participant_id;
+    this.self = self;
+    this.avatar = el("div", { class: "avatar", "aria-hidden": "true", dataset: { hue: hue(this.id) } });
+    this.media = el("div", { class: "tile-media" }, this.avatar);
+    this.name = el("span", { class: "tile-name" });
+    this.mic = el("span", { class: "tile-mic", role: "img" }, icon("micOff"));
+    this.hand = el("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, "✋");
+    this.quality = el("span", { class: "quality", role: "img", dataset: { level: "unknown" } },
+      el("i"), el("i"), el("i"));
+    this.label = el("figcaption", { class: "tile-label" }, this.mic, this.name, this.hand, this.quality);
+    this.root = el("figure", { class: "tile", dataset: { participant: this.id } }, this.media, this.label);
+    if (self) this.root.classList.add("self");
+    this.video = null;
+  }
+
+  update(p, { speaking }) {
+    const label = this.self ? `${p.name} (you)` : p.name;
+    this.name.textContent = label;
+    this.avatar.textContent = initials(p.name);
+    this.mic.hidden = !p.muted;
+    this.mic.setAttribute("aria-label", "Microphone off");
+    this.hand.hidden = !p.hand;
+    this.root.classList.toggle("speaking", speaking);
+    this.root.classList.toggle("camera-off", !p.camera);
+    this.root.setAttribute("aria-label", `${label}${p.muted ? ", muted" : ""}${p.hand ? ", hand raised" : ""}`);
+  }
+
+  show(video) {
+    if (this.video === video) return;
+    if (this.video && this.video.parentNode === this.media) this.video.remove();
+    this.video = video;
+    if (video) {
+      this.media.prepend(video);
+      video.play().catch(() => {});
+    }
+  }
+}
+
+export class Stage {
+  constructor(root, parking, selfId) {
+    this.root = root;
+    this.parking = parking; // hidden holder for slot videos nobody feeds right now
+    this.audioHolder = el("div", { class: "audio-slots", hidden: true });
+    parking.append(this.audioHolder);
+    this.tiles = new Map();
+    this.slotVideos = new Map(); // mid -> <video>
+    this.slotAudio = new Map(); // mid -> <audio>
+    this.slots = null;
+    this.speakerId = null;
+    this.layout = "grid";
+    this.selfVideo = el("video", { class: "self-video", muted: true, playsinline: true, autoplay: true, "aria-hidden": "true" });
+    this.selfVideo.muted = true;
+    this.screenTile = null;
+    this.roster = [];
+    this.selfId = selfId;
+  }
+
+  setLayout(layout) {
+    this.layout = layout;
+    this.render();
+  }
+
+  setSelf(participantId, cameraTrack) {
+    this.selfId = participantId;
+    this.selfVideo.srcObject = cameraTrack ? new MediaStream([cameraTrack]) : null;
+    if (cameraTrack) this.selfVideo.play().catch(() => {});
+    this.render();
+  }
+
+  // A track of the subscribe connection: a slot that exists for the life of the connection.
+  addTrack(mid, track) {
+    if (track.kind === "audio") {
+      let audio = this.slotAudio.get(mid);
+      if (!audio) {
+        audio = el("audio", { autoplay: true, dataset: { mid } });
+        this.slotAudio.set(mid, audio);
+        this.audioHolder.append(audio);
+      }
+      audio.srcObject = new MediaStream([track]);
+      audio.play().catch(() => {});
+      return;
+    }
+    let video = this.slotVideos.get(mid);
+    if (!video) {
+      video = el("video", { class: "remote", autoplay: true, playsinline: true, dataset: { mid } });
+      video.muted = true; // sound comes from the audio slots
+      this.slotVideos.set(mid, video);
+      this.parking.append(video);
+    }
+    video.srcObject = new MediaStream([track]);
+    video.play().catch(() => {});
+    this.render();
+  }
+
+  setSlots(message) {
+    this.slots = message;
+    this.render();
+  }
+
+  setSpeaker(participantId) {
+    this.speakerId = participantId;
+    this.render();
+  }
+
+  setRoster(people) {
+    this.roster = people;
+    this.render();
+  }
+
+  // The participant each camera slot carries, and the screen share's mid.
+  feeds() {
+    const byParticipant = new Map();
+    let featured = null;
+    let screen = null;
+    if (this.slots) {
+      for (const slot of this.slots.video || []) {
+        if (!slot.participant_id) continue;
+        byParticipant.set(slot.participant_id, slot.mid);
+        if (slot.slot === 0) featured = slot.participant_id;
+      }
+      if (this.slots.screen && this.slots.screen.participant_id) screen = this.slots.screen;
+    }
+    return { byParticipant, featured, screen };
+  }
+
+  render() {
+    const { byParticipant, featured, screen } = this.feeds();
+    const present = new Set();
+    const used = new Set();
+    const ordered = [];
+    for (const p of this.roster) {
+      present.add(p.participant_id);
+      let tile = this.tiles.get(p.participant_id);
+      if (!tile) {
+        tile = new Tile(p, { self: p.participant_id === this.selfId });
+        this.tiles.set(p.participant_id, tile);
+      }
+      tile.update(p, { speaking: this.speakerId === p.participant_id });
+      let video = null;
+      if (tile.self) {
+        video = p.camera && this.selfVideo.srcObject ? this.selfVideo : null;
+      } else if (p.camera && byParticipant.has(p.participant_id)) {
+        video = this.slotVideos.get(byParticipant.get(p.participant_id)) || null;
+      }
+      if (video) used.add(video);
+      tile.show(video);
+      ordered.push(tile);
+    }
+    for (const [id, tile] of this.tiles) {
+      if (!present.has(id)) { tile.show(null); tile.root.remove(); this.tiles.delete(id); }
+    }
+    this.renderScreen(screen, used);
+    for (const video of this.slotVideos.values()) {
+      if (!used.has(video) && video.parentNode !== this.parking) this.parking.append(video);
+    }
+
+    // Featured tile: a screen share first; in speaker view the speaker slot's participant
+    // (or ourselves when alone).
+    let feature = null;
+    if (this.screenTile) feature = this.screenTile.root;
+    else if (this.layout === "speaker") {
+      const id = featured || (this.roster.length === 1 ? this.selfId : null) || (this.roster.find((p) => p.participant_id !== this.selfId) || {}).participant_id;
+      feature = id && this.tiles.has(id) ? this.tiles.get(id).root : null;
+    }
+    const nodes = ordered.map((t) => t.root);
+    if (this.screenTile) nodes.unshift(this.screenTile.root);
+    for (const node of nodes) node.classList.toggle("featured", node === feature);
+    if (feature) nodes.splice(nodes.indexOf(feature), 1);
+    const list = feature ? [feature, ...nodes] : nodes;
+    // Re-append only when the order changed: moving a playing video is cheap but not free.
+    const current = [...this.root.children];
+    if (current.length !== list.length || current.some((node, i) => node !== list[i])) this.root.replaceChildren(...list);
+    for (const video of used) if (video.paused) video.play().catch(() => {});
+    this.root.dataset.layout = feature ? "featured" : "grid";
+    this.root.dataset.count = String(Math.min(list.length, 16));
+  }
+
+  renderScreen(screen, used) {
+    const video = screen ? this.slotVideos.get(screen.mid) : null;
+    if (!video) {
+      if (this.screenTile) { this.screenTile.show(null); this.screenTile = null; }
+      return;
+    }
+    const sharer = this.roster.find((p) => p.participant_id === screen.participant_id);
+    const name = sharer ? sharer.name : "Someone";
+    if (!this.screenTile) {
+      this.screenTile = new Tile({ participant_id: `screen:${screen.participant_id}`, name }, { self: false });
+      this.screenTile.root.classList.add("screen-tile");
+    }
+    const label = `${name}'s screen`;
+    this.screenTile.name.textContent = label;
+    this.screenTile.root.setAttribute("aria-label", label);
+    this.screenTile.mic.hidden = true;
+    this.screenTile.hand.hidden = true;
+    this.screenTile.quality.hidden = true;
+    this.screenTile.root.dataset.participant = screen.participant_id;
+    this.screenTile.root.dataset.screen = "true";
+    used.add(video);
+    this.screenTile.show(video);
+  }
+
+  // Quality per participant: {participantId: {level, text}} plus our own.
+  setQuality(byParticipant) {
+    for (const [id, tile] of this.tiles) {
+      const q = byParticipant.get(id);
+      tile.quality.hidden = !q;
+      if (!q) continue;
+      tile.quality.dataset.level = q.level;
+      tile.quality.setAttribute("aria-label", `Connection ${q.level}: ${q.text}`);
+      tile.quality.title = `Connection ${q.level}: ${q.text}`;
+    }
+  }
+
+  midOf(participantId) {
+    return this.feeds().byParticipant.get(participantId) || null;
+  }
+}
