@@ -17,6 +17,13 @@ while moto was slow) answers as the first call did instead of applying it again,
 alone fails it on its own conditions; the same token with other items is
 IdempotentParameterMismatchException, as in AWS.
 
+And one cost of moto's that grows with the twin's whole history: before each
+TransactWriteItems moto deep-copies every table the transaction names, to restore it if the
+transaction fails. The meetings table holds every meeting, participant and chat message, so
+each `join` and `chat` copied all of them. Here only the items the transaction writes are
+kept (as they were, or as absent) and put back on failure: the same outcome, and unlike
+restoring a whole copy it does not undo other requests that landed meanwhile.
+
 Run by path (`python infra/twin/moto_server.py -H 127.0.0.1 -p PORT`): it imports only moto.
 """
 
@@ -72,6 +79,7 @@ def install() -> None:
     execute_result.twin_fast_path = True  # type: ignore[attr-defined]
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
     _install_transaction_tokens()
+    _install_transaction_item_backups()
 
 
 def _install_transaction_tokens() -> None:
@@ -114,6 +122,77 @@ def main(argv: list[str]) -> None:
 
     install()
     moto_main(argv)
+
+
+def _install_transaction_item_backups() -> None:
+    import copy
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import Table
+
+    stock = DynamoDBBackend.transact_write_items
+    inside = threading.local()
+
+    class _NoTableCopies:
+        """`copy` for moto's models module: while one of our transactions runs in this
+        thread, a Table is "copied" as itself (so moto's own restore is a no-op)."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(copy, name)
+
+        @staticmethod
+        def deepcopy(value: Any, memo: Any = None) -> Any:
+            if isinstance(value, Table) and getattr(inside, "active", False):
+                return value
+            return copy.deepcopy(value, memo)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
+        try:
+            backups = [_item_backup(self, item) for item in transact_items]
+        except Exception:
+            return stock(self, transact_items)  # malformed: moto reports it as it does
+        if any(backup is None for backup in backups):
+            return stock(self, transact_items)
+        inside.active = True
+        try:
+            return stock(self, transact_items)
+        except Exception:
+            for backup in reversed(backups):
+                assert backup is not None
+                table_name, key, before = backup
+                if before is None:
+                    if self.get_item(table_name, key) is not None:
+                        self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before)
+            raise
+        finally:
+            inside.active = False
+
+    models.copy = _NoTableCopies()  # type: ignore[assignment]
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _item_backup(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any], Any] | None:
+    """(table, key, the item's attributes or None if absent); None when the table has a
+    stream (a restore by put/delete would add stream records: moto's way then)."""
+    _, op = next(iter(item.items()))
+    table_name = op["TableName"]
+    table = backend.get_table(table_name)
+    if getattr(table, "stream_specification", None) and table.stream_specification.get(
+        "StreamEnabled"
+    ):
+        return None
+    if "Key" in op:
+        key = op["Key"]
+    else:
+        attrs = op["Item"]
+        key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+        if table.range_key_attr is not None:
+            key[table.range_key_attr] = attrs[table.range_key_attr]
+    current = backend.get_item(table_name, key)
+    return table_name, key, current.to_json()["Attributes"] if current is not None else None
 
 
 if __name__ == "__main__":

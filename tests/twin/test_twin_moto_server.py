@@ -9,6 +9,8 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
 from infra.twin import moto_server
@@ -27,6 +29,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Restored at teardown, whatever install() did.
     monkeypatch.setattr(DynamoResult, "execute_result", DynamoResult.execute_result)
     monkeypatch.setattr(DynamoHandler, "transact_write_items", DynamoHandler.transact_write_items)
+    monkeypatch.setattr(
+        DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items
+    )
+    monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
     yield
 
 
@@ -187,6 +193,32 @@ def _answers(client: Any) -> list[Any]:
             }
         ],
     )
+    # A transaction whose last write fails: the earlier ones (an update of an existing item,
+    # a new item, a delete) must all be undone.
+    call(
+        "transact_write_items",
+        TransactItems=[
+            {
+                "Update": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "M#1"}, "sk": {"S": "P#001"}},
+                    "UpdateExpression": "SET flag = :f, n = n + :one",
+                    "ExpressionAttributeValues": {":f": {"BOOL": False}, ":one": {"N": "1"}},
+                }
+            },
+            {"Put": {"TableName": "t", "Item": _item(50)}},
+            {"Delete": {"TableName": "t", "Key": {"pk": {"S": "M#1"}, "sk": {"S": "P#002"}}}},
+            {
+                "ConditionCheck": {
+                    "TableName": "t",
+                    "Key": {"pk": {"S": "M#1"}, "sk": {"S": "META"}},
+                    "ConditionExpression": "seq = :zero",
+                    "ExpressionAttributeValues": {":zero": {"N": "0"}},
+                }
+            },
+        ],
+    )
+    call("scan", TableName="t")
     call(
         "transact_get_items",
         TransactItems=[
