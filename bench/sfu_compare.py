@@ -46,6 +46,7 @@ from bench.load.measure import (
     pin,
     proc_cpu_seconds,
     proc_rss_bytes,
+    proc_schedstat,
     renice,
     tail,
     udp_receive_drops,
@@ -426,6 +427,7 @@ async def run_step(
     groups = {"server": [server_pid], "clients": [c.pid for c in step.clients]}
     drops1 = udp_receive_drops(groups)
     health1 = await target.health()
+    sched1 = proc_schedstat(server_pid)
     server1, machine1 = proc_cpu_seconds(server_pid), machine_busy_seconds()
     parent1 = time.process_time()
     t1 = time.monotonic()
@@ -438,6 +440,7 @@ async def run_step(
     marks2 = await mark(step.clients)
     t2 = time.monotonic()
     server2, machine2 = proc_cpu_seconds(server_pid), machine_busy_seconds()
+    sched2 = proc_schedstat(server_pid)
     parent2 = time.process_time()
     health2 = await target.health()
     drops2 = udp_receive_drops(groups)
@@ -485,6 +488,9 @@ async def run_step(
         "cpu_us_per_packet": server_cpu * 1e6 / delivered if delivered else None,
         "cpu_percent_per_stream": 100 * server_cpu / elapsed / expected if expected else None,
         "server_rss_bytes": max(rss),
+        # The server's main thread: on CPU, and runnable but waiting for a CPU (starved).
+        "server_main_thread_on_cpu": (sched2[0] - sched1[0]) / elapsed,
+        "server_main_thread_waiting_for_cpu": (sched2[1] - sched1[1]) / elapsed,
         "subscriber_loss": loss["loss"],
         "subscriber_worst_slot_loss": loss["worst_slot_loss"],
         "subscriber_slots": loss["slots"],
@@ -606,6 +612,7 @@ def step_line(s: dict[str, Any]) -> str:
         f"added p50/p99 {fmt(added.get('p50'), '.0f')}/{fmt(added.get('p99'), '.0f')} µs, "
         f"e2e p50/p99 {fmt(e2e.get('p50'), '.0f')}/{fmt(e2e.get('p99'), '.0f')} µs, "
         f"clients {100 * s['clients_cpu_utilisation']:.0f} %, "
+        f"server waited for CPU {100 * s.get('server_main_thread_waiting_for_cpu', 0):.0f} %, "
         f"not ours {100 * s['other_cpu_utilisation']:.0f} %"
     )
 
@@ -797,17 +804,29 @@ def plot(report: dict[str, Any], path: Path) -> None:
             loss = [100 * s["subscriber_loss"] for s in steps]
             colour = colours.get(target)
             top.plot(loads, cpu, marker="o", label=target, color=colour)
-            bottom.plot(loads, loss, marker="o", label=target, color=colour)
+            bottom.plot(loads, loss, marker="o", label=f"{target} loss", color=colour)
+            missing = [100 * (1 - min(1.0, rate_ratio(step) or 0.0)) for step in steps]
+            bottom.plot(
+                loads, missing, linestyle="--", marker=".", color=colour,
+                label=f"{target} frames/packets not delivered",
+            )  # fmt: skip
+            # Steps not held (or client-limited) get a cross on top of their dot.
+            failed = [i for i, step in enumerate(steps) if not step["held"]]
+            for axis, values in ((top, cpu), (bottom, loss)):
+                axis.scatter(
+                    [loads[i] for i in failed], [values[i] for i in failed],
+                    marker="x", s=90, color="black", zorder=3,
+                )  # fmt: skip
         top.set_yscale("log")
-        top.set_title(f"{scenario}: server CPU per delivered packet")
+        top.set_title(f"{scenario}: server CPU per delivered packet (x: not held)", fontsize=10)
         top.set_ylabel("CPU µs / packet (log)")
-        bottom.set_title(f"{scenario}: subscriber loss")
-        bottom.set_ylabel("loss %")
+        bottom.set_title(f"{scenario}: subscriber loss, and what was never sent", fontsize=10)
+        bottom.set_ylabel("%")
         bottom.axhline(100 * LOSS_LIMIT, color="grey", linestyle="--", linewidth=1)
         for axis in (top, bottom):
             axis.set_xlabel(SCENARIOS[scenario].load_name)
             axis.grid(True, alpha=0.3)
-            axis.legend()
+            axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
