@@ -77,6 +77,8 @@ async function join(event) {
   try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode */ }
   $("join-button").disabled = true;
   status("Joining…");
+  // Marks for the join-time benchmark and for anyone profiling a slow join.
+  performance.mark("townhall:join-click");
   let session;
   let reply;
   try {
@@ -85,6 +87,7 @@ async function join(event) {
       headers: { "Idempotency-Key": crypto.randomUUID() },
       body: { display_name: name, passcode: $("passcode").value.trim() || null },
     });
+    performance.mark("townhall:join-grant");
     session = new MeetingSession(grant);
     session.on("finished", ({ state, detail }) => finished(session, state, detail));
     reply = await session.start();
@@ -94,6 +97,7 @@ async function join(event) {
     if (error.code === "forbidden" && /passcode/.test(error.message)) $("passcode").focus();
     return;
   }
+  performance.mark("townhall:join-reply");
   status("");
   const devices = {
     stream: check ? check.stream : null,

@@ -67,8 +67,12 @@ export class MediaSession {
     if (camera && !cameraOn) camera.stop(); // the light goes off while the camera is off
     this.setCameraTrack(cameraOn ? camera : null);
     this.mayPublish = mayPublish;
-    // Publish and subscribe do not depend on each other: run them side by side.
-    await Promise.all([mayPublish ? this.publish() : Promise.resolve(), this.subscribe()]);
+    // Publish and subscribe do not depend on each other: run them side by side. Subscribe
+    // asks first (publish still builds its offer then), because seeing the others is what
+    // a join waits for. `subscribed` resolves when the subscribe side is negotiated.
+    const subscribing = this.subscribe();
+    this.subscribed = subscribing.then(() => true, () => false);
+    await Promise.all([subscribing, mayPublish ? this.publish() : Promise.resolve()]);
   }
 
   setCameraTrack(track) {
@@ -111,6 +115,7 @@ export class MediaSession {
       throw error;
     }
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    performance.mark("townhall:media-published");
     const previous = this.publisher;
     this.publisher = pc;
     this.cameraSenders = [camera.sender, low.sender];
@@ -210,6 +215,7 @@ export class MediaSession {
       pc.close();
       throw error;
     }
+    performance.mark("townhall:media-subscribed");
     const previous = this.subscriber;
     this.subscriber = pc;
     this.pendingSubscriber = null;

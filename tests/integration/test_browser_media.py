@@ -66,6 +66,7 @@ async def test_camera_off_at_join_then_on_reaches_the_other_page(
     meeting = await host.create_meeting(title="Browser standup")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=MEDIA_ARGS)
+        expect.set_options(timeout=15_000)  # two pages of video on two shared cores
         try:
             ada = await (await browser.new_context()).new_page()
             bob = await (await browser.new_context()).new_page()
@@ -93,5 +94,6 @@ async def test_camera_off_at_join_then_on_reaches_the_other_page(
             await expect(bob.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
             await expect(bob_tile).to_have_class(CAMERA_OFF, timeout=10_000)
         finally:
+            expect.set_options(timeout=5_000)
             await browser.close()
     await host.close()

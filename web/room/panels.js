@@ -33,12 +33,13 @@ export class Drawer {
 
   // Arrow keys move between tabs (the ARIA tabs pattern); Tab leaves the tablist.
   arrows(event) {
-    const index = TABS.indexOf(this.current);
+    const tabs = TABS.filter((key) => !$(`tab-${key}`).hidden); // a panel that did not load
+    const index = tabs.indexOf(this.current);
     let next = null;
-    if (event.key === "ArrowRight") next = TABS[(index + 1) % TABS.length];
-    if (event.key === "ArrowLeft") next = TABS[(index + TABS.length - 1) % TABS.length];
-    if (event.key === "Home") next = TABS[0];
-    if (event.key === "End") next = TABS[TABS.length - 1];
+    if (event.key === "ArrowRight") next = tabs[(index + 1) % tabs.length];
+    if (event.key === "ArrowLeft") next = tabs[(index + tabs.length - 1) % tabs.length];
+    if (event.key === "Home") next = tabs[0];
+    if (event.key === "End") next = tabs[tabs.length - 1];
     if (next) { event.preventDefault(); this.show(next); $(`tab-${next}`).focus(); }
   }
 

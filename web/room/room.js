@@ -133,13 +133,16 @@ export class RoomView {
       this.drawer.load(s.snapshot);
       for (const event of s.since) this.drawer.handle(event);
     });
-    // Tell everyone our microphone and camera state while the media connects.
-    const flags = [];
-    if (mayPublish && !this.selfState.muted) flags.push(this.serial("mute", { muted: false }));
-    if (mayPublish && this.selfState.camera) flags.push(this.serial("camera", { on: true }));
     const started = this.media.start(stream, { micOn: !this.selfState.muted, cameraOn: this.selfState.camera, mayPublish });
     this.stage.setSelf(s.participantId, null);
-    await Promise.all([...flags.map((p) => p.catch((e) => this.notify(e.message))), started.catch((error) => {
+    // Tell everyone our microphone and camera state once our subscribe side is negotiated:
+    // the media requests go first (the first remote frame waits on them), and our picture
+    // reaches the others about when publishing is done anyway.
+    const flags = this.media.subscribed.then(() => Promise.all([
+      mayPublish && !this.selfState.muted ? this.serial("mute", { muted: false }) : null,
+      mayPublish && this.selfState.camera ? this.serial("camera", { on: true }) : null,
+    ])).catch((error) => this.notify(error.message));
+    await Promise.all([flags, started.catch((error) => {
       this.banner.show(`Audio and video could not start: ${error.message}`, { kind: "error" });
     })]);
     this.stage.setSelf(s.participantId, this.media.camera);
@@ -253,23 +256,29 @@ export class RoomView {
     });
   }
 
+  // The camera follows the click at once (off is a privacy matter: the light goes out now);
+  // the server hears about it in click order and a refusal puts it back.
   async toggleCamera() {
     const on = !this.selfState.camera;
     try {
-      if (on) {
-        await this.media.setCamera(true, this.devices.videoDeviceId);
-        this.stage.setSelf(this.session.participantId, this.media.camera);
-        await this.serial("camera", { on: true });
-      } else {
-        await this.serial("camera", { on: false });
-        await this.media.setCamera(false);
-        this.stage.setSelf(this.session.participantId, null);
-      }
-      this.selfState.camera = on;
-      this.controls.set("camera", !on);
+      await this.media.setCamera(on, this.devices.videoDeviceId);
     } catch (error) {
       this.notify(`Could not ${on ? "start" : "stop"} the camera: ${error.message}`);
+      return;
     }
+    this.selfState.camera = on;
+    this.stage.setSelf(this.session.participantId, this.media.camera);
+    this.controls.set("camera", !on);
+    this.serial("camera", { on }).catch(async (error) => {
+      if (this.selfState.camera !== on) return; // a later click already changed it
+      this.notify(`Could not ${on ? "start" : "stop"} the camera: ${error.message}`);
+      if (on) {
+        await this.media.setCamera(false).catch(() => {});
+        this.selfState.camera = false;
+        this.stage.setSelf(this.session.participantId, null);
+        this.controls.set("camera", true);
+      }
+    });
   }
 
   async toggleShare() {
