@@ -136,12 +136,22 @@ print(json.dumps({"plugins": sorted(info["plugins"]), "transports": sorted(info[
 class JanusServer:
     """Janus 1.1.2 in a private network namespace, with one VideoRoom room."""
 
-    def __init__(self, *, workdir: Path, cpus: set[int] | None = None) -> None:
+    def __init__(
+        self, *, workdir: Path, cpus: set[int] | None = None, event_loops: int | None = None
+    ) -> None:
+        """``event_loops``: None (the default) gives Janus one shared event loop per CPU it is
+        pinned to, like our node's one worker per core, or Janus's own default when it is not
+        pinned; 0 is Janus's default (a thread per handle: every forwarded packet wakes the
+        subscriber's thread, about twice the CPU per packet pinned to one core); n > 0 is n
+        shared loops. See docs/bench-janus.md."""
         self.workdir = Path(workdir)
         allowed = os.sched_getaffinity(0)
         if cpus is not None and not (cpus and set(cpus) <= allowed):
             raise ValueError(f"cpus must be a non-empty subset of {sorted(allowed)}, not {cpus}")
         self.cpus = set(cpus) if cpus else None
+        if event_loops is None:
+            event_loops = len(self.cpus) if self.cpus else 0
+        self.event_loops = event_loops
         self.namespace = f"thbench-{os.getpid()}"
         self.url = f"http://127.0.0.1:{HTTP_PORT}/janus"
         self.room = ROOM
@@ -185,7 +195,12 @@ class JanusServer:
     async def start(self, *, max_publishers: int, bitrate: int) -> None:
         if self._process is not None:
             raise RuntimeError("this JanusServer is already started")
-        settings = RoomSettings(room=self.room, publishers=max_publishers, bitrate=bitrate)
+        settings = RoomSettings(
+            room=self.room,
+            publishers=max_publishers,
+            bitrate=bitrate,
+            event_loops=self.event_loops,
+        )
         _require_tools()
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = render(self.workdir, settings)
@@ -1063,7 +1078,9 @@ async def self_check(args: argparse.Namespace) -> dict[str, Any]:
         clip_info = encode_clip(
             clip, width=640, height=360, fps=args.fps, bitrate=2_000_000, seconds=2.0
         )
-        server = JanusServer(workdir=workdir / "janus", cpus=janus_cpus)
+        server = JanusServer(
+            workdir=workdir / "janus", cpus=janus_cpus, event_loops=args.event_loops
+        )
         try:
             await server.start(max_publishers=4, bitrate=2_500_000)
             window = await measure_forwarding(
@@ -1081,6 +1098,7 @@ async def self_check(args: argparse.Namespace) -> dict[str, Any]:
         return {
             "clip": clip_info,
             "pinned": {"janus": sorted(janus_cpus or []), "client": sorted(client_cpus or [])},
+            "event_loops": server.event_loops,
             **window.as_dict(),
             "veth_total": veth_total,
         }
@@ -1091,7 +1109,8 @@ def report(result: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"Janus 1.1.2 VideoRoom, 1 publisher -> {result['subscribers']} subscribers, "
-            f"{result['seconds']:.1f} s window (pinned: {result['pinned']})",
+            f"{result['seconds']:.1f} s window (pinned: {result['pinned']}, "
+            f"event_loops {result['event_loops']})",
             f"  forwarded packets/s     {result['forwarded_packets_per_second']:,.0f} "
             f"({result['forwarded_packets']:,} packets; per subscriber {min(per)}..{max(per)})",
             f"  Janus CPU               {100 * result['janus_cpu_utilisation']:.1f} % of a core",
@@ -1119,6 +1138,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--warmup", type=float, default=3.0)
     cli.add_argument("--fps", type=int, default=30)
     cli.add_argument("--no-pin", dest="pin", action="store_false")
+    cli.add_argument(
+        "--event-loops",
+        type=int,
+        default=None,
+        help="Janus's event_loops (default: one per pinned CPU; 0: a thread per handle)",
+    )
     cli.add_argument("--json", type=Path, help="also write the figures here")
     cli.add_argument("--client", help=argparse.SUPPRESS)
     return cli

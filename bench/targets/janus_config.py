@@ -30,8 +30,13 @@ class RoomSettings:
     room: int
     publishers: int
     bitrate: int
+    event_loops: int = 0
+    """Janus's ``general.event_loops``: 0 is its default (a thread per handle), n > 0 makes
+    every handle share n static loops."""
 
     def __post_init__(self) -> None:
+        if not 0 <= self.event_loops <= 64:
+            raise ValueError(f"event_loops must be 0..64, not {self.event_loops}")
         if not 1 <= self.publishers <= 10_000:
             raise ValueError(f"publishers must be 1..10000, not {self.publishers}")
         if not 10_000 <= self.bitrate <= 100_000_000:
@@ -74,6 +79,7 @@ def render(workdir: Path, room: RoomSettings) -> Path:
 	loggers_folder = "{folders["loggers"]}"
 	debug_level = 4
 	session_timeout = 60
+	event_loops = {room.event_loops}
 }}
 media: {{
 	ipv6 = false
