@@ -152,6 +152,7 @@ async def one_join(browser: Browser, join_url: str, index: int) -> dict[str, Any
 
 
 async def run(runs: int) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]  # the machine is shared: say how busy it was
     data = Path(tempfile.mkdtemp(prefix="join-time-"))
     twin = LocalTwin.start(data, options=TwinOptions(media_nodes=1))
     samples: list[dict[str, Any]] = []
@@ -190,7 +191,11 @@ async def run(runs: int) -> dict[str, Any]:
     return {
         "benchmark": "join_time",
         "what": "click on Join to the first remote video frame presented, fresh profile each run",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count() or 0},
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count() or 0,
+            "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        },
         "summary": summary,
         "samples": samples,
     }
@@ -210,7 +215,8 @@ def main() -> None:
     print(
         f"join time over {s['runs']} joins: p50 {s['p50_ms']:.0f} ms, p90 {s['p90_ms']:.0f} ms, "
         f"max {s['max_ms']:.0f} ms; target {TARGET_MS:.0f} ms "
-        f"(p50 is {s['p50_over_target']:.2f}x the target)"
+        f"(p50 is {s['p50_over_target']:.2f}x the target); "
+        f"load average {result['machine']['load_average_1min']}"
     )
     print(f"wrote {out}")
 
