@@ -875,6 +875,7 @@ def machine_info() -> dict[str, Any]:
 
 async def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     started = time.monotonic()
+    machine = machine_info()  # at the start: the date and the code the run measures
     budget = args.budget_minutes * 60
     deadline = started + budget
     cpus = sorted(os.sched_getaffinity(0))
@@ -921,7 +922,7 @@ async def compare(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         )
     rows = ratios(results)
     return {
-        "machine": machine_info(),
+        "machine": machine,
         "settings": {
             "budget_minutes": args.budget_minutes,
             "quick": args.quick,
