@@ -482,7 +482,10 @@ class MediaStack(cdk.Stack):
                 "# aioice binds every ICE socket on an ephemeral port: keep them inside the\n"
                 "# security group's UDP range.\n"
                 "net.ipv4.ip_local_port_range = "
-                f"{s.media_udp_port_min} {s.media_udp_port_max}"
+                f"{s.media_udp_port_min} {s.media_udp_port_max}\n"
+                "# The forwarding room asks for 1 MiB receive buffers on publisher sockets so a\n"
+                "# keyframe burst is not dropped; stock Linux caps SO_RCVBUF at 208 KiB.\n"
+                "net.core.rmem_max = 4194304"
             ),
             "ROTEOF": (
                 f"{LOG_DIR}/*.log {{\n daily\n rotate 3\n maxsize 50M\n missingok\n"

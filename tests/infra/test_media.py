@@ -259,6 +259,12 @@ def test_ephemeral_ports_inside_the_udp_range(synth: Synth) -> None:
     assert "net.ipv4.ip_local_port_range = 40000 49999" in sysctl.splitlines()
 
 
+def test_receive_buffers_may_hold_a_keyframe_burst(synth: Synth) -> None:
+    # The room asks for 1 MiB SO_RCVBUF on publisher sockets; the kernel caps it at rmem_max.
+    sysctl = _heredoc(_user_data(synth), media_stack.SYSCTL_FILE)
+    assert "net.core.rmem_max = 4194304" in sysctl.splitlines()
+
+
 def test_node_code_asset(synth: Synth) -> None:
     media = synth.stacks.media
     code = media.node_code
