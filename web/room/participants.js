@@ -37,7 +37,7 @@ export class ParticipantsPanel {
       const lower = this.session.isModerator() || p.participant_id === me.participant_id
         ? el("button", { type: "button", class: "small secondary", "aria-label": `Lower ${p.name}'s hand`, onclick: () => this.act("hand", { raised: false, participant_id: p.participant_id }) }, "Lower")
         : null;
-      return el("li", { dataset: { participant: p.participant_id } }, el("span", { text: `✋ ${p.name}` }), lower);
+      return el("li", { dataset: { participant: p.participant_id } }, el("span", { class: "hand-name" }, icon("hand"), el("span", { text: p.name })), lower);
     }));
   }
 
@@ -47,7 +47,7 @@ export class ParticipantsPanel {
     const state = el("span", { class: "person-state" },
       stateIcon(p.muted ? "micOff" : "mic", p.muted ? "Microphone off" : "Microphone on", p.muted),
       stateIcon(p.camera ? "camera" : "cameraOff", p.camera ? "Camera on" : "Camera off", !p.camera),
-      p.hand ? el("span", { role: "img", "aria-label": "Hand raised", class: "hand-mark" }, "✋") : null,
+      p.hand ? el("span", { role: "img", "aria-label": "Hand raised", class: "state hand-mark" }, icon("hand")) : null,
       p.screen ? el("span", { class: "pill" }, "Sharing") : null);
     const name = el("span", { class: "person-name" }, el("span", { text: self ? `${p.name} (you)` : p.name }),
       role ? el("span", { class: "role", text: role }) : null);

@@ -29,7 +29,7 @@ class Tile {
     this.media = el("div", { class: "tile-media" }, this.avatar);
     this.name = el("span", { class: "tile-name" });
     this.mic = el("span", { class: "tile-mic", role: "img" }, icon("micOff"));
-    this.hand = el("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, "✋");
+    this.hand = el("span", { class: "tile-hand", role: "img", "aria-label": "Hand raised" }, icon("hand"));
     this.quality = el("span", { class: "quality", role: "img", dataset: { level: "unknown" } },
       el("i"), el("i"), el("i"));
     this.label = el("figcaption", { class: "tile-label" }, this.mic, this.name, this.hand, this.quality);
