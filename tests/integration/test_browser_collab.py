@@ -245,11 +245,6 @@ async def test_polls_whiteboard_and_qa_between_two_pages(twin: Twin, browser: Br
         await host_api.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="web/room/room.js mounts the panels after the join and loads them with lastSnapshot(),"
-    " which rebuilds the snapshot without polls, questions and whiteboard (room owner to fix)",
-)
 async def test_a_late_joiner_sees_polls_questions_and_the_board(
     twin: Twin, browser: Browser
 ) -> None:
