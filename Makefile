@@ -39,11 +39,12 @@ node_modules/.installed: package.json package-lock.json
 
 # Debian's packages the tests drive: Chromium for the browser tests (Playwright drives it; it
 # never downloads a browser), Janus Gateway for the SFU benchmark's reference target (and the
-# test that keeps that target working), and iproute2 for the network namespace Janus runs in.
-SYSTEM_PACKAGES := chromium janus iproute2
+# test that keeps that target working), iproute2 for the network namespace Janus runs in, and
+# an emoji font so reactions render in the screenshots of headless Chromium.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || missing="$$missing fonts-noto-color-emoji"; \
 	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \
 	if [ -n "$$missing" ]; then \
