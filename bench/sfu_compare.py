@@ -579,6 +579,10 @@ async def run_target_scenario(
                 await asyncio.wait_for(stop_step(step), 2 * STOP_TIMEOUT + 10)
             finally:
                 kill_step(step)
+        if not outcome["held"]:  # the server's and this step's clients' last log lines
+            prefix = f"{name}-{scenario.name}-{load}-"
+            errs = [p for p in step.workdir.glob(f"{prefix}*.err")]
+            outcome["logs"] = {p.name: tail(p) for p in [*target.logs(), *errs] if tail(p)}
         steps.append(outcome)
         print("  " + step_line(outcome), flush=True)
         if outcome["client_limited"]:
