@@ -282,7 +282,7 @@ class JanusTarget(Target):
     def kill(self) -> None:
         if self.server is not None:
             with contextlib.suppress(Exception):
-                self.server._teardown()
+                self.server.stop_now()
 
     @property
     def pid(self) -> int:

@@ -312,7 +312,12 @@ async def run_client(spec: dict[str, Any]) -> None:
         verify: Any = (
             ssl.create_default_context(cafile=spec["cafile"]) if spec.get("cafile") else True
         )
-        async with httpx.AsyncClient(timeout=60.0, trust_env=False, verify=verify) as http:
+        # Every Janus session holds one long poll open, on top of its requests: the default
+        # pool of 100 connections would stall joins past about 90 participants per process.
+        limits = httpx.Limits(max_connections=4 * len(participants) + 20)
+        async with httpx.AsyncClient(
+            timeout=60.0, trust_env=False, verify=verify, limits=limits
+        ) as http:
             if target == "janus":
                 # A Janus join publishes and subscribes in one call and waits for the room's
                 # publishers, so every publisher joins at once; listeners follow, gated.
