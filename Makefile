@@ -67,7 +67,8 @@ synth: setup
 	CDK_OUTDIR=cdk.out $(BIN)/python -m infra.app
 
 bench: setup
-	$(BIN)/python -m bench.chat_fanout
+	PYTHONPATH=functions:. $(BIN)/python -m bench.control_plane
+	PYTHONPATH=functions:. $(BIN)/python -m bench.sfu_compare
 
 clean:
 	rm -rf cdk.out build .mypy_cache .ruff_cache .pytest_cache
