@@ -58,6 +58,9 @@ class MotoServerProcess:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # werkzeug logs every request
             stderr=subprocess.DEVNULL,
+            # Its own session: a Ctrl-C at the terminal reaches the twin, which snapshots the
+            # tables and then stops moto, instead of killing moto before that snapshot.
+            start_new_session=True,
         )
         deadline = time.monotonic() + _START_TIMEOUT_SECONDS
         while True:
