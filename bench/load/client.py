@@ -27,12 +27,10 @@ import contextlib
 import json
 import os
 import ssl
-import struct
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -172,14 +170,11 @@ async def run_client(spec: dict[str, Any]) -> None:
     import aioice.ice
     import httpx
     from aiortc import (
-        AudioStreamTrack,
         RTCBundlePolicy,
         RTCConfiguration,
         RTCPeerConnection,
         RTCSessionDescription,
-        VideoStreamTrack,
     )
-    from av import AudioFrame, VideoFrame
 
     target = spec.get("target", "ours")
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
@@ -188,40 +183,7 @@ async def run_client(spec: dict[str, Any]) -> None:
     fps = int(spec["fps"])
     configuration = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
-    class ToneTrack(AudioStreamTrack):
-        def __init__(self, amplitude: int) -> None:
-            super().__init__()
-            half = struct.pack("<4h", *[amplitude] * 4) + struct.pack("<4h", *[-amplitude] * 4)
-            self.samples = half * 1000
-
-        async def recv(self) -> AudioFrame:
-            frame = await super().recv()
-            assert isinstance(frame, AudioFrame)
-            plane = frame.planes[0]
-            plane.update(self.samples[: plane.buffer_size])
-            return frame
-
-    class ClipTrack(VideoStreamTrack):
-        """Paced frames for the replay encoder, which ignores their pixels."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.started: float | None = None
-            self.index = 0
-
-        async def recv(self) -> VideoFrame:
-            now = time.monotonic()
-            if self.started is None:
-                self.started = now
-            else:
-                self.index += 1
-                wait = self.started + self.index / fps - now
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            frame = VideoFrame(width=16, height=16, format="yuv420p")
-            frame.pts = self.index
-            frame.time_base = Fraction(1, fps)
-            return frame
+    from bench.load.tracks import PacedTrack, ToneTrack
 
     pcs: list[RTCPeerConnection] = []
     sessions: list[Any] = []
@@ -235,7 +197,7 @@ async def run_client(spec: dict[str, Any]) -> None:
         if participant.get("audio", True):
             pc.addTrack(ToneTrack(1000 + 1000 * (participant["index"] % 30)))
         if participant.get("video", True):
-            pc.addTrack(ClipTrack())
+            pc.addTrack(PacedTrack(fps))
         return pc
 
     async def publish_control_api(http: httpx.AsyncClient, participant: dict[str, Any]) -> None:

@@ -34,7 +34,6 @@ import re
 import secrets
 import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,6 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -759,46 +757,13 @@ async def run_client(spec: dict[str, Any]) -> None:
     if spec.get("cpus"):
         pin(os.getpid(), set(spec["cpus"]))
     import httpx
-    from aiortc import AudioStreamTrack, RTCPeerConnection, VideoStreamTrack
-    from av import AudioFrame, VideoFrame
+    from aiortc import RTCPeerConnection
 
     configuration = loopback_client_configuration()
     install_replay_encoder(read_clip(Path(spec["clip"])))
     fps = int(spec["fps"])
 
-    class ToneTrack(AudioStreamTrack):
-        def __init__(self, amplitude: int) -> None:
-            super().__init__()
-            half = struct.pack("<4h", *[amplitude] * 4) + struct.pack("<4h", *[-amplitude] * 4)
-            self.samples = half * 1000
-
-        async def recv(self) -> AudioFrame:
-            frame = await super().recv()
-            assert isinstance(frame, AudioFrame)
-            frame.planes[0].update(self.samples[: frame.planes[0].buffer_size])
-            return frame
-
-    class PacedTrack(VideoStreamTrack):
-        """Paced frames for the replay encoder, which ignores their pixels."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.started: float | None = None
-            self.index = 0
-
-        async def recv(self) -> VideoFrame:
-            now = time.monotonic()
-            if self.started is None:
-                self.started = now
-            else:
-                self.index += 1
-                wait = self.started + self.index / fps - now
-                if wait > 0:
-                    await asyncio.sleep(wait)
-            frame = VideoFrame(width=16, height=16, format="yuv420p")
-            frame.pts = self.index
-            frame.time_base = Fraction(1, fps)
-            return frame
+    from bench.load.tracks import PacedTrack, ToneTrack
 
     def emit(message: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(message) + "\n")
@@ -816,7 +781,7 @@ async def run_client(spec: dict[str, Any]) -> None:
             publisher = RTCPeerConnection(configuration)
             pcs.append(publisher)
             publisher.addTrack(ToneTrack(4000))
-            publisher.addTrack(PacedTrack())
+            publisher.addTrack(PacedTrack(fps))
             sessions.append(
                 await join_janus(
                     http,
