@@ -177,6 +177,13 @@ class LocalMediaNode:
         with httpx.Client(verify=self.ssl_context(), trust_env=False, timeout=timeout) as http:
             return http.post(f"{self.control_url}{path}", json=dict(body))
 
+    def kill(self) -> None:
+        """SIGKILL, as a crashed instance: no drain, no `move` message, no deregistration.
+        Its registry item stays until its `ttl` passes, as on EC2."""
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+
     def stop(self) -> None:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGTERM)  # drain, deregister, exit

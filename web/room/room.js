@@ -30,6 +30,7 @@ export class RoomView {
     this.announce = announce;
     this.banner = new Banner($("banner"), announce);
     this.notify = (text) => this.banner.show(text, { kind: "error", for: 6000 });
+    this.mediaRepairs = new Set(); // "publish" | "subscribe" while being rebuilt
     this.stage = new Stage($("stage"), $("parking"), session.participantId);
     this.people = new ParticipantsPanel(session, this.notify);
     this.queue = new WaitingQueue(session, this.notify);
@@ -117,11 +118,7 @@ export class RoomView {
     this.media = new MediaSession({ request: (action, data) => s.request(action, data) }, {
       onTrack: (mid, track) => this.stage.addTrack(mid, track),
       onMessage: (message) => this.onMediaMessage(message),
-      onState: ({ state }) => {
-        if (state === "repairing") this.banner.show("Media connection lost. Reconnecting…", { kind: "warning" });
-        else if (state === "repaired") this.banner.show("Media reconnected.", { kind: "ok", for: 4000 });
-        else this.banner.show("Could not reconnect audio and video. Leave and join again.", { kind: "error" });
-      },
+      onState: ({ kind, state }) => this.onMediaState(kind, state),
     });
     this.selfState = { muted: !(micOn && mayPublish), camera: Boolean(cameraOn && mayPublish) };
     this.controls.set("mic", this.selfState.muted, { disabled: !mayPublish });
@@ -211,6 +208,21 @@ export class RoomView {
       this.media.stopScreen().catch(() => {});
       this.controls.set("share", false);
       if (byOther) this.announce("Your screen share was stopped.");
+    }
+  }
+
+  // Publish and subscribe are repaired apart (a node crash breaks both): "reconnected" only
+  // once neither is still repairing.
+  onMediaState(kind, state) {
+    if (state === "repairing") {
+      this.mediaRepairs.add(kind);
+      this.banner.show("Media connection lost. Reconnecting…", { kind: "warning" });
+    } else if (state === "repaired") {
+      this.mediaRepairs.delete(kind);
+      if (this.mediaRepairs.size === 0) this.banner.show("Media reconnected.", { kind: "ok", for: 4000 });
+    } else {
+      this.mediaRepairs.delete(kind);
+      this.banner.show("Could not reconnect audio and video. Leave and join again.", { kind: "error" });
     }
   }
 

@@ -1,0 +1,125 @@
+"""A media node that crashes mid-meeting: the pages rebuild their media connections on
+another node through signaling, say so in the banner, and nobody reloads.
+
+The crash is real: the twin runs two SFU node processes and the test SIGKILLs the one that
+hosts the meeting, so it sends no `move`, never deregisters, and its registry item stays
+until its heartbeat `ttl` runs out (15 s), as an EC2 instance that died would. Chromium then
+sees ICE consent fail on both of its connections, and `MediaSession.repair` (web/media.js)
+asks signaling again until placement has moved the meeting to the live node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from infra.twin.media_nodes import LocalMediaNode
+from infra.twin.server import TwinOptions
+from tests.integration.client import Api
+from tests.integration.conftest import Twin, _start
+from tests.integration.room_pages import join, new_person, room_args, sees_remote_video
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LOST = "Media connection lost. Reconnecting…"
+BACK = "Media reconnected."
+# ICE consent failing (~10 s in Chromium), the page's 4 s grace, then retries with backoff
+# until the dead node's registry item expires (15 s after its last heartbeat): ~30 s.
+RECOVERY_TIMEOUT_MS = 75_000
+
+
+@pytest.fixture(scope="module")
+def two_node_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
+    yield from _start(tmp_path_factory, TwinOptions(media_nodes=2))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser(chromium: str) -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=room_args())
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+def hosting(nodes: list[LocalMediaNode]) -> tuple[LocalMediaNode, LocalMediaNode]:
+    """(the node hosting the one meeting, the other node)."""
+    sessions = {node.node_id: node.health()["sessions"] for node in nodes}
+    busy = [node for node in nodes if sessions[node.node_id] > 0]
+    assert len(busy) == 1, sessions
+    (other,) = [node for node in nodes if node is not busy[0]]
+    return busy[0], other
+
+
+async def banner_log(page: Page) -> list[str]:
+    log: list[str] = await page.evaluate("window.bannerLog")
+    return log
+
+
+async def recovers(page: Page) -> None:
+    """The page said the media connection was lost, then that it is back (the second text
+    hides after 4 s, so the page's banner log is what is checked)."""
+    try:
+        await page.wait_for_function(
+            f"() => window.bannerLog.includes({LOST!r})", timeout=RECOVERY_TIMEOUT_MS
+        )
+        await page.wait_for_function(
+            f"() => window.bannerLog.lastIndexOf({BACK!r}) > window.bannerLog.indexOf({LOST!r})",
+            timeout=RECOVERY_TIMEOUT_MS,
+        )
+    except Exception as error:
+        raise AssertionError(f"banner said {await banner_log(page)}") from error
+
+
+async def test_a_crashed_node_is_replaced_without_a_reload(
+    two_node_twin: Twin, browser: Browser
+) -> None:
+    twin = two_node_twin
+    host_api = Api(twin.base_url)
+    session = await host_api.sign_up(f"crash-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
+    info = await host_api.create_meeting(title="Crash drill")
+    ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
+    bob = await new_person(browser, "Bob")
+    people = (ada, bob)
+    expect.set_options(timeout=15_000)
+    try:
+        for person in people:
+            await join(person, info["join_url"])
+        for person in people:
+            await sees_remote_video(person.page, 1)
+            # Gone if the page reloads: recovery must happen in place.
+            await person.page.evaluate("window.notReloaded = true")
+        before: dict[str, Any] = {
+            p.name: await p.page.locator("#stage .tile.self").get_attribute("data-participant")
+            for p in people
+        }
+
+        crashed, survivor = hosting(twin.local.media_nodes)
+        await asyncio.to_thread(crashed.kill)
+
+        await asyncio.gather(*(recovers(p.page) for p in people))
+        for person in people:
+            # The old video froze with the node; this one's clock moves again.
+            await sees_remote_video(person.page, 1)
+            assert await person.page.evaluate("window.notReloaded === true"), person.name
+            # Same participant, same place: only the media connections were rebuilt.
+            self_id = await person.page.locator("#stage .tile.self").get_attribute(
+                "data-participant"
+            )
+            assert self_id == before[person.name]
+            assert await banner_log(person.page) != [], person.name
+        assert survivor.health()["sessions"] > 0
+        for person in people:
+            assert person.errors == [], person.errors
+    finally:
+        expect.set_options(timeout=5_000)
+        for person in people:
+            await person.context.close()
+        await host_api.close()
