@@ -20,6 +20,9 @@ const GATHER_TIMEOUT_MS = 3000;
 const DISCONNECTED_GRACE_MS = 4000;
 const REPAIR_BACKOFF_MS = [0, 1000, 2000, 4000, 8000];
 const MAX_REPAIRS = 8;
+// Signaling error codes that another attempt cannot change (docs/signaling.md). Not "gone":
+// a draining node answers it, and the next attempt is placed on another node.
+const FINAL_ERRORS = new Set(["bad_request", "invalid_input", "unauthenticated", "forbidden"]);
 
 function gathered(pc) {
   // aiortc has no trickle ICE: send the description once gathering is complete (bounded).
@@ -40,7 +43,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class MediaSession {
   // signaling: {request(action, data)}; handlers: onTrack(mid, track), onMessage(message),
-  // onState({kind: "publish"|"subscribe", state: "repairing"|"repaired"|"failed"}).
+  // onState({kind: "publish"|"subscribe", state: "repairing"|"repaired"|"failed", starting}).
   constructor(signaling, handlers = {}) {
     this.signaling = signaling;
     this.onTrack = handlers.onTrack || (() => {});
@@ -70,9 +73,22 @@ export class MediaSession {
     // Publish and subscribe do not depend on each other: run them side by side. Subscribe
     // asks first (publish still builds its offer then), because seeing the others is what
     // a join waits for. `subscribed` resolves when the subscribe side is negotiated.
-    const subscribing = this.subscribe();
+    const subscribing = this.establish("subscribe");
     this.subscribed = subscribing.then(() => true, () => false);
-    await Promise.all([subscribing, mayPublish ? this.publish() : Promise.resolve()]);
+    await Promise.all([subscribing, mayPublish ? this.establish("publish") : Promise.resolve()]);
+  }
+
+  // The first negotiation of one side. If it fails for a reason that may pass (a stalled or
+  // crashed node, a lost reply), it goes through repair's retries instead of leaving the page
+  // without audio or video; a refusal (not allowed, meeting over) is final.
+  async establish(kind) {
+    try {
+      if (kind === "publish") await this.publish();
+      else await this.subscribe();
+    } catch (error) {
+      if (!FINAL_ERRORS.has(error.code) && (await this.repair(kind, { starting: true }))) return;
+      throw error;
+    }
   }
 
   setCameraTrack(track) {
@@ -242,10 +258,12 @@ export class MediaSession {
 
   // The node does not renegotiate (no ICE restart), so a failed connection is replaced by a
   // new one through signaling, which also re-places the meeting if the node is gone.
-  async repair(kind) {
-    if (this.repairing[kind] || this.closed) return;
+  // True once rebuilt; false when it gave up (or another repair of this side is running).
+  // `starting`: the side never connected (its first negotiation failed).
+  async repair(kind, { starting = false } = {}) {
+    if (this.repairing[kind] || this.closed) return false;
     this.repairing[kind] = true;
-    this.onState({ kind, state: "repairing" });
+    this.onState({ kind, state: "repairing", starting });
     try {
       while (!this.closed && this.repairs[kind] < MAX_REPAIRS) {
         await sleep(REPAIR_BACKOFF_MS[Math.min(this.repairs[kind], REPAIR_BACKOFF_MS.length - 1)]);
@@ -254,12 +272,13 @@ export class MediaSession {
           if (kind === "publish") await this.publish();
           else await this.subscribe();
           this.onState({ kind, state: "repaired" });
-          return;
+          return true;
         } catch (error) {
           console.warn(`media ${kind} repair failed`, error);
         }
       }
       if (!this.closed) this.onState({ kind, state: "failed" });
+      return false;
     } finally {
       this.repairing[kind] = false;
     }

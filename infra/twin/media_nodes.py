@@ -184,8 +184,19 @@ class LocalMediaNode:
             self._process.kill()
             self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
+    def running(self) -> bool:
+        return self._process.poll() is None
+
+    def pause(self) -> None:
+        """SIGSTOP, as a stalled instance: its sockets stay open but nothing answers."""
+        self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._process.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)  # a paused node could not drain
             self._process.send_signal(signal.SIGTERM)  # drain, deregister, exit
             try:
                 self._process.wait(timeout=STOP_TIMEOUT_SECONDS)

@@ -1,5 +1,7 @@
 """A media node that crashes mid-meeting: the pages rebuild their media connections on
-another node through signaling, say so in the banner, and nobody reloads.
+another node through signaling, say so in the banner, and nobody reloads. And a node that
+stalls while someone joins: their first negotiation fails, and the page keeps trying until
+it connects instead of staying without audio and video.
 
 The crash is real: the twin runs two SFU node processes and the test SIGKILLs the one that
 hosts the meeting, so it sends no `move`, never deregisters, and its registry item stays
@@ -28,6 +30,7 @@ from tests.integration.room_pages import join, new_person, room_args, sees_remot
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LOST = "Media connection lost. Reconnecting…"
+NOT_YET = "Audio and video did not connect. Trying again…"
 BACK = "Media reconnected."
 # ICE consent failing (~10 s in Chromium), the page's 4 s grace, then retries with backoff
 # until the dead node's registry item expires (15 s after its last heartbeat): ~30 s.
@@ -63,15 +66,22 @@ async def banner_log(page: Page) -> list[str]:
     return log
 
 
-async def recovers(page: Page) -> None:
-    """The page said the media connection was lost, then that it is back (the second text
-    hides after 4 s, so the page's banner log is what is checked)."""
+async def says(page: Page, text: str) -> None:
     try:
         await page.wait_for_function(
-            f"() => window.bannerLog.includes({LOST!r})", timeout=RECOVERY_TIMEOUT_MS
+            f"() => window.bannerLog.includes({text!r})", timeout=RECOVERY_TIMEOUT_MS
         )
+    except Exception as error:
+        raise AssertionError(f"banner said {await banner_log(page)}, not {text!r}") from error
+
+
+async def recovers(page: Page, lost: str = LOST) -> None:
+    """The page said the media connection was lost, then that it is back (the second text
+    hides after 4 s, so the page's banner log is what is checked)."""
+    await says(page, lost)
+    try:
         await page.wait_for_function(
-            f"() => window.bannerLog.lastIndexOf({BACK!r}) > window.bannerLog.indexOf({LOST!r})",
+            f"() => window.bannerLog.lastIndexOf({BACK!r}) > window.bannerLog.indexOf({lost!r})",
             timeout=RECOVERY_TIMEOUT_MS,
         )
     except Exception as error:
@@ -121,5 +131,40 @@ async def test_a_crashed_node_is_replaced_without_a_reload(
     finally:
         expect.set_options(timeout=5_000)
         for person in people:
+            await person.context.close()
+        await host_api.close()
+
+
+async def test_a_join_during_a_stalled_node_connects_once_it_answers(
+    two_node_twin: Twin, browser: Browser
+) -> None:
+    twin = two_node_twin
+    host_api = Api(twin.base_url)
+    session = await host_api.sign_up(f"stall-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
+    info = await host_api.create_meeting(title="Stall drill")
+    ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
+    bob = await new_person(browser, "Bob")
+    live = [node for node in twin.local.media_nodes if node.running()]
+    expect.set_options(timeout=15_000)
+    try:
+        await join(ada, info["join_url"])
+        # Every node stops answering (the kernel still accepts connections to its control
+        # API): Bob's first media_subscribe and media_publish time out at the control plane.
+        for node in live:
+            node.pause()
+        try:
+            await join(bob, info["join_url"])
+            await says(bob.page, NOT_YET)
+        finally:
+            for node in live:
+                node.resume()
+        await recovers(bob.page, NOT_YET)
+        await sees_remote_video(bob.page, 1)
+        await sees_remote_video(ada.page, 1)
+        for person in (ada, bob):
+            assert person.errors == [], person.errors
+    finally:
+        expect.set_options(timeout=5_000)
+        for person in (ada, bob):
             await person.context.close()
         await host_api.close()

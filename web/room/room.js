@@ -118,7 +118,7 @@ export class RoomView {
     this.media = new MediaSession({ request: (action, data) => s.request(action, data) }, {
       onTrack: (mid, track) => this.stage.addTrack(mid, track),
       onMessage: (message) => this.onMediaMessage(message),
-      onState: ({ kind, state }) => this.onMediaState(kind, state),
+      onState: ({ kind, state, starting }) => this.onMediaState(kind, state, starting),
     });
     this.selfState = { muted: !(micOn && mayPublish), camera: Boolean(cameraOn && mayPublish) };
     this.controls.set("mic", this.selfState.muted, { disabled: !mayPublish });
@@ -213,10 +213,11 @@ export class RoomView {
 
   // Publish and subscribe are repaired apart (a node crash breaks both): "reconnected" only
   // once neither is still repairing.
-  onMediaState(kind, state) {
+  onMediaState(kind, state, starting) {
     if (state === "repairing") {
       this.mediaRepairs.add(kind);
-      this.banner.show("Media connection lost. Reconnecting…", { kind: "warning" });
+      const text = starting ? "Audio and video did not connect. Trying again…" : "Media connection lost. Reconnecting…";
+      this.banner.show(text, { kind: "warning" });
     } else if (state === "repaired") {
       this.mediaRepairs.delete(kind);
       if (this.mediaRepairs.size === 0) this.banner.show("Media reconnected.", { kind: "ok", for: 4000 });

@@ -14,6 +14,7 @@ Plain http is only for nodes on loopback in tests.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from typing import Any
@@ -24,6 +25,8 @@ from townhall.media.nodes import MediaNode
 
 TIMEOUT_SECONDS = 10.0  # aiortc gathers candidates before it answers; loopback takes ~0.1 s
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+log = logging.getLogger(__name__)
 
 _pool: Any = None
 _lock = threading.Lock()
@@ -84,11 +87,14 @@ def call_url(
             retries=False,
         )
     except urllib3.exceptions.SSLError as exc:
+        # The detail (the node's address) goes to the log, not to the participant.
+        log.warning("media node %s%s: TLS refused: %s", control_url, path, exc)
         raise MediaNodeUnavailable(
-            f"the media node's TLS certificate is not the one it registered: {exc}"
+            "the media node's TLS certificate is not the one it registered"
         ) from exc
     except urllib3.exceptions.HTTPError as exc:
-        raise MediaNodeUnavailable(f"the media node did not answer: {exc}") from exc
+        log.warning("media node %s%s did not answer: %s", control_url, path, exc)
+        raise MediaNodeUnavailable("the media node did not answer; try again") from exc
     try:
         answer = json.loads(response.data or b"{}")
     except json.JSONDecodeError:
