@@ -98,10 +98,33 @@ def install_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> 
 
 
 REMB_MIN_INTERVAL_MS = 100
-"At most one REMB per receiver per this many ms (aiortc's estimator answers every packet while overusing)."
+"At most one REMB per estimate per this many ms (aiortc's estimator answers every packet while overusing)."
 
 
-def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketHandler) -> None:
+class ReceiveBandwidthEstimate:
+    """One receive-side bandwidth estimate for all the video one connection brings in.
+
+    With BUNDLE, every stream of a publisher shares one transport, and Chrome caps that whole
+    transport's send rate with the latest REMB, whatever SSRCs it lists. aiortc keeps an
+    estimator per receiver, each bounded near 1.5x its own stream's rate, so a publisher of a
+    camera and its scaled-down copy gets REMBs that alternate between the two: each time the
+    small stream's REMB is the cap, the camera is squeezed, its rate falls, and so does its
+    own estimate (on loopback browsers settled at 30-45 kbps). One estimator over every
+    video packet of the connection, as libwebrtc's abs-send-time estimator does, gives one
+    REMB for the total that names every SSRC. Share one instance between a connection's
+    receivers (:func:`install_forwarding_receive_hook`'s ``bandwidth``).
+    """
+
+    def __init__(self, estimator: RemoteBitrateEstimator | None = None) -> None:
+        self.estimator = estimator if estimator is not None else RemoteBitrateEstimator()
+        self.last_remb_ms = -REMB_MIN_INTERVAL_MS  # arrival time of the last REMB sent
+
+
+def install_forwarding_receive_hook(
+    receiver: RTCRtpReceiver,
+    on_packet: PacketHandler,
+    bandwidth: ReceiveBandwidthEstimate | None = None,
+) -> None:
     """Call ``on_packet`` with each RTP packet, then only what the publisher needs of aiortc.
 
     Like :func:`install_receive_hook`, but aiortc's own handler no longer runs. Of what it
@@ -115,6 +138,9 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
     REMBs go out at most every :data:`REMB_MIN_INTERVAL_MS`: while its detector says
     "overusing", aiortc's estimator answers every packet with one, and a node that falls
     behind delays packets, so it would send a REMB per packet just when it can least afford it.
+    With ``bandwidth``, the REMB comes from that shared estimate instead of the receiver's own
+    (see :class:`ReceiveBandwidthEstimate`); audio receivers, which aiortc gives no estimator,
+    never feed it.
 
     Touches, besides ``RTCRtpReceiver._handle_rtp_packet`` (as :func:`install_receive_hook`),
     the name-mangled ``RTCRtpReceiver.__codecs``, ``__remote_streams``, ``__rtx_ssrc``,
@@ -128,12 +154,14 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
     streams: dict[int, StreamStatistics] = private._RTCRtpReceiver__remote_streams
     rtx_ssrcs: dict[int, int] = private._RTCRtpReceiver__rtx_ssrc
     nack_generator: NackGenerator | None = private._RTCRtpReceiver__nack_generator
-    estimator: RemoteBitrateEstimator | None = private._RTCRtpReceiver__remote_bitrate_estimator
-    last_remb_ms = [-REMB_MIN_INTERVAL_MS]  # arrival time of the last REMB sent
+    own: RemoteBitrateEstimator | None = private._RTCRtpReceiver__remote_bitrate_estimator
+    estimate: ReceiveBandwidthEstimate | None = None
+    if own is not None:  # video: alone, the receiver's own estimator, as aiortc has it
+        estimate = bandwidth if bandwidth is not None else ReceiveBandwidthEstimate(own)
 
     async def owed_to_publisher(packet: RtpPacket, arrival_time_ms: int) -> None:
-        if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
+        if estimate is not None and packet.extensions.abs_send_time is not None:
+            remb = estimate.estimator.add(
                 abs_send_time=packet.extensions.abs_send_time,
                 arrival_time_ms=arrival_time_ms,
                 payload_size=len(packet.payload) + packet.padding_size,
@@ -143,9 +171,9 @@ def install_forwarding_receive_hook(receiver: RTCRtpReceiver, on_packet: PacketH
             if (
                 remb is not None
                 and rtcp_ssrc is not None
-                and arrival_time_ms - last_remb_ms[0] >= REMB_MIN_INTERVAL_MS
+                and arrival_time_ms - estimate.last_remb_ms >= REMB_MIN_INTERVAL_MS
             ):
-                last_remb_ms[0] = arrival_time_ms
+                estimate.last_remb_ms = arrival_time_ms
                 await receiver._send_rtcp(
                     RtcpPsfbPacket(
                         fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)

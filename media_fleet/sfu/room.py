@@ -226,6 +226,10 @@ class _Publisher:
     participant_id: str
     pc: RTCPeerConnection
     sources: dict[Label, _Source] = field(default_factory=dict)
+    # One REMB for all the connection's video, not one per stream (see the class).
+    bandwidth: seams.ReceiveBandwidthEstimate = field(
+        default_factory=seams.ReceiveBandwidthEstimate
+    )
 
 
 @dataclass(eq=False)
@@ -651,7 +655,9 @@ class MeetingRoom:
         publisher.sources[label] = source
         # not aiortc's handler: no depayload, jitter buffer or PLI-on-gap; REMB, receiver
         # reports and NACKs to the publisher stay
-        seams.install_forwarding_receive_hook(receiver, self._receive_hook(source))
+        seams.install_forwarding_receive_hook(
+            receiver, self._receive_hook(source), publisher.bandwidth
+        )
 
     def _forget_when_lost(self, participant_id: str, pc: RTCPeerConnection, what: str) -> None:
         """A client that vanishes (closed its side, or ICE consent ran out) never calls leave:

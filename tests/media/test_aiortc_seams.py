@@ -40,6 +40,7 @@ from aiortc.rtp import (
     RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
+    unpack_remb_fci,
     unwrap_rtx,
     wrap_rtx,
 )
@@ -427,6 +428,51 @@ async def test_forwarding_receive_hook_keeps_what_the_publisher_needs(
         await receiver._handle_rtp_packet(gap, arrival_time_ms=0)
         await wait_until(lambda: got(RtcpRtpfbPacket, RTCP_RTPFB_NACK), "a NACK", 5.0)
         assert sum(d.count for d in discarded) == 0  # no frame was assembled at all
+        assert not [r for r in caplog.records if r.name.startswith("media_fleet")]
+    finally:
+        await asyncio.wait_for(publisher.close(), 5)
+        await asyncio.wait_for(node.close(), 5)
+
+
+async def test_one_remb_covers_every_video_stream_of_a_connection(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A camera and its scaled-down copy share one transport, and Chrome caps the whole
+    transport with the latest REMB: the node must send one estimate naming both SSRCs, not one
+    per stream (whose small stream's value would starve the camera)."""
+    caplog.set_level(logging.ERROR)
+    publisher, node = peer(), peer()
+    rembs: list[tuple[int, list[int]]] = []
+    bandwidth = seams.ReceiveBandwidthEstimate()
+
+    async def on_packet(packet: RtpPacket, arrival_time_ms: int) -> None:
+        return None
+
+    async def on_feedback(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            rembs.append(unpack_remb_fci(packet.fci))
+
+    @node.on("track")
+    def on_track(track: MediaStreamTrack) -> None:
+        for transceiver in node.getTransceivers():
+            if transceiver.receiver.track is track:
+                seams.install_forwarding_receive_hook(transceiver.receiver, on_packet, bandwidth)
+
+    try:
+        camera = publisher.addTrack(FlatVideoTrack(100, 320, 240))
+        low = publisher.addTrack(FlatVideoTrack(50, 80, 60))
+        for sender in (camera, low):
+            seams.install_feedback_hook(sender, on_feedback)
+        await connect(publisher, node)
+        both = {camera._ssrc, low._ssrc}
+        await wait_until(
+            lambda: any(both <= set(ssrcs) for _, ssrcs in rembs),
+            "a REMB naming both video streams",
+            10.0,
+        )
+        # Every REMB after the first packets of both streams names both: never one alone.
+        later = rembs[next(i for i, (_, s) in enumerate(rembs) if both <= set(s)) :]
+        assert all(both <= set(ssrcs) for _, ssrcs in later), later
         assert not [r for r in caplog.records if r.name.startswith("media_fleet")]
     finally:
         await asyncio.wait_for(publisher.close(), 5)
