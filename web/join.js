@@ -14,7 +14,18 @@ const NAME_KEY = "townhall.display-name";
 
 const status = (text) => { $("status").textContent = text; };
 let check = null;
+let checking = Promise.resolve(); // the pre-join check's first start (startCheck)
 let room = null;
+// A click on Join while the camera and microphone are still starting (a quick click, a slow
+// machine) must not join with them off: wait for the check to settle, at most this long (not
+// for a permission prompt left unanswered).
+const DEVICE_WAIT_MS = 8000;
+
+function devicesSettled() {
+  const started = checking.then(() => (check ? check.starting : null)); // a re-acquisition too
+  const timeout = new Promise((resolve) => setTimeout(resolve, DEVICE_WAIT_MS));
+  return Promise.race([started.catch(() => {}), timeout]);
+}
 
 async function describe() {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(meetingId)) {
@@ -79,6 +90,7 @@ async function join(event) {
   status("Joining…");
   // Marks for the join-time benchmark and for anyone profiling a slow join.
   performance.mark("townhall:join-click");
+  const devicesReady = devicesSettled(); // alongside the grant and the join, not after them
   let session;
   let reply;
   try {
@@ -99,6 +111,7 @@ async function join(event) {
   }
   performance.mark("townhall:join-reply");
   status("");
+  await devicesReady;
   const devices = {
     stream: check ? check.stream : null,
     micOn: check ? Boolean(check.micOn) : false,
@@ -162,7 +175,8 @@ async function main() {
   $("join").addEventListener("submit", join);
   try { $("name").value = localStorage.getItem(NAME_KEY) || ""; } catch { /* private mode */ }
   if (await isSignedIn()) $("signed-in-note").hidden = false;
-  await Promise.all([describe(), startCheck()]);
+  checking = startCheck();
+  await Promise.all([describe(), checking]);
 }
 
 main();

@@ -2,7 +2,7 @@
 under the production CSP, joining through the join page, and what their stage shows.
 
 Shared by the room tests (`test_browser_room.py`) and the media recovery test
-(`test_browser_media_recovery.py`).
+(`test_browser_resilience.py`).
 """
 
 from __future__ import annotations

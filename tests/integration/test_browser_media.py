@@ -97,3 +97,51 @@ async def test_camera_off_at_join_then_on_reaches_the_other_page(
             expect.set_options(timeout=5_000)
             await browser.close()
     await host.close()
+
+
+# A camera that takes 2.5 s to start (as a slow USB camera or a busy machine does), with a
+# flag for when it has.
+SLOW_DEVICES = """
+window.devicesStarted = false;
+const realGetUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+navigator.mediaDevices.getUserMedia = async (constraints) => {
+  const stream = await realGetUserMedia(constraints);
+  await new Promise((resolve) => setTimeout(resolve, 2500));
+  window.devicesStarted = true;
+  return stream;
+};
+"""
+
+
+async def test_join_clicked_while_the_devices_start_joins_with_them_on(
+    media_twin: Twin, chromium: str
+) -> None:
+    host = Api(media_twin.base_url)
+    await host.sign_up(f"slow-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await host.create_meeting(title="Quick click")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=MEDIA_ARGS)
+        expect.set_options(timeout=15_000)
+        try:
+            ada = await (await browser.new_context()).new_page()
+            ada_id = await _join(ada, meeting["join_url"], "Ada")
+            context = await browser.new_context()
+            await context.add_init_script(SLOW_DEVICES)
+            cy = await context.new_page()
+            await cy.goto(meeting["join_url"])
+            await cy.fill("#name", "Cy")
+            assert not await cy.evaluate("window.devicesStarted")  # the click comes first
+            await cy.get_by_role("button", name="Join", exact=True).click()
+            await expect(cy.locator("#room")).to_be_visible()
+            # Joined with what the check was starting: microphone and camera on.
+            await expect(cy.locator("#mic-button")).to_have_attribute("aria-pressed", "false")
+            await expect(cy.locator("#camera-button")).to_have_attribute("aria-pressed", "false")
+            cy_id = await cy.locator("#stage .tile.self").get_attribute("data-participant")
+            assert cy_id
+            await expect(ada.locator(_tile(ada, cy_id))).not_to_have_class(CAMERA_OFF)
+            await _playing(ada, _tile(ada, cy_id))
+            await _playing(cy, _tile(cy, ada_id))
+        finally:
+            expect.set_options(timeout=5_000)
+            await browser.close()
+    await host.close()

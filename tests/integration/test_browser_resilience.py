@@ -1,7 +1,12 @@
-"""A media node that crashes mid-meeting: the pages rebuild their media connections on
-another node through signaling, say so in the banner, and nobody reloads. And a node that
-stalls while someone joins: their first negotiation fails, and the page keeps trying until
-it connects instead of staying without audio and video.
+"""Staying in the meeting when something underneath fails, in real Chromium:
+
+- a media node that crashes mid-meeting: the pages rebuild their media connections on
+  another node through signaling, say so in the banner, and nobody reloads;
+- a node that stalls while someone joins: their first negotiation fails, and the page keeps
+  trying until it connects instead of staying without audio and video;
+- the 2-hour cap on a WebSocket: the page replaces its socket before it, quietly.
+
+(A dropped WebSocket is in `test_browser_room.py`.)
 
 The crash is real: the twin runs two SFU node processes and the test SIGKILLs the one that
 hosts the meeting, so it sends no `move`, never deregisters, and its registry item stays
@@ -26,7 +31,13 @@ from infra.twin.media_nodes import LocalMediaNode
 from infra.twin.server import TwinOptions
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
-from tests.integration.room_pages import join, new_person, room_args, sees_remote_video
+from tests.integration.room_pages import (
+    join,
+    new_person,
+    open_panel,
+    room_args,
+    sees_remote_video,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -165,6 +176,60 @@ async def test_a_join_during_a_stalled_node_connects_once_it_answers(
         await recovers(bob.page, NOT_YET)
         await sees_remote_video(bob.page, 1)
         await sees_remote_video(ada.page, 1)
+        for person in (ada, bob):
+            assert person.errors == [], person.errors
+    finally:
+        expect.set_options(timeout=5_000)
+        for person in (ada, bob):
+            await person.context.close()
+        await host_api.close()
+
+
+async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
+    two_node_twin: Twin, browser: Browser
+) -> None:
+    """API Gateway closes a WebSocket after 2 hours. The page's clock is moved on 2 hours
+    (Playwright's fake clock: the page's timers and Date, not the server's): the page opens a
+    new socket through /rejoin before it closes the old one, shows nothing, and stays the
+    same participant."""
+    twin = two_node_twin
+    host_api = Api(twin.base_url)
+    session = await host_api.sign_up(f"cap-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
+    info = await host_api.create_meeting(title="Long meeting")
+    meeting_id = info["meeting_id"]
+    ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
+    bob = await new_person(browser, "Bob")
+    await bob.page.clock.install()  # before the page loads, so its timers are the fake ones
+    expect.set_options(timeout=15_000)
+    try:
+        for person in (ada, bob):
+            await join(person, info["join_url"])
+        await sees_remote_video(bob.page, 1)
+        await bob.page.evaluate("window.notReloaded = true")
+        bob_id = await bob.participant_id()
+        before = twin.connection_of(meeting_id, bob_id)
+        assert before
+
+        await bob.page.clock.fast_forward("02:00:00")
+        await bob.page.wait_for_function(
+            "() => window.testSockets.length === 2 && window.testSockets[1].readyState === 1"
+            " && window.testSockets[0].readyState === 3"
+        )
+        after = twin.connection_of(meeting_id, bob_id)
+        assert after and after != before
+        assert await bob.page.evaluate("window.notReloaded === true")
+        assert await bob.participant_id() == bob_id
+        # Quiet: no "Connection lost", no "Reconnected".
+        assert await banner_log(bob.page) == []
+        # Ada never saw Bob leave: one tile for him all along, and chat reaches him.
+        await expect(ada.page.locator(f'#stage .tile[data-participant="{bob_id}"]')).to_have_count(
+            1
+        )
+        await open_panel(ada.page, "chat")
+        await ada.page.fill("#text", "still with us?")
+        await ada.page.keyboard.press("Enter")
+        await open_panel(bob.page, "chat")
+        await expect(bob.page.locator("#chat")).to_contain_text("still with us?")
         for person in (ada, bob):
             assert person.errors == [], person.errors
     finally:
