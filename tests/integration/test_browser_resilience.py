@@ -18,14 +18,15 @@ asks signaling again until placement has moved the meeting to the live node.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
 
 from infra.twin.media_nodes import LocalMediaNode
 from infra.twin.server import TwinOptions
@@ -185,6 +186,41 @@ async def test_a_join_during_a_stalled_node_connects_once_it_answers(
         await host_api.close()
 
 
+def slow_second_join() -> Callable[[WebSocketRoute], None]:
+    """A route for the page's sockets that passes them through, but holds the `join` on the
+    second socket for 1.5 s (a slow network, a cold Lambda): the old socket must outlive it."""
+    routed: list[WebSocketRoute] = []
+
+    def route_socket(route: WebSocketRoute) -> None:
+        server = route.connect_to_server()
+        second = bool(routed)
+        routed.append(route)
+        loop = asyncio.get_running_loop()
+
+        def to_server(message: str | bytes) -> None:
+            if second and isinstance(message, str) and '"action":"join"' in message:
+                loop.call_later(1.5, server.send, message)
+            else:
+                server.send(message)
+
+        route.on_message(to_server)
+        server.on_message(route.send)
+
+    return route_socket
+
+
+EVENTS_SEEN = """() => {
+  window.eventsSeen = [];
+  for (const socket of window.testSockets) socket.addEventListener('message', (message) => {
+    const m = JSON.parse(message.data);
+    const data = m.data || {};
+    if (m.type === 'event') {
+      window.eventsSeen.push([m.event, (data.participant || {}).participant_id || data.participant_id]);
+    }
+  });
+}"""
+
+
 async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
     two_node_twin: Twin, browser: Browser
 ) -> None:
@@ -200,6 +236,7 @@ async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
     ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
     bob = await new_person(browser, "Bob")
     await bob.page.clock.install()  # before the page loads, so its timers are the fake ones
+    await bob.page.route_web_socket(re.compile(r"/ws\?"), slow_second_join())
     expect.set_options(timeout=15_000)
     try:
         for person in (ada, bob):
@@ -209,14 +246,24 @@ async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
         bob_id = await bob.participant_id()
         before = twin.connection_of(meeting_id, bob_id)
         assert before
+        # Every event Ada's page receives from now on.
+        await ada.page.evaluate(EVENTS_SEEN)
 
         await bob.page.clock.fast_forward("02:00:00")
         await bob.page.wait_for_function(
             "() => window.testSockets.length === 2 && window.testSockets[1].readyState === 1"
             " && window.testSockets[0].readyState === 3"
         )
-        after = twin.connection_of(meeting_id, bob_id)
+        after: str | None = before
+        for _ in range(50):  # the server's record follows the join on the new socket
+            after = twin.connection_of(meeting_id, bob_id)
+            if after != before:
+                break
+            await asyncio.sleep(0.1)
         assert after and after != before
+        # Make-before-break: the others never heard that Bob left.
+        seen = await ada.page.evaluate("window.eventsSeen")
+        assert ["participant.left", bob_id] not in seen, seen
         assert await bob.page.evaluate("window.notReloaded === true")
         assert await bob.participant_id() == bob_id
         # Quiet: no "Connection lost", no "Reconnected".

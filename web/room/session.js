@@ -75,9 +75,15 @@ export class MeetingSession {
     await connection.open();
     const previous = this.connection;
     this.connection = connection;
-    if (previous) previous.close(); // the server closes it too: one participant, one socket
     this.connectedAt = Date.now();
-    const reply = await connection.request("join");
+    let reply;
+    try {
+      reply = await connection.request("join");
+    } finally {
+      // Only after the join (the server closes it then too: one participant, one socket).
+      // Closed before, its $disconnect would still hold our place and tell everyone we left.
+      if (previous) previous.close();
+    }
     if (reply.status === "waiting") {
       this.state = "waiting";
       this.meeting = reply.meeting;
