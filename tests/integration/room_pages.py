@@ -54,6 +54,8 @@ STAGE = """
   parked: [...document.querySelectorAll('video.remote')].filter(v => !v.closest('#stage'))
     .map(v => ({mid: v.dataset.mid, w: v.videoWidth, t: v.currentTime})),
   banner: document.querySelector('#banner').hidden ? null : document.querySelector('#banner').textContent,
+  events: window.testEvents || null,
+  console: window.testConsole || null,
 })
 """
 
@@ -103,7 +105,21 @@ async def new_person(
     await context.add_init_script(
         "window.testSockets = []; const NativeWebSocket = window.WebSocket;"
         "window.WebSocket = class extends NativeWebSocket {"
-        " constructor(...args) { super(...args); window.testSockets.push(this); } };"
+        " constructor(...args) { super(...args); window.testSockets.push(this);"
+        "  this.addEventListener('message', (m) => window.testEventSeen(m.data)); } };"
+    )
+    # For failure messages: the last signaling events (participant states in short) and the
+    # page's console errors and warnings.
+    await context.add_init_script(
+        "window.testEvents = []; window.testConsole = [];"
+        "window.testEventSeen = (raw) => { try { const e = JSON.parse(raw);"
+        " if (e.type !== 'event') return; const p = (e.data || {}).participant || {};"
+        " window.testEvents.push([e.seq, e.event, p.participant_id, p.rev, p.camera, p.muted]);"
+        " if (window.testEvents.length > 40) window.testEvents.shift(); } catch {} };"
+        "for (const level of ['error', 'warn']) { const original = console[level];"
+        " console[level] = (...args) => { window.testConsole.push("
+        "  `${level}: ${args.map(String).join(' ').slice(0, 300)}`);"
+        "  return original.apply(console, args); }; }"
     )
     # And every text the status banner shows, since "reconnected" hides itself after 4 s.
     await context.add_init_script(

@@ -152,6 +152,16 @@ export class RoomView {
   }
 
   onEvent(event) {
+    try {
+      this.react(event);
+      this.drawer.handle(event);
+    } finally {
+      this.render(); // whatever failed above, the stage must show the roster as it now is
+    }
+  }
+
+  // What an event means for this page beyond the roster: announcements, and our own state.
+  react(event) {
     const data = event.data || {};
     const me = this.session.participantId;
     switch (event.event) {
@@ -184,8 +194,6 @@ export class RoomView {
       default:
         break;
     }
-    this.drawer.handle(event);
-    this.render();
   }
 
   // A moderator changed our state (mute, camera off, screen share stopped): follow it.
