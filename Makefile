@@ -58,7 +58,7 @@ lint:
 	$(BIN)/ruff format --check functions infra media_fleet tests bench
 
 typecheck:
-	$(BIN)/mypy functions infra media_fleet bench
+	$(BIN)/mypy functions infra media_fleet bench tests
 
 pytest:
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)

@@ -16,7 +16,7 @@ from tests.integration.conftest import Twin
 from townhall.auth.keys import SigningKey
 from townhall.auth.tokens import TokenService
 
-HOST_ONLY = [
+HOST_ONLY: list[tuple[str, dict[str, Any]]] = [
     ("admit", {"participant_id": "PID"}),
     ("deny", {"participant_id": "PID"}),
     ("mute_all", {}),
@@ -71,7 +71,7 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
     await attendee.send_raw(json.dumps(["join"]))
     assert (await attendee.next_unmatched())["error"]["code"] == "malformed_json"
 
-    for action, data, code in [
+    cases: list[tuple[str, dict[str, Any], str]] = [
         ("chat", {"text": 42}, "invalid_input"),
         ("chat", {"text": ""}, "invalid_input"),
         ("chat", {"text": "x" * 4001}, "invalid_input"),
@@ -81,7 +81,8 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
         ("hand", {"raised": 1}, "invalid_input"),
         ("react", {"emoji": "💣"}, "invalid_input"),
         ("camera", {"on": True, "extra": 1}, "invalid_input"),
-    ]:
+    ]
+    for action, data, code in cases:
         reply = await attendee.request(action, data)
         assert reply["type"] == "error", (action, data, reply)
         assert reply["error"]["code"] == code, (action, data, reply)

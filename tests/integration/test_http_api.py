@@ -48,7 +48,9 @@ async def test_sign_up_schedule_and_fetch_ics(twin: Twin) -> None:
     event = next(iter(icalendar.Calendar.from_ical(ics.text).walk("VEVENT")))
     assert str(event["SUMMARY"]) == "Weekly sync"
     assert str(event["URL"]) == meeting["join_url"]
-    assert event["RRULE"]["COUNT"] == [8]
+    rrule = event["RRULE"]
+    assert isinstance(rrule, icalendar.vRecur)
+    assert rrule["COUNT"] == [8]
 
     public = (await api.get(f"/api/meetings/{meeting['meeting_id']}/public")).json()
     assert public["needs_passcode"] is True and "passcode" not in public

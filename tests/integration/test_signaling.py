@@ -28,7 +28,7 @@ async def _enter(
 
 def _public(events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """What a participant saw, reduced to what must match across participants."""
-    seen = []
+    seen: list[tuple[Any, ...]] = []
     for e in events:
         data = e["data"]
         if e["event"] == "chat.message":

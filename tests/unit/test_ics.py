@@ -30,7 +30,9 @@ def test_invite_parses_as_a_calendar_with_the_right_times() -> None:
     start = event.decoded("DTSTART")
     assert start.astimezone(UTC) == datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
     assert event.decoded("DURATION").total_seconds() == 45 * 60
-    assert event["RRULE"]["FREQ"] == ["WEEKLY"]
+    rrule = event["RRULE"]
+    assert isinstance(rrule, icalendar.vRecur)
+    assert rrule["FREQ"] == ["WEEKLY"]
     assert "Passcode: 4321" in str(event["DESCRIPTION"])
     tz = [c for c in cal.walk("VTIMEZONE")]
     assert tz and str(tz[0]["TZID"]) == "Europe/Paris"
