@@ -83,12 +83,16 @@ export class MediaSession {
   // without audio or video; a refusal (not allowed, meeting over) is final.
   async establish(kind) {
     try {
-      if (kind === "publish") await this.publish();
-      else await this.subscribe();
+      await this.negotiate(kind);
     } catch (error) {
       if (!FINAL_ERRORS.has(error.code) && (await this.repair(kind, { starting: true }))) return;
       throw error;
     }
+  }
+
+  // A new connection for one side, through signaling.
+  negotiate(kind) {
+    return kind === "publish" ? this.publish() : this.subscribe();
   }
 
   setCameraTrack(track) {
@@ -269,8 +273,7 @@ export class MediaSession {
         await sleep(REPAIR_BACKOFF_MS[Math.min(this.repairs[kind], REPAIR_BACKOFF_MS.length - 1)]);
         this.repairs[kind] += 1;
         try {
-          if (kind === "publish") await this.publish();
-          else await this.subscribe();
+          await this.negotiate(kind);
           this.onState({ kind, state: "repaired" });
           return true;
         } catch (error) {

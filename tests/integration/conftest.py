@@ -15,6 +15,7 @@ from boto3.dynamodb.types import TypeDeserializer
 
 from infra.twin.server import LocalTwin, TwinOptions
 from tests.integration.browser import chromium  # noqa: F401  (a fixture for every browser test)
+from tests.integration.room_pages import room_browser  # noqa: F401  (for the room's tests)
 
 _deserializer = TypeDeserializer()
 

@@ -7,10 +7,12 @@ Shared by the room tests (`test_browser_room.py`) and the media recovery test
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from playwright.async_api import Browser, BrowserContext, Page, expect
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from tests.integration.browser import MEDIA_ARGS
@@ -58,6 +60,17 @@ STAGE = """
   console: window.testConsole || null,
 })
 """
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def room_browser(chromium: str) -> AsyncIterator[Browser]:
+    """One Chromium per test module, launched with `room_args()`."""
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=chromium, args=room_args())
+        try:
+            yield launched
+        finally:
+            await launched.close()
 
 
 @dataclass
@@ -108,14 +121,14 @@ async def new_person(
         " constructor(...args) { super(...args); window.testSockets.push(this);"
         "  this.addEventListener('message', (m) => window.testEventSeen(m.data)); } };"
     )
-    # For failure messages: the last signaling events (participant states in short) and the
-    # page's console errors and warnings.
+    # For failure messages and checks: the last 200 signaling events (participant states in
+    # short), and the page's console errors and warnings.
     await context.add_init_script(
         "window.testEvents = []; window.testConsole = [];"
         "window.testEventSeen = (raw) => { try { const e = JSON.parse(raw);"
         " if (e.type !== 'event') return; const p = (e.data || {}).participant || {};"
         " window.testEvents.push([e.seq, e.event, p.participant_id, p.rev, p.camera, p.muted]);"
-        " if (window.testEvents.length > 40) window.testEvents.shift(); } catch {} };"
+        " if (window.testEvents.length > 200) window.testEvents.shift(); } catch {} };"
         "for (const level of ['error', 'warn']) { const original = console[level];"
         " console[level] = (...args) => { window.testConsole.push("
         "  `${level}: ${args.map(String).join(' ').slice(0, 300)}`);"

@@ -22,21 +22,21 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright, expect
+from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from infra.twin.media_nodes import LocalMediaNode
 from infra.twin.server import TwinOptions
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
 from tests.integration.room_pages import (
+    Person,
     join,
     new_person,
     open_panel,
-    room_args,
     sees_remote_video,
 )
 
@@ -53,16 +53,6 @@ RECOVERY_TIMEOUT_MS = 75_000
 @pytest.fixture(scope="module")
 def two_node_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from _start(tmp_path_factory, TwinOptions(media_nodes=2))
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=room_args())
-        try:
-            yield launched
-        finally:
-            await launched.close()
 
 
 def hosting(nodes: list[LocalMediaNode]) -> tuple[LocalMediaNode, LocalMediaNode]:
@@ -101,18 +91,33 @@ async def recovers(page: Page, lost: str = LOST) -> None:
         raise AssertionError(f"banner said {await banner_log(page)}") from error
 
 
-async def test_a_crashed_node_is_replaced_without_a_reload(
-    two_node_twin: Twin, browser: Browser
-) -> None:
-    twin = two_node_twin
+@asynccontextmanager
+async def host_and_guest(
+    twin: Twin, browser: Browser, title: str
+) -> AsyncIterator[tuple[dict[str, Any], Person, Person]]:
+    """A new meeting, its signed-in host Ada and a guest Bob, each with a page not yet joined
+    (UI waits of 15 s: two pages of video on two shared cores). The pages close afterwards."""
     host_api = Api(twin.base_url)
-    session = await host_api.sign_up(f"crash-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
-    info = await host_api.create_meeting(title="Crash drill")
+    session = await host_api.sign_up(f"drill-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
+    info = await host_api.create_meeting(title=title)
     ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
     bob = await new_person(browser, "Bob")
-    people = (ada, bob)
     expect.set_options(timeout=15_000)
     try:
+        yield info, ada, bob
+    finally:
+        expect.set_options(timeout=5_000)
+        for person in (ada, bob):
+            await person.context.close()
+        await host_api.close()
+
+
+async def test_a_crashed_node_is_replaced_without_a_reload(
+    two_node_twin: Twin, room_browser: Browser
+) -> None:
+    twin = two_node_twin
+    async with host_and_guest(twin, room_browser, "Crash drill") as (info, ada, bob):
+        people = (ada, bob)
         for person in people:
             await join(person, info["join_url"])
         for person in people:
@@ -144,25 +149,14 @@ async def test_a_crashed_node_is_replaced_without_a_reload(
         assert survivor.health()["sessions"] > 0
         for person in people:
             assert person.errors == [], person.errors
-    finally:
-        expect.set_options(timeout=5_000)
-        for person in people:
-            await person.context.close()
-        await host_api.close()
 
 
 async def test_a_join_during_a_stalled_node_connects_once_it_answers(
-    two_node_twin: Twin, browser: Browser
+    two_node_twin: Twin, room_browser: Browser
 ) -> None:
     twin = two_node_twin
-    host_api = Api(twin.base_url)
-    session = await host_api.sign_up(f"stall-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
-    info = await host_api.create_meeting(title="Stall drill")
-    ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
-    bob = await new_person(browser, "Bob")
     live = [node for node in twin.local.media_nodes if node.running()]
-    expect.set_options(timeout=15_000)
-    try:
+    async with host_and_guest(twin, room_browser, "Stall drill") as (info, ada, bob):
         await join(ada, info["join_url"])
         # Every node stops answering (the kernel still accepts connections to its control
         # API): Bob's first media_subscribe and media_publish time out at the control plane.
@@ -179,11 +173,6 @@ async def test_a_join_during_a_stalled_node_connects_once_it_answers(
         await sees_remote_video(ada.page, 1)
         for person in (ada, bob):
             assert person.errors == [], person.errors
-    finally:
-        expect.set_options(timeout=5_000)
-        for person in (ada, bob):
-            await person.context.close()
-        await host_api.close()
 
 
 def slow_second_join() -> Callable[[WebSocketRoute], None]:
@@ -209,36 +198,18 @@ def slow_second_join() -> Callable[[WebSocketRoute], None]:
     return route_socket
 
 
-EVENTS_SEEN = """() => {
-  window.eventsSeen = [];
-  for (const socket of window.testSockets) socket.addEventListener('message', (message) => {
-    const m = JSON.parse(message.data);
-    const data = m.data || {};
-    if (m.type === 'event') {
-      window.eventsSeen.push([m.event, (data.participant || {}).participant_id || data.participant_id]);
-    }
-  });
-}"""
-
-
 async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
-    two_node_twin: Twin, browser: Browser
+    two_node_twin: Twin, room_browser: Browser
 ) -> None:
     """API Gateway closes a WebSocket after 2 hours. The page's clock is moved on 2 hours
     (Playwright's fake clock: the page's timers and Date, not the server's): the page opens a
     new socket through /rejoin before it closes the old one, shows nothing, and stays the
     same participant."""
     twin = two_node_twin
-    host_api = Api(twin.base_url)
-    session = await host_api.sign_up(f"cap-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
-    info = await host_api.create_meeting(title="Long meeting")
-    meeting_id = info["meeting_id"]
-    ada = await new_person(browser, "Ada", refresh_token=session["refresh_token"])
-    bob = await new_person(browser, "Bob")
-    await bob.page.clock.install()  # before the page loads, so its timers are the fake ones
-    await bob.page.route_web_socket(re.compile(r"/ws\?"), slow_second_join())
-    expect.set_options(timeout=15_000)
-    try:
+    async with host_and_guest(twin, room_browser, "Long meeting") as (info, ada, bob):
+        meeting_id = info["meeting_id"]
+        await bob.page.clock.install()  # before the page loads, so its timers are the fake ones
+        await bob.page.route_web_socket(re.compile(r"/ws\?"), slow_second_join())
         for person in (ada, bob):
             await join(person, info["join_url"])
         await sees_remote_video(bob.page, 1)
@@ -246,8 +217,8 @@ async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
         bob_id = await bob.participant_id()
         before = twin.connection_of(meeting_id, bob_id)
         assert before
-        # Every event Ada's page receives from now on.
-        await ada.page.evaluate(EVENTS_SEEN)
+        # The events Ada's page receives from now on (room_pages records them).
+        seq_before = await ada.page.evaluate("Math.max(0, ...window.testEvents.map(e => e[0]))")
 
         await bob.page.clock.fast_forward("02:00:00")
         await bob.page.wait_for_function(
@@ -262,8 +233,8 @@ async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
             await asyncio.sleep(0.1)
         assert after and after != before
         # Make-before-break: the others never heard that Bob left.
-        seen = await ada.page.evaluate("window.eventsSeen")
-        assert ["participant.left", bob_id] not in seen, seen
+        seen = [e for e in await ada.page.evaluate("window.testEvents") if e[0] > seq_before]
+        assert not [e for e in seen if e[1:3] == ["participant.left", bob_id]], seen
         assert await bob.page.evaluate("window.notReloaded === true")
         assert await bob.participant_id() == bob_id
         # Quiet: no "Connection lost", no "Reconnected".
@@ -279,8 +250,3 @@ async def test_the_socket_is_replaced_quietly_before_the_two_hour_cap(
         await expect(bob.page.locator("#chat")).to_contain_text("still with us?")
         for person in (ada, bob):
             assert person.errors == [], person.errors
-    finally:
-        expect.set_options(timeout=5_000)
-        for person in (ada, bob):
-            await person.context.close()
-        await host_api.close()

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from infra.twin.server import TwinOptions
 from tests.integration.browser import ARTIFACTS, axe_violations
@@ -30,7 +30,6 @@ from tests.integration.room_pages import (
     join,
     new_person,
     open_panel,
-    room_args,
     sees_remote_video,
 )
 
@@ -52,17 +51,8 @@ def media_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=room_args())
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def meeting(media_twin: Twin, browser: Browser) -> AsyncIterator[Meeting]:
+async def meeting(media_twin: Twin, room_browser: Browser) -> AsyncIterator[Meeting]:
+    browser = room_browser
     host_api = Api(media_twin.base_url)
     session = await host_api.sign_up(f"room-{uuid.uuid4().hex[:6]}@example.com", name="Ada")
     info = await host_api.create_meeting(title="Design review")
