@@ -24,12 +24,16 @@ each `join` and `chat` copied all of them. Here only the items the transaction w
 kept (as they were, or as absent) and put back on failure: the same outcome, and unlike
 restoring a whole copy it does not undo other requests that landed meanwhile.
 
+Above all, it isolates concurrent requests as DynamoDB does (`_install_isolation`): moto alone
+lets two transactions conditional on the same item both commit.
+
 Run by path (`python infra/twin/moto_server.py -H 127.0.0.1 -p PORT`): it imports only moto.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -51,6 +55,10 @@ FAST_OPERATIONS = frozenset(
 )
 CONTENT_TYPE = "application/x-amz-json-1.0"
 IDEMPOTENCY_SECONDS = 600.0
+# "off" serves requests unisolated, as moto alone does: only for measuring what isolation costs
+# (bench/); the twin never sets it.
+ISOLATION_VARIABLE = "TWIN_DYNAMODB_ISOLATION"
+SWITCH_INTERVAL_VARIABLE = "TWIN_MOTO_SWITCH_INTERVAL"
 
 
 def is_wire_ready(value: Any) -> bool:
@@ -64,7 +72,7 @@ def is_wire_ready(value: Any) -> bool:
     return False
 
 
-def install() -> None:
+def install(*, isolate: bool = True) -> None:
     from moto.dynamodb.responses import DynamoResult
 
     stock = DynamoResult.execute_result
@@ -80,6 +88,33 @@ def install() -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
     _install_transaction_tokens()
     _install_transaction_item_backups()
+    if isolate:
+        _install_isolation()
+
+
+def _install_isolation() -> None:
+    """Serve DynamoDB (and its stream) one request at a time.
+
+    moto's server runs each request on a thread of its own and its backend takes no lock: a
+    transaction checks its conditions and then writes, an `ADD` reads and then writes, and
+    another request's thread can run in between. DynamoDB's single-item writes are atomic and
+    its transactions serializable, so a twin that interleaves them lets two writers that read
+    the same `rev` both commit. One lock around each whole request (its backend work and its
+    answer, which reads live items) restores that isolation. It costs little: moto's work is
+    pure Python under the interpreter lock, so its threads never ran it in parallel anyway.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    lock = threading.Lock()
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        stock = handler.call_action
+
+        def call_action(self: Any, stock: Any = stock) -> Any:
+            with lock:
+                return stock(self)
+
+        handler.call_action = call_action  # type: ignore[method-assign]
 
 
 def _install_transaction_tokens() -> None:
@@ -120,7 +155,13 @@ def _install_transaction_tokens() -> None:
 def main(argv: list[str]) -> None:
     from moto.server import main as moto_main
 
-    install()
+    # Tests that race requests against this server shorten the interpreter's switch interval,
+    # so a thread is preempted inside moto's check-then-write windows often enough for a
+    # missing lock to show within a few hundred requests (at the default 5 ms it rarely does).
+    switch_interval = os.environ.get(SWITCH_INTERVAL_VARIABLE)
+    if switch_interval:
+        sys.setswitchinterval(float(switch_interval))
+    install(isolate=os.environ.get(ISOLATION_VARIABLE, "on") != "off")
     moto_main(argv)
 
 
