@@ -22,16 +22,12 @@ from townhall.signaling.service import Caller
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     request_context = event["requestContext"]
-    body = event.get("body")
-    if body is not None and event.get("isBase64Encoded"):
-        try:
-            body = base64.b64decode(body).decode()
-        except (ValueError, UnicodeDecodeError):
-            body = None
+    text: str | None = None
     try:
-        request = protocol.parse_request(body)
+        text = _text(event)
+        request = protocol.parse_request(text)
     except DomainError as exc:
-        action, request_id = protocol.peek_request(body)
+        action, request_id = protocol.peek_request(text)
         metrics.add_metric(name="SignalingRefused", unit=MetricUnit.Count, value=1)
         return _answer(protocol.error(action, request_id, exc.code, exc.message))
     caller = Caller(
@@ -46,6 +42,23 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _answer(protocol.error(request.action, request.request_id, exc.code, exc.message))
     metrics.add_metric(name="SignalingActions", unit=MetricUnit.Count, value=1)
     return _answer(protocol.reply(request, data))
+
+
+def _text(event: dict[str, Any]) -> str | None:
+    """The message as text. A binary frame arrives base64-encoded; it must hold UTF-8 JSON."""
+    body = event.get("body")
+    if body is None or not event.get("isBase64Encoded"):
+        return body
+    try:
+        raw = base64.b64decode(body, validate=True)
+    except ValueError:
+        raw = b""
+    try:
+        return raw.decode()
+    except UnicodeDecodeError:
+        raise protocol.ProtocolError(
+            "malformed_json", "a binary message must hold UTF-8 JSON text"
+        ) from None
 
 
 def _answer(body: str) -> dict[str, Any]:

@@ -83,7 +83,9 @@ def select_route(message: str | bytes) -> str:
         return DEFAULT_ROUTE
     try:
         body = json.loads(message)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Not JSON, or nested past what the parser takes: API Gateway cannot evaluate the
+        # selection expression either, and sends the message to `$default`.
         return DEFAULT_ROUTE
     action = body.get("action") if isinstance(body, dict) else None
     if isinstance(action, str) and action in routes.ACTIONS:

@@ -100,6 +100,46 @@ async def test_malformed_unknown_and_mistyped_messages(twin: Twin) -> None:
         await c.close()
 
 
+async def test_invalid_unicode_nesting_and_binary_frames_get_an_error_each(twin: Twin) -> None:
+    """Lone surrogates in any text field, JSON nested past the parser's depth and a binary frame
+    that is not UTF-8: each gets an error reply, the meeting's event counter does not move, and
+    the socket keeps working."""
+    mid, host, attendee, _ = await _room(twin)
+    poll_id = (await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]}))["poll_id"]
+    question_id = (await attendee.ok("qa_ask", {"text": "Why?"}))["question_id"]
+    before = _state(twin, mid)
+    surrogate = "\ud800"
+    cases: list[tuple[SignalingClient, str, dict[str, Any]]] = [
+        (attendee, "chat", {"text": f"hi {surrogate}"}),
+        (attendee, "qa_ask", {"text": surrogate}),
+        (host, "qa_answer", {"question_id": question_id, "text": surrogate}),
+        (host, "poll_create", {"question": surrogate, "options": ["a", "b"]}),
+        (host, "poll_create", {"question": "Q", "options": ["a", f"b{surrogate}"]}),
+        (attendee, "poll_vote", {"poll_id": poll_id, "choices": [0], surrogate: 1}),
+    ]
+    for client, action, data in cases:
+        # json.dumps writes the lone surrogate as the escape \ud800, as a browser's would.
+        reply = await client.request(action, data)
+        assert reply["type"] == "error", (action, reply)
+        assert reply["error"]["code"] == "invalid_input", (action, reply)
+
+    await attendee.send_raw(
+        '{"action":"chat","id":"deep","data":' + "[" * 20000 + "]" * 20000 + "}"
+    )
+    error = await attendee.next_unmatched()
+    assert error["error"]["code"] == "malformed_json"
+    await attendee.send_raw("[" * 20000 + "]" * 20000)
+    assert (await attendee.next_unmatched())["error"]["code"] == "malformed_json"
+    await attendee.send_raw(b"\xff\xfe not utf-8")
+    error = await attendee.next_unmatched()
+    assert error["error"]["code"] == "malformed_json" and "UTF-8" in error["error"]["message"]
+
+    assert (await attendee.ok("ping"))["pong"] > 0
+    assert _state(twin, mid) == before  # META's seq included: no event number was spent
+    for c in (host, attendee):
+        await c.close()
+
+
 async def test_oversized_message_closes_with_1009_and_changes_nothing(twin: Twin) -> None:
     mid, host, attendee, _guest = await _room(twin)
     before = [i for i in _state(twin, mid) if i["sk"].startswith("C#")]

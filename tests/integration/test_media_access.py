@@ -82,3 +82,33 @@ async def test_media_grant_places_the_meeting_and_tokens_verify_from_jwks(twin: 
     assert drained["type"] == "error" and drained["error"]["code"] == "conflict"
     for client in (host, viewer):
         await client.close()
+
+
+async def test_a_media_request_the_node_refused_is_safe_to_retry_with_its_id(twin: Twin) -> None:
+    """The media actions' effect is on the node: a request that failed there (or found no node)
+    leaves no request record, so the very same request may be sent again."""
+    host_api, meeting = await _meeting(twin)
+    mid = meeting["meeting_id"]
+    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    requests_before = [i["sk"] for i in twin.meeting_items(mid) if i["sk"].startswith("R#")]
+
+    for _ in range(2):  # no node anywhere yet: conflict both times, never duplicate_request
+        reply = await host.request("media", request_id="media-1")
+        assert reply["type"] == "error" and reply["error"]["code"] == "conflict", reply
+
+    # A node that is registered but never answers (its control URL is a closed port).
+    registry = _registry(twin, f"node-{uuid.uuid4().hex[:6]}")
+    offer = {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}
+    for action, data in (("media_publish", offer), ("media_subscribe", {})):
+        for _ in range(2):
+            reply = await host.request(action, data, request_id=f"{action}-1")
+            assert reply["type"] == "error", reply
+            assert reply["error"]["code"] == "media_unavailable", reply
+    assert [i["sk"] for i in twin.meeting_items(mid) if i["sk"].startswith("R#")] == requests_before
+
+    # Once it succeeds, the id is spent: a replay is refused.
+    assert (await host.request("media", request_id="media-1"))["type"] == "reply"
+    again = await host.request("media", request_id="media-1")
+    assert again["type"] == "error" and again["error"]["code"] == "duplicate_request"
+    registry.deregister()
+    await host.close()

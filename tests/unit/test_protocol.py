@@ -1,8 +1,10 @@
 import json
+import re
+from pathlib import Path
 
 import pytest
 
-from townhall.errors import Forbidden
+from townhall.errors import DomainError, Forbidden, InvalidInput
 from townhall.signaling import permissions, protocol
 from townhall.signaling.protocol import ProtocolError
 
@@ -26,6 +28,10 @@ def test_valid_request_parses() -> None:
         ('{"action":"chat","id":"r1","data":[]}', "invalid_input"),
         ('{"action":"chat","id":"r1","extra":1}', "invalid_input"),
         ("[" * 100000 + "]" * 100000, "malformed_json"),
+        ('{"action":"chat","id":"r1\\n"}', "invalid_request_id"),
+        ('{"action":"chat","id":"r1","data":{"text":"\\ud800"}}', "invalid_input"),
+        ('{"action":"chat","id":"r1","data":{"\\udfff":"x"}}', "invalid_input"),
+        ('{"action":"poll_create","id":"r1","data":{"options":[["\\ud83d"]]}}', "invalid_input"),
     ],
 )
 def test_bad_envelopes_get_a_specific_code(body: str, code: str) -> None:
@@ -70,3 +76,33 @@ def test_webinar_attendees_are_view_only() -> None:
     assert not permissions.may_publish("attendee", "webinar")
     assert permissions.may_publish("panelist", "webinar")
     assert permissions.may_publish("attendee", "meeting")
+
+
+@pytest.mark.parametrize("value", ["p1\n", "p1\r\n", " p1", "p1 ", "p\u00e91"])
+def test_ids_match_whole_strings_only(value: str) -> None:
+    # `$` also matches before a trailing newline: every id check must match the whole string.
+    with pytest.raises(InvalidInput):
+        protocol.require_participant({"participant_id": value})
+    with pytest.raises(InvalidInput):
+        protocol.require_item_id({"poll_id": value}, "poll_id")
+
+
+def test_every_error_code_is_documented() -> None:
+    import townhall.media.node_client
+    import townhall.signaling.service  # imports every error class signaling raises
+
+    def codes(cls: type[DomainError]) -> set[str]:
+        found = {cls.code}
+        for sub in cls.__subclasses__():
+            found |= codes(sub)
+        return found
+
+    documented = (Path(__file__).parents[2] / "docs" / "signaling.md").read_text()
+    protocol_codes = set(
+        re.findall(r'ProtocolError\(\s*"([a-z_]+)"', Path(protocol.__file__).read_text())
+    )
+    # DomainError itself is abstract (never raised): its subclasses' codes are the wire's.
+    everything = (codes(DomainError) - {DomainError.code}) | protocol_codes
+    missing = sorted(c for c in everything if f"`{c}`" not in documented)
+    assert missing == [], "error codes missing from docs/signaling.md"
+    assert townhall.media.node_client.MediaNodeUnavailable.code in everything

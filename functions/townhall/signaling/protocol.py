@@ -31,7 +31,9 @@ from typing import Any
 from townhall.errors import DomainError, InvalidInput
 from townhall.routes import ACTIONS
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+# Every id pattern is used with fullmatch: `$` also matches before a trailing newline.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
+_PARTICIPANT_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 class ProtocolError(DomainError):
@@ -60,13 +62,18 @@ def parse_request(body: str | None) -> Request:
         raise ProtocolError("malformed_json", f"message is not valid JSON: {exc}") from exc
     if not isinstance(message, dict):
         raise ProtocolError("malformed_json", "message must be a JSON object")
+    if not is_valid_unicode(message):
+        # JSON's \\ud800 escapes decode to lone surrogates, which no store or peer can encode.
+        raise ProtocolError(
+            "invalid_input", "message holds a string that is not valid Unicode (a lone surrogate)"
+        )
     action = message.get("action")
     if not isinstance(action, str):
         raise ProtocolError("unknown_action", "message needs a string field 'action'")
     if action not in ACTIONS:
         raise ProtocolError("unknown_action", f"unknown action {action[:40]!r}")
     request_id = message.get("id")
-    if not isinstance(request_id, str) or not _REQUEST_ID.match(request_id):
+    if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
         raise ProtocolError(
             "invalid_request_id", "field 'id' must be a string of 1 to 64 [A-Za-z0-9_.:-]"
         )
@@ -77,6 +84,17 @@ def parse_request(body: str | None) -> Request:
     if extra:
         raise ProtocolError("invalid_input", f"unexpected top-level fields: {sorted(extra)}")
     return Request(action=action, request_id=request_id, data=data)
+
+
+def is_valid_unicode(value: Any) -> bool:
+    """True when every string in `value` (keys too, at any depth) is made of Unicode scalar
+    values. Encoding the whole document once is the cheapest complete check, and json.loads
+    already bounded its depth."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def peek_request(body: str | None) -> tuple[str | None, str | None]:
@@ -90,7 +108,7 @@ def peek_request(body: str | None) -> tuple[str | None, str | None]:
     action, rid = message.get("action"), message.get("id")
     return (
         action[:40] if isinstance(action, str) else None,
-        rid if isinstance(rid, str) and _REQUEST_ID.match(rid) else None,
+        rid if isinstance(rid, str) and _REQUEST_ID.fullmatch(rid) else None,
     )
 
 
@@ -142,18 +160,18 @@ def optional_participant(data: dict[str, Any], name: str = "participant_id") -> 
 
 def require_participant(data: dict[str, Any], name: str = "participant_id") -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_\-]{1,64}$", value):
+    if not isinstance(value, str) or not _PARTICIPANT_ID.fullmatch(value):
         raise InvalidInput(f"data.{name} must be a participant id")
     return value
 
 
-_ITEM_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_ITEM_ID = re.compile(r"[A-Za-z0-9_\-]{1,64}")
 
 
 def require_item_id(data: dict[str, Any], name: str) -> str:
     """The id of a poll, question or other item of the meeting."""
     value = data.get(name)
-    if not isinstance(value, str) or not _ITEM_ID.match(value):
+    if not isinstance(value, str) or not _ITEM_ID.fullmatch(value):
         raise InvalidInput(f"data.{name} must be an id of 1 to 64 [A-Za-z0-9_-]")
     return value
 

@@ -218,13 +218,14 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
         """The media node hosting the meeting and a token for it (see docs/media-control.md)."""
         protocol.only_fields(request.data)
         media, meeting, me = self._media_caller(caller, request)
-        self._commit(caller, request, 0)  # spends the request id: a replay is refused
-        return media.grant(
+        grant = media.grant(
             meeting.meeting_id,
             me.participant_id,
             may_publish=permissions.may_publish(me.role, meeting.kind),
             video_slots=meeting.video_slots,
         )
+        self._commit(caller, request, 0)  # spends the request id: a replay is refused
+        return grant
 
     def _do_media_publish(self, caller: Caller, request: Request) -> dict[str, Any]:
         """Relay the caller's publish offer to their meeting's node; reply with its answer."""
@@ -232,30 +233,29 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
         offer = protocol.require_sdp(request.data)
         media, meeting, me = self._media_caller(caller, request)
         permissions.check_publish(me.role, meeting.kind, "audio or video")
-        self._commit(caller, request, 0)
         sdp = media.publish(
             meeting.meeting_id, me.participant_id, offer, video_slots=meeting.video_slots
         )
+        self._commit(caller, request, 0)
         return {"sdp": sdp}
 
     def _do_media_subscribe(self, caller: Caller, request: Request) -> dict[str, Any]:
         """The node's offer for the caller's subscribe connection (answer with media_answer)."""
         protocol.only_fields(request.data)
         media, meeting, me = self._media_caller(caller, request)
-        self._commit(caller, request, 0)
         sdp = media.subscribe(
             meeting.meeting_id,
             me.participant_id,
             may_publish=permissions.may_publish(me.role, meeting.kind),
             video_slots=meeting.video_slots,
         )
+        self._commit(caller, request, 0)
         return {"sdp": sdp}
 
     def _do_media_answer(self, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "sdp")
         answer = protocol.require_sdp(request.data)
         media, meeting, me = self._media_caller(caller, request)
-        self._commit(caller, request, 0)
         media.answer(
             meeting.meeting_id,
             me.participant_id,
@@ -263,11 +263,17 @@ class SignalingService(PollActions, QaActions, WhiteboardActions):
             may_publish=permissions.may_publish(me.role, meeting.kind),
             video_slots=meeting.video_slots,
         )
+        self._commit(caller, request, 0)
         return {}
 
     def _media_caller(
         self, caller: Caller, request: Request
     ) -> tuple[MediaAccess, Meeting, Participant]:
+        """The media actions' common checks. Their effect is on the node, not in the table, so
+        each records its request id only after the node has answered: a request the node
+        refused is safe to retry with the same id. `_acting` refuses an id already recorded;
+        two copies racing both reach the node (which treats a repeat as a renegotiation) and
+        the second is then refused as a replay."""
         media = self._media()
         if media is None:
             raise Gone("media is not available in this deployment")

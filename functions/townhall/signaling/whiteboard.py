@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 MIN_POINTS, MAX_POINTS = 2, 1000
 MIN_WIDTH, MAX_WIDTH = 1, 40
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 # A reply must fit in API Gateway's 128 KiB message: the snapshot keeps room for the roster,
 # chat, polls and questions; a history page has the message to itself.
 SNAPSHOT_BUDGET = 40 * 1024
@@ -49,7 +49,7 @@ class WhiteboardActions:
     def _do_wb_stroke(self: ActionSteps, caller: Caller, request: Request) -> dict[str, Any]:
         protocol.only_fields(request.data, "color", "width", "points")
         color = request.data.get("color")
-        if not isinstance(color, str) or not _COLOR.match(color):
+        if not isinstance(color, str) or not _COLOR.fullmatch(color):
             raise InvalidInput("data.color must be a colour like #1a2b3c")
         width = protocol.require_number(request.data, "width", MIN_WIDTH, MAX_WIDTH)
         points = _points(request.data)
