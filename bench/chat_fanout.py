@@ -20,9 +20,10 @@ neither share the twin's interpreter lock nor starve one loop). Phases, each bou
    (`ConnectionNotifier.post_many`: same threads, same signing), with none of our handler code
    and no DynamoDB in the path.
 
-Attribution: the twin's invocation timers (infra/twin/invocation_timers.py) split each chat
-invocation into time queued for a Lambda thread (emulator), DynamoDB round trips (moto),
-@connections posts (posting client + emulator) and the rest (our code).
+Attribution: the invocation timers (bench/invocation_timers.py, an observer of the twin's
+Lambda runtime) split each chat invocation into time queued for a Lambda thread (emulator),
+DynamoDB round trips (moto), @connections posts (posting client + emulator) and the rest (our
+code).
 
     python -m bench.chat_fanout [--participants 50 200 1000] [--messages 20]
 """
@@ -46,8 +47,8 @@ from typing import Any
 
 import httpx
 
+from bench.invocation_timers import InvocationTimers, summarize
 from bench.join_storm import Participant, host_meeting, join_grant, open_socket, percentile
-from infra.twin.invocation_timers import InvocationTimers, summarize
 from infra.twin.server import LocalTwin, TwinOptions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -266,7 +267,7 @@ def measure(
     seeded = n >= seed_from
     twin = LocalTwin.start(
         Path(tempfile.mkdtemp(prefix="bench-fanout-")),
-        options=TwinOptions(lambda_processes=processes),
+        options=TwinOptions(lambda_processes=processes, invocation_observers=(timers,)),
     )
     fleet: ClientFleet | None = None
     try:

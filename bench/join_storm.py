@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import websockets
 
-from infra.twin.invocation_timers import InvocationTimers, summarize
+from bench.invocation_timers import InvocationTimers, summarize
 from infra.twin.server import LocalTwin, TwinOptions
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -370,6 +370,7 @@ def run_storm(
     options = TwinOptions(
         handler_overrides=BARE_OVERRIDES if bare else {},
         lambda_processes=plan["lambda_processes"],
+        invocation_observers=(timers,),
     )
     twin = LocalTwin.start(Path(tempfile.mkdtemp(prefix="bench-join-")), options=options)
     steps: list[dict[str, Any]] = []

@@ -262,7 +262,7 @@ class JanusTarget(Target):
         self.server: Any = None
 
     async def start(self, *, participants: int, server_cpus: set[int]) -> None:
-        from bench.targets.janus import JanusServer
+        from bench.targets.janus_server import JanusServer
 
         # Every participant joins the room as a publisher (listeners silently), so the room
         # must take them all. JanusServer accepts only CPUs this process may use, and this

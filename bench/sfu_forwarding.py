@@ -8,13 +8,13 @@ after ``--seconds`` + 150 s). It starts, on 127.0.0.1 only:
 
 - a node (``python -m media_fleet --workers 1 --ice-host 127.0.0.1``) with a temporary JWKS,
   its worker pinned to the first CPU and everything else to the others (``--no-pin``: not);
-- ``--client-processes`` headless aiortc client processes (``--client`` mode of this module),
+- ``--client-processes`` headless aiortc client processes (``python -m bench.load.client``),
   which share the participants. Each participant publishes audio and camera and subscribes.
 
 Publishers send **pre-encoded VP8**: the parent encodes a 2 s clip once (noise frames, so the
 rate controller spends the whole bitrate; a keyframe every 2 s), and each client process
 replaces ``aiortc.rtcrtpsender.get_encoder`` (in its own process only) with
-:class:`ReplayEncoder`, which returns the stored frames in a loop, packetized by aiortc's own
+a replay encoder (``bench.load.clip``), which returns the stored frames in a loop, packetized by aiortc's own
 VP8 packetizer. A keyframe request (PLI from the node) makes the replay jump to the clip's
 keyframe. The last 8 bytes of each frame are overwritten with a monotonic send time, which
 the subscribers read back for an end-to-end latency. Audio is aiortc's Opus encoder on a
@@ -22,7 +22,8 @@ constant square tone (a distinct amplitude per participant, so the audio-level e
 ranks them and the active speaker is stable).
 
 Subscribers never decode: each subscribe receiver's RTP handler is replaced by a counter
-(sequence gaps per slot = loss; no jitter buffer, no NACK, so no RTX hides a loss).
+(``bench.load.rtp_counting``; sequence gaps per slot = loss; no jitter buffer, no NACK, so no
+RTX hides a loss).
 
 Figures (``docs/bench-sfu.md`` explains each): forwarded packets/s, worker CPU µs per
 forwarded packet (its own CPU time over the window), added latency p50/p99 through the node
@@ -48,13 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load.client import SlotCounter  # noqa: F401  (moved; still importable from here)
-from bench.load.clip import (  # noqa: F401  (the same)
-    CLIP_SECONDS,
-    encode_clip,
-    install_replay_encoder,
-    read_clip,
-)
+from bench.load.clip import CLIP_SECONDS, encode_clip
 from bench.load.measure import (
     machine_busy_seconds,
     measure_floor,
@@ -478,17 +473,11 @@ def parser() -> argparse.ArgumentParser:
         help="run the node's worker under cProfile (slower) and report its hot functions",
     )
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/)")
-    p.add_argument("--client", type=Path, default=None, help=argparse.SUPPRESS)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    if args.client is not None:
-        from bench.load.client import run_client
-
-        asyncio.run(run_client(json.loads(args.client.read_text())))
-        return 0
     if args.participants < 2:
         raise SystemExit("--participants must be at least 2")
     result = asyncio.run(bench(args))

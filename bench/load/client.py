@@ -9,15 +9,13 @@ then ``mark`` (stdin) -> a snapshot of the counters (stdout), and ``stop`` (or E
 - **Publishers** replay the pre-encoded VP8 clip (:mod:`bench.load.clip`) and send Opus on a
   square tone whose amplitude depends on the participant (stable audio levels and speaker).
 - **Subscribers never decode.** Every DTLS transport of this process hands its RTP to a
-  counter instead of aiortc's parser: the RTP header is not encrypted by SRTP, so sequence
-  number, SSRC, payload type and marker are read from the protected datagram, and only the
-  video marker packets (which carry the send-time stamp at the end of the frame) are
-  unprotected. A subscriber then costs a few µs per packet, and no NACK is ever sent, so no
-  RTX hides a loss. The hook is installed on the class, so it works whatever the join path of
+  counter instead of aiortc's parser (:func:`bench.load.rtp_counting.install_raw_rtp_counter`:
+  from the clear RTP header; only the video marker packets, which carry the send-time stamp,
+  are unprotected). The hook is installed on the class, so it works whatever the join path of
   the target (our node, the naive relay, Janus).
 - **The join is per target.** ``ours`` and ``naive`` speak the node's control API
   (``/v1/publish`` -> answer, ``/v1/subscribe`` -> offer, ``/v1/subscribe/answer``); ``janus``
-  uses ``bench.targets.janus.join_janus`` against the VideoRoom plugin.
+  uses ``bench.targets.janus_client.join_janus`` against the VideoRoom plugin.
 """
 
 from __future__ import annotations
@@ -34,113 +32,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.load.clip import STAMP, ReplayCounters, install_replay_encoder, read_clip
+from bench.load.clip import ReplayCounters, install_replay_encoder, read_clip
 from bench.load.measure import e2e_summary, pin, renice
-
-
-@dataclass
-class SlotCounter:
-    """One subscriber slot (its SSRC): packets received and the extended highest sequence."""
-
-    received: int = 0
-    highest: int | None = None
-    frames: int = 0
-
-    def add(self, sequence: int) -> None:
-        self.received += 1
-        if self.highest is None:
-            self.highest = sequence
-            return
-        delta = (sequence - self.highest) & 0xFFFF
-        if delta < 0x8000:  # newer (a late packet counts as received, not as a new high)
-            self.highest += delta
+from bench.load.rtp_counting import RawRtpCounts, install_raw_rtp_counter
+from bench.targets.janus_client import join_janus
 
 
 @dataclass
 class ClientState:
-    counters: dict[str, SlotCounter] = field(default_factory=dict)
-    e2e_us: list[float] = field(default_factory=list)
+    """What this process counts; each ``mark`` reports it."""
+
+    rtp: RawRtpCounts = field(default_factory=RawRtpCounts)
     replay: ReplayCounters = field(default_factory=ReplayCounters)
-    transports: int = 0
 
 
 STATE = ClientState()
-
-
-def install_raw_rtp_counter(state: ClientState, *, stamps: bool = True) -> None:
-    """Every DTLS transport of this process counts its RTP instead of handing it to aiortc.
-
-    The payload types of a transport are learnt when aiortc registers its receivers (the
-    negotiated codecs: VP8 is video, Opus audio, anything else such as RTX is ignored).
-    Only the video marker packets are SRTP-unprotected, for the stamp; the rest is counted
-    from the header. ``stamps=False`` reads no stamp (the naive relay re-encodes, so its
-    frames carry none) and unprotects nothing.
-    """
-    from aiortc.rtcdtlstransport import RTCDtlsTransport
-
-    register = RTCDtlsTransport._register_rtp_receiver
-    setup_srtp = RTCDtlsTransport._setup_srtp
-
-    def kinds_of(transport: Any) -> dict[int, str]:
-        kinds: dict[int, str] | None = getattr(transport, "_bench_kinds", None)
-        if kinds is None:
-            kinds = {}
-            setattr(transport, "_bench_kinds", kinds)  # noqa: B010
-            setattr(transport, "_bench_stamped", set())  # noqa: B010
-            state.transports += 1
-            setattr(transport, "_bench_number", state.transports)  # noqa: B010
-        return kinds
-
-    def register_rtp_receiver(self: Any, receiver: Any, parameters: Any) -> None:
-        kinds = kinds_of(self)
-        for codec in parameters.codecs:
-            mime = codec.mimeType.lower()
-            if mime in ("video/vp8", "video/h264"):
-                kinds[codec.payloadType] = "video"
-                if stamps:  # marker bit + a video payload type: a frame's last packet
-                    self._bench_stamped.add(0x80 | codec.payloadType)
-            elif mime == "audio/opus":
-                kinds[codec.payloadType] = "audio"
-        register(self, receiver, parameters)
-
-    class StampOnly:
-        def __init__(self, session: Any, stamped: set[int]) -> None:
-            self.session = session
-            self.stamped = stamped
-
-        def unprotect_rtcp(self, data: bytes) -> bytes:
-            return bytes(self.session.unprotect_rtcp(data))
-
-        def unprotect(self, data: bytes) -> bytes:
-            return bytes(self.session.unprotect(data)) if data[1] in self.stamped else data
-
-    def setup(self: Any) -> None:
-        setup_srtp(self)
-        kinds_of(self)
-        # aiortc registers the receivers after DTLS: the set fills in then, shared.
-        setattr(self, "_rx_srtp", StampOnly(self._rx_srtp, self._bench_stamped))  # noqa: B010
-
-    async def handle_rtp_data(self: Any, data: bytes, arrival_time_ms: int) -> None:
-        kind = self._bench_kinds.get(data[1] & 0x7F)
-        if kind is None:
-            return  # RTX (none expected: no NACK is ever sent) or anything else
-        ssrc = int.from_bytes(data[8:12])
-        key = f"{self._bench_number}/{ssrc}/{kind}"
-        counter = state.counters.get(key)
-        if counter is None:
-            counter = state.counters[key] = SlotCounter()
-        counter.add((data[2] << 8) | data[3])
-        if data[1] & 0x80 and kind == "video":
-            counter.frames += 1
-            if data[1] in self._bench_stamped and len(data) > 40:
-                (stamp,) = STAMP.unpack_from(data, len(data) - STAMP.size)
-                elapsed = (time.monotonic_ns() - stamp) / 1000
-                if 0 < elapsed < 10e6:
-                    state.e2e_us.append(elapsed)
-
-    RTCDtlsTransport._register_rtp_receiver = register_rtp_receiver  # type: ignore[method-assign]
-    RTCDtlsTransport._setup_srtp = setup  # type: ignore[method-assign]
-    RTCDtlsTransport._handle_rtp_data = handle_rtp_data  # type: ignore[method-assign]
 
 
 def emit(message: dict[str, Any]) -> None:
@@ -149,11 +55,12 @@ def emit(message: dict[str, Any]) -> None:
 
 
 def snapshot(state: ClientState) -> dict[str, Any]:
-    samples, state.e2e_us = state.e2e_us, []
+    samples, state.rtp.e2e_us = state.rtp.e2e_us, []
+    counters = state.rtp.counters
     return {
         "event": "mark",
-        "slots": {k: [c.received, c.highest] for k, c in state.counters.items()},
-        "video_frames": {k: c.frames for k, c in state.counters.items() if k.endswith("video")},
+        "slots": {k: [c.received, c.highest] for k, c in counters.items()},
+        "video_frames": {k: c.frames for k, c in counters.items() if k.endswith("video")},
         "e2e_us": e2e_summary(samples),
         "video_frames_sent": state.replay.video_frames_sent,
         "video_packets_sent": state.replay.video_packets_sent,
@@ -179,7 +86,7 @@ async def run_client(spec: dict[str, Any]) -> None:
     target = spec.get("target", "ours")
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: ["127.0.0.1"]
     install_replay_encoder(read_clip(Path(spec["clip"])), STATE.replay, stamp=target != "naive")
-    install_raw_rtp_counter(STATE, stamps=target != "naive")
+    install_raw_rtp_counter(STATE.rtp, stamps=target != "naive")
     fps = int(spec["fps"])
     configuration = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
 
@@ -231,8 +138,6 @@ async def run_client(spec: dict[str, Any]) -> None:
         answered.raise_for_status()
 
     async def join_janus_participant(http: httpx.AsyncClient, participant: dict[str, Any]) -> None:
-        from bench.targets.janus import join_janus
-
         subscribe = None
         if participant.get("subscribe", True):
             subscribe = RTCPeerConnection(configuration)

@@ -20,6 +20,11 @@ process's main thread, as in a Lambda execution environment). The emulator (WebS
 management API) then no longer shares an interpreter lock with handler code, which is what
 a benchmark wants. Handler overrides must then be importable in a fresh process and cannot
 share state with the test that set them, so tests use the default, threads.
+
+`observers` (InvocationObserver) are told when each handler starts and finishes, on the
+thread (or in the worker process) that runs it: the one hook for watching invocations from
+outside (the control-plane benchmarks time them through it). The runtime knows nothing of
+what an observer measures.
 """
 
 from __future__ import annotations
@@ -33,13 +38,14 @@ import json
 import logging
 import multiprocessing
 import os
+import pickle
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from infra.twin.fake_aws import ACCOUNT_ID, REGION
 from townhall.functions import FunctionSpec
@@ -52,9 +58,30 @@ WORKER_START_TIMEOUT_SECONDS = 120.0
 
 Handler = Callable[[Any, Any], Any]
 
-# Set by infra.twin.invocation_timers while installed: worker processes then time their
-# invocations too and send the timings back with each result, to this sink.
-timings_sink: Callable[[list[Any]], None] | None = None
+
+class InvocationObserver(Protocol):
+    """Watches every invocation of a runtime's handlers; the twin itself installs none.
+
+    `started` and `finished` run on the thread that runs the handler, just before it (and
+    before its import on a cold start) and just after it, whatever the outcome: a context
+    variable set in `started` is seen by everything the handler calls. What `finished` returns
+    goes to `observed`, in the twin's process.
+
+    With worker processes, each observer is pickled into every worker, where `started` and
+    `finished` run; what `finished` returns travels back with the invocation's result, so it
+    must pickle too. An observer that needs setting up in a worker does it when unpickled,
+    which happens after the worker has the twin's environment and has imported the handlers.
+    """
+
+    def started(self, function: str, event: Any) -> Any:
+        """`function` is the logical id; `event` the payload. Returns a token for `finished`."""
+        ...
+
+    def finished(self, token: Any) -> Any:
+        """Returns what was observed of the invocation."""
+        ...
+
+    def observed(self, observation: Any) -> None: ...
 
 
 class LambdaInvocationError(Exception):
@@ -118,6 +145,7 @@ class LocalLambdaRuntime:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         fresh_import_packages: Iterable[str] = ("handlers",),
         processes: int = 0,
+        observers: Sequence[InvocationObserver] = (),
     ) -> None:
         self._specs = {spec.logical_id: spec for spec in functions}
         overrides = dict(handler_overrides or {})
@@ -129,6 +157,7 @@ class LocalLambdaRuntime:
             for logical_id, spec in self._specs.items()
         }
         self._handlers: dict[str, Handler] = {}
+        self._observers = tuple(observers)
         self._thread_loops: list[asyncio.AbstractEventLoop] = []
         self._pool = ThreadPoolExecutor(
             max_workers=max_concurrency,
@@ -147,7 +176,9 @@ class LocalLambdaRuntime:
                     list(sys.path),
                     dict(os.environ),
                     sorted(set(self._handler_paths.values())),
-                    timings_sink is not None,
+                    # Pickled here and unpickled by the worker once it is set up (see
+                    # InvocationObserver), not by multiprocessing before the initializer runs.
+                    pickle.dumps(self._observers),
                 ),
             )
             # Start every worker now (spawn, imports): the twin's start waits for it, and no
@@ -223,14 +254,14 @@ class LocalLambdaRuntime:
         try:
             # Counted from submission: the workers import every handler up front, and an
             # invocation waits for a free worker only when all N are busy.
-            outcome, value, timings = await asyncio.wait_for(future, spec.timeout_seconds)
+            outcome, value, observations = await asyncio.wait_for(future, spec.timeout_seconds)
         except TimeoutError as exc:
             message = f"Task timed out after {spec.timeout_seconds:.2f} seconds"
             log.error("%s RequestId: %s %s", name, context.aws_request_id, message)
             raise LambdaInvocationError(name, "Sandbox.Timedout", message) from exc
-        sink = timings_sink
-        if timings and sink is not None:
-            sink(timings)
+        # Empty when the handler never ran (it could not be imported).
+        for observer, observation in zip(self._observers, observations, strict=False):
+            observer.observed(observation)
         if outcome == "error":
             error_type, error_message = value
             raise LambdaInvocationError(name, error_type, error_message)
@@ -261,6 +292,22 @@ class LocalLambdaRuntime:
     # -- inside the pool thread -----------------------------------------------------------
 
     def _call(
+        self,
+        logical_id: str,
+        payload: Any,
+        context: LambdaContext,
+        mark_running: Callable[[], None],
+    ) -> Any:
+        if not self._observers:
+            return self._run(logical_id, payload, context, mark_running)
+        tokens = [observer.started(logical_id, payload) for observer in self._observers]
+        try:
+            return self._run(logical_id, payload, context, mark_running)
+        finally:
+            for observer, token in zip(self._observers, tokens, strict=True):
+                observer.observed(observer.finished(token))
+
+    def _run(
         self,
         logical_id: str,
         payload: Any,
@@ -335,13 +382,13 @@ def _forget_modules(package: str) -> None:
 # -- worker processes (processes=N) -------------------------------------------------------------
 
 _worker_handlers: dict[str, Handler] = {}
-_worker_timers: Any = None
+_worker_observers: tuple[InvocationObserver, ...] = ()
 
 
 def _init_worker(
-    path: list[str], environment: dict[str, str], handler_paths: list[str], timed: bool
+    path: list[str], environment: dict[str, str], handler_paths: list[str], observers: bytes
 ) -> None:
-    global _worker_timers
+    global _worker_observers
     sys.path[:] = path
     os.environ.clear()
     os.environ.update(environment)
@@ -350,11 +397,7 @@ def _init_worker(
     for handler_path in handler_paths:  # the init phase, before the first invocation
         with contextlib.suppress(Exception):  # a failure is reported by the invocation
             _worker_handler(handler_path)
-    if timed:
-        from infra.twin.invocation_timers import InvocationTimers
-
-        _worker_timers = InvocationTimers()
-        _worker_timers.install_boundaries()
+    _worker_observers = pickle.loads(observers)
 
 
 def _warm_worker() -> int:
@@ -377,7 +420,8 @@ def _worker_handler(handler_path: str) -> Handler:
 def _call_in_worker(
     logical_id: str, handler_path: str, payload: Any, context: LambdaContext, timeout: float
 ) -> tuple[str, Any, list[Any]]:
-    """("ok", the result as JSON text, timings) or ("error", (type, message), timings)."""
+    """("ok", the result as JSON text, observations) or ("error", (type, message), observations);
+    one observation per observer, what its `finished` returned (none if the handler never ran)."""
     name = context.function_name
     try:
         handler = _worker_handler(handler_path)
@@ -390,18 +434,20 @@ def _call_in_worker(
         )
         return "error", (error_type, f"Unable to import {handler_path}: {exc}"), []
     context.deadline_monotonic = time.monotonic() + timeout
-    timers = _worker_timers
+    observers = _worker_observers
+    tokens = [observer.started(logical_id, payload) for observer in observers]
     try:
-        if timers is not None:
-            result = timers.timed_invocation(logical_id, payload, lambda: handler(payload, context))
-        else:
+        try:
             result = handler(payload, context)
+        finally:
+            observations = [
+                observer.finished(token) for observer, token in zip(observers, tokens, strict=True)
+            ]
     except Exception as exc:
         log.exception("%s RequestId: %s failed", name, context.aws_request_id)
-        return "error", (type(exc).__name__, str(exc)), timers.take() if timers else []
-    timings = timers.take() if timers else []
+        return "error", (type(exc).__name__, str(exc)), observations
     try:
-        return "ok", json.dumps(result, default=_lambda_json_default), timings
+        return "ok", json.dumps(result, default=_lambda_json_default), observations
     except (TypeError, ValueError) as exc:
         log.error("%s returned a result that is not JSON: %s", name, exc)
-        return "error", ("Runtime.MarshalError", str(exc)), timings
+        return "error", ("Runtime.MarshalError", str(exc)), observations

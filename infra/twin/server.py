@@ -35,7 +35,11 @@ from infra.twin.dynamodb import DEFAULT_SNAPSHOT_INTERVAL_SECONDS, LocalDynamoDB
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 from infra.twin.handler_env import EnvironmentPatch, handler_environment
 from infra.twin.http_api import HttpApi
-from infra.twin.lambda_runtime import DEFAULT_MAX_CONCURRENCY, LocalLambdaRuntime
+from infra.twin.lambda_runtime import (
+    DEFAULT_MAX_CONCURRENCY,
+    InvocationObserver,
+    LocalLambdaRuntime,
+)
 from infra.twin.management_api import ManagementApi
 from infra.twin.media_nodes import LocalMediaNode, start_media_nodes
 from infra.twin.router import TwinRouter
@@ -77,6 +81,9 @@ class TwinOptions:
     # Run the handlers in this many worker processes instead of threads (0: threads). For
     # benchmarks: the emulator then has an interpreter to itself. See lambda_runtime.py.
     lambda_processes: int = 0
+    # Told of every handler invocation (see lambda_runtime.InvocationObserver): how the
+    # control-plane benchmarks time them. The twin itself installs none.
+    invocation_observers: tuple[InvocationObserver, ...] = ()
     max_in_flight_per_connection: int = 10
     access_log: bool = False
 
@@ -155,6 +162,7 @@ class LocalTwin:
             handler_overrides=options.handler_overrides,
             max_concurrency=options.lambda_concurrency,
             processes=options.lambda_processes,
+            observers=options.invocation_observers,
         )
         router = TwinRouter(
             websocket_api=WebSocketApi(

@@ -13,9 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench.sfu_forwarding import encode_clip
-from bench.targets.janus import JanusServer, join_janus, measure_forwarding
+from bench.load.clip import encode_clip
+from bench.targets.janus_check import measure_forwarding
+from bench.targets.janus_client import join_janus
 from bench.targets.janus_config import JANUS_BINARY
+from bench.targets.janus_server import JanusServer
 
 
 def namespaces() -> list[str]:

@@ -1,10 +1,13 @@
-"""LocalLambdaRuntime: lazy import, Lambda's context, the JSON boundary, errors and timeouts."""
+"""LocalLambdaRuntime: lazy import, Lambda's context, the JSON boundary, errors and timeouts,
+and the invocation observers (in threads and in worker processes)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -169,3 +172,90 @@ async def test_worker_processes_run_handlers_like_the_threads_do(
     with pytest.raises(LambdaInvocationError) as failure:
         await runtime.invoke(functions.WS_AUTHORIZER.logical_id, {"seconds": 1.5})
     assert failure.value.error_type == "Sandbox.Timedout"
+
+
+# -- observers ---------------------------------------------------------------------------------
+
+OBSERVING: contextvars.ContextVar[str | None] = contextvars.ContextVar("observing", default=None)
+
+
+def report_observing(event: Any, context: Any) -> dict[str, Any]:
+    """A handler: what an observer's `started` set where the handler runs."""
+    if event.get("fail"):
+        raise RuntimeError("asked to fail")
+    return {"observing": OBSERVING.get(), "thread": threading.get_ident(), "pid": os.getpid()}
+
+
+class RecordingObserver:
+    """Importable and picklable, so worker processes can have it too."""
+
+    def __init__(self) -> None:
+        self.observations: list[dict[str, Any]] = []
+
+    def started(self, function: str, event: Any) -> tuple[str, contextvars.Token[str | None], int]:
+        return function, OBSERVING.set(function), threading.get_ident()
+
+    def finished(self, token: tuple[str, contextvars.Token[str | None], int]) -> dict[str, Any]:
+        function, reset, thread = token
+        OBSERVING.reset(reset)
+        same_thread = thread == threading.get_ident()
+        return {
+            "function": function,
+            "thread": thread,
+            "same_thread": same_thread,
+            "pid": os.getpid(),
+        }
+
+    def observed(self, observation: dict[str, Any]) -> None:
+        self.observations.append(observation)
+
+
+def observed_runtime(observer: RecordingObserver, processes: int = 0) -> LocalLambdaRuntime:
+    return LocalLambdaRuntime(
+        [FAST],
+        handler_overrides={FAST.logical_id: f"{__name__}.report_observing"},
+        observers=[observer],
+        processes=processes,
+    )
+
+
+async def test_observers_bracket_each_invocation_on_its_thread(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    observer = RecordingObserver()
+    runtime = observed_runtime(observer)
+    cleanup.append(runtime)
+    result = await runtime.invoke(FAST.logical_id, {})
+    with pytest.raises(LambdaInvocationError, match="asked to fail"):
+        await runtime.invoke(FAST.logical_id, {"fail": True})
+
+    assert result["observing"] == FAST.logical_id  # what `started` set, seen by the handler
+    first, failed = observer.observations
+    assert first == {
+        "function": FAST.logical_id,
+        "thread": result["thread"],
+        "same_thread": True,
+        "pid": os.getpid(),
+    }
+    assert failed["function"] == FAST.logical_id and failed["same_thread"]
+
+
+async def test_observers_run_in_worker_processes_and_report_back(
+    cleanup: list[LocalLambdaRuntime],
+) -> None:
+    observer = RecordingObserver()
+    runtime = observed_runtime(observer, processes=1)
+    cleanup.append(runtime)
+    result = await runtime.invoke(FAST.logical_id, {})
+    with pytest.raises(LambdaInvocationError, match="asked to fail"):
+        await runtime.invoke(FAST.logical_id, {"fail": True})
+
+    assert result["observing"] == FAST.logical_id and result["pid"] != os.getpid()
+    first, failed = observer.observations  # observed here, from what the worker's copy saw
+    assert first == {
+        "function": FAST.logical_id,
+        "thread": result["thread"],
+        "same_thread": True,
+        "pid": result["pid"],
+    }
+    assert failed["function"] == FAST.logical_id and failed["pid"] == result["pid"]

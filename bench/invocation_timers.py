@@ -1,13 +1,15 @@
-"""Per-invocation timers for benchmarks: where each Lambda invocation's time goes.
+"""Where each Lambda invocation's time goes in the twin, for the control-plane benchmarks.
 
-Installed on demand (never by the twin itself), they wrap three boundaries of every handler
-invocation the twin runs in-process:
+:class:`InvocationTimers` observes the twin's Lambda runtime
+(``infra.twin.lambda_runtime.InvocationObserver``, passed in
+``TwinOptions.invocation_observers``) and, once ``install()``-ed, times three boundaries of
+every invocation:
 
 - the invocation: from the event's request time to the handler's start (queued behind the
   twin's Lambda threads: the emulator's part), then the handler's own duration;
-- each DynamoDB HTTP round trip (botocore's `Endpoint._send`: moto's time plus loopback;
+- each DynamoDB HTTP round trip (botocore's ``Endpoint._send``: moto's time plus loopback;
   botocore's request building and parsing stay on our side, as they would in Lambda);
-- each @connections call from the notifier (`post_many`, `disconnect`): the posting client
+- each @connections call from the notifier (``post_many``, ``disconnect``): the posting client
   and the emulator serving the posts.
 
 What remains of the handler's duration is our code: parsing, logic, botocore on the client
@@ -20,13 +22,10 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infra.twin import lambda_runtime
 from infra.twin.fake_aws import now_ms
-from infra.twin.lambda_runtime import LambdaContext, LocalLambdaRuntime
 
 
 @dataclass
@@ -54,8 +53,8 @@ def route_of(payload: Any) -> str:
 
 
 class InvocationTimers:
-    """`install()` patches the boundaries process-wide; `take()` returns and clears the
-    timings; `uninstall()` restores the originals."""
+    """The runtime's observer. `install()` patches the DynamoDB and @connections boundaries
+    process-wide; `take()` returns and clears the timings; `uninstall()` restores them."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -67,43 +66,46 @@ class InvocationTimers:
         self._timings: list[InvocationTiming] = []
         self._originals: list[tuple[Any, str, Any]] = []
 
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        # The runtime pickles its observers into its worker processes: each gets timers of
+        # its own, timing the boundaries there; its timings come back through `observed`.
+        return _timers_in_a_worker, ()
+
+    # -- the runtime's observer -----------------------------------------------------------
+
+    def started(self, function: str, event: Any) -> tuple[InvocationTiming, Any]:
+        timing = InvocationTiming(function, route_of(event), time.perf_counter())
+        request_epoch = _request_epoch_ms(event)
+        if request_epoch:
+            timing.queued_ms = max(0.0, now_ms() - request_epoch)
+        return timing, self._current.set(timing)
+
+    def finished(self, token: tuple[InvocationTiming, Any]) -> InvocationTiming:
+        timing, reset = token
+        timing.duration_ms = (time.perf_counter() - timing.started) * 1000
+        self._current.reset(reset)
+        return timing
+
+    def observed(self, observation: InvocationTiming) -> None:
+        with self._lock:
+            self._timings.append(observation)
+
+    # -- the benchmark's side -------------------------------------------------------------
+
     def take(self) -> list[InvocationTiming]:
         with self._lock:
             taken, self._timings = self._timings, []
         return taken
 
     def install(self) -> None:
-        """Time every invocation of this process's twin: the handler threads here and, for a
-        runtime with worker processes created after this call, the workers."""
+        """Time the DynamoDB and @connections calls of the invocation being observed."""
         if self._originals:
             return
-        self.install_boundaries()
-        timers = self
-        call = LocalLambdaRuntime._call
-
-        def timed_call(
-            runtime: LocalLambdaRuntime,
-            logical_id: str,
-            payload: Any,
-            context: LambdaContext,
-            mark_running: Callable[[], None],
-        ) -> Any:
-            return timers.timed_invocation(
-                logical_id,
-                payload,
-                lambda: call(runtime, logical_id, payload, context, mark_running),
-            )
-
-        self._patch(LocalLambdaRuntime, "_call", timed_call)
-        self._patch(lambda_runtime, "timings_sink", self._extend)
-
-    def install_boundaries(self) -> None:
-        """Only the DynamoDB and @connections boundaries (what a worker process needs)."""
         import botocore.endpoint
 
         from townhall.notifier import ConnectionNotifier
 
-        timers = self
+        current = self._current
         send = botocore.endpoint.Endpoint._send  # type: ignore[attr-defined]
 
         def timed_send(endpoint: Any, request: Any) -> Any:
@@ -111,7 +113,7 @@ class InvocationTimers:
             try:
                 return send(endpoint, request)
             finally:
-                timing = timers._current.get()
+                timing = current.get()
                 if timing is not None:
                     timing.dynamodb_ms += (time.perf_counter() - started) * 1000
                     timing.dynamodb_calls += 1
@@ -122,7 +124,7 @@ class InvocationTimers:
                 try:
                     return original(*args, **kwargs)
                 finally:
-                    timing = timers._current.get()
+                    timing = current.get()
                     if timing is not None:
                         timing.posts_ms += (time.perf_counter() - started) * 1000
                         timing.post_batches += 1
@@ -133,24 +135,6 @@ class InvocationTimers:
         self._patch(ConnectionNotifier, "post_many", timed(ConnectionNotifier.post_many))
         self._patch(ConnectionNotifier, "disconnect", timed(ConnectionNotifier.disconnect))
 
-    def timed_invocation(self, logical_id: str, payload: Any, run: Callable[[], Any]) -> Any:
-        timing = InvocationTiming(logical_id, route_of(payload), time.perf_counter())
-        request_epoch = _request_epoch_ms(payload)
-        if request_epoch:
-            timing.queued_ms = max(0.0, now_ms() - request_epoch)
-        token = self._current.set(timing)
-        try:
-            return run()
-        finally:
-            timing.duration_ms = (time.perf_counter() - timing.started) * 1000
-            self._current.reset(token)
-            with self._lock:
-                self._timings.append(timing)
-
-    def _extend(self, timings: list[InvocationTiming]) -> None:
-        with self._lock:
-            self._timings.extend(timings)
-
     def uninstall(self) -> None:
         while self._originals:
             owner, name, original = self._originals.pop()
@@ -159,6 +143,12 @@ class InvocationTimers:
     def _patch(self, owner: Any, name: str, replacement: Any) -> None:
         self._originals.append((owner, name, getattr(owner, name)))
         setattr(owner, name, replacement)
+
+
+def _timers_in_a_worker() -> InvocationTimers:
+    timers = InvocationTimers()
+    timers.install()  # the worker process lives as long as the runtime: never uninstalled
+    return timers
 
 
 def _request_epoch_ms(payload: Any) -> int:
