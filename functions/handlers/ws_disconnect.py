@@ -8,7 +8,7 @@ from typing import Any
 from townhall import runtime
 from townhall.auth.claims import JoinClaims
 from townhall.observability import MetricUnit, logger, metrics
-from townhall.signaling.service import Caller
+from townhall.signaling.context import Caller
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

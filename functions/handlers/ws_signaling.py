@@ -15,7 +15,7 @@ from townhall.auth.claims import JoinClaims
 from townhall.errors import DomainError
 from townhall.observability import MetricUnit, logger, metrics
 from townhall.signaling import protocol
-from townhall.signaling.service import Caller
+from townhall.signaling.context import Caller
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from townhall.errors import InvalidInput
-from townhall.signaling.polls import _choices, _options
+from townhall.signaling.actions.polls import _choices, _options
 
 SINGLE = {"options": ["a", "b", "c"], "multiple": False}
 MULTI = {"options": ["a", "b", "c"], "multiple": True}

@@ -12,9 +12,9 @@ import pytest
 
 from townhall.auth.claims import JoinClaims
 from townhall.errors import Conflict, Gone
-from townhall.signaling.context import Caller
+from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.protocol import Request
-from townhall.signaling.service import CONFLICT_ATTEMPTS, SignalingService
+from townhall.signaling.transaction import CONFLICT_ATTEMPTS, Write, commit
 from townhall.store.meetings import StaleWrite
 
 
@@ -34,10 +34,10 @@ class ConflictingStore:
             raise StaleWrite("cancelled", self.failed)
 
 
-def _service(store: ConflictingStore) -> tuple[SignalingService, list[float]]:
+def _context(store: ConflictingStore) -> tuple[ActionContext, list[float]]:
     pauses: list[float] = []
-    service = SignalingService(store, None, None, pause=pauses.append)  # type: ignore[arg-type]
-    return service, pauses
+    context = ActionContext(store, None, None, pause=pauses.append)  # type: ignore[arg-type]
+    return context, pauses
 
 
 CALLER = Caller(JoinClaims("m1", "p1", "attendee", "Ann", None, 0), "c1")
@@ -47,8 +47,8 @@ ITEMS = [{"Put": {"TableName": "meetings", "Item": {}}}]
 
 def test_a_conflict_is_retried_with_the_same_items_and_seq() -> None:
     store = ConflictingStore(conflicts=2)
-    service, pauses = _service(store)
-    service._commit_refusing(CALLER, REQUEST, 41, ITEMS, {})
+    ctx, pauses = _context(store)
+    commit(ctx, CALLER, REQUEST, 41, Write(extra=ITEMS))
     assert [c["seq"] for c in store.commits] == [41, 41, 41]
     assert all(c["extra"] == ITEMS for c in store.commits)
     assert len(pauses) == 2 and all(0 < p < 0.1 for p in pauses)
@@ -56,9 +56,9 @@ def test_a_conflict_is_retried_with_the_same_items_and_seq() -> None:
 
 def test_endless_conflicts_end_in_conflict_after_a_bounded_number_of_tries() -> None:
     store = ConflictingStore(conflicts=100)
-    service, _ = _service(store)
+    ctx, _ = _context(store)
     with pytest.raises(Conflict):
-        service._commit_refusing(CALLER, REQUEST, 41, ITEMS, {})
+        commit(ctx, CALLER, REQUEST, 41, Write(extra=ITEMS))
     assert len(store.commits) == CONFLICT_ATTEMPTS
 
 
@@ -68,10 +68,14 @@ def test_endless_conflicts_end_in_conflict_after_a_bounded_number_of_tries() -> 
 )
 def test_a_failed_condition_is_answered_at_once(failed: tuple[str, ...], error: Exception) -> None:
     store = ConflictingStore(conflicts=1, failed=failed)
-    service, pauses = _service(store)
+    ctx, pauses = _context(store)
     with pytest.raises(type(error)) as raised:
-        service._commit_refusing(
-            CALLER, REQUEST, 41, ITEMS, {"V#pl_1#p1": Conflict("already voted")}
+        commit(
+            ctx,
+            CALLER,
+            REQUEST,
+            41,
+            Write(extra=ITEMS, refusals={"V#pl_1#p1": Conflict("already voted")}),
         )
     assert len(store.commits) == 1 and pauses == []
     assert str(raised.value) in ("already voted", "the meeting has ended")

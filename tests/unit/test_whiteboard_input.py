@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from townhall.errors import InvalidInput
-from townhall.signaling.whiteboard import _points
+from townhall.signaling.actions.whiteboard import _points
 
 
 def test_points_are_rounded_to_four_decimals() -> None:

@@ -1,22 +1,27 @@
-"""What every action module shares: the caller, event audiences, and the steps of an action
-(`ActionSteps`), which the collaboration mixins (polls, Q&A, whiteboard) use through their
-`self` so they stay out of the service module while following its one write path."""
+"""What every action is given: who called (`Caller`), and the stores, the way out to clients,
+media and time (`ActionContext`). Actions are plain functions of these two and the request,
+so a reader sees everything an action touches in its arguments."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from townhall.auth.claims import JoinClaims
 from townhall.errors import DomainError
+from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions
-from townhall.signaling.protocol import Request
-from townhall.store.attendance import AttendanceStore
-from townhall.store.meetings import Meeting, MeetingStore, Participant, Recipient
+from townhall.store.chat import ChatStore
+from townhall.store.connections import ConnectionStore
+from townhall.store.meetings import MeetingStore, Recipient
 from townhall.store.polls import PollStore
 from townhall.store.questions import QuestionStore
 from townhall.store.whiteboard import WhiteboardStore
+
+if TYPE_CHECKING:
+    from townhall.media.access import MediaAccess
 
 Audience = Callable[[Recipient], bool]
 
@@ -49,37 +54,35 @@ class DuplicateRequestError(DomainError):
     code = "duplicate_request"
 
 
-class ActionSteps(Protocol):
-    """The SignalingService as the action mixins see it."""
+@dataclass
+class ActionContext:
+    meetings: MeetingStore
+    connections: ConnectionStore
+    notifier: ConnectionNotifier
+    # Built on first use: only the signaling function holds the signing key and the
+    # MediaNodes grant, and $connect/$disconnect never need media.
+    media_factory: Callable[[], MediaAccess] | None = None
+    clock: Callable[[], float] = time.time
+    pause: Callable[[float], None] = time.sleep
+    # Collaboration items live in the meetings table, each type under its own sort keys.
+    chat: ChatStore = field(init=False)
+    polls: PollStore = field(init=False)
+    questions: QuestionStore = field(init=False)
+    whiteboard: WhiteboardStore = field(init=False)
+    _media: MediaAccess | None = field(init=False, default=None)
 
-    _meetings: MeetingStore
-    _polls: PollStore
-    _questions: QuestionStore
-    _whiteboard: WhiteboardStore
-    _attendance: AttendanceStore
-    _clock: Callable[[], float]
+    def __post_init__(self) -> None:
+        table = self.meetings.table
+        self.chat = ChatStore(table)
+        self.polls = PollStore(table)
+        self.questions = QuestionStore(table)
+        self.whiteboard = WhiteboardStore(table)
 
-    def _acting(self, caller: Caller, request: Request) -> tuple[Meeting, Participant]: ...
+    def media(self) -> MediaAccess | None:
+        """The media control plane, or None in a deployment without media nodes."""
+        if self._media is None and self.media_factory is not None:
+            self._media = self.media_factory()
+        return self._media
 
-    def _next_seq(self, meeting_id: str) -> int: ...
-
-    def _commit_refusing(
-        self,
-        caller: Caller,
-        request: Request,
-        seq: int,
-        extra: list[dict[str, Any]],
-        refusals: dict[str, DomainError],
-    ) -> None: ...
-
-    def _fan_out(
-        self,
-        meeting: Meeting,
-        seq: int,
-        name: str,
-        data: dict[str, Any],
-        audience: Audience,
-        *,
-        exclude: str | None = None,
-        extra: list[str] | None = None,
-    ) -> list[Recipient]: ...
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)

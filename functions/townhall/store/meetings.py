@@ -19,7 +19,8 @@ Sharding for very large events (see docs/data-model.md): participant and request
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -146,6 +147,10 @@ class Participant:
             "place": self.place,
             "rev": self.rev,
         }
+
+    def changed(self, changes: dict[str, Any], seq: int) -> Participant:
+        """This participant once `changes` are committed by the action numbered `seq`."""
+        return replace(self, **changes, rev=seq)
 
     def to_item(self) -> dict[str, Any]:
         item = asdict(self)
@@ -384,24 +389,6 @@ class MeetingStore:
             seen,
         )
 
-    # -- chat ----------------------------------------------------------------------------
-
-    def recent_chat(self, meeting_id: str, limit: int = 100) -> list[dict[str, Any]]:
-        page = dynamo.client().query(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :c)",
-            ExpressionAttributeValues={
-                ":pk": dynamo.value(meeting_pk(meeting_id)),
-                ":c": dynamo.value("C#"),
-            },
-            ScanIndexForward=False,
-            Limit=limit,
-            ConsistentRead=True,
-        )
-        messages = [dynamo.from_ddb(raw) for raw in page.get("Items", [])]
-        messages.reverse()
-        return messages
-
     # -- the one write path of signaling ----------------------------------------------------
 
     def commit(
@@ -410,10 +397,10 @@ class MeetingStore:
         seq: int,
         *,
         request: tuple[str, str] | None = None,
-        participants: list[ParticipantChange] | tuple[ParticipantChange, ...] = (),
-        meeting_changes: dict[str, Any] | None = None,
-        puts: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
-        extra: list[dict[str, Any]] | tuple[dict[str, Any], ...] = (),
+        participants: Sequence[ParticipantChange] = (),
+        meeting_changes: Mapping[str, Any] | None = None,
+        puts: Sequence[dict[str, Any]] = (),
+        extra: Sequence[dict[str, Any]] = (),
     ) -> None:
         """Write one action's whole effect atomically, or nothing.
 

@@ -1,0 +1,68 @@
+"""Chat (to everyone, or privately to one participant) and reactions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.errors import InvalidInput
+from townhall.signaling import protocol
+from townhall.signaling.checks import acting, other
+from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.delivery import fan_out
+from townhall.signaling.protocol import Request
+from townhall.signaling.transaction import Write, commit, next_seq
+from townhall.store.chat import ChatMessage
+
+MAX_CHAT_CHARS = 4000
+REACTIONS = frozenset({"👍", "👏", "❤️", "😂", "😮", "🎉", "🙌", "🤔"})
+
+
+def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "text", "to")
+    text = protocol.require_text(request.data, "text", MAX_CHAT_CHARS)
+    to = protocol.optional_participant(request.data, "to")
+    meeting, me = acting(ctx, caller, request)
+    target = None
+    if to is not None:
+        if to == me.participant_id:
+            raise InvalidInput("a private message needs another participant")
+        target = other(ctx, caller, to, ("admitted",))
+    seq = next_seq(ctx, caller.meeting_id)
+    message = ChatMessage(
+        message_id=seq,
+        sender_id=me.participant_id,
+        sender_name=me.name,
+        recipient_id=target.participant_id if target else None,
+        recipient_name=target.name if target else None,
+        text=text,
+        ts=ctx.now_ms(),
+    )
+    commit(ctx, caller, request, seq, Write(puts=[ctx.chat.item(caller.meeting_id, message)]))
+    data = {"message": message.public()}
+    if target is None:
+        fan_out(ctx, meeting, seq, EventName.CHAT_MESSAGE, data, everyone_admitted)
+    else:
+        pair = {me.participant_id, target.participant_id}
+        fan_out(
+            ctx,
+            meeting,
+            seq,
+            EventName.CHAT_MESSAGE,
+            data,
+            lambda p: p.status == "admitted" and p.participant_id in pair,
+        )
+    return {"message_id": seq}
+
+
+def react(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "emoji")
+    emoji = protocol.require_text(request.data, "emoji", 8)
+    if emoji not in REACTIONS:
+        raise InvalidInput(f"emoji must be one of {' '.join(sorted(REACTIONS))}")
+    meeting, me = acting(ctx, caller, request)
+    seq = next_seq(ctx, caller.meeting_id)
+    commit(ctx, caller, request, seq)
+    data = {"participant_id": me.participant_id, "name": me.name, "emoji": emoji}
+    fan_out(ctx, meeting, seq, EventName.REACTION, data, everyone_admitted)
+    return {}

@@ -1,0 +1,89 @@
+"""Media through signaling: the meeting's node and a token for it, and the SDP relayed to the
+node's control API (docs/media-control.md).
+
+The effect of these actions is on the node, not in the table, so each records its request id
+only after the node has answered: a request the node refused is safe to retry with the same
+id. `acting` refuses an id already recorded; two copies racing both reach the node (which
+treats a repeat as a renegotiation) and the second is then refused as a replay.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from townhall.errors import Gone
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting
+from townhall.signaling.context import ActionContext, Caller
+from townhall.signaling.protocol import Request
+from townhall.signaling.transaction import commit
+from townhall.store.meetings import Meeting, Participant
+
+if TYPE_CHECKING:
+    from townhall.media.access import MediaAccess
+
+
+def media(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """The media node hosting the meeting and a token for it."""
+    protocol.only_fields(request.data)
+    access, meeting, me = _media_caller(ctx, caller, request)
+    grant = access.grant(
+        meeting.meeting_id,
+        me.participant_id,
+        may_publish=permissions.may_publish(me.role, meeting.kind),
+        video_slots=meeting.video_slots,
+    )
+    commit(ctx, caller, request, 0)  # spends the request id: a replay is refused
+    return grant
+
+
+def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """Relay the caller's publish offer to their meeting's node; reply with its answer."""
+    protocol.only_fields(request.data, "sdp")
+    offer = protocol.require_sdp(request.data)
+    access, meeting, me = _media_caller(ctx, caller, request)
+    permissions.check_publish(me.role, meeting.kind, "audio or video")
+    sdp = access.publish(
+        meeting.meeting_id, me.participant_id, offer, video_slots=meeting.video_slots
+    )
+    commit(ctx, caller, request, 0)
+    return {"sdp": sdp}
+
+
+def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """The node's offer for the caller's subscribe connection (answer with media_answer)."""
+    protocol.only_fields(request.data)
+    access, meeting, me = _media_caller(ctx, caller, request)
+    sdp = access.subscribe(
+        meeting.meeting_id,
+        me.participant_id,
+        may_publish=permissions.may_publish(me.role, meeting.kind),
+        video_slots=meeting.video_slots,
+    )
+    commit(ctx, caller, request, 0)
+    return {"sdp": sdp}
+
+
+def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "sdp")
+    answer = protocol.require_sdp(request.data)
+    access, meeting, me = _media_caller(ctx, caller, request)
+    access.answer(
+        meeting.meeting_id,
+        me.participant_id,
+        answer,
+        may_publish=permissions.may_publish(me.role, meeting.kind),
+        video_slots=meeting.video_slots,
+    )
+    commit(ctx, caller, request, 0)
+    return {}
+
+
+def _media_caller(
+    ctx: ActionContext, caller: Caller, request: Request
+) -> tuple[MediaAccess, Meeting, Participant]:
+    access = ctx.media()
+    if access is None:
+        raise Gone("media is not available in this deployment")
+    meeting, me = acting(ctx, caller, request)
+    return access, meeting, me

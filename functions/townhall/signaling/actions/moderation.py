@@ -1,0 +1,249 @@
+"""What hosts and co-hosts do to the meeting and to other people: the waiting room, mute all,
+remove, lock, end, and the co-host role."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.auth.claims import Role
+from townhall.errors import Conflict
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting, other
+from townhall.signaling.context import ActionContext, Caller, everyone_admitted, moderators
+from townhall.signaling.delivery import close, fan_out, send, session_end
+from townhall.signaling.protocol import Request
+from townhall.signaling.snapshot import snapshot
+from townhall.signaling.transaction import Write, commit, next_seq, retrying
+from townhall.store import attendance
+from townhall.store.meetings import ParticipantChange, StaleWrite
+
+logger = logging.getLogger(__name__)
+
+# A transaction holds 100 items: mute_all's first one has the request record and the meeting
+# check besides its participants; the rest go in further transactions of this many.
+FIRST_BATCH, NEXT_BATCHES = 98, 99
+
+
+def admit(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    return _decide_waiting(ctx, caller, request, admit=True)
+
+
+def deny(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    return _decide_waiting(ctx, caller, request, admit=False)
+
+
+def _decide_waiting(
+    ctx: ActionContext, caller: Caller, request: Request, *, admit: bool
+) -> dict[str, Any]:
+    protocol.only_fields(request.data, "participant_id")
+    target_id = protocol.require_participant(request.data)
+
+    def attempt() -> dict[str, Any]:
+        meeting, me = acting(ctx, caller, request)
+        permissions.check_action(me.role, request.action)
+        target = other(ctx, caller, target_id, ("waiting",), "not in the waiting room")
+        seq = next_seq(ctx, caller.meeting_id)
+        changes: dict[str, Any] = {"status": "admitted" if admit else "denied"}
+        puts = []
+        if admit:
+            changes["place"] = seq
+            if target.connection_id:
+                changes["session_at"] = ctx.now_ms()
+                puts.append(
+                    attendance.session_item(caller.meeting_id, target_id, changes["session_at"])
+                )
+        else:
+            changes["connection_id"] = None
+        write = Write(participants=[ParticipantChange(target, changes)], puts=puts)
+        commit(ctx, caller, request, seq, write)
+        after = target.changed(changes, seq)
+        outcome = "admitted" if admit else "denied"
+        fan_out(
+            ctx,
+            meeting,
+            seq,
+            EventName.WAITING_LEFT,
+            {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
+            moderators,
+        )
+        if admit:
+            fan_out(
+                ctx,
+                meeting,
+                seq,
+                EventName.PARTICIPANT_JOINED,
+                {"participant": after.public()},
+                everyone_admitted,
+                exclude=target_id,
+            )
+            if target.connection_id:
+                entering = snapshot(ctx, meeting.meeting_id, after)
+                send(ctx, meeting, seq, target.connection_id, EventName.YOU_ADMITTED, entering)
+        elif target.connection_id:
+            by = {"by": me.participant_id}
+            send(ctx, meeting, seq, target.connection_id, EventName.YOU_DENIED, by)
+            close(ctx, target.connection_id)
+        return {"participant": after.public()}
+
+    return retrying(attempt)
+
+
+def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+
+    def attempt() -> dict[str, Any]:
+        meeting, me = acting(ctx, caller, request)
+        permissions.check_action(me.role, "mute_all")
+        targets = [
+            p
+            for p in ctx.meetings.participants(caller.meeting_id)
+            if p.status == "admitted" and not p.muted and not permissions.is_moderator(p.role)
+        ]
+        seq = next_seq(ctx, caller.meeting_id)
+        changes = [ParticipantChange(p, {"muted": True}) for p in targets]
+        first, rest = changes[:FIRST_BATCH], changes[FIRST_BATCH:]
+        commit(ctx, caller, request, seq, Write(participants=first))
+        # Beyond one transaction, each further batch is atomic per participant only.
+        for start in range(0, len(rest), NEXT_BATCHES):
+            try:
+                ctx.meetings.commit(
+                    caller.meeting_id, seq, participants=rest[start : start + NEXT_BATCHES]
+                )
+            except StaleWrite:
+                logger.warning("mute_all: a batch changed concurrently; its members keep state")
+        muted = [c.before.changed(c.changes, seq).public() for c in changes]
+        fan_out(
+            ctx,
+            meeting,
+            seq,
+            EventName.MEETING_MUTED_ALL,
+            {"by": me.participant_id, "participants": muted},
+            everyone_admitted,
+        )
+        return {"muted": [p["participant_id"] for p in muted]}
+
+    return retrying(attempt)
+
+
+def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "participant_id")
+    target_id = protocol.require_participant(request.data)
+
+    def attempt() -> dict[str, Any]:
+        meeting, me = acting(ctx, caller, request)
+        permissions.check_action(me.role, "remove")
+        target = other(ctx, caller, target_id, ("admitted", "waiting", "joining"))
+        permissions.check_acts_on(me.role, target.role, "remove")
+        seq = next_seq(ctx, caller.meeting_id)
+        changes = {
+            "status": "removed",
+            "connection_id": None,
+            "screen": False,
+            "left_at": int(ctx.clock()),
+            "session_at": None,
+        }
+        write = Write(
+            participants=[ParticipantChange(target, changes)], puts=session_end(ctx, target)
+        )
+        commit(ctx, caller, request, seq, write)
+        fan_out(
+            ctx,
+            meeting,
+            seq,
+            EventName.PARTICIPANT_REMOVED,
+            {"participant_id": target_id, "by": me.participant_id},
+            lambda p: everyone_admitted(p) or p.participant_id == target_id,
+            extra=[target.connection_id] if target.connection_id else [],
+        )
+        close(ctx, target.connection_id)
+        media = ctx.media()
+        if media is not None:
+            media.leave(caller.meeting_id, target_id)  # their media stops too
+        return {}
+
+    return retrying(attempt)
+
+
+def lock(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "locked")
+    locked = protocol.require_bool(request.data, "locked")
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "lock")
+    seq = next_seq(ctx, caller.meeting_id)
+    commit(ctx, caller, request, seq, Write(meeting_changes={"locked": locked}))
+    fan_out(
+        ctx,
+        meeting,
+        seq,
+        EventName.MEETING_UPDATED,
+        {"locked": locked, "by": me.participant_id},
+        everyone_admitted,
+    )
+    return {"locked": locked}
+
+
+def end(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "end")
+    seq = next_seq(ctx, caller.meeting_id)
+    commit(ctx, caller, request, seq, Write(meeting_changes={"ended_at": int(ctx.clock())}))
+    everyone = fan_out(
+        ctx,
+        meeting,
+        seq,
+        EventName.MEETING_ENDED,
+        {"by": me.participant_id},
+        lambda p: p.connection_id is not None,
+    )
+    for p in everyone:
+        if p.connection_id and p.connection_id != caller.connection_id:
+            close(ctx, p.connection_id)
+    media = ctx.media()
+    if media is not None:
+        media.release(meeting.meeting_id)
+    return {}
+
+
+def promote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    return _change_role(ctx, caller, request, promote=True)
+
+
+def demote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    return _change_role(ctx, caller, request, promote=False)
+
+
+def _change_role(
+    ctx: ActionContext, caller: Caller, request: Request, *, promote: bool
+) -> dict[str, Any]:
+    protocol.only_fields(request.data, "participant_id")
+    target_id = protocol.require_participant(request.data)
+
+    def attempt() -> dict[str, Any]:
+        meeting, me = acting(ctx, caller, request)
+        permissions.check_action(me.role, request.action)
+        target = other(ctx, caller, target_id, ("admitted",))
+        if promote and target.role not in ("attendee", "panelist"):
+            raise Conflict(f"a {target.role} cannot be promoted to co-host")
+        if not promote and target.role != "cohost":
+            raise Conflict("only a co-host can be demoted")
+        new_role: Role = (
+            "cohost" if promote else ("panelist" if meeting.kind == "webinar" else "attendee")
+        )
+        seq = next_seq(ctx, caller.meeting_id)
+        changes = {"role": new_role}
+        commit(ctx, caller, request, seq, Write(participants=[ParticipantChange(target, changes)]))
+        after = target.changed(changes, seq)
+        fan_out(
+            ctx,
+            meeting,
+            seq,
+            EventName.PARTICIPANT_UPDATED,
+            {"participant": after.public(), "by": me.participant_id, "changed": ["role"]},
+            everyone_admitted,
+        )
+        return {"participant": after.public()}
+
+    return retrying(attempt)

@@ -1,0 +1,161 @@
+"""Polls: a moderator asks, every admitted participant (webinar attendees too) votes once,
+and everyone sees the counts live. Nobody's choices are shown to anyone else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.errors import Conflict, InvalidInput, NotFound
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting
+from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.delivery import fan_out
+from townhall.signaling.ids import new_id
+from townhall.signaling.protocol import Request
+from townhall.signaling.transaction import Write, commit, next_seq
+from townhall.store import polls as poll_items
+from townhall.store.limits import COLLAB_SK
+
+MAX_QUESTION_CHARS = 300
+MAX_OPTION_CHARS = 100
+MIN_OPTIONS, MAX_OPTIONS = 2, 10
+
+
+def public_poll(poll: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "poll_id": poll["poll_id"],
+        "question": poll["question"],
+        "options": poll["options"],
+        "multiple": poll["multiple"],
+        "status": poll["status"],
+        "counts": poll["counts"],
+        "voters": poll["voters"],
+        "created_at": poll["created_at"],
+        "created_by": poll["created_by"],
+        "version": poll["version"],
+    }
+
+
+def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "question", "options", "multiple")
+    question = protocol.require_text(request.data, "question", MAX_QUESTION_CHARS)
+    options = _options(request.data)
+    multiple = protocol.optional_bool(request.data, "multiple", False)
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "poll_create")
+    seq = next_seq(ctx, caller.meeting_id)
+    poll = {
+        "poll_id": new_id("pl_"),
+        "question": question,
+        "options": options,
+        "multiple": multiple,
+        "status": "open",
+        "counts": [0] * len(options),
+        "voters": 0,
+        "created_at": ctx.now_ms(),
+        "created_by": me.participant_id,
+        "version": 1,
+    }
+    full = Conflict(f"a meeting holds at most {poll_items.MAX_POLLS} polls")
+    write = Write(
+        extra=ctx.polls.create({"meeting_id": caller.meeting_id, **poll}),
+        refusals={COLLAB_SK: full},
+    )
+    commit(ctx, caller, request, seq, write)
+    public = public_poll(poll)
+    fan_out(ctx, meeting, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
+    return {"poll_id": poll["poll_id"], "poll": public}
+
+
+def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "poll_id", "choices")
+    poll_id = protocol.require_item_id(request.data, "poll_id")
+    meeting, me = acting(ctx, caller, request)
+    poll, voted = ctx.polls.get_with_vote(caller.meeting_id, poll_id, me.participant_id)
+    if poll is None:
+        raise NotFound("no such poll in this meeting")
+    choices = _choices(request.data, poll)
+    if poll["status"] != "open":
+        raise Conflict("the poll is closed")
+    if voted is not None:
+        raise Conflict("you already voted in this poll")
+    seq = next_seq(ctx, caller.meeting_id)
+    write = Write(
+        extra=ctx.polls.vote(caller.meeting_id, poll_id, me.participant_id, choices, ctx.now_ms()),
+        refusals={
+            poll_items.vote_sk(poll_id, me.participant_id): Conflict(
+                "you already voted in this poll"
+            ),
+            poll_items.poll_sk(poll_id): Conflict("the poll is closed"),
+        },
+    )
+    commit(ctx, caller, request, seq, write)
+    # Read back rather than compute: other votes may have landed in between, and the version
+    # tells clients which state is newest.
+    after = ctx.polls.get(caller.meeting_id, poll_id) or poll
+    fan_out(
+        ctx, meeting, seq, EventName.POLL_UPDATED, {"poll": public_poll(after)}, everyone_admitted
+    )
+    return {"poll": {**public_poll(after), "my_choices": choices}}
+
+
+def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "poll_id")
+    poll_id = protocol.require_item_id(request.data, "poll_id")
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "poll_close")
+    poll = ctx.polls.get(caller.meeting_id, poll_id)
+    if poll is None:
+        raise NotFound("no such poll in this meeting")
+    if poll["status"] != "open":
+        raise Conflict("the poll is already closed")
+    seq = next_seq(ctx, caller.meeting_id)
+    write = Write(
+        extra=[ctx.polls.close(caller.meeting_id, poll_id, ctx.now_ms())],
+        refusals={poll_items.poll_sk(poll_id): Conflict("the poll is already closed")},
+    )
+    commit(ctx, caller, request, seq, write)
+    after = ctx.polls.get(caller.meeting_id, poll_id) or poll
+    fan_out(
+        ctx, meeting, seq, EventName.POLL_CLOSED, {"poll": public_poll(after)}, everyone_admitted
+    )
+    return {"poll": public_poll(after)}
+
+
+def polls_snapshot(ctx: ActionContext, meeting_id: str, participant_id: str) -> list[Any]:
+    """Every poll of the meeting, oldest first, with the participant's own choices."""
+    polls = ctx.polls.polls(meeting_id)
+    mine = ctx.polls.choices_of(meeting_id, participant_id, [p["poll_id"] for p in polls])
+    result = []
+    for poll in polls:
+        public = public_poll(poll)
+        if poll["poll_id"] in mine:
+            public["my_choices"] = mine[poll["poll_id"]]
+        result.append(public)
+    return result
+
+
+def _options(data: dict[str, Any]) -> list[str]:
+    raw = protocol.require_list(data, "options", MIN_OPTIONS, MAX_OPTIONS)
+    options = []
+    for i, option in enumerate(raw):
+        if not isinstance(option, str) or not 1 <= len(option.strip()) <= MAX_OPTION_CHARS:
+            raise InvalidInput(f"data.options[{i}] must be a string of 1 to {MAX_OPTION_CHARS}")
+        options.append(option.strip())
+    if len(set(options)) != len(options):
+        raise InvalidInput("data.options must all differ")
+    return options
+
+
+def _choices(data: dict[str, Any], poll: dict[str, Any]) -> list[int]:
+    raw = protocol.require_list(data, "choices", 1, len(poll["options"]))
+    if not all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
+        raise InvalidInput("data.choices must be option indexes (integers)")
+    if any(not 0 <= c < len(poll["options"]) for c in raw):
+        raise InvalidInput(f"data.choices must be from 0 to {len(poll['options']) - 1}")
+    if len(set(raw)) != len(raw):
+        raise InvalidInput("data.choices must not repeat an option")
+    if not poll["multiple"] and len(raw) != 1:
+        raise InvalidInput("this poll takes exactly one choice")
+    return sorted(raw)

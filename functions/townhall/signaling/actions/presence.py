@@ -1,0 +1,251 @@
+"""Being in the meeting: joining on a connection, leaving, keeping the connection alive, and
+one's own microphone, camera, screen share and hand (a moderator may turn those off for
+someone else, never on)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.auth.claims import Role
+from townhall.errors import Conflict, Forbidden
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting, may_enter_locked, other, running
+from townhall.signaling.context import (
+    ActionContext,
+    Caller,
+    DuplicateRequestError,
+    everyone_admitted,
+    moderators,
+)
+from townhall.signaling.delivery import close, fan_out, mark_offline
+from townhall.signaling.protocol import Request
+from townhall.signaling.snapshot import meeting_public, snapshot
+from townhall.signaling.transaction import Write, commit, next_seq, retrying
+from townhall.store import attendance
+from townhall.store.meetings import Participant, ParticipantChange
+
+# The flags `_set_flag` changes: how to read each, and its public name in
+# `participant.updated`'s `changed`.
+_FLAGS: dict[str, tuple[Callable[[Participant], Any], str]] = {
+    "muted": (lambda p: p.muted, "muted"),
+    "camera": (lambda p: p.camera, "camera"),
+    "screen": (lambda p: p.screen, "screen"),
+    "hand_raised_at": (lambda p: p.hand_raised_at, "hand"),
+}
+
+
+def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+
+    def attempt() -> dict[str, Any]:
+        found, me, seen = ctx.meetings.load(
+            caller.meeting_id, caller.participant_id, request.request_id
+        )
+        meeting = running(found)
+        if seen:
+            raise DuplicateRequestError(f"request id {request.request_id} was already used")
+        if me is None:
+            me = _recreated(ctx, caller)
+        if me.status in ("removed", "denied"):
+            raise Forbidden(f"you were {me.status} from this meeting")
+        role: Role = "host" if me.user_id and me.user_id == meeting.host_id else me.role
+        was_admitted = me.status == "admitted"
+        if meeting.locked and not may_enter_locked(me, role):
+            raise Forbidden("the meeting is locked")
+        admitted = was_admitted or permissions.is_moderator(role) or not meeting.waiting_room
+        seq = next_seq(ctx, caller.meeting_id)
+        changes: dict[str, Any] = {
+            "status": "admitted" if admitted else "waiting",
+            "connection_id": caller.connection_id,
+            "role": role,
+            "joined_at": me.joined_at or int(ctx.clock()),
+        }
+        if admitted and not me.place:
+            changes["place"] = seq
+        if not permissions.may_publish(role, meeting.kind):
+            changes.update(muted=True, camera=False, screen=False)
+        puts = []
+        if admitted and not (was_admitted and me.connected and me.session_at):
+            # A new attendance session; a reconnect that replaces a live one continues it.
+            changes["session_at"] = ctx.now_ms()
+            puts.append(
+                attendance.session_item(caller.meeting_id, me.participant_id, changes["session_at"])
+            )
+        commit(
+            ctx,
+            caller,
+            request,
+            seq,
+            Write(participants=[ParticipantChange(me, changes)], puts=puts),
+        )
+        after = me.changed(changes, seq)
+        if me.connection_id and me.connection_id != caller.connection_id:
+            # One participant, one connection: the older socket would see every event twice.
+            close(ctx, me.connection_id)
+        if admitted:
+            name = (
+                EventName.PARTICIPANT_UPDATED
+                if me.connected and was_admitted
+                else EventName.PARTICIPANT_JOINED
+            )
+            fan_out(
+                ctx,
+                meeting,
+                seq,
+                name,
+                {"participant": after.public()},
+                everyone_admitted,
+                exclude=caller.participant_id,
+            )
+            return snapshot(ctx, meeting.meeting_id, after)
+        fan_out(
+            ctx, meeting, seq, EventName.WAITING_JOINED, {"participant": after.public()}, moderators
+        )
+        return {"status": "waiting", "meeting": meeting_public(meeting), "you": after.public()}
+
+    return retrying(attempt)
+
+
+def _recreated(ctx: ActionContext, caller: Caller) -> Participant:
+    """The HTTP join writes the participant; a valid token without one means the participant
+    was created by an older deployment. Recreate it from the claims (then read it again)."""
+    me = Participant(
+        meeting_id=caller.meeting_id,
+        participant_id=caller.participant_id,
+        name=caller.claims.name,
+        role=caller.claims.role,
+        status="joining",
+        user_id=caller.claims.user_id,
+    )
+    ctx.meetings.create_participant(me)
+    return ctx.meetings.get_participant(caller.meeting_id, caller.participant_id) or me
+
+
+def leave(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+    mark_offline(ctx, caller.meeting_id, caller.participant_id, caller.connection_id, "left")
+    media = ctx.media()
+    if media is not None:
+        media.leave(caller.meeting_id, caller.participant_id)
+    return {}
+
+
+def ping(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+    return {"pong": ctx.now_ms()}
+
+
+def mute(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "muted", "participant_id")
+    muted = protocol.require_bool(request.data, "muted")
+    return _set_flag(
+        ctx,
+        caller,
+        request,
+        "muted",
+        muted,
+        publishing=not muted,
+        what="the microphone",
+        others_only_to=True,
+    )
+
+
+def camera(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "on", "participant_id")
+    on = protocol.require_bool(request.data, "on")
+    return _set_flag(
+        ctx, caller, request, "camera", on, publishing=on, what="the camera", others_only_to=False
+    )
+
+
+def screenshare(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "on", "participant_id")
+    on = protocol.require_bool(request.data, "on")
+    return _set_flag(
+        ctx,
+        caller,
+        request,
+        "screen",
+        on,
+        publishing=on,
+        what="screen sharing",
+        others_only_to=False,
+    )
+
+
+def hand(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "raised", "participant_id")
+    raised = protocol.require_bool(request.data, "raised")
+    value = ctx.now_ms() if raised else 0
+    return _set_flag(
+        ctx,
+        caller,
+        request,
+        "hand_raised_at",
+        value,
+        publishing=False,
+        what="a hand",
+        others_only_to=0,
+    )
+
+
+def _set_flag(
+    ctx: ActionContext,
+    caller: Caller,
+    request: Request,
+    field: str,
+    value: Any,
+    *,
+    publishing: bool,
+    what: str,
+    others_only_to: Any,
+) -> dict[str, Any]:
+    """Change one flag of the caller, or of someone else when a moderator sets it to
+    `others_only_to` (mute, camera off, hand down, stop sharing: never the reverse)."""
+    target_id = protocol.optional_participant(request.data)
+
+    def attempt() -> dict[str, Any]:
+        meeting, me = acting(ctx, caller, request)
+        if target_id is None or target_id == me.participant_id:
+            target = me
+            if publishing:
+                permissions.check_publish(me.role, meeting.kind, what)
+        else:
+            found = other(ctx, caller, target_id, ("admitted",))
+            permissions.check_acts_on(me.role, found.role, f"change {what} of")
+            if value != others_only_to:
+                raise Forbidden(f"you may only turn off {what} for someone else")
+            target = found
+        changes: dict[str, Any] = {field: value}
+        others: list[ParticipantChange] = []
+        if field == "screen" and value:
+            sharing = [
+                p
+                for p in ctx.meetings.participants(caller.meeting_id)
+                if p.screen and p.participant_id != target.participant_id
+            ]
+            if sharing and not permissions.is_moderator(me.role):
+                raise Conflict(f"{sharing[0].name} is already sharing their screen")
+            others = [ParticipantChange(p, {"screen": False}) for p in sharing]
+        current, public_name = _FLAGS[field]
+        if current(target) == value and not others:
+            commit(ctx, caller, request, 0)  # nothing to change, but the id is spent
+            return {"participant": target.public()}
+        seq = next_seq(ctx, caller.meeting_id)
+        write = Write(participants=[ParticipantChange(target, changes), *others])
+        commit(ctx, caller, request, seq, write)
+        for stopped in others:
+            data = {
+                "participant": stopped.before.changed(stopped.changes, seq).public(),
+                "by": me.participant_id,
+                "changed": ["screen"],
+            }
+            fan_out(ctx, meeting, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        after = target.changed(changes, seq)
+        data = {"participant": after.public(), "by": me.participant_id, "changed": [public_name]}
+        fan_out(ctx, meeting, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        return {"participant": after.public()}
+
+    return retrying(attempt)

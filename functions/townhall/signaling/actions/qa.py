@@ -1,0 +1,155 @@
+"""Q&A: admitted participants ask and upvote (once each, never their own question);
+moderators answer or dismiss. Clients order questions by votes, then age."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.errors import Conflict, Forbidden, NotFound
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting
+from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.delivery import fan_out
+from townhall.signaling.ids import new_id
+from townhall.signaling.protocol import Request
+from townhall.signaling.transaction import Write, commit, next_seq
+from townhall.store import questions as question_items
+from townhall.store.meetings import Meeting
+
+MAX_QUESTION_CHARS = 1000
+MAX_ANSWER_CHARS = 1000
+# The join snapshot carries the top questions up to this many bytes of JSON: a reply must fit
+# in API Gateway's 128 KiB message with the roster and chat.
+SNAPSHOT_BUDGET = 32 * 1024
+
+
+def public_question(q: dict[str, Any]) -> dict[str, Any]:
+    public = {
+        "question_id": q["question_id"],
+        "text": q["text"],
+        "asked_by": q["asked_by"],
+        "asked_by_name": q["asked_by_name"],
+        "votes": q["votes"],
+        "status": q["status"],
+        "created_at": q["created_at"],
+        "version": q["version"],
+    }
+    if q.get("answer"):
+        public["answer"] = q["answer"]
+    return public
+
+
+def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "text")
+    text = protocol.require_text(request.data, "text", MAX_QUESTION_CHARS)
+    meeting, me = acting(ctx, caller, request)
+    seq = next_seq(ctx, caller.meeting_id)
+    question = {
+        "question_id": new_id("q_"),
+        "text": text,
+        "asked_by": me.participant_id,
+        "asked_by_name": me.name,
+        "votes": 0,
+        "status": "open",
+        "created_at": ctx.now_ms(),
+        "version": 1,
+    }
+    commit(ctx, caller, request, seq, Write(extra=[ctx.questions.ask(caller.meeting_id, question)]))
+    public = public_question(question)
+    fan_out(ctx, meeting, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
+    return {"question_id": question["question_id"], "question": public}
+
+
+def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "question_id")
+    question_id = protocol.require_item_id(request.data, "question_id")
+    meeting, me = acting(ctx, caller, request)
+    question, upvoted = ctx.questions.get_with_upvote(
+        caller.meeting_id, question_id, me.participant_id
+    )
+    if question is None:
+        raise NotFound("no such question in this meeting")
+    if question["asked_by"] == me.participant_id:
+        raise Forbidden("you cannot upvote your own question")
+    if upvoted:
+        raise Conflict("you already upvoted this question")
+    if question["status"] == "dismissed":
+        raise Conflict("the question was dismissed")
+    seq = next_seq(ctx, caller.meeting_id)
+    write = Write(
+        extra=ctx.questions.upvote(caller.meeting_id, question_id, me.participant_id, ctx.now_ms()),
+        refusals={
+            question_items.upvote_sk(question_id, me.participant_id): Conflict(
+                "you already upvoted this question"
+            ),
+            question_items.question_sk(question_id): Conflict("the question was dismissed"),
+        },
+    )
+    commit(ctx, caller, request, seq, write)
+    return _changed(ctx, caller, meeting, seq, question)
+
+
+def qa_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "question_id", "text")
+    question_id = protocol.require_item_id(request.data, "question_id")
+    answer = protocol.optional_text(request.data, "text", MAX_ANSWER_CHARS)
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "qa_answer")
+    question = _find(ctx, caller, question_id)
+    if question["status"] == "dismissed":
+        raise Conflict("the question was dismissed")
+    seq = next_seq(ctx, caller.meeting_id)
+    write = Write(
+        extra=[ctx.questions.answer(caller.meeting_id, question_id, answer)],
+        refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
+    )
+    commit(ctx, caller, request, seq, write)
+    return _changed(ctx, caller, meeting, seq, question)
+
+
+def qa_dismiss(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "question_id")
+    question_id = protocol.require_item_id(request.data, "question_id")
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "qa_dismiss")
+    question = _find(ctx, caller, question_id)
+    if question["status"] == "dismissed":
+        raise Conflict("the question was already dismissed")
+    seq = next_seq(ctx, caller.meeting_id)
+    write = Write(
+        extra=[ctx.questions.dismiss(caller.meeting_id, question_id)],
+        refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
+    )
+    commit(ctx, caller, request, seq, write)
+    return _changed(ctx, caller, meeting, seq, question)
+
+
+def questions_snapshot(ctx: ActionContext, meeting_id: str) -> list[dict[str, Any]]:
+    """The top questions (by votes, then age) within the snapshot's budget."""
+    result, used = [], 0
+    for q in ctx.questions.questions(meeting_id):
+        public = public_question(q)
+        used += len(json.dumps(public, ensure_ascii=False)) + 1
+        if used > SNAPSHOT_BUDGET:
+            break
+        result.append(public)
+    return result
+
+
+def _find(ctx: ActionContext, caller: Caller, question_id: str) -> dict[str, Any]:
+    question = ctx.questions.get(caller.meeting_id, question_id)
+    if question is None:
+        raise NotFound("no such question in this meeting")
+    return question
+
+
+def _changed(
+    ctx: ActionContext, caller: Caller, meeting: Meeting, seq: int, before: dict[str, Any]
+) -> dict[str, Any]:
+    # Read back: concurrent upvotes may have landed; `version` orders the states.
+    after = ctx.questions.get(caller.meeting_id, before["question_id"]) or before
+    public = public_question(after)
+    fan_out(ctx, meeting, seq, EventName.QA_UPDATED, {"question": public}, everyone_admitted)
+    return {"question": public}

@@ -1,0 +1,119 @@
+"""The shared whiteboard: participants who may publish draw strokes in normalized coordinates
+(0..1 on both axes, so every screen size shows the same drawing); moderators clear it. Late
+joiners get the strokes since the last clear in their snapshot, newest first up to a byte
+budget, and page further back with `wb_history`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from contracts.signaling_events import EventName
+from townhall.errors import Conflict, Forbidden, InvalidInput
+from townhall.signaling import permissions, protocol
+from townhall.signaling.checks import acting
+from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.delivery import fan_out
+from townhall.signaling.protocol import Request
+from townhall.signaling.transaction import Write, commit, next_seq
+from townhall.store.limits import COLLAB_SK
+from townhall.store.whiteboard import MAX_STROKES
+
+logger = logging.getLogger(__name__)
+
+MIN_POINTS, MAX_POINTS = 2, 1000
+MIN_WIDTH, MAX_WIDTH = 1, 40
+_COLOR = re.compile(r"#[0-9a-fA-F]{6}")
+# A reply must fit in API Gateway's 128 KiB message: the snapshot keeps room for the roster,
+# chat, polls and questions; a history page has the message to itself.
+SNAPSHOT_BUDGET = 40 * 1024
+HISTORY_BUDGET = 100 * 1024
+
+
+def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data, "color", "width", "points")
+    color = request.data.get("color")
+    if not isinstance(color, str) or not _COLOR.fullmatch(color):
+        raise InvalidInput("data.color must be a colour like #1a2b3c")
+    width = protocol.require_number(request.data, "width", MIN_WIDTH, MAX_WIDTH)
+    points = _points(request.data)
+    meeting, me = acting(ctx, caller, request)
+    if not permissions.may_publish(me.role, meeting.kind):
+        raise Forbidden("webinar attendees are view-only and may not draw")
+    seq = next_seq(ctx, caller.meeting_id)
+    stroke = {
+        "stroke_id": seq,
+        "by": me.participant_id,
+        "color": color.lower(),
+        "width": width,
+        "points": points,
+    }
+    full = Conflict(f"the whiteboard is full ({MAX_STROKES} strokes); clear it")
+    write = Write(extra=ctx.whiteboard.add(caller.meeting_id, stroke), refusals={COLLAB_SK: full})
+    commit(ctx, caller, request, seq, write)
+    fan_out(ctx, meeting, seq, EventName.WHITEBOARD_STROKE, {"stroke": stroke}, everyone_admitted)
+    return {"stroke_id": seq}
+
+
+def wb_clear(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    protocol.only_fields(request.data)
+    meeting, me = acting(ctx, caller, request)
+    permissions.check_action(me.role, "wb_clear")
+    seq = next_seq(ctx, caller.meeting_id)
+    commit(ctx, caller, request, seq, Write(extra=[ctx.whiteboard.clear(caller.meeting_id, seq)]))
+    fan_out(
+        ctx,
+        meeting,
+        seq,
+        EventName.WHITEBOARD_CLEARED,
+        {"by": me.participant_id},
+        everyone_admitted,
+    )
+    try:
+        ctx.whiteboard.delete_before(caller.meeting_id, seq)
+    except Exception:  # housekeeping only: the clear itself has landed
+        logger.exception("whiteboard clean-up after a clear failed")
+    return {}
+
+
+def wb_history(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """Strokes drawn before `before` (a stroke id), oldest first, and whether more remain.
+    A read, like `ping`: it spends no event number and writes nothing."""
+    protocol.only_fields(request.data, "before")
+    before = request.data.get("before")
+    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+        raise InvalidInput("data.before must be a stroke id (a positive integer)")
+    acting(ctx, caller, request)
+    cleared = ctx.whiteboard.cleared_at(caller.meeting_id)
+    strokes, more = ctx.whiteboard.strokes(
+        caller.meeting_id, after=cleared, before=before, budget=HISTORY_BUDGET
+    )
+    return {"strokes": strokes, "more": more}
+
+
+def whiteboard_snapshot(ctx: ActionContext, meeting_id: str) -> dict[str, Any]:
+    """The newest strokes since the last clear, within the snapshot's budget."""
+    cleared = ctx.whiteboard.cleared_at(meeting_id)
+    strokes, more = ctx.whiteboard.strokes(
+        meeting_id, after=cleared, before=None, budget=SNAPSHOT_BUDGET
+    )
+    return {"whiteboard": strokes, "whiteboard_more": more}
+
+
+def _points(data: dict[str, Any]) -> list[list[float]]:
+    raw = protocol.require_list(data, "points", MIN_POINTS, MAX_POINTS)
+    points = []
+    for point in raw:
+        if (
+            not isinstance(point, list)
+            or len(point) != 2
+            or not all(
+                isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v <= 1
+                for v in point
+            )
+        ):
+            raise InvalidInput("data.points must be [x, y] pairs of numbers from 0 to 1")
+        # Four decimals is a tenth of a pixel on a 4K canvas and keeps strokes small.
+        points.append([round(float(point[0]), 4), round(float(point[1]), 4)])
+    return points
