@@ -513,7 +513,7 @@ async def run_step(
         - sum(m["keyframes_forced"] for m in marks1),
     }
     if target.name == "ours":
-        from media_fleet.sfu.room import ForwardingStats, latency_summary
+        from media_fleet.sfu.statistics import ForwardingStats, latency_summary
 
         counts = [0] * ForwardingStats.BUCKETS
         for index, count in health2.get("forward_latency_histogram", []):

@@ -127,7 +127,7 @@ async def read_event(process: asyncio.subprocess.Process, within: float) -> dict
 
 
 def histogram_delta(before: dict[str, Any], after: dict[str, Any]) -> list[int]:
-    from media_fleet.sfu.room import ForwardingStats
+    from media_fleet.sfu.statistics import ForwardingStats
 
     counts = [0] * ForwardingStats.BUCKETS
     for index, count in after.get("forward_latency_histogram", []):
@@ -139,7 +139,7 @@ def histogram_delta(before: dict[str, Any], after: dict[str, Any]) -> list[int]:
 
 async def measure(run: Run) -> dict[str, Any]:
 
-    from media_fleet.sfu.room import latency_summary
+    from media_fleet.sfu.statistics import latency_summary
 
     args = run.args
     n = args.participants

@@ -15,7 +15,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from media_fleet.sfu.statistics import ForwardingStats
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +54,11 @@ class NoSuchSubscription(LookupError):
 
 
 def meeting_room_factory(
-    *, video_slots: int, audio_slots: int, announced_host: str | None
+    *,
+    video_slots: int,
+    audio_slots: int,
+    announced_host: str | None,
+    forwarding: ForwardingStats | None = None,
 ) -> RoomFactory:
     default_video_slots = video_slots
     """Rooms with the node's settings."""
@@ -65,6 +72,7 @@ def meeting_room_factory(
             video_slots=video_slots or default_video_slots,
             audio_slots=audio_slots,
             announced_host=announced_host,
+            forwarding=forwarding,
         )
 
     return create
