@@ -15,7 +15,7 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test setup system-deps lint typecheck pytest synth bench clean
+.PHONY: dev test setup system-deps lint typecheck pytest synth bench clean fuzz
 
 dev: setup
 	$(BIN)/python -m infra.twin --host 127.0.0.1 --port $(PORT) --data $(DATA) --nodes $(NODES)
@@ -69,6 +69,11 @@ synth: setup
 bench: setup
 	PYTHONPATH=functions:. $(BIN)/python -m bench.control_plane
 	PYTHONPATH=functions:. $(BIN)/python -m bench.sfu_compare
+
+# The long fuzzing pass (tests/fuzz/README.md): FUZZ_SECONDS per target (default 600, so
+# about 70 minutes for all), FUZZ_TARGETS to pick some; new inputs and crashes in build/fuzz/.
+fuzz: setup
+	$(BIN)/python -m tests.fuzz.run --seconds $${FUZZ_SECONDS:-600} $${FUZZ_TARGETS:-}
 
 clean:
 	rm -rf cdk.out build .mypy_cache .ruff_cache .pytest_cache

@@ -15,19 +15,22 @@ Two rules hold for every hook here:
 """
 
 import asyncio
+import functools
 import logging
 import queue
 import socket
+import struct
 import threading
 import types
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
+import aiortc.rtp
 import pylibsrtp
 import pylibsrtp._binding
 from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
@@ -397,6 +400,50 @@ def watch_codecs(*, forbid: bool = False) -> Iterator[CodecWatch]:
     finally:
         aiortc.rtcrtpreceiver.get_decoder = original_decoder
         aiortc.rtcrtpsender.get_encoder = original_encoder
+
+
+_Parse = TypeVar("_Parse", bound=Callable[..., Any])
+
+
+def _refusing_with_value_error(parse: _Parse) -> _Parse:
+    @functools.wraps(parse)
+    def parse_or_refuse(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return parse(*args, **kwargs)
+        except struct.error as exc:
+            raise ValueError(f"malformed packet: {exc}") from exc
+
+    return parse_or_refuse  # type: ignore[return-value]
+
+
+@contextmanager
+def refuse_malformed_packets() -> Iterator[None]:
+    """Make aiortc's packet parsers refuse what they cannot read with ValueError.
+
+    aiortc 1.16.0 reads some fields of a received packet with ``struct.unpack`` and no length
+    check: a header extension whose length is not its negotiated extension's
+    (``HeaderExtensionsMap.get``: abs-send-time, audio level ...), and a REMB whose SSRC
+    count runs past its FCI (``unpack_remb_fci``). ``struct.error`` is not a ValueError, the
+    only error ``RTCDtlsTransport`` and ``RtpRouter`` catch around them, so one such packet
+    ends the transport's receive loop and closes the peer's connection. tests/fuzz found
+    both (tests/fuzz/aiortc_defects.py).
+
+    Touches ``aiortc.rtp.HeaderExtensionsMap.get``, ``aiortc.rtp.unpack_remb_fci`` (which
+    ``RtpRouter.route_rtcp`` calls through the module) and the ``unpack_remb_fci`` that
+    ``aiortc.rtcrtpsender`` imported.
+    """
+    original_get = aiortc.rtp.HeaderExtensionsMap.get
+    original_remb = aiortc.rtp.unpack_remb_fci
+    sender_remb = aiortc.rtcrtpsender.unpack_remb_fci
+    aiortc.rtp.HeaderExtensionsMap.get = _refusing_with_value_error(original_get)  # type: ignore[method-assign]
+    aiortc.rtp.unpack_remb_fci = _refusing_with_value_error(original_remb)
+    aiortc.rtcrtpsender.unpack_remb_fci = aiortc.rtp.unpack_remb_fci
+    try:
+        yield
+    finally:
+        aiortc.rtp.HeaderExtensionsMap.get = original_get  # type: ignore[method-assign]
+        aiortc.rtp.unpack_remb_fci = original_remb
+        aiortc.rtcrtpsender.unpack_remb_fci = sender_remb
 
 
 # --- (c) send: rewritten packets out of a subscriber's slot -----------------------------

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from starlette.routing import Route
 from media_fleet.service.keys import TokenGate
 from media_fleet.service.rooms import NoSuchSubscription, RoomDirectory
 from media_fleet.service.wire import WireError, error_response, parse_object, read_body
+from media_fleet.sfu.statistics import ForwardingStats
 from townhall.errors import Unauthenticated
 from townhall.media.tokens import MediaClaims
 
@@ -67,6 +67,7 @@ def control_app(
     worker: WorkerState,
     cpu: Callable[[], float] = lambda: 0.0,
     codecs: Callable[[], dict[str, int]] = lambda: {},
+    forwarding: ForwardingStats | None = None,
 ) -> Starlette:
     async def publish(request: Request) -> Response:
         body = await _body(request)
@@ -124,7 +125,7 @@ def control_app(
                 "pid": os.getpid(),
                 "process_cpu_seconds": time.process_time(),
                 "rss_bytes": _rss_bytes(),
-                **_forwarding_figures(),
+                **_forwarding_figures(forwarding),
             }
         )
 
@@ -151,16 +152,13 @@ def _rss_bytes() -> int:
         return 0
 
 
-def _forwarding_figures() -> dict[str, Any]:
-    """The process-wide `media_fleet.sfu.room.FORWARDING` figures, for the health answer.
+def _forwarding_figures(stats: ForwardingStats | None) -> dict[str, Any]:
+    """The worker's forwarding figures (`media_fleet.sfu.statistics`), for the health answer.
 
     `forwarded_packets` and `forward_latency_histogram` ([bucket, count] pairs, cumulative)
     never reset; `forward_latency_us` ({p50, p99, max, count}) covers the time since the
-    previous health read. The room module is not imported here (it pulls in aiortc): a worker
-    that never made a room has nothing to report.
+    previous health read. Without figures (an app made without a worker's), nothing to report.
     """
-    room = sys.modules.get("media_fleet.sfu.room")
-    stats = getattr(room, "FORWARDING", None)
     if stats is None:
         empty = {"p50": 0.0, "p99": 0.0, "max": 0.0, "count": 0}
         return {"forwarded_packets": 0, "forward_latency_us": empty}

@@ -32,4 +32,10 @@ def unverified_meeting_id(token: Any) -> str | None:
     except jwt.InvalidTokenError:
         return None
     mid = claims.get("mid")
-    return mid if isinstance(mid, str) and mid else None
+    if not isinstance(mid, str) or not mid:
+        return None
+    try:
+        mid.encode("utf-8")  # a lone surrogate (a "\\ud800" escape in the token) is no id
+    except UnicodeEncodeError:
+        return None
+    return mid

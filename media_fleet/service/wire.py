@@ -7,6 +7,7 @@ whichever process answered.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,10 @@ from starlette.responses import JSONResponse
 # slots and bounds what one request can make the node buffer.
 MAX_BODY_BYTES = 64 * 1024
 DRAIN_LIMIT_BYTES = 1024 * 1024
+# The API's bodies are flat objects of strings. A fixed depth limit refuses a deep body the
+# same way whatever the parser's stack depth (where a RecursionError would start).
+MAX_DEPTH = 32
+_TOO_DEEP = "request body is nested too deeply"
 
 
 class WireError(Exception):
@@ -52,10 +57,53 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
 
 
 def parse_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or WireError 400 for anything the API cannot read.
+
+    Refused as ``invalid_json``: a body that is not UTF-8 (RFC 8259 section 8.1; json.loads
+    would otherwise guess UTF-16 or UTF-32), not JSON, an integer longer than Python converts
+    (a ValueError that is not a JSONDecodeError), or nested deeper than ``MAX_DEPTH``. Refused
+    as ``invalid_input``: a document that is not an object, or text that is not valid
+    Unicode (a lone surrogate from a ``\\ud800`` escape), which no caller could encode again.
+    """
     try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise WireError(400, "invalid_json", "request body is not UTF-8") from exc
+    try:
+        document = json.loads(text)
+    except RecursionError as exc:
+        raise WireError(400, "invalid_json", _TOO_DEEP) from exc
+    except ValueError as exc:
         raise WireError(400, "invalid_json", "request body is not valid JSON") from exc
     if not isinstance(document, dict):
         raise WireError(400, "invalid_input", "request body must be a JSON object")
+    _check_text_and_depth(document)
     return document
+
+
+def _check_text_and_depth(document: dict[str, Any]) -> None:
+    # Iterative, so that a deep document cannot overflow the stack here either; it visits
+    # each value once, and there are fewer values than body bytes.
+    pending: list[tuple[Any, int]] = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                raise WireError(400, "invalid_json", _TOO_DEEP)
+            items: Iterable[Any] = value
+            if isinstance(value, dict):
+                for key in value:
+                    _check_text(key)
+                items = value.values()
+            pending.extend((item, depth + 1) for item in items)
+
+
+def _check_text(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise WireError(
+            400, "invalid_input", "request body has text that is not valid Unicode"
+        ) from exc

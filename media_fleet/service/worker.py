@@ -31,6 +31,7 @@ from media_fleet.service.control_api import WorkerState, control_app
 from media_fleet.service.http_server import ServedApp
 from media_fleet.service.keys import TokenGate, jwks_loader
 from media_fleet.service.rooms import RoomDirectory, meeting_room_factory
+from media_fleet.sfu.statistics import ForwardingStats
 
 if TYPE_CHECKING:
     from media_fleet.rtc.seams import CodecWatch
@@ -61,11 +62,14 @@ class Worker:
     def __init__(self, args: argparse.Namespace, codec_watch: CodecWatch | None = None) -> None:
         self.args = args
         self.state = WorkerState(node_id=args.node_id, worker=args.worker)
+        # every room of this worker records into it; /v1/health reads it
+        self.forwarding = ForwardingStats()
         self.rooms = RoomDirectory(
             meeting_room_factory(
                 video_slots=args.video_slots,
                 audio_slots=args.audio_slots,
                 announced_host=args.announced_host,
+                forwarding=self.forwarding,
             )
         )
         self.gate = TokenGate(jwks_loader(args.jwks), args.node_id)
@@ -83,7 +87,14 @@ class Worker:
                 "decoder_threads": decoder_threads_alive(),
             }
 
-        self.app = control_app(self.gate, self.rooms, self.state, cpu=cpu.read, codecs=codecs)
+        self.app = control_app(
+            self.gate,
+            self.rooms,
+            self.state,
+            cpu=cpu.read,
+            codecs=codecs,
+            forwarding=self.forwarding,
+        )
         self.served: ServedApp | None = None
 
     async def run(self) -> None:
@@ -165,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with (
         seams.watch_codecs(forbid=True) as watch,
         seams.no_decoder_threads(),
+        seams.refuse_malformed_packets(),
         contextlib.suppress(KeyboardInterrupt),
     ):
         asyncio.run(Worker(args, watch).run())

@@ -546,3 +546,30 @@ def test_srtp_protector_seam_gives_the_session_bytes() -> None:
         fast.protect(RtpPacket(payload_type=96, sequence_number=65000, ssrc=1).serialize())
     with pytest.raises(ValueError):
         fast.protect(bytes(12) + bytes(1500))
+
+
+def test_refuse_malformed_packets_seam() -> None:
+    """aiortc's struct.error on a malformed extension or REMB becomes the ValueError its
+    transport catches (tests/fuzz/corpus/*/known-aiortc-* are the fuzzers' reproducers)."""
+    import struct
+
+    from aiortc.rtp import RtpPacket, unpack_remb_fci
+
+    from tests.fuzz.fuzz_rtp_packet import extensions_map
+
+    # abs-send-time (id 2) in a one-byte element of length 1 instead of 3
+    packet = bytes([0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0xBE, 0xDE, 0, 1, 0x20, 0x55, 0, 0])
+    video = extensions_map(1, 2, 0)
+    remb = b"REMB\x05\x00\x10\x00"  # names 5 SSRCs, carries none
+    with pytest.raises(struct.error):
+        RtpPacket.parse(packet, video)
+    with seams.refuse_malformed_packets():
+        with pytest.raises(ValueError, match="malformed packet"):
+            RtpPacket.parse(packet, video)
+        for unpack in (aiortc.rtp.unpack_remb_fci, aiortc.rtcrtpsender.unpack_remb_fci):
+            with pytest.raises(ValueError, match="malformed packet"):
+                unpack(remb)
+        assert aiortc.rtp.unpack_remb_fci(b"REMB\x00\x00\x10\x00") == (4096, [])
+    assert aiortc.rtp.unpack_remb_fci is unpack_remb_fci  # restored
+    with pytest.raises(struct.error):
+        unpack_remb_fci(remb)

@@ -8,6 +8,7 @@ a room would show; no aiortc is needed for any of this.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -251,6 +252,71 @@ async def test_a_body_that_is_not_a_json_object_is_refused(
 ) -> None:
     got = error_of(await post(node, "/v1/publish", None, raw=raw))
     assert got[:2] == (status, code)
+    assert_no_room(node)
+
+
+def deep(levels: int, inner: bytes = b"1") -> bytes:
+    return b'{"token": ' + b"[" * levels + inner + b"]" * levels + b"}"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 20_000,  # the reported body: deeper than the parser's recursion limit
+        deep(20_000),
+        deep(100),  # parses, but deeper than MAX_DEPTH: refused the same way
+    ],
+    ids=["open-brackets", "balanced-20000", "balanced-100"],
+)
+async def test_deeply_nested_json_is_a_json_400_and_logs_nothing(
+    node: Node, raw: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    got = error_of(await post(node, "/v1/publish", None, raw=raw))
+    assert got == (400, "invalid_json", "request body is nested too deeply")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert_no_room(node)
+
+
+async def test_a_body_that_is_not_utf8_is_refused(node: Node) -> None:
+    # Valid JSON in UTF-16 (json.loads alone would guess the encoding and take it), and
+    # Latin-1 text: both are refused before any token is read.
+    for raw in [
+        json.dumps({"token": node.token(), "sdp": OFFER}).encode("utf-16"),
+        '{"token": "café", "sdp": "v=0"}'.encode("latin-1"),
+    ]:
+        got = error_of(await post(node, "/v1/publish", None, raw=raw))
+        assert got == (400, "invalid_json", "request body is not UTF-8"), raw
+    assert_no_room(node)
+
+
+async def test_lone_surrogates_are_refused_and_pairs_accepted(
+    node: Node, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    token = node.token("m-1", "alice")
+    for raw in [
+        b'{"token": "\\ud800", "sdp": "v=0"}',  # in the token: PyJWT could not encode it
+        json.dumps({"token": token, "sdp": OFFER + "a=x:\ud800\r\n"}).encode(),
+        json.dumps({"token": token, "sdp": OFFER, "\udfff": 1}).encode(),  # in a key
+    ]:
+        got = error_of(await post(node, "/v1/publish", None, raw=raw))
+        assert got == (400, "invalid_input", "request body has text that is not valid Unicode")
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info] == []
+    assert_no_room(node)
+    # A surrogate pair is one character (U+1F600): valid text, and it reaches the room.
+    body = b'{"token": "%s", "sdp": "%s a=x:\\ud83d\\ude00"}' % (
+        token.encode(),
+        OFFER.replace("\r\n", "\\r\\n").encode(),
+    )
+    accepted = await post(node, "/v1/publish", None, raw=body)
+    assert accepted.status_code == 200, accepted.text
+
+
+async def test_an_integer_longer_than_python_converts_is_invalid_json(node: Node) -> None:
+    raw = b'{"token": ' + b"9" * 5000 + b"}"
+    got = error_of(await post(node, "/v1/publish", None, raw=raw))
+    assert got == (400, "invalid_json", "request body is not valid JSON")
     assert_no_room(node)
 
 
