@@ -59,7 +59,6 @@ from .statistics import (
 __all__ = [
     "DATA_CHANNEL_LABEL",
     "EVALUATE_INTERVAL",
-    "FORWARDING",
     "TICK_INTERVAL",
     "ForwardingStats",
     "MeetingRoom",
@@ -75,13 +74,6 @@ TICK_INTERVAL = 0.1
 EVALUATE_INTERVAL = 0.25
 "Seconds between slot-map re-evaluations (also done at once when participants change)."
 
-FORWARDING = ForwardingStats()
-"""The figures of rooms made without ``forwarding=``; ``/v1/health`` reads them under this
-name today. It is the one module-level object left, kept only for that reader: once the
-worker makes its own :class:`ForwardingStats` and hands it to its rooms and its health
-answer, this default goes."""
-
-
 class MeetingRoom:
     """The forwarding room of one meeting on this node.
 
@@ -91,7 +83,7 @@ class MeetingRoom:
     :param announced_host: if set, the address written into every ICE candidate of the SDP
         the room hands out (on EC2 the public address is not on the interface).
     :param forwarding: the worker's forwarding figures, which every room of the worker
-        records into (default: :data:`FORWARDING`).
+        records into (default: the room's own).
     """
 
     def __init__(
@@ -109,7 +101,7 @@ class MeetingRoom:
         self.video_slots = video_slots
         self.audio_slots = audio_slots
         self.announced_host = announced_host
-        self.forwarding = forwarding if forwarding is not None else FORWARDING
+        self.forwarding = forwarding if forwarding is not None else ForwardingStats()
         self._publishers: dict[str, Publisher] = {}
         self._subscribers: dict[str, Subscriber] = {}
         self._sources_by_ssrc: dict[int, Source] = {}
