@@ -426,7 +426,7 @@ def refuse_malformed_packets() -> Iterator[None]:
     count runs past its FCI (``unpack_remb_fci``). ``struct.error`` is not a ValueError, the
     only error ``RTCDtlsTransport`` and ``RtpRouter`` catch around them, so one such packet
     ends the transport's receive loop and closes the peer's connection. tests/fuzz found
-    both (tests/fuzz/aiortc_defects.py).
+    both (reproducers: tests/fuzz/corpus/*/crash-aiortc-*).
 
     Touches ``aiortc.rtp.HeaderExtensionsMap.get``, ``aiortc.rtp.unpack_remb_fci`` (which
     ``RtpRouter.route_rtcp`` calls through the module) and the ``unpack_remb_fci`` that

@@ -8,6 +8,11 @@ where the node's handler (``media_fleet.sfu.feedback.rtcp_feedback``) answers NA
 from the slot's history (``Retransmitter``), PLI/FIR with a keyframe request, and records a
 REMB's bitrate.
 
+The worker runs inside ``seams.refuse_malformed_packets()``, which turns the ``struct.error``
+of aiortc 1.16.0's ``unpack_remb_fci`` (an SSRC count that runs past the FCI) into ValueError,
+and so does this target: :func:`check` enters the guard for each input (the corpus replay), a
+fuzz run enters it once around the whole run, as the worker does.
+
 Contract: both parses return or raise ValueError; the node's handler never raises, answers a
 NACK with RTX packets of lost numbers it still holds (at most ``MAX_NACKS_PER_PACKET``),
 asks one keyframe per PLI/FIR, and records the REMB aiortc reads. Round trips, for what the
@@ -17,7 +22,6 @@ node itself sends (aiortc serializes them): a NACK of sorted, distinct 16-bit nu
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Awaitable
 
 import aiortc.rtp
@@ -38,11 +42,11 @@ from aiortc.rtp import (
 )
 
 from tests.fuzz import harness
-from tests.fuzz.aiortc_defects import remb_ssrcs_past_fci
 
 harness.instrument_module(aiortc.rtp, __name__)
 
 with harness.instrumented(__name__):
+    from media_fleet.rtc import seams
     from media_fleet.rtp.history import PacketHistory
     from media_fleet.sfu.feedback import MAX_NACKS_PER_PACKET, Retransmitter, rtcp_feedback
 
@@ -91,6 +95,13 @@ def _complete(awaitable: Awaitable[None]) -> None:
 
 
 def check(data: bytes) -> None:
+    """One input, inside the node's guard."""
+    with seams.refuse_malformed_packets():
+        check_guarded(data)
+
+
+def check_guarded(data: bytes) -> None:
+    """One input, for a caller already inside ``seams.refuse_malformed_packets()``."""
     try:
         packets = RtcpPacket.parse(data)
     except ValueError:  # all that RTCDtlsTransport._handle_rtcp_data catches
@@ -119,12 +130,8 @@ def _remb(packet: RtcpPsfbPacket) -> tuple[int, list[int]] | None:
         return None
     try:
         return aiortc.rtp.unpack_remb_fci(packet.fci)
-    except ValueError:
+    except ValueError:  # all that RtpRouter.route_rtcp catches
         return None
-    except struct.error:
-        if remb_ssrcs_past_fci(packet.fci):
-            return None  # aiortc's known defect (aiortc_defects.py): nothing else may raise this
-        raise
 
 
 def _check_handler(packet: AnyRtcpPacket, remb: tuple[int, list[int]] | None) -> None:
@@ -151,4 +158,5 @@ def _check_handler(packet: AnyRtcpPacket, remb: tuple[int, list[int]] | None) ->
 
 
 if __name__ == "__main__":
-    harness.main(check)
+    with seams.refuse_malformed_packets():  # once, as the worker enters it
+        harness.main(check_guarded)

@@ -4,6 +4,10 @@ The node does not parse RTP headers itself: aiortc's ``RtpPacket.parse`` does, o
 decrypted bytes, with the session's negotiated header-extension map, before any of our hooks
 see the packet (``RTCDtlsTransport._handle_rtp_data``). That caller catches ValueError only;
 anything else escapes the transport's receive loop and closes the publisher's connection.
+The worker runs inside ``seams.refuse_malformed_packets()``, which turns the ``struct.error``
+of aiortc 1.16.0's extension reading (an element of the wrong length) into ValueError, and
+so does this target: :func:`check` enters the guard for each input (the corpus replay), a
+fuzz run enters it once around the whole run, as the worker does.
 
 Input: three bytes of extension ids (mid, abs-send-time, audio level; 0 = not negotiated:
 DESIGN.md section 5 names those three as what aiortc negotiates), then the packet.
@@ -13,14 +17,12 @@ parsed packet with the same map and parsing it again gives the same packet.
 
 from __future__ import annotations
 
-import struct
-
 import aiortc.rtp
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
+from media_fleet.rtc import seams
 from tests.fuzz import harness
-from tests.fuzz.aiortc_defects import extension_of_wrong_length
 
 harness.instrument_module(aiortc.rtp, __name__)
 
@@ -71,6 +73,13 @@ def fields(packet: RtpPacket) -> tuple[object, ...]:
 
 
 def check(data: bytes) -> None:
+    """One input, inside the node's guard."""
+    with seams.refuse_malformed_packets():
+        check_guarded(data)
+
+
+def check_guarded(data: bytes) -> None:
+    """One input, for a caller already inside ``seams.refuse_malformed_packets()``."""
     split_input = split(data)
     if split_input is None:
         return
@@ -79,13 +88,10 @@ def check(data: bytes) -> None:
         packet = RtpPacket.parse(raw, extensions)
     except ValueError:  # all that RTCDtlsTransport._handle_rtp_data catches
         return
-    except struct.error:
-        if extension_of_wrong_length(raw, abs_send_time_id=data[1], audio_level_id=data[2]):
-            return  # aiortc's known defect (aiortc_defects.py): nothing else may raise this
-        raise
     again = RtpPacket.parse(packet.serialize(extensions), extensions)
     assert fields(again) == fields(packet), (fields(packet), fields(again))
 
 
 if __name__ == "__main__":
-    harness.main(check)
+    with seams.refuse_malformed_packets():  # once, as the worker enters it
+        harness.main(check_guarded)

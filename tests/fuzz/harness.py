@@ -8,6 +8,11 @@ or a failed round trip). The same ``check`` serves two callers:
   ``__main__``, its imports of our code are instrumented for coverage, and atheris drives it;
 - the corpus replay test, which imports the module normally (nothing instrumented, no
   atheris state in the pytest process) and calls ``check`` on every committed input.
+
+A target whose parsers the node runs inside ``seams.refuse_malformed_packets()`` (``rtp_packet``,
+``rtcp``) runs them inside it too: its ``check`` enters the guard for one input, and its fuzz
+run enters it once around ``main(check_guarded)``, as the worker does (entering it per input
+would cost a few microseconds of patching for each).
 """
 
 from __future__ import annotations

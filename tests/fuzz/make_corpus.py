@@ -7,8 +7,9 @@ encoders (what a publisher sends), RTP packets serialized by aiortc with the ext
 the node negotiates, the RTCP that aiortc and the node send (SR+SDES, RR, NACK, PLI, FIR,
 REMB, BYE), and control bodies with a real media token and a real aiortc SDP offer. A few
 hand-built edge cases sit beside them (7-bit PictureID, STAP-A, padding, two-byte
-extensions, the malformed bodies of issue 9). Files are named after what they hold; the
-script only adds or overwrites its own seeds, so crash reproducers added by hand stay.
+extensions, the malformed bodies of issue 9). Files are named after what they hold. Besides
+the seeds it writes the reproducers of aiortc's own parser defects (``crash-aiortc-*``, see
+README.md); it only adds or overwrites those files, so crash reproducers added by hand stay.
 """
 
 from __future__ import annotations
@@ -301,9 +302,10 @@ def wire_bodies() -> dict[str, bytes]:
     }
 
 
-def known_aiortc_defects() -> dict[str, dict[str, bytes]]:
-    """Reproducers of aiortc's parser defects (tests/fuzz/aiortc_defects.py), as the fuzzers
-    first found them, by target."""
+def aiortc_crashes() -> dict[str, dict[str, bytes]]:
+    """Reproducers of aiortc 1.16.0's parser defects, as the fuzzers first found them, by
+    target: ``struct.error`` from aiortc, a ValueError inside ``seams.refuse_malformed_packets``
+    (test_corpus_replay.py checks both)."""
     # abs-send-time (id 2) in a one-byte element of length 1 instead of 3
     short_abs = bytes([0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0xBE, 0xDE, 0, 1, 0x20, 0x55, 0, 0])
     # audio level (id 2) in a two-byte-form element of length 0
@@ -335,8 +337,8 @@ def main() -> None:
     write("rtx_history", sent_packets())
     write("slot_header", slot_header_fields())
     write("wire", wire_bodies())
-    for target, reproducers in known_aiortc_defects().items():
-        write(target, reproducers, prefix="known-aiortc-")
+    for target, reproducers in aiortc_crashes().items():
+        write(target, reproducers, prefix="crash-aiortc-")
 
 
 if __name__ == "__main__":

@@ -550,7 +550,7 @@ def test_srtp_protector_seam_gives_the_session_bytes() -> None:
 
 def test_refuse_malformed_packets_seam() -> None:
     """aiortc's struct.error on a malformed extension or REMB becomes the ValueError its
-    transport catches (tests/fuzz/corpus/*/known-aiortc-* are the fuzzers' reproducers)."""
+    transport catches (tests/fuzz/corpus/*/crash-aiortc-* are the fuzzers' reproducers)."""
     import struct
 
     from aiortc.rtp import RtpPacket, unpack_remb_fci
