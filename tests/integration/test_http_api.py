@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
+from typing import Any
 
+import httpx
 import icalendar
 import jwt
+from boto3.dynamodb.types import TypeSerializer
 
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
+
+_serializer = TypeSerializer()
 
 
 async def test_sign_up_schedule_and_fetch_ics(twin: Twin) -> None:
@@ -198,3 +205,224 @@ async def test_host_edits_and_deletes_a_meeting_and_others_cannot(twin: Twin) ->
     assert (await api.get("/api/meetings")).json() == []
     await api.close()
     await stranger.close()
+
+
+_GOOD = {"title": "T", "start": "2027-02-01T10:00", "timezone": "UTC", "duration_minutes": 30}
+
+
+async def _raw(api: Api, method: str, path: str, content: bytes) -> httpx.Response:
+    """A request with exactly these body bytes (httpx's json= cannot carry every input)."""
+    headers = api._headers({"content-type": "application/json"})
+    return await api.http.request(method, path, content=content, headers=headers)
+
+
+def _assert_error(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert body["error"]["code"] == code and body["error"]["message"], body
+
+
+async def test_bad_recurrence_rules_are_refused_before_anything_is_stored(twin: Twin) -> None:
+    api = Api(twin.base_url)
+    await api.sign_up(f"rule-{uuid.uuid4().hex[:6]}@example.com")
+    for fields in (
+        {"rrule": "FREQ=DAILY;INTERVAL=0"},  # dateutil never returned: the request hung
+        {"rrule": "FREQ=DAILY;INTERVAL=-1"},  # 500 after the meeting was stored
+        {"rrule": "FREQ=DAILY;COUNT=0"},
+        {"rrule": "FREQ=DAILY;COUNT=-5"},
+        {"rrule": "FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=31"},  # never happens
+        {"rrule": "FREQ=WEEKLY;UNTIL=20200101T000000Z"},  # ends before it starts
+        {"start": "0001-01-01T00:30", "timezone": "Asia/Tokyo"},  # OverflowError: 500
+        {"start": "9999-12-31T23:30", "timezone": "America/New_York"},
+        {"start": "0001-01-01T00:00+00:00", "timezone": "America/New_York"},
+    ):
+        started = time.monotonic()
+        response = await api.post("/api/meetings", {**_GOOD, **fields})
+        _assert_error(response, 422, "invalid_input")
+        assert time.monotonic() - started < 5, fields
+    assert (await api.get("/api/meetings")).json() == []
+    await api.close()
+
+
+def _put_meeting(twin: Twin, host_id: str, meeting_id: str, **fields: Any) -> None:
+    """A META item as an older version (or a person with the console) may have written it."""
+    item: dict[str, Any] = {
+        "pk": f"M#{meeting_id}",
+        "sk": "META",
+        "meeting_id": meeting_id,
+        "host_id": host_id,
+        "title": "Old",
+        "kind": "meeting",
+        "start_local": "2027-01-04T09:00",
+        "start_utc": "2027-01-04T09:00:00Z",
+        "timezone": "UTC",
+        "duration_minutes": 30,
+        "rrule": None,
+        "passcode": None,
+        "waiting_room": False,
+        "created_at": 1_800_000_000,
+        "updated_at": 1_800_000_000,
+        "locked": False,
+        "ended_at": None,
+        "video_slots": 9,
+        "seq": 0,
+        **fields,
+    }
+    twin.local.dynamodb_client().put_item(
+        TableName=twin.local.table_names["MEETINGS_TABLE"],
+        Item={k: _serializer.serialize(v) for k, v in item.items()},
+    )
+
+
+async def test_a_bad_stored_schedule_degrades_for_that_meeting_only(twin: Twin) -> None:
+    api = Api(twin.base_url)
+    session = await api.sign_up(f"old-{uuid.uuid4().hex[:6]}@example.com")
+    good = await api.create_meeting(title="Good", start="2027-01-05T09:00")
+    broken = {
+        "hangs": {"rrule": "FREQ=DAILY;INTERVAL=0"},
+        "negative": {"rrule": "FREQ=DAILY;INTERVAL=-1"},
+        "nocount": {"rrule": "FREQ=DAILY;COUNT=0"},
+        "yearone": {"start_local": "0001-01-01T00:30", "timezone": "Asia/Tokyo"},
+        "nozone": {"timezone": "Mars/Olympus"},
+        "numbers": {"timezone": 7, "rrule": 5, "duration_minutes": 0},  # by hand, any types
+    }
+    for suffix, fields in broken.items():
+        _put_meeting(twin, session["user_id"], f"bad{suffix}", **fields)
+
+    started = time.monotonic()
+    listed = await api.get("/api/meetings")
+    assert listed.status_code == 200, listed.text
+    assert time.monotonic() - started < 5
+    by_id = {m["meeting_id"]: m for m in listed.json()}
+    # The good one first, with its times; each broken one listed after it, flagged, no times.
+    assert listed.json()[0]["meeting_id"] == good["meeting_id"]
+    assert by_id[good["meeting_id"]]["schedule_error"] is None
+    for suffix in broken:
+        meeting = by_id[f"bad{suffix}"]
+        assert meeting["next_occurrences"] == [] and meeting["schedule_error"], meeting
+
+        path = f"/api/meetings/bad{suffix}"
+        got = await api.get(path)
+        assert got.status_code == 200 and got.json()["schedule_error"], got.text
+        public = await api.get(f"{path}/public")
+        assert public.status_code == 200 and public.json()["next_occurrences"] == []
+        _assert_error(await api.get(f"{path}/invite.ics"), 409, "conflict")
+        _assert_error(await api.get(f"{path}/occurrences"), 409, "conflict")
+
+    # The host can repair one and delete another.
+    fixed = await api.http.put(
+        "/api/meetings/badhangs",
+        json={**_GOOD, "rrule": "FREQ=DAILY;INTERVAL=2"},
+        headers=api._headers(),
+    )
+    assert fixed.status_code == 200 and fixed.json()["schedule_error"] is None, fixed.text
+    assert (
+        await api.http.delete("/api/meetings/badnozone", headers=api._headers())
+    ).status_code == 204
+    remaining = {m["meeting_id"] for m in (await api.get("/api/meetings")).json()}
+    assert "badnozone" not in remaining and "badhangs" in remaining
+    await api.close()
+
+
+async def test_every_http_error_has_the_project_shape(twin: Twin) -> None:
+    api = Api(twin.base_url)
+    await api.sign_up(f"shape-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await api.create_meeting()
+    deep = b"[" * 20_000 + b"]" * 20_000
+
+    # Bodies FastAPI cannot read answered {"detail": ...} with 400.
+    _assert_error(
+        await _raw(api, "POST", "/api/meetings", b'{"title": "\xff\xfe"}'), 422, "invalid_input"
+    )
+    _assert_error(await _raw(api, "POST", "/api/meetings", deep), 422, "invalid_input")
+    _assert_error(
+        await _raw(api, "POST", "/api/meetings", b'{"title": "' + b"9" * 5000 + b'"}'),
+        422,
+        "invalid_input",
+    )
+    _assert_error(
+        await _raw(api, "POST", "/api/meetings", b'{"duration_minutes": ' + b"9" * 5000 + b"}"),
+        422,
+        "invalid_input",
+    )
+    _assert_error(await _raw(api, "POST", "/api/auth/signin", deep), 422, "invalid_input")
+    # No such route, wrong method.
+    _assert_error(await api.get("/api/nothing/here"), 404, "not_found")
+    _assert_error(
+        await api.http.patch("/api/meetings", headers=api._headers()), 405, "method_not_allowed"
+    )
+    # Ids that cannot name a meeting (DynamoDB, not moto, refuses a key over 2 KB with a 500).
+    _assert_error(await api.get("/api/meetings/" + "a" * 3000), 404, "not_found")
+    _assert_error(
+        await api.get(f"/api/meetings/{meeting['meeting_id']}%0A/public"), 404, "not_found"
+    )
+    await api.close()
+
+
+async def test_lone_surrogates_are_refused_on_every_text_field(twin: Twin) -> None:
+    host = Api(twin.base_url)
+    session = await host.sign_up(f"sur-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await host.create_meeting()
+    mid = meeting["meeting_id"]
+    before = twin.meeting_items(mid)
+    bodies: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/api/auth/signup", {"email": "a@example.com", "password": "p" * 12, "name": "N"}),
+        ("POST", "/api/auth/signin", {"email": session["email"], "password": "correct horse 1"}),
+        ("POST", "/api/auth/refresh", {"refresh_token": session["refresh_token"]}),
+        ("POST", "/api/auth/signout", {"refresh_token": session["refresh_token"]}),
+        ("POST", "/api/meetings", {**_GOOD, "rrule": "FREQ=DAILY", "passcode": "1234"}),
+        ("PUT", f"/api/meetings/{mid}", {**_GOOD, "rrule": "FREQ=DAILY", "passcode": "1234"}),
+        ("POST", f"/api/meetings/{mid}/join", {"display_name": "Ann", "passcode": "1234"}),
+        (
+            "POST",
+            f"/api/meetings/{mid}/rejoin",
+            {"participant_id": "p_1", "resume_token": "x" * 20},
+        ),
+    ]
+    for method, path, body in bodies:
+        for field, value in body.items():
+            if not isinstance(value, str):
+                continue
+            for bad in (value + "\ud800", "\udfff" + value, "\ud83d"):
+                content = json.dumps({**body, field: bad}).encode()  # "\ud800" as a JSON escape
+                response = await _raw(host, method, path, content)
+                _assert_error(response, 422, "invalid_input")
+    # Nothing changed: the refresh token still works once, the meeting is as it was.
+    assert twin.meeting_items(mid) == before
+    assert (
+        await host.post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
+    ).status_code == 200
+    await host.close()
+
+
+async def test_names_and_titles_refuse_invisible_and_reordering_characters(twin: Twin) -> None:
+    api = Api(twin.base_url)
+    await api.sign_up(f"names-{uuid.uuid4().hex[:6]}@example.com")
+    meeting = await api.create_meeting()
+    path = f"/api/meetings/{meeting['meeting_id']}/join"
+    for name in (
+        "Ann\x7f",
+        "Ann\x85",
+        "Ann\x9b",
+        "\u202eAnn",
+        "Ann\u2066x",
+        "\u200b",
+        "\u200d\u200c",
+        "\ufeffAnn",
+        "Ann\ue000",
+        "Ann\U000e0001",
+    ):
+        _assert_error(await api.post(path, {"display_name": name}), 422, "invalid_input")
+        _assert_error(
+            await api.post("/api/meetings", {**_GOOD, "title": name}), 422, "invalid_input"
+        )
+    # What people's names need still works: accents, scripts with joiners, emoji sequences.
+    for name in (
+        "Zoë Ångström",
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
+        "👩\u200d💻 Dev",
+    ):
+        joined = await api.post(path, {"display_name": name})
+        assert joined.status_code == 200 and joined.json()["name"] == name, joined.text
+    await api.close()

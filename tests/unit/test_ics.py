@@ -1,6 +1,7 @@
 from datetime import UTC, datetime
 
 import icalendar
+import pytest
 
 from townhall.meetings.ics import render_invite
 from townhall.meetings.schedule import Schedule
@@ -52,3 +53,29 @@ def test_zone_without_dst_gets_a_single_standard_block() -> None:
     text = _invite(s)
     assert text.count("BEGIN:STANDARD") == 1 and "BEGIN:DAYLIGHT" not in text
     assert "TZOFFSETTO:+0900" in text
+
+
+def test_a_title_stored_with_control_characters_still_gives_a_valid_file() -> None:
+    # Titles with these are refused since issue 9; one stored before must not break the file.
+    s = Schedule.parse("2026-12-01T09:00", "UTC", 30, None)
+    text = _invite(s, title="Old\x7f\x1b[31m\x85title\x00\ttab")
+    assert not any((ord(c) < 32 and c not in "\t\r\n") or 0x7F <= ord(c) <= 0x9F for c in text)
+    cal = icalendar.Calendar.from_ical(text)
+    assert str(next(iter(cal.walk("VEVENT")))["SUMMARY"]) == "Old[31mtitle\ttab"
+
+
+@pytest.mark.parametrize(
+    ("start", "zone", "rule"),
+    [
+        ("1970-01-01T00:00", "Etc/GMT+12", "FREQ=DAILY"),
+        ("2199-12-31T23:59", "Pacific/Kiritimati", "FREQ=YEARLY;UNTIL=22991231T235959Z"),
+        ("2199-12-31T23:59", "America/New_York", None),
+    ],
+)
+def test_invites_at_the_edges_of_the_accepted_years(
+    start: str, zone: str, rule: str | None
+) -> None:
+    s = Schedule.parse(start, zone, 24 * 60, rule)
+    cal = icalendar.Calendar.from_ical(_invite(s))
+    event = next(iter(cal.walk("VEVENT")))
+    assert event.decoded("DTSTART").astimezone(UTC) == s.start_utc

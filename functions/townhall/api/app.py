@@ -6,6 +6,9 @@ its UI are at /api/openapi.json and /api/docs (and /docs redirects there).
 
 from __future__ import annotations
 
+import logging
+import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -13,6 +16,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Respons
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
 
 from townhall import runtime
 from townhall.api import csv_export, idempotency
@@ -33,9 +37,9 @@ from townhall.api.models import (
 )
 from townhall.auth.accounts import AccountService, Session
 from townhall.auth.claims import AccessClaims
-from townhall.errors import DomainError, Unauthenticated
+from townhall.errors import DomainError, NotFound, Unauthenticated
 from townhall.meetings.schedule import Occurrence
-from townhall.meetings.service import JoinGrant, MeetingDraft, MeetingService
+from townhall.meetings.service import JoinGrant, MeetingDraft, MeetingService, usable
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
 from townhall.store.meetings import Meeting, MeetingStore
@@ -50,9 +54,28 @@ _STATUS = {
     "gone": 410,
     "idempotency_key_reused": 422,
 }
+# Errors the framework raises itself (no route, wrong method, a body it cannot read), in the
+# same shape and vocabulary as the domain's.
+_HTTP_CODES = {
+    400: "invalid_input",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_input",
+}
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut} for status in (401, 403, 404, 409, 410, 422)
 }
+# Meeting ids are 10 of service._ID_ALPHABET; anything far from that cannot name a meeting. A
+# long one would reach DynamoDB, which refuses keys over 2 KB with a ValidationException (a
+# 500; moto does not check the size).
+_MEETING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+log = logging.getLogger(__name__)
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -80,7 +103,14 @@ def account(claims: Annotated[AccessClaims | None, Depends(optional_account)]) -
     return claims
 
 
+def meeting_id_path(meeting_id: str) -> str:
+    if not _MEETING_ID.fullmatch(meeting_id):
+        raise NotFound("meeting not found")
+    return meeting_id
+
+
 Account = Annotated[AccessClaims, Depends(account)]
+MeetingId = Annotated[str, Depends(meeting_id_path)]
 MaybeAccount = Annotated[AccessClaims | None, Depends(optional_account)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
@@ -120,25 +150,34 @@ def _occurrence(o: Occurrence) -> OccurrenceOut:
 
 
 def _schedule_fields(m: Meeting) -> dict[str, Any]:
-    """What both the host's and the public view say about when and what a meeting is."""
+    """What both the host's and the public view say about when and what a meeting is.
+
+    Written for items that may hold anything (written before validation, or by hand): each
+    value is shown as it is, and `schedule_error` (Schedule.problem) says what is wrong."""
+    start = m.schedule.start_local
     return {
         "meeting_id": m.meeting_id,
         "title": m.title,
         "kind": m.kind,
-        "start": m.schedule.start_local.isoformat(timespec="minutes"),
-        "timezone": m.schedule.timezone,
+        "start": start.isoformat(timespec="minutes") if isinstance(start, datetime) else "",
+        "timezone": str(m.schedule.timezone),
         "duration_minutes": m.schedule.duration_minutes,
     }
+
+
+def _rrule_text(m: Meeting) -> str | None:
+    rule = m.schedule.rrule
+    return rule if rule is None or isinstance(rule, str) else str(rule)
 
 
 def _meeting_out(
     request: Request, m: Meeting, occurrences: list[Occurrence] | None = None
 ) -> MeetingOut:
     if occurrences is None:
-        occurrences = m.schedule.occurrences_after(datetime.now(UTC), 5)
+        occurrences = m.schedule.occurrences_after(datetime.now(UTC), 5)  # [] if unusable
     return MeetingOut(
         **_schedule_fields(m),
-        rrule=m.schedule.rrule,
+        rrule=_rrule_text(m),
         passcode=m.passcode,
         waiting_room=m.waiting_room,
         locked=m.locked,
@@ -147,6 +186,7 @@ def _meeting_out(
         join_url=join_url(request, m.meeting_id),
         invite_url=f"{public_origin(request)}/api/meetings/{m.meeting_id}/invite.ics",
         next_occurrences=[_occurrence(o) for o in occurrences],
+        schedule_error=m.schedule.problem,
     )
 
 
@@ -217,13 +257,13 @@ def list_meetings(request: Request, claims: Account) -> list[MeetingOut]:
 
 
 @meeting_routes.get("/{meeting_id}", response_model=MeetingOut)
-def get_meeting(meeting_id: str, request: Request, claims: Account) -> MeetingOut:
+def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> MeetingOut:
     return _meeting_out(request, meetings().owned(claims, meeting_id))
 
 
 @meeting_routes.put("/{meeting_id}", response_model=MeetingOut)
 def update_meeting(
-    meeting_id: str, body: MeetingIn, request: Request, claims: Account
+    meeting_id: MeetingId, body: MeetingIn, request: Request, claims: Account
 ) -> MeetingOut:
     return _meeting_out(
         request, meetings().update(claims, meeting_id, MeetingDraft(**body.model_dump()))
@@ -231,16 +271,16 @@ def update_meeting(
 
 
 @meeting_routes.delete("/{meeting_id}", status_code=204)
-def delete_meeting(meeting_id: str, claims: Account) -> Response:
+def delete_meeting(meeting_id: MeetingId, claims: Account) -> Response:
     meetings().delete(claims, meeting_id)
     return Response(status_code=204)
 
 
 @meeting_routes.get("/{meeting_id}/occurrences", response_model=list[OccurrenceOut])
 def occurrences(
-    meeting_id: str, claims: Account, count: Annotated[int, Query(ge=1, le=100)] = 10
+    meeting_id: MeetingId, claims: Account, count: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[OccurrenceOut]:
-    meeting = meetings().owned(claims, meeting_id)
+    meeting = usable(meetings().owned(claims, meeting_id))  # 409 rather than a silent []
     return [_occurrence(o) for o in meeting.schedule.occurrences_after(datetime.now(UTC), count)]
 
 
@@ -249,7 +289,7 @@ def occurrences(
     response_class=Response,
     responses={200: {"content": {"text/calendar": {}}}},
 )
-def invite(meeting_id: str, request: Request, claims: Account) -> Response:
+def invite(meeting_id: MeetingId, request: Request, claims: Account) -> Response:
     service = meetings()
     meeting = service.owned(claims, meeting_id)
     return Response(
@@ -260,7 +300,7 @@ def invite(meeting_id: str, request: Request, claims: Account) -> Response:
 
 
 @meeting_routes.get("/{meeting_id}/public", response_model=PublicMeetingOut)
-def public_meeting(meeting_id: str) -> PublicMeetingOut:
+def public_meeting(meeting_id: MeetingId) -> PublicMeetingOut:
     m = meetings().public_info(meeting_id)
     return PublicMeetingOut(
         **_schedule_fields(m),
@@ -270,6 +310,7 @@ def public_meeting(meeting_id: str) -> PublicMeetingOut:
         next_occurrences=[
             _occurrence(o) for o in m.schedule.occurrences_after(datetime.now(UTC), 3)
         ],
+        schedule_error=m.schedule.problem,
     )
 
 
@@ -279,7 +320,7 @@ def _summary(claims: AccessClaims, meeting_id: str) -> dict[str, Any]:
 
 
 @meeting_routes.get("/{meeting_id}/summary", response_model=SummaryOut)
-def summary(meeting_id: str, claims: Account) -> dict[str, Any]:
+def summary(meeting_id: MeetingId, claims: Account) -> dict[str, Any]:
     """After (or during) the meeting, for its host: attendance, public chat, polls, Q&A."""
     return _summary(claims, meeting_id)
 
@@ -290,7 +331,7 @@ def summary(meeting_id: str, claims: Account) -> dict[str, Any]:
     responses={200: {"content": {"text/csv": {}}}},
 )
 def summary_csv(
-    meeting_id: str, claims: Account, part: Annotated[csv_export.Part, Query()]
+    meeting_id: MeetingId, claims: Account, part: Annotated[csv_export.Part, Query()]
 ) -> Response:
     """One part of the summary as a CSV download."""
     text = csv_export.render(_summary(claims, meeting_id), part)
@@ -303,7 +344,7 @@ def summary_csv(
 
 @meeting_routes.post("/{meeting_id}/join", response_model=JoinOut)
 def join(
-    meeting_id: str,
+    meeting_id: MeetingId,
     body: JoinIn,
     request: Request,
     claims: MaybeAccount,
@@ -327,7 +368,7 @@ def join(
 
 
 @meeting_routes.post("/{meeting_id}/rejoin", response_model=JoinOut)
-def rejoin(meeting_id: str, body: RejoinIn, request: Request) -> dict[str, Any]:
+def rejoin(meeting_id: MeetingId, body: RejoinIn, request: Request) -> dict[str, Any]:
     grant = meetings().rejoin(meeting_id, body.participant_id, body.resume_token)
     return _join_out(request, grant)
 
@@ -366,21 +407,52 @@ def create_app() -> FastAPI:
     def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = _STATUS.get(exc.code, 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse(
-            {"error": {"code": exc.code, "message": exc.message}},
-            status_code=status,
-            headers=headers,
-        )
+        return _error(status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = [
             f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body')}: {e.get('msg')}"
-            for e in exc.errors()
+            for e in exc.errors()[:20]  # the message is cut at 1,000 characters anyway
         ]
-        return JSONResponse(
-            {"error": {"code": "invalid_input", "message": "; ".join(problems)[:1000]}},
-            status_code=422,
-        )
+        return _error(422, "invalid_input", "; ".join(problems)[:1000])
+
+    @app.exception_handler(HTTPException)
+    def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        """No such route (404), wrong method (405), and a body FastAPI could not read: it
+        raises 400 "There was an error parsing the body" from the decoding error."""
+        if exc.status_code == 400 and exc.__cause__ is not None:
+            return _error(422, "invalid_input", _unreadable(exc.__cause__))
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return _error(exc.status_code, code, str(exc.detail), exc.headers)
+
+    @app.exception_handler(Exception)
+    def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        # A bug, not a refusal: logged (Mangum logs the exception again) and answered in the
+        # same shape, without details.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return _error(500, "internal_error", "something went wrong on our side; try again")
 
     return app
+
+
+def _error(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    # A message may quote input; a lone surrogate in it would make the UTF-8 encoding of the
+    # response raise and turn a refusal into a 500, so such characters are spelled out.
+    text = message.encode("utf-8", "backslashreplace").decode("utf-8")
+    return JSONResponse(
+        {"error": {"code": code, "message": text}}, status_code=status, headers=headers
+    )
+
+
+def _unreadable(cause: BaseException) -> str:
+    """Why a request body could not be read as JSON, in words a client can act on."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the request body is not UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the request body is nested too deeply"
+    if isinstance(cause, ValueError):  # e.g. an integer of more than 4,300 digits
+        return "the request body is not JSON that can be read"
+    return "the request body could not be read"

@@ -16,7 +16,8 @@ from typing import Any
 from townhall.errors import Conflict, DomainError, InvalidInput
 from townhall.store import dynamo
 
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:\-]{8,128}$")
+# fullmatch, not match with "$": "$" also matches before a final newline.
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{8,128}")
 EXPIRES_AFTER_SECONDS = 24 * 3600
 
 
@@ -57,7 +58,7 @@ def run_once(
     after a timeout is not refused for the whole expiry window."""
     if key is None:
         return work()
-    if not KEY_PATTERN.match(key):
+    if not KEY_PATTERN.fullmatch(key):
         raise InvalidInput("Idempotency-Key must be 8 to 128 of [A-Za-z0-9_.:-]")
     from aws_lambda_powertools.utilities.idempotency import idempotent_function
     from aws_lambda_powertools.utilities.idempotency.exceptions import (

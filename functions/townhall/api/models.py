@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 
 class Body(BaseModel):
+    # StrictStr also refuses a string that is not valid Unicode (a lone surrogate, which JSON's
+    # "\ud800" escape carries) with a 422, before any domain code or store sees it
+    # (tests/integration/test_http_api.py pins it for every text field).
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
@@ -40,11 +43,17 @@ class SessionOut(BaseModel):
 class MeetingIn(Body):
     title: StrictStr = Field(max_length=200)
     start: StrictStr = Field(
-        description="ISO 8601 local date-time in `timezone`, e.g. 2026-12-01T09:00"
+        max_length=64,
+        description="ISO 8601 local date-time in `timezone`, e.g. 2026-12-01T09:00 (1970 to 2199)",
     )
     timezone: StrictStr = Field(max_length=64, description="IANA zone, e.g. Europe/Paris")
     duration_minutes: StrictInt
-    rrule: StrictStr | None = Field(default=None, max_length=256, description="RFC 5545 RRULE")
+    rrule: StrictStr | None = Field(
+        default=None,
+        max_length=256,
+        description="RFC 5545 RRULE: FREQ (DAILY to YEARLY), INTERVAL and COUNT (1 to 999), "
+        "UNTIL (a UTC date-time), BYDAY, BYMONTHDAY, BYMONTH, WKST",
+    )
     passcode: StrictStr | None = Field(default=None, max_length=32)
     waiting_room: StrictBool = False
     kind: Literal["meeting", "webinar"] = "meeting"
@@ -73,6 +82,11 @@ class MeetingOut(BaseModel):
     join_url: str
     invite_url: str
     next_occurrences: list[OccurrenceOut]
+    schedule_error: str | None = Field(
+        default=None,
+        description="why the stored schedule cannot be used (then no occurrences): edit the "
+        "meeting or delete it",
+    )
 
 
 class PublicMeetingOut(BaseModel):
@@ -86,6 +100,9 @@ class PublicMeetingOut(BaseModel):
     waiting_room: bool
     ended: bool
     next_occurrences: list[OccurrenceOut]
+    schedule_error: str | None = Field(
+        default=None, description="set when the host's schedule cannot be used"
+    )
 
 
 class JoinIn(Body):

@@ -6,6 +6,7 @@ import hashlib
 import re
 import secrets
 import time
+import unicodedata
 from dataclasses import dataclass
 
 from townhall.auth import passwords
@@ -34,13 +35,44 @@ def normalize_email(email: str) -> str:
     return email
 
 
+# Refused in names: controls (Cc: C0, DEL, C1), format characters (Cf: bidi overrides and
+# isolates, zero-width spaces, soft hyphen, BOM), surrogates (Cs), private use (Co) and
+# unassigned code points (Cn): they are invisible, reorder the text around them, or render
+# differently on every device, so one person could pass for another.
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Except: ASCII whitespace, folded to single spaces as before (a pasted tab or newline), and
+# the two joiners Persian, Indic scripts and emoji sequences need inside words.
+_FOLDED = frozenset("\t\n\v\f\r")
+_JOINERS = frozenset("\u200c\u200d")
+# Letters and symbols that show nothing (Hangul fillers, the blank Braille pattern): with the
+# joiners, spaces and lone combining marks, they do not make a name visible.
+_BLANK = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
 def clean_name(name: str, field: str = "name", limit: int = 80) -> str:
+    for char in name:  # before folding: str.split() would turn U+001C..U+001F, U+0085 to spaces
+        if unicodedata.category(char) in _REFUSED_CATEGORIES and not (
+            char in _FOLDED or char in _JOINERS
+        ):
+            raise InvalidInput(
+                f"{field} must not contain control, format or unassigned characters"
+                f" (U+{ord(char):04X})"
+            )
     name = " ".join(name.split())
     if not 1 <= len(name) <= limit:
         raise InvalidInput(f"{field} must be 1 to {limit} characters")
-    if any(ord(c) < 32 for c in name):
-        raise InvalidInput(f"{field} must not contain control characters")
+    if all(_invisible(char) for char in name):
+        raise InvalidInput(f"{field} must contain a visible character")
     return name
+
+
+def _invisible(char: str) -> bool:
+    return (
+        char == " "
+        or char in _JOINERS
+        or char in _BLANK
+        or unicodedata.category(char) in ("Mn", "Me")
+    )
 
 
 class AccountService:

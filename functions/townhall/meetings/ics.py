@@ -6,6 +6,7 @@ keeps its wall-clock time across daylight-saving changes in every client.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -13,6 +14,7 @@ from townhall.meetings.schedule import Schedule
 
 PRODID = "-//Townhall//Meetings//EN"
 _LINE_OCTETS = 75
+_CONTROLS = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def render_invite(
@@ -135,7 +137,7 @@ def _duration(delta: timedelta) -> str:
 
 
 def _escape(text: str) -> str:
-    return (
+    escaped = (
         text.replace("\\", "\\\\")
         .replace(";", "\\;")
         .replace(",", "\\,")
@@ -143,6 +145,9 @@ def _escape(text: str) -> str:
         .replace("\n", "\\n")
         .replace("\r", "\\n")
     )
+    # RFC 5545 TEXT allows no control character but HTAB. Names are refused with them today
+    # (auth.accounts.clean_name); a title stored before that must still give a valid file.
+    return _CONTROLS.sub("", escaped)
 
 
 def _fold(line: str) -> str:

@@ -14,13 +14,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from townhall.auth.accounts import clean_name
 from townhall.auth.tokens import AccessClaims, Role, TokenService, new_opaque_secret
 from townhall.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
 from townhall.meetings import ics
-from townhall.meetings.schedule import Schedule
+from townhall.meetings.schedule import Occurrence, Schedule
 from townhall.store.meetings import Meeting, MeetingStore, Participant
 
 MeetingKind = Literal["meeting", "webinar"]
@@ -54,6 +54,17 @@ class JoinGrant:
 
 def new_meeting_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def usable(meeting: Meeting) -> Meeting:
+    """The meeting, if its stored schedule can be computed; else a clear 409 (an item written
+    before validation, or by hand) that tells the host to edit or delete it."""
+    problem = meeting.schedule.problem
+    if problem is not None:
+        raise Conflict(
+            f"this meeting's stored schedule is not valid ({problem}); edit or delete it"
+        )
+    return meeting
 
 
 def _clean_passcode(passcode: str | None) -> str | None:
@@ -99,18 +110,26 @@ class MeetingService:
 
     def upcoming(
         self, host: AccessClaims, now: datetime, per_meeting: int = 3
-    ) -> list[tuple[Meeting, list[Any]]]:
-        result = []
+    ) -> list[tuple[Meeting, list[Occurrence]]]:
+        """The host's meetings that are still to come, soonest first, then those whose stored
+        schedule cannot be read (no occurrences; `schedule.problem` says why), so the host
+        can still see, fix or delete them. Each costs a bounded expansion (schedule.py)."""
+        result: list[tuple[Meeting, list[Occurrence]]] = []
+        broken: list[tuple[Meeting, list[Occurrence]]] = []
         for meeting in self._store.meetings_of_host(host.user_id):
             if meeting.ended_at and not meeting.schedule.rrule:
+                continue
+            if meeting.schedule.problem is not None:
+                broken.append((meeting, []))
                 continue
             occurrences = meeting.schedule.occurrences_after(now, per_meeting)
             if occurrences:
                 result.append((meeting, occurrences))
         result.sort(key=lambda pair: pair[1][0].start_utc)
-        return result
+        return result + broken
 
     def invite(self, meeting: Meeting, join_url: str) -> str:
+        usable(meeting)
         lines = [f"Join: {join_url}"]
         if meeting.passcode:
             lines.append(f"Passcode: {meeting.passcode}")
