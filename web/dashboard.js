@@ -242,7 +242,9 @@ function renderMeeting(meeting) {
     soon.textContent = relative(next.start_utc, meeting.duration_minutes);
     when.append(time, document.createTextNode(" · "), soon);
   } else {
-    when.textContent = "No upcoming occurrences";
+    when.textContent = meeting.schedule_error
+      ? `This meeting's schedule needs fixing: ${meeting.schedule_error}`
+      : "No upcoming occurrences";
   }
   const ruleParts = [];
   if (meeting.rrule) ruleParts.push(describeRrule(meeting.rrule));
