@@ -55,10 +55,11 @@ system-deps:
 
 lint:
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check functions infra media_fleet tests bench
+	$(BIN)/ruff format --check functions contracts infra media_fleet tests bench
+	PYTHONPATH=functions $(BIN)/lint-imports
 
 typecheck:
-	$(BIN)/mypy functions infra media_fleet bench tests
+	$(BIN)/mypy functions contracts infra media_fleet bench tests
 
 pytest:
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)

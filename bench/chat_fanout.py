@@ -218,23 +218,29 @@ class ClientFleet:
 def seed_roster(twin: LocalTwin, meeting_id: str) -> int:
     """Write what `join` would: each connected participant admitted, with its connection id
     and a place. Returns how many were written."""
+    from townhall.model.session import SessionKey
     from townhall.store import dynamo
-    from townhall.store.meetings import MeetingStore
+    from townhall.store.participants import ParticipantStore, participant_item
 
     table = twin.table_names["MEETINGS_TABLE"]
-    connection_of = {
-        str(context.get("participantId")): connection_id
+    contexts = {
+        connection_id: context
         for connection_id, context in twin.live_connection_authorizers().items()
         if context.get("meetingId") == meeting_id
     }
+    connection_of = {str(c.get("participantId")): cid for cid, c in contexts.items()}
+    sessions = {str(c.get("sessionId")) for c in contexts.values()}
     now = int(time.time())
     items = []
-    for place, p in enumerate(MeetingStore(table).participants(meeting_id), start=1):
+    participants = [
+        p for sid in sessions for p in ParticipantStore(table).all(SessionKey(meeting_id, sid))
+    ]
+    for place, p in enumerate(participants, start=1):
         connection_id = connection_of.get(p.participant_id)
         if connection_id is None:
             continue
         p.status, p.connection_id, p.place, p.joined_at = "admitted", connection_id, place, now
-        items.append({"PutRequest": {"Item": dynamo.to_ddb(p.to_item())}})
+        items.append({"PutRequest": {"Item": dynamo.to_ddb(participant_item(p))}})
     client = dynamo.client()
     for first in range(0, len(items), 25):
         pending: dict[str, Any] = {table: items[first : first + 25]}

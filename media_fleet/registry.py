@@ -8,22 +8,60 @@ its whole item again instead of writing a headless fragment with no address or c
 
 The node's state (active or draining) is kept here in memory as well as in the table, so a
 re-registration never turns a draining node back into an active one.
+
+The item and its TTL rules are the contract in `contracts.media_nodes`; the DynamoDB calls are
+the node's own (this module is its adapter), made with boto3, which reads its region,
+credentials and `AWS_ENDPOINT_URL_DYNAMODB` from the environment.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
+from boto3.dynamodb.types import TypeSerializer
 from botocore.exceptions import ClientError
 
-from townhall.media.nodes import HEARTBEAT_INTERVAL_SECONDS, MediaNode, ttl_for
-from townhall.store import dynamo
+from contracts.media_nodes import HEARTBEAT_INTERVAL_SECONDS, MediaNode, ttl_for
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+CONDITION_FAILED = "ConditionalCheckFailedException"
+
+_serializer = TypeSerializer()
+
+
+def new_client() -> DynamoDBClient:
+    """One client per node process, with bounded retries and timeouts: a heartbeat that
+    cannot get through is retried on the next tick, not held for minutes."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "dynamodb",
+        config=Config(
+            retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5
+        ),
+    )
+
+
+def to_attribute(value: Any) -> Any:
+    """A Python value as a DynamoDB attribute value (floats travel as decimals)."""
+    return _serializer.serialize(Decimal(str(value)) if isinstance(value, float) else value)
+
+
+def to_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
+    """An item's attributes, leaving out the ones that are None (DynamoDB stores no null
+    for an absent optional, such as a plain-http node's certificate fingerprint)."""
+    return {name: to_attribute(value) for name, value in item.items() if value is not None}
+
+
+def _condition_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == CONDITION_FAILED
 
 
 class NodeRegistry:
@@ -45,7 +83,9 @@ class NodeRegistry:
 
     @property
     def client(self) -> DynamoDBClient:
-        return self._client if self._client is not None else dynamo.client()
+        if self._client is None:
+            self._client = new_client()
+        return self._client
 
     @property
     def node(self) -> MediaNode:
@@ -79,21 +119,21 @@ class NodeRegistry:
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=dynamo.to_ddb({"node_id": node.node_id}),
+                Key=to_attributes({"node_id": node.node_id}),
                 # `load` is replaced, not added to: the node's own count is the truth, and it
                 # absorbs the reservations placement made since the last heartbeat.
                 UpdateExpression="SET #load = :load, cpu = :cpu, heartbeat_at = :now, #ttl = :ttl",
                 ConditionExpression="attribute_exists(node_id)",
                 ExpressionAttributeNames={"#load": "load", "#ttl": "ttl"},
                 ExpressionAttributeValues={
-                    ":load": dynamo.value(self._node.load),
-                    ":cpu": dynamo.value(cpu),
-                    ":now": dynamo.value(now),
-                    ":ttl": dynamo.value(ttl),
+                    ":load": to_attribute(self._node.load),
+                    ":cpu": to_attribute(cpu),
+                    ":now": to_attribute(now),
+                    ":ttl": to_attribute(ttl),
                 },
             )
         except ClientError as exc:
-            if not dynamo.is_condition_failure(exc):
+            if not _condition_failed(exc):
                 raise
             self._put(self._node)
             return False
@@ -106,14 +146,14 @@ class NodeRegistry:
         try:
             self.client.update_item(
                 TableName=self._table,
-                Key=dynamo.to_ddb({"node_id": node.node_id}),
+                Key=to_attributes({"node_id": node.node_id}),
                 UpdateExpression="SET #state = :draining",
                 ConditionExpression="attribute_exists(node_id)",
                 ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={":draining": dynamo.value("draining")},
+                ExpressionAttributeValues={":draining": to_attribute("draining")},
             )
         except ClientError as exc:
-            if not dynamo.is_condition_failure(exc):
+            if not _condition_failed(exc):
                 raise
             self._put(node)
 
@@ -122,11 +162,11 @@ class NodeRegistry:
         if self._node is None:
             return
         self.client.delete_item(
-            TableName=self._table, Key=dynamo.to_ddb({"node_id": self._node.node_id})
+            TableName=self._table, Key=to_attributes({"node_id": self._node.node_id})
         )
         # A heartbeat after this is a bug in the caller (stop the heartbeat first); it raises
         # rather than silently putting the node back.
         self._node = None
 
     def _put(self, node: MediaNode) -> None:
-        self.client.put_item(TableName=self._table, Item=dynamo.to_ddb(node.to_item()))
+        self.client.put_item(TableName=self._table, Item=to_attributes(node.to_item()))

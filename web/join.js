@@ -11,6 +11,12 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const meetingId = (params.get("m") || "").trim();
 const NAME_KEY = "townhall.display-name";
+// The guest identity: a random secret every tab of this browser profile shares, sent with each
+// join, so a guest is the same participant over every join of a session (see
+// docs/signaling.md, "Sessions and identity"). Cleared storage makes a new guest.
+const GUEST_KEY = "townhall.guest-key";
+const LOBBY_POLL_MS = 3000;
+const LOBBY_MAX_POLLS = 1200; // an hour of waiting, then the page asks to be reloaded
 
 const status = (text) => { $("status").textContent = text; };
 let check = null;
@@ -27,6 +33,61 @@ function devicesSettled() {
   return Promise.race([started.catch(() => {}), timeout]);
 }
 
+function guestKey() {
+  try {
+    let key = localStorage.getItem(GUEST_KEY);
+    if (!key || !/^[A-Za-z0-9_-]{22,128}$/.test(key)) {
+      key = randomKey();
+      localStorage.setItem(GUEST_KEY, key);
+    }
+    return key;
+  } catch {
+    return randomKey(); // private mode: this page's identity only
+  }
+}
+
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// No session runs and this guest may not start one: wait in the lobby, polling the public
+// page, then join as soon as a host starts it.
+async function waitForHost() {
+  status("The host has not started this meeting yet. You will join as soon as it starts.");
+  for (let poll = 0; poll < LOBBY_MAX_POLLS; poll += 1) {
+    await sleep(LOBBY_POLL_MS);
+    try {
+      const info = await callApi(`/api/meetings/${encodeURIComponent(meetingId)}/public`);
+      if (info.live) return;
+    } catch {
+      // the network or the API briefly down: keep waiting
+    }
+  }
+  throw new Error("waited an hour for the host; reload the page to keep waiting");
+}
+
+async function requestGrant(name) {
+  const body = { display_name: name, passcode: $("passcode").value.trim() || null };
+  if (!(await isSignedIn())) body.guest_key = guestKey();
+  for (;;) {
+    try {
+      return await callApi(`/api/meetings/${encodeURIComponent(meetingId)}/join`, {
+        method: "POST",
+        headers: { "Idempotency-Key": crypto.randomUUID() },
+        body,
+      });
+    } catch (error) {
+      if (error.code !== "not_started") throw error;
+      await waitForHost();
+    }
+  }
+}
+
 async function describe() {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(meetingId)) {
     status("This link has no meeting in it. Check the invite link.");
@@ -40,9 +101,8 @@ async function describe() {
     const next = (info.next_occurrences || [])[0];
     $("when").textContent = next ? formatWhen(next.start_utc, info.duration_minutes) : "";
     $("passcode-row").hidden = !info.needs_passcode;
-    if (info.ended) {
-      status("This meeting has ended.");
-      $("join-button").disabled = true;
+    if (!info.live && !info.allow_before_host) {
+      status("The host has not started this meeting yet. You can join now and wait.");
     }
   } catch (error) {
     status(error.status === 404 ? "No meeting has this link. Check the invite link." : `Could not load the meeting: ${error.message}`);
@@ -94,11 +154,7 @@ async function join(event) {
   let session;
   let reply;
   try {
-    const grant = await callApi(`/api/meetings/${encodeURIComponent(meetingId)}/join`, {
-      method: "POST",
-      headers: { "Idempotency-Key": crypto.randomUUID() },
-      body: { display_name: name, passcode: $("passcode").value.trim() || null },
-    });
+    const grant = await requestGrant(name);
     performance.mark("townhall:join-grant");
     session = new MeetingSession(grant);
     session.on("finished", ({ state, detail }) => finished(session, state, detail));

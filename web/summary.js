@@ -41,7 +41,7 @@ function renderAttendance(summary) {
   const rows = summary.attendance.map((a) => h("tr", {},
     h("th", { scope: "row", text: a.name }),
     h("td", { text: a.role }),
-    h("td", {}, h("ul", { class: "transcript" }, a.sessions.map((s) =>
+    h("td", {}, h("ul", { class: "transcript" }, a.intervals.map((s) =>
       h("li", {}, timeEl(s.joined_at), "– ", timeEl(s.left_at))))),
     h("td", { class: "num", text: duration(a.total_seconds) })));
   const section = $("attendance");

@@ -37,6 +37,7 @@ ACTIONS: tuple[str, ...] = (
     "end",
     "promote",
     "demote",
+    "allow_talk",
     "media",
     "media_publish",
     "media_subscribe",

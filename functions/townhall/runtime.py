@@ -41,10 +41,10 @@ def _signaling_service(s: Settings, endpoint: str) -> Any:
     from townhall.notifier import ConnectionNotifier
     from townhall.signaling.service import SignalingService
     from townhall.store.connections import ConnectionStore
-    from townhall.store.meetings import MeetingStore
+    from townhall.store.sessions import SessionStore
 
     return SignalingService(
-        MeetingStore(s.meetings_table),
+        SessionStore(s.meetings_table),
         ConnectionStore(s.connections_table),
         ConnectionNotifier(endpoint),
         media=lambda: _media_access(s),

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import fnmatch
+import hashlib
 import json
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import aws_cdk as cdk
@@ -21,6 +28,7 @@ from .config import (
     FUNCTION_ASSET_EXCLUDES,
     FUNCTIONS_DIR,
     METRICS_NAMESPACE,
+    REPO_ROOT,
     Settings,
     retention,
 )
@@ -33,6 +41,85 @@ from townhall import functions, routes  # isort: skip
 
 HTTP_ROUTE_PATH = "/api/{proxy+}"
 MANAGE_CONNECTIONS_METHODS = ("POST", "GET", "DELETE")
+
+CONTRACTS_DIR = REPO_ROOT / "contracts"
+# The function code asset, unpacked at /var/task (on the handlers' sys.path): the contents of
+# functions/ at its root, and contracts/ beside them, so `import contracts` works as locally.
+FUNCTION_CODE_TREES: tuple[tuple[Path, str], ...] = (
+    (FUNCTIONS_DIR, ""),
+    (CONTRACTS_DIR, "contracts"),
+)
+FUNCTION_CODE_CACHE = REPO_ROOT / "build" / "lambda-code"
+
+# (source, path in the asset)
+AssetFile = tuple[Path, str]
+
+
+def asset_files(
+    trees: Sequence[tuple[Path, str]], excluded: Callable[[PurePosixPath], bool]
+) -> list[AssetFile]:
+    """(source, path in the asset) for every file of `trees` (each a directory and where it
+    goes in the asset) that `excluded` keeps, sorted; `excluded` sees paths inside a tree."""
+    files: list[AssetFile] = []
+    for root, prefix in trees:
+        for dirpath, dirnames, filenames in os.walk(root):
+            inside = PurePosixPath(Path(dirpath).relative_to(root).as_posix())
+            dirnames[:] = sorted(d for d in dirnames if not excluded(inside / d))
+            for filename in sorted(filenames):
+                if excluded(inside / filename):
+                    continue
+                relative = (inside / filename).as_posix()
+                files.append((Path(dirpath) / filename, f"{prefix}/{relative}".lstrip("/")))
+    return files
+
+
+def staged_asset_dir(files: Sequence[AssetFile], cache_root: Path) -> Path:
+    """A directory holding exactly `files`, named by the SHA-256 of their paths and contents.
+
+    Built once per content (a second synth reuses it) and published by an atomic rename, so
+    two synths at once never see a half-copied tree.
+    """
+    digest = hashlib.sha256()
+    for source, target in files:
+        digest.update(target.encode() + b"\0" + source.read_bytes() + b"\0")
+    final = cache_root / digest.hexdigest()
+    if final.is_dir():
+        return final
+    cache_root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_root))
+    try:
+        for source, target in files:
+            destination = staging / target
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+        try:
+            staging.rename(final)
+        except OSError:
+            if not final.is_dir():  # another synth published the same tree first: fine
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
+
+
+def excluded_from_function_code(path: PurePosixPath) -> bool:
+    """`FUNCTION_ASSET_EXCLUDES` (gitignore-style: a pattern names a file or directory at any
+    depth) applied to one path inside a tree."""
+    return any(
+        fnmatch.fnmatchcase(part, pattern.removeprefix("**/"))
+        for pattern in FUNCTION_ASSET_EXCLUDES
+        for part in path.parts
+    )
+
+
+def function_code_files() -> list[AssetFile]:
+    return asset_files(FUNCTION_CODE_TREES, excluded_from_function_code)
+
+
+def function_code_dir(cache_root: Path = FUNCTION_CODE_CACHE) -> Path:
+    """The function code asset's directory: functions/ and contracts/, without tests, caches
+    or requirements files."""
+    return staged_asset_dir(function_code_files(), cache_root)
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)
@@ -103,7 +190,7 @@ class ApiStack(cdk.Stack):
         self.settings = settings
 
         self.deps_layer = DependenciesLayer(self, "Dependencies")
-        code = lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=FUNCTION_ASSET_EXCLUDES)
+        code = lambda_.Code.from_asset(str(function_code_dir()))
 
         self.functions: dict[str, lambda_.Function] = {}
         for spec in functions.ALL_FUNCTIONS:

@@ -11,7 +11,8 @@ Administration is through SSM Session Manager (no SSH, no key pair). DynamoDB is
 through a free gateway endpoint.
 
 Each instance runs the real node (`python -m media_fleet`) as `townhall-media.service`:
-the node's code (`media_fleet/` and `functions/townhall/`) ships as one S3 asset, the user data
+the node's code (`media_fleet/` and `contracts/`, never the control plane's `functions/`) ships
+as one S3 asset, the user data
 installs Python 3.11 and the pinned `media_fleet/requirements.txt` into a virtualenv, and the
 CloudWatch agent ships the node's stdout (EMF lines, which become `Townhall/Media NodeLoad`)
 and stderr to the node log group. See docs/infra.md ("The media node on EC2").
@@ -19,12 +20,8 @@ and stderr to the node log group. See docs/infra.md ("The media node on EC2").
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import aws_cdk as cdk
@@ -38,10 +35,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from .api import ApiStack
+from .api import CONTRACTS_DIR, ApiStack, AssetFile, asset_files, staged_asset_dir
 from .config import (
     ASSETS_DIR,
-    FUNCTIONS_DIR,
     MEDIA_DRAIN_HOOK_NAME,
     MEDIA_LOAD_METRIC,
     MEDIA_METRICS_NAMESPACE,
@@ -57,7 +53,7 @@ from townhall import schema  # isort: skip
 
 SERVICE_NAME = "townhall-media.service"
 NODE_ROOT = "/opt/townhall/media"
-APP_DIR = f"{NODE_ROOT}/app"  # the unzipped code asset: media_fleet/ and townhall/
+APP_DIR = f"{NODE_ROOT}/app"  # the unzipped code asset: media_fleet/ and contracts/
 VENV_DIR = f"{NODE_ROOT}/venv"
 START_SCRIPT = f"{NODE_ROOT}/start-node.sh"
 ENV_FILE = "/etc/townhall/media.env"
@@ -74,58 +70,31 @@ DRAIN_MARGIN_SECONDS = 120
 # systemd waits this much longer than the drain before it kills what is left.
 STOP_MARGIN_SECONDS = 60
 
-# The node's code asset: these trees, without tests, caches or build leftovers.
+# The node's code asset: these trees, without tests, caches or build leftovers. The node
+# shares only `contracts` with the control plane; it imports nothing else from functions/.
 NODE_CODE_TREES = (
     (REPO_ROOT / "media_fleet", "media_fleet"),
-    (FUNCTIONS_DIR / "townhall", "townhall"),
+    (CONTRACTS_DIR, "contracts"),
 )
 NODE_CODE_EXCLUDED_DIRS = {"__pycache__", "tests", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
 NODE_CODE_EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 NODE_CODE_CACHE = REPO_ROOT / "build" / "media-node"
 
 
-def node_code_files() -> list[tuple[Path, str]]:
+def _excluded_from_node_code(path: PurePosixPath) -> bool:
+    return path.name.endswith(NODE_CODE_EXCLUDED_SUFFIXES) or any(
+        part in NODE_CODE_EXCLUDED_DIRS for part in path.parts
+    )
+
+
+def node_code_files() -> list[AssetFile]:
     """(source, path in the asset) for every file the node ships with, sorted."""
-    files: list[tuple[Path, str]] = []
-    for root, name in NODE_CODE_TREES:
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if d not in NODE_CODE_EXCLUDED_DIRS)
-            for filename in sorted(filenames):
-                if filename.endswith(NODE_CODE_EXCLUDED_SUFFIXES):
-                    continue
-                source = Path(dirpath) / filename
-                files.append((source, f"{name}/{source.relative_to(root).as_posix()}"))
-    return files
+    return asset_files(NODE_CODE_TREES, _excluded_from_node_code)
 
 
 def node_code_dir(cache_root: Path = NODE_CODE_CACHE) -> Path:
-    """A directory holding exactly the node's code, named by the SHA-256 of its contents.
-
-    Built once per content (a second synth reuses it) and published by an atomic rename, so
-    two synths at once never see a half-copied tree.
-    """
-    files = node_code_files()
-    digest = hashlib.sha256()
-    for source, target in files:
-        digest.update(target.encode() + b"\0" + source.read_bytes() + b"\0")
-    final = cache_root / digest.hexdigest()
-    if final.is_dir():
-        return final
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=cache_root))
-    try:
-        for source, target in files:
-            destination = staging / target
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, destination)
-        try:
-            staging.rename(final)
-        except OSError:
-            if not final.is_dir():  # another synth published the same tree first: fine
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return final
+    """A directory holding exactly the node's code, named by the SHA-256 of its contents."""
+    return staged_asset_dir(node_code_files(), cache_root)
 
 
 class MediaStack(cdk.Stack):
@@ -507,7 +476,7 @@ class MediaStack(cdk.Stack):
             f"install -d -m 0755 {NODE_ROOT} /etc/townhall {LOG_DIR}",
             write(SYSCTL_FILE, "SYSEOF"),
             f"sysctl -p {SYSCTL_FILE}",
-            # The node's code (media_fleet/ and townhall/) from the CDK asset bucket.
+            # The node's code (media_fleet/ and contracts/) from the CDK asset bucket.
             f"aws s3 cp s3://{code.s3_bucket_name}/{code.s3_object_key} {NODE_ROOT}/node.zip "
             f"--region {cdk.Aws.REGION} --only-show-errors",
             f"rm -rf {APP_DIR}",

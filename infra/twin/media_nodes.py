@@ -30,7 +30,7 @@ import boto3
 import httpx
 
 from infra.twin import ports
-from townhall.media.nodes import NodeDirectory
+from townhall.store.media_nodes import MediaNodeTable
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ class LocalMediaNode:
         env = {
             **os.environ,
             **environment,
-            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT)]),
+            # As on EC2: the node runs on contracts/ and media_fleet/ alone, never functions/.
+            "PYTHONPATH": str(REPO_ROOT),
         }
         self._process = subprocess.Popen(
             [
@@ -100,8 +101,8 @@ class LocalMediaNode:
             stderr=subprocess.STDOUT,
         )
 
-    def _registered_fingerprint(self, directory: NodeDirectory) -> str | None:
-        node = directory.get(self.node_id)
+    def _registered_fingerprint(self, registry: MediaNodeTable) -> str | None:
+        node = registry.get(self.node_id, time.time())
         if node is None or node.control_url != self.control_url:
             return None
         return node.control_cert_sha256
@@ -128,7 +129,7 @@ class LocalMediaNode:
             region_name=self._aws.get("AWS_REGION") or self._aws.get("AWS_DEFAULT_REGION"),
         )
         client = session.client("dynamodb", endpoint_url=self._aws.get("AWS_ENDPOINT_URL_DYNAMODB"))
-        directory = NodeDirectory(self._registry_table, client)
+        registry = MediaNodeTable(self._registry_table, client)
         try:
             while True:
                 if self._process.poll() is not None:
@@ -137,7 +138,7 @@ class LocalMediaNode:
                         f"see its log in the twin's data folder"
                     )
                 # The node registers once its front serves: then the fingerprint is known.
-                fingerprint = self._registered_fingerprint(directory)
+                fingerprint = self._registered_fingerprint(registry)
                 if fingerprint and self._pin(fingerprint):
                     try:
                         self.health()

@@ -46,8 +46,9 @@ from infra.twin.router import TwinRouter
 from infra.twin.static_site import StaticSite
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
-from townhall import routes
+from townhall import clock, routes
 from townhall.functions import ALL_FUNCTIONS, FunctionSpec
+from townhall.store.migrations import migrate
 
 if TYPE_CHECKING:
     from mypy_boto3_apigatewaymanagementapi import ApiGatewayManagementApiClient
@@ -156,6 +157,10 @@ class LocalTwin:
             public_base_url=self.base_url,
         )
         self._environment.apply(environment)
+        # Data folders written by older layouts are brought up to date before anything runs.
+        moved = migrate(self.dynamodb.table_names["MEETINGS_TABLE"])
+        if moved:
+            log.info("moved %d meetings to the sessions layout", moved)
         options = self.options
         self._runtime = LocalLambdaRuntime(
             options.functions,
@@ -213,6 +218,14 @@ class LocalTwin:
                 self.data_dir / "logs",
             )
 
+    def set_clock_offset(self, seconds: float) -> None:
+        """Move the control plane's clock (`townhall.clock`) `seconds` ahead of the system's,
+        for the handlers this twin runs in its own process (the default; not worker
+        processes), so a test sees "tomorrow" without waiting. 0 puts it back."""
+        if self.options.lambda_processes:
+            raise RuntimeError("the clock can be moved only for handlers run in the twin's process")
+        clock.set_offset(seconds)
+
     def _serve(self, listener: socket.socket) -> None:
         async def serve() -> None:
             self._loop = asyncio.get_running_loop()
@@ -254,6 +267,7 @@ class LocalTwin:
                 self.dynamodb.stop()
             finally:
                 self._environment.restore()
+                clock.set_offset(0)  # a moved clock ends with the twin that moved it
 
     def __enter__(self) -> Self:
         return self

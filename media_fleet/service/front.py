@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import cast
 
 import httpx
 from starlette.applications import Starlette
@@ -18,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from media_fleet.service.control_api import WORKER_HEADER
+from contracts import node_api
+from contracts.node_api import WORKER_HEADER, ErrorCode
 from media_fleet.service.routing import unverified_meeting_id
 from media_fleet.service.wire import WireError, error_response, parse_object, read_body
 from media_fleet.service.workers import WorkerPool
@@ -28,7 +30,9 @@ log = logging.getLogger(__name__)
 # Publish and subscribe wait for the room's ICE gathering, which is quick on a host with no
 # STUN, but a busy worker may take a while; past this the control plane should retry.
 FORWARD_TIMEOUT_SECONDS = 20.0
-ROUTED_PATHS = ("/v1/publish", "/v1/subscribe", "/v1/subscribe/answer", "/v1/leave")
+# Every request about one meeting, revocations included: they must reach the worker that holds
+# the meeting's connections and checks its tokens.
+ROUTED_PATHS = node_api.MEETING_PATHS
 
 
 def front_app(pool: WorkerPool, node_id: str, draining: Callable[[], bool]) -> Starlette:
@@ -39,7 +43,7 @@ def front_app(pool: WorkerPool, node_id: str, draining: Callable[[], bool]) -> S
             body = await read_body(request)
             document = parse_object(body)
         except WireError as exc:
-            return error_response(exc.status, exc.code, exc.message)
+            return error_response(exc.code, exc.message)
         worker = pool.for_meeting(unverified_meeting_id(document.get("token")))
         try:
             answer = await client.post(
@@ -49,7 +53,7 @@ def front_app(pool: WorkerPool, node_id: str, draining: Callable[[], bool]) -> S
             )
         except httpx.HTTPError as exc:
             log.warning("worker %d did not answer %s: %r", worker.index, request.url.path, exc)
-            return error_response(502, "worker_unavailable", "the media node is not ready")
+            return error_response(ErrorCode.WORKER_UNAVAILABLE, "the media node is not ready")
         headers = {WORKER_HEADER: answer.headers.get(WORKER_HEADER, str(worker.index))}
         return Response(
             answer.content,
@@ -60,27 +64,29 @@ def front_app(pool: WorkerPool, node_id: str, draining: Callable[[], bool]) -> S
 
     async def health(_request: Request) -> Response:
         await pool.poll()
-        workers = [
-            w.health if w.health is not None else {"worker": w.index, "state": "down"}
+        # A worker's own answer, as it sent it; or a placeholder for one that did not answer.
+        workers: list[node_api.WorkerHealth | node_api.DownWorker] = [
+            cast(node_api.WorkerHealth, w.health)
+            if w.health is not None
+            else {"worker": w.index, "state": "down"}
             for w in pool.workers
         ]
         load = pool.load()
-        return JSONResponse(
-            {
-                "node_id": node_id,
-                "state": "draining" if draining() else "active",
-                "sessions": pool.sessions(),
-                "forwarded_streams": load.forwarded_streams,
-                "packets_per_second": load.packets_per_second,
-                "cpu": load.cpu,
-                "workers": workers,
-            }
-        )
+        answer: node_api.NodeHealth = {
+            "node_id": node_id,
+            "state": "draining" if draining() else "active",
+            "sessions": pool.sessions(),
+            "forwarded_streams": load.forwarded_streams,
+            "packets_per_second": load.packets_per_second,
+            "cpu": load.cpu,
+            "workers": workers,
+        }
+        return JSONResponse(answer)
 
     app = Starlette(
         routes=[
             *(Route(path, forward, methods=["POST"]) for path in ROUTED_PATHS),
-            Route("/v1/health", health, methods=["GET"]),
+            Route(node_api.HEALTH_PATH, health, methods=["GET"]),
         ],
     )
     # The supervisor closes it when it stops serving.

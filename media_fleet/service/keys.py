@@ -1,4 +1,4 @@
-"""Media-token checks on the node, with the control plane's public keys only.
+"""Media- and revocation-token checks on the node, with the control plane's public keys only.
 
 The keys come as a JWKS document, from a file or from the control plane's
 `/api/.well-known/jwks.json`. They are loaded once at start, and again when a token names a key
@@ -19,10 +19,10 @@ from typing import Any
 
 import jwt
 
+from contracts.errors import TokenRejected
+from contracts.jwks import public_keys_from_jwks
+from contracts.media_tokens import MediaClaims, MediaTokenVerifier, RevocationClaims
 from media_fleet.service.routing import unverified_meeting_id
-from townhall.errors import Unauthenticated
-from townhall.media.jwks import public_keys_from_jwks
-from townhall.media.tokens import MediaClaims, MediaTokenVerifier
 
 log = logging.getLogger(__name__)
 
@@ -95,19 +95,30 @@ class TokenGate:
         return frozenset(keys), MediaTokenVerifier(keys, self._node_id, self._clock)
 
     async def verify(self, token: Any) -> MediaClaims:
+        """A participant's media token for this node. Raises TokenRejected."""
+        meeting_id = await self._meeting_of(token, "media token")
+        return self._verifier.verify(token, meeting_id)
+
+    async def verify_revocation(self, token: Any) -> RevocationClaims:
+        """The control plane's revocation token for this node. Raises TokenRejected."""
+        meeting_id = await self._meeting_of(token, "revocation token")
+        return self._verifier.verify_revocation(token, meeting_id)
+
+    async def _meeting_of(self, token: Any, kind: str) -> str:
+        """The meeting a token names, read unverified (the verifier then checks the signature
+        over it), after fetching the keys again if the token names a key id we do not hold."""
         if not isinstance(token, str) or not token:
-            raise Unauthenticated("a media token is required")
+            raise TokenRejected(f"a {kind} is required")
         try:
             kid = jwt.get_unverified_header(token).get("kid")
         except jwt.InvalidTokenError as exc:
-            raise Unauthenticated("malformed media token") from exc
+            raise TokenRejected(f"malformed {kind}") from exc
         if kid not in self._kids:
             await self._refresh()
-        # Read unverified only to name the meeting; verify() then checks the signature over it.
         meeting_id = unverified_meeting_id(token)
         if meeting_id is None:
-            raise Unauthenticated("media token lacks claim 'mid'")
-        return self._verifier.verify(token, meeting_id)
+            raise TokenRejected(f"{kind} lacks claim 'mid'")
+        return meeting_id
 
     async def _refresh(self) -> None:
         async with self._refreshing:

@@ -15,11 +15,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 
+from contracts.media_nodes import MediaNode
 from media_fleet.lifecycle import NodeLifecycle, NodeLoad
 from media_fleet.load_metric import EmfLoadReporter
 from media_fleet.registry import NodeRegistry
 from media_fleet.service.settings import NodeSettings
-from townhall.media.nodes import MediaNode
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,10 @@
 """The meetings a worker hosts: meeting id -> forwarding room.
 
 A room is created by the first request that needs it (a publish or a subscribe) and closed
-when its last participant leaves. A room created for a request that then failed is closed at
-once, so an error never leaves an empty room behind. Rooms whose clients vanished without a
-`leave` (a closed laptop) are closed by `sweep_idle` after a grace period.
+when its last participant leaves, or at once when its meeting ends (`close_meeting`). A room
+created for a request that then failed is closed at once, so an error never leaves an empty
+room behind. Rooms whose clients vanished without a `leave` (a closed laptop) are closed by
+`sweep_idle` after a grace period.
 
 Everything here runs on the worker's one event loop, so plain counters need no lock; a room is
 never closed while a request is still inside it (`in_flight`).
@@ -51,6 +52,16 @@ class RoomFactory(Protocol):
 
 class NoSuchSubscription(LookupError):
     """An answer for a meeting this worker does not host."""
+
+
+class AdmissionWithdrawn(Exception):
+    """The participant's right to the room was withdrawn (revoked) while the room worked on
+    their request; what the request made was undone."""
+
+
+# Asked once a room has done a request's work: is the participant still admitted? A revocation
+# may land while a publish waits for ICE gathering, and must not leave a connection behind.
+StillAdmitted = Callable[[], bool]
 
 
 def meeting_room_factory(
@@ -108,22 +119,41 @@ class RoomDirectory:
         participant_id: str,
         offer_sdp: str,
         video_slots: int | None = None,
+        *,
+        still_admitted: StillAdmitted | None = None,
     ) -> str:
         return await self._in_room(
             meeting_id,
             participant_id,
             lambda room: room.publish(participant_id, offer_sdp),
             video_slots,
+            still_admitted=still_admitted,
         )
 
     async def subscribe(
-        self, meeting_id: str, participant_id: str, video_slots: int | None = None
+        self,
+        meeting_id: str,
+        participant_id: str,
+        video_slots: int | None = None,
+        *,
+        still_admitted: StillAdmitted | None = None,
     ) -> str:
         return await self._in_room(
-            meeting_id, participant_id, lambda room: room.subscribe(participant_id), video_slots
+            meeting_id,
+            participant_id,
+            lambda room: room.subscribe(participant_id),
+            video_slots,
+            still_admitted=still_admitted,
         )
 
-    async def accept_answer(self, meeting_id: str, participant_id: str, answer_sdp: str) -> None:
+    async def accept_answer(
+        self,
+        meeting_id: str,
+        participant_id: str,
+        answer_sdp: str,
+        *,
+        still_admitted: StillAdmitted | None = None,
+    ) -> None:
         hosted = self._hosted.get(meeting_id)
         if hosted is None or participant_id not in hosted.participants:
             # Never creates a room: an answer only makes sense after this node's offer.
@@ -133,6 +163,7 @@ class RoomDirectory:
                 meeting_id,
                 participant_id,
                 lambda room: room.accept_answer(participant_id, answer_sdp),
+                still_admitted=still_admitted,
             )
         except KeyError as exc:  # MeetingRoom's word for "published, but never subscribed"
             raise NoSuchSubscription("no subscription of this participant on this node") from exc
@@ -150,12 +181,23 @@ class RoomDirectory:
             if not hosted.participants:
                 await self._close_if_unused(meeting_id, hosted)
 
+    async def close_meeting(self, meeting_id: str) -> bool:
+        """Close the meeting's room now, with every connection in it (the meeting ended).
+        A request still inside it finishes against the closed room. True if a room was open."""
+        hosted = self._hosted.pop(meeting_id, None)
+        if hosted is None:
+            return False
+        await _close(meeting_id, hosted.room)
+        return True
+
     async def _in_room(
         self,
         meeting_id: str,
         participant_id: str,
         use: Callable[[Room], Awaitable[T]],
         video_slots: int | None = None,
+        *,
+        still_admitted: StillAdmitted | None = None,
     ) -> T:
         hosted = self._hosted.get(meeting_id)
         if hosted is None:
@@ -170,6 +212,14 @@ class RoomDirectory:
                 await self._close_if_unused(meeting_id, hosted)
             raise
         hosted.in_flight -= 1
+        if still_admitted is not None and not still_admitted():
+            # Undone on this very room: a meeting's end may have closed and dropped it
+            # meanwhile, and what the request made there must not live on.
+            await _leave(meeting_id, hosted.room, participant_id)
+            hosted.participants.discard(participant_id)
+            if not hosted.participants:
+                await self._close_if_unused(meeting_id, hosted)
+            raise AdmissionWithdrawn("the participant's media was revoked during the request")
         hosted.participants.add(participant_id)
         hosted.empty_since = None
         return result
@@ -220,6 +270,13 @@ class RoomDirectory:
 
     def packets_per_second(self) -> float:
         return sum(h.room.packets_per_second() for h in self._hosted.values())
+
+
+async def _leave(meeting_id: str, room: Room, participant_id: str) -> None:
+    try:
+        await room.leave(participant_id)
+    except Exception:
+        log.exception("dropping %s from the room of meeting %s failed", participant_id, meeting_id)
 
 
 async def _close(meeting_id: str, room: Room) -> None:

@@ -1,7 +1,8 @@
 """The control API's wire form: JSON bodies read under a size cap, and JSON errors.
 
 Shared by the worker's API and the supervisor's front, so a caller sees the same errors
-whichever process answered.
+whichever process answered. The error codes, their statuses and the body cap are the contract
+in `contracts.node_api`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-# An SDP offer with a dozen m-lines and candidates is 5-15 KiB; 64 KiB leaves room for more
-# slots and bounds what one request can make the node buffer.
-MAX_BODY_BYTES = 64 * 1024
+from contracts.node_api import ERROR_STATUS, MAX_BODY_BYTES, ErrorCode, error_body
+
+__all__ = ["MAX_BODY_BYTES", "MAX_DEPTH", "WireError", "error_response", "parse_object"]
+
 DRAIN_LIMIT_BYTES = 1024 * 1024
 # The API's bodies are flat objects of strings. A fixed depth limit refuses a deep body the
 # same way whatever the parser's stack depth (where a RecursionError would start).
@@ -24,17 +26,20 @@ _TOO_DEEP = "request body is nested too deeply"
 
 
 class WireError(Exception):
-    """A refused request: HTTP status, stable code, human message."""
+    """A refused request: stable code, human message, and the code's HTTP status."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
+        self.status = ERROR_STATUS[code]
         self.message = message
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(code: ErrorCode, message: str, *, status: int | None = None) -> JSONResponse:
+    """The JSON error; `status` only where it is not the code's own (a framework's 4xx)."""
+    return JSONResponse(
+        error_body(code, message), status_code=ERROR_STATUS[code] if status is None else status
+    )
 
 
 async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -52,7 +57,7 @@ async def read_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
         elif size > DRAIN_LIMIT_BYTES:
             break
     if size > limit:
-        raise WireError(413, "payload_too_large", f"request body is larger than {limit} bytes")
+        raise WireError(ErrorCode.PAYLOAD_TOO_LARGE, f"request body is larger than {limit} bytes")
     return b"".join(chunks)
 
 
@@ -68,15 +73,15 @@ def parse_object(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise WireError(400, "invalid_json", "request body is not UTF-8") from exc
+        raise WireError(ErrorCode.INVALID_JSON, "request body is not UTF-8") from exc
     try:
         document = json.loads(text)
     except RecursionError as exc:
-        raise WireError(400, "invalid_json", _TOO_DEEP) from exc
+        raise WireError(ErrorCode.INVALID_JSON, _TOO_DEEP) from exc
     except ValueError as exc:
-        raise WireError(400, "invalid_json", "request body is not valid JSON") from exc
+        raise WireError(ErrorCode.INVALID_JSON, "request body is not valid JSON") from exc
     if not isinstance(document, dict):
-        raise WireError(400, "invalid_input", "request body must be a JSON object")
+        raise WireError(ErrorCode.INVALID_INPUT, "request body must be a JSON object")
     _check_text_and_depth(document)
     return document
 
@@ -91,7 +96,7 @@ def _check_text_and_depth(document: dict[str, Any]) -> None:
             _check_text(value)
         elif isinstance(value, dict | list):
             if depth > MAX_DEPTH:
-                raise WireError(400, "invalid_json", _TOO_DEEP)
+                raise WireError(ErrorCode.INVALID_JSON, _TOO_DEEP)
             items: Iterable[Any] = value
             if isinstance(value, dict):
                 for key in value:
@@ -105,5 +110,5 @@ def _check_text(value: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
         raise WireError(
-            400, "invalid_input", "request body has text that is not valid Unicode"
+            ErrorCode.INVALID_INPUT, "request body has text that is not valid Unicode"
         ) from exc

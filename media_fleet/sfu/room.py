@@ -74,6 +74,7 @@ TICK_INTERVAL = 0.1
 EVALUATE_INTERVAL = 0.25
 "Seconds between slot-map re-evaluations (also done at once when participants change)."
 
+
 class MeetingRoom:
     """The forwarding room of one meeting on this node.
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from infra.stacks import api as api_stack
 from infra.stacks.grants import DDB_READ, DDB_WRITE, KMS_WRITE, table_actions
 from townhall import functions, routes, schema
 
@@ -73,7 +78,7 @@ def test_function_configuration(synth: Synth, spec: functions.FunctionSpec) -> N
         assert mentions(env[table.env_var], table_ids[table.logical_id]), table.env_var
 
 
-def test_function_code_is_the_functions_directory(synth: Synth) -> None:
+def test_function_code_is_the_functions_directory_and_the_contracts(synth: Synth) -> None:
     codes = {
         json.dumps(f["Properties"]["Code"], sort_keys=True)
         for f in synth.resources(synth.stacks.api, "AWS::Lambda::Function").values()
@@ -83,9 +88,43 @@ def test_function_code_is_the_functions_directory(synth: Synth) -> None:
     asset = synth.outdir / f"asset.{key.removesuffix('.zip')}"
     assert (asset / "handlers" / "__init__.py").is_file()
     assert (asset / "townhall" / "functions.py").is_file()
+    # At the root, beside townhall/: /var/task is on the handlers' path, so `import contracts`
+    # works in Lambda as it does locally.
+    assert (asset / "contracts" / "__init__.py").is_file()
+    assert (asset / "contracts" / "signaling_events.py").is_file()
     assert not list(asset.rglob("__pycache__"))
     assert not list(asset.rglob("*.pyc"))
     assert not (asset / "requirements.txt").exists()
+    # Exactly functions/ (less what is excluded) and contracts/: nothing else of the repository.
+    assert {p.name for p in asset.iterdir()} == {"handlers", "townhall", "contracts"}
+
+
+def test_the_function_code_imports_as_lambda_imports_it(tmp_path: Path) -> None:
+    """The staged asset alone on the path (as /var/task is): signaling, which uses the
+    contracts, and the media package, which uses them too, import from it."""
+    code = api_stack.function_code_dir()
+    probe = (
+        "import townhall.signaling.actions.moderation as m, contracts.node_api as c; "
+        "print(m.__file__); print(c.__file__)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=tmp_path,  # nothing importable here
+        env={**os.environ, "PYTHONPATH": str(code)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert all(Path(line).is_relative_to(code) for line in result.stdout.split()), result.stdout
+
+
+def test_the_function_code_excludes_what_lambda_does_not_need() -> None:
+    shipped = [target for _, target in api_stack.function_code_files()]
+    assert len(shipped) == len(set(shipped))
+    assert "townhall/media/access.py" in shipped and "contracts/media_tokens.py" in shipped
+    assert not [t for t in shipped if "__pycache__" in t or t.endswith(".pyc")]
+    assert not [t for t in shipped if "requirements" in t or "/tests/" in t]
 
 
 def test_dependency_layer_holds_aarch64_cp312_wheels(synth: Synth) -> None:

@@ -277,12 +277,14 @@ def test_node_code_asset(synth: Synth) -> None:
         "media_fleet/__main__.py",
         "media_fleet/service/imds.py",
         "media_fleet/requirements.txt",
-        "townhall/media/tokens.py",
-        "townhall/store/dynamo.py",
+        "contracts/__init__.py",
+        "contracts/media_tokens.py",
+        "contracts/media_nodes.py",
     ):
         assert needed in shipped
     assert not [p for p in shipped if "__pycache__" in p or p.endswith(".pyc") or "/tests/" in p]
-    assert not [p for p in shipped if not p.startswith(("media_fleet/", "townhall/"))]
+    # The node shares contracts/ with the control plane, and nothing else of functions/.
+    assert not [p for p in shipped if not p.startswith(("media_fleet/", "contracts/"))]
 
 
 def test_node_requirements_are_pinned() -> None:
@@ -327,7 +329,8 @@ def test_node_code_files_skip_tests_and_caches() -> None:
     shipped = [target for _, target in media_stack.node_code_files()]
     assert len(shipped) == len(set(shipped))
     assert not [t for t in shipped if "__pycache__" in t or t.endswith((".pyc", ".pyo"))]
-    assert "media_fleet/service/imds.py" in shipped and "townhall/store/dynamo.py" in shipped
+    assert "media_fleet/service/imds.py" in shipped and "contracts/node_api.py" in shipped
+    assert not [t for t in shipped if t.startswith(("townhall/", "handlers/"))]
 
 
 def test_security_group(synth: Synth) -> None:

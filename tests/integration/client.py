@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +18,11 @@ Message = dict[str, Any]
 _ids = itertools.count(1)
 
 
+def new_guest_key() -> str:
+    """A guest identity, as a browser makes one (kept in its localStorage)."""
+    return secrets.token_urlsafe(24)
+
+
 class SignalingClient:
     """One participant's WebSocket: sends requests with ids, collects replies and events."""
 
@@ -26,6 +32,7 @@ class SignalingClient:
         self.events: list[Message] = []
         self.unmatched: list[Message] = []  # errors without a request id (malformed input)
         self.participant_id = ""
+        self.session_id = ""
         self._replies: dict[str, asyncio.Future[Message]] = {}
         self._changed = asyncio.Condition()
         self.closed: asyncio.Future[tuple[int | None, str]] = (
@@ -47,6 +54,7 @@ class SignalingClient:
         """Connect with a join grant from the HTTP API (not yet sending 'join')."""
         client = await cls.connect(ws_url, grant["meeting_id"], grant["join_token"], grant["name"])
         client.participant_id = grant["participant_id"]
+        client.session_id = grant["session_id"]
         return client
 
     async def _read(self) -> None:
@@ -127,6 +135,18 @@ class SignalingClient:
         assert event is not None
         return event
 
+    async def wait_dropped(self, participant_id: str, timeout: float = 10) -> Message:
+        """The event that shows `participant_id`'s connection dropped: they stay in the room,
+        shown reconnecting for the reconnect window (docs/signaling.md)."""
+        return await self.wait_event(
+            "participant.updated",
+            lambda e: (
+                e["data"]["participant"]["participant_id"] == participant_id
+                and not e["data"]["participant"]["connected"]
+            ),
+            timeout,
+        )
+
     def events_named(self, *names: str) -> list[Message]:
         return [e for e in self.events if e["event"] in names]
 
@@ -183,10 +203,20 @@ class Api:
         meeting: Message = response.json()
         return meeting
 
-    async def join(self, meeting_id: str, name: str, passcode: str | None = None) -> Message:
-        response = await self.post(
-            f"/api/meetings/{meeting_id}/join", {"display_name": name, "passcode": passcode}
-        )
+    async def join(
+        self,
+        meeting_id: str,
+        name: str,
+        passcode: str | None = None,
+        *,
+        guest_key: str | None = None,
+    ) -> Message:
+        """Join as the signed-in host, or as a guest: a new guest identity per call unless
+        `guest_key` names one (the same person joining again)."""
+        body: dict[str, Any] = {"display_name": name, "passcode": passcode}
+        if self.token is None:
+            body["guest_key"] = guest_key or new_guest_key()
+        response = await self.post(f"/api/meetings/{meeting_id}/join", body)
         assert response.status_code == 200, response.text
         grant: Message = response.json()
         return grant

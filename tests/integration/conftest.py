@@ -32,10 +32,24 @@ class Twin:
         self._tables = local.table_names
 
     def meeting_items(self, meeting_id: str) -> list[dict[str, Any]]:
+        """Everything stored for the meeting: its own partition, then each of its sessions'
+        partitions, oldest session first."""
+        own = self._partition(f"M#{meeting_id}")
+        sessions = sorted((i for i in own if i["sk"].startswith("SESSION#")), key=lambda i: i["sk"])
+        return own + [
+            item
+            for row in sessions
+            for item in self._partition(f"M#{meeting_id}#S#{row['session_id']}")
+        ]
+
+    def session_items(self, meeting_id: str, session_id: str) -> list[dict[str, Any]]:
+        return self._partition(f"M#{meeting_id}#S#{session_id}")
+
+    def _partition(self, pk: str) -> list[dict[str, Any]]:
         pages = self._db.get_paginator("query").paginate(
             TableName=self._tables["MEETINGS_TABLE"],
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"M#{meeting_id}"}},
+            ExpressionAttributeValues={":pk": {"S": pk}},
             ConsistentRead=True,
         )
         return [

@@ -159,14 +159,15 @@ async def test_forged_expired_and_other_meeting_tokens_are_refused(twin: Twin) -
     other_api = Api(twin.base_url)
     await other_api.sign_up(f"o-{uuid.uuid4().hex[:8]}@example.com")
     other = await other_api.create_meeting(title="Other")
+    await other_api.join(other["meeting_id"], "Other host")  # starts its session
     other_grant = await guest.join(other["meeting_id"], "Ann")
 
     real = TokenService(SigningKey.from_file(Path(twin.signing_key_file)))
     expired, _ = TokenService(real._key, clock=lambda: time.time() - 7200).issue_join(
-        mid, "p_expired", "host", "Old", None
+        mid, "p_expired", "host", "Old", None, session_id=host.session_id
     )
     forged, _ = TokenService(SigningKey.from_secret_string("guess")).issue_join(
-        mid, "p_forged", "host", "Mallory", None
+        mid, "p_forged", "host", "Mallory", None, session_id=host.session_id
     )
 
     for token, meeting_id in [

@@ -31,7 +31,9 @@ async def _join(page: Page, url: str, name: str, passcode: str | None = None) ->
 async def test_two_browsers_join_with_a_passcode_and_chat(twin: Twin, chromium: str) -> None:
     host = Api(twin.base_url)
     await host.sign_up(f"browser-{uuid.uuid4().hex[:6]}@example.com")
-    meeting = await host.create_meeting(title="Browser standup", passcode="4242")
+    meeting = await host.create_meeting(
+        title="Browser standup", passcode="4242", allow_before_host=True
+    )
     async with async_playwright() as playwright:
         # Fake devices so the pre-join check has a camera; no media node runs in this twin, so
         # the room says audio and video could not start and everything else still works.

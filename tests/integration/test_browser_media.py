@@ -63,7 +63,7 @@ async def test_camera_off_at_join_then_on_reaches_the_other_page(
 ) -> None:
     host = Api(media_twin.base_url)
     await host.sign_up(f"cam-{uuid.uuid4().hex[:6]}@example.com")
-    meeting = await host.create_meeting(title="Browser standup")
+    meeting = await host.create_meeting(title="Browser standup", allow_before_host=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=MEDIA_ARGS)
         expect.set_options(timeout=15_000)  # two pages of video on two shared cores
@@ -118,7 +118,7 @@ async def test_join_clicked_while_the_devices_start_joins_with_them_on(
 ) -> None:
     host = Api(media_twin.base_url)
     await host.sign_up(f"slow-{uuid.uuid4().hex[:6]}@example.com")
-    meeting = await host.create_meeting(title="Quick click")
+    meeting = await host.create_meeting(title="Quick click", allow_before_host=True)
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=MEDIA_ARGS)
         expect.set_options(timeout=15_000)

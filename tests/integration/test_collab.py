@@ -519,15 +519,15 @@ async def test_admitted_from_the_waiting_room_gets_the_collab_state(twin: Twin) 
     admitted = await guest.wait_event("you.admitted")
     assert [p["poll_id"] for p in admitted["data"]["polls"]] == [poll_id]
     assert len(admitted["data"]["whiteboard"]) == 1 and admitted["data"]["questions"] == []
-    # The admission opened Gus's attendance session.
+    # The admission opened Gus's attendance interval.
     sessions = [
-        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"S#{guest.participant_id}#")
+        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"A#{guest.participant_id}#")
     ]
     assert len(sessions) == 1 and "left_at" not in sessions[0]
     await guest.close()
-    await host.wait_event("participant.left")
+    await host.wait_dropped(guest.participant_id)
     sessions = [
-        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"S#{guest.participant_id}#")
+        i for i in twin.meeting_items(mid) if i["sk"].startswith(f"A#{guest.participant_id}#")
     ]
     assert sessions[0]["left_at"] >= sessions[0]["joined_at"]
     await host.close()

@@ -27,9 +27,8 @@ async def test_dropped_connection_is_cleaned_up_after_a_410(lossy_twin: Twin) ->
     assert twin.connection_of(mid, bob.participant_id) == bob_connection  # nobody knows yet
 
     await host.ok("chat", {"text": "anyone there?"})
-    left = await host.wait_event("participant.left")
-    assert left["data"]["participant_id"] == bob.participant_id
-    assert left["data"]["reason"] == "connection lost"
+    dropped = await host.wait_dropped(bob.participant_id)
+    assert dropped["data"]["reason"] == "connection lost"
     assert twin.connection_of(mid, bob.participant_id) is None
     assert twin.connection_item(bob_connection) is None
     await host.ok("chat", {"text": "just me"})

@@ -12,7 +12,7 @@ import icalendar
 import jwt
 from boto3.dynamodb.types import TypeSerializer
 
-from tests.integration.client import Api
+from tests.integration.client import Api, new_guest_key
 from tests.integration.conftest import Twin
 
 _serializer = TypeSerializer()
@@ -142,26 +142,46 @@ async def test_guest_join_checks_passcode_and_is_idempotent(twin: Twin) -> None:
     host = Api(twin.base_url)
     await host.sign_up(f"pass-{uuid.uuid4().hex[:6]}@example.com")
     meeting = await host.create_meeting(passcode="s3cret")
+    await host.join(meeting["meeting_id"], "Host")  # starts the session
     guest = Api(twin.base_url)
     path = f"/api/meetings/{meeting['meeting_id']}/join"
-    wrong = await guest.post(path, {"display_name": "Bob", "passcode": "nope"})
+    me = new_guest_key()
+    wrong = await guest.post(path, {"display_name": "Bob", "passcode": "nope", "guest_key": me})
     assert wrong.status_code == 403 and wrong.json()["error"]["message"] == "wrong passcode"
+    keyless = await guest.post(path, {"display_name": "Bob", "passcode": "s3cret"})
+    assert keyless.status_code == 422 and "guest_key" in keyless.json()["error"]["message"]
     key = {"Idempotency-Key": f"join-{uuid.uuid4().hex}"}
-    a = await guest.post(path, {"display_name": "Bob", "passcode": "s3cret"}, key)
-    b = await guest.post(path, {"display_name": "Bob", "passcode": "s3cret"}, key)
+    body = {"display_name": "Bob", "passcode": "s3cret", "guest_key": me}
+    a = await guest.post(path, body, key)
+    b = await guest.post(path, body, key)
     assert a.status_code == 200 and a.json() == b.json()
     grant = a.json()
     assert grant["role"] == "attendee" and grant["ws_url"] == twin.ws_url
+    # The same key from another guest is that guest's own join, never Bob's credentials.
+    other = await guest.post(path, {**body, "guest_key": new_guest_key()}, key)
+    assert other.status_code == 200, other.text
+    assert other.json()["participant_id"] != grant["participant_id"]
+    assert {other.json()["join_token"], other.json()["resume_token"]}.isdisjoint(
+        {grant["join_token"], grant["resume_token"]}
+    )
 
-    rejoin = await guest.post(
-        f"/api/meetings/{meeting['meeting_id']}/rejoin",
-        {"participant_id": grant["participant_id"], "resume_token": grant["resume_token"]},
-    )
-    assert rejoin.status_code == 200 and rejoin.json()["participant_id"] == grant["participant_id"]
-    forged = await guest.post(
-        f"/api/meetings/{meeting['meeting_id']}/rejoin",
-        {"participant_id": grant["participant_id"], "resume_token": "x" * 40},
-    )
+    rejoin_path = f"/api/meetings/{meeting['meeting_id']}/rejoin"
+    resume = {
+        "session_id": grant["session_id"],
+        "participant_id": grant["participant_id"],
+        "resume_token": grant["resume_token"],
+    }
+    first = await guest.post(rejoin_path, resume)
+    assert first.status_code == 200 and first.json()["participant_id"] == grant["participant_id"]
+    # Its answer "lost": the very same request gets the same next resume token.
+    again = await guest.post(rejoin_path, resume)
+    assert again.status_code == 200
+    assert again.json()["resume_token"] == first.json()["resume_token"]
+    # Once the next token is used, the one before it no longer works.
+    used = await guest.post(rejoin_path, {**resume, "resume_token": first.json()["resume_token"]})
+    assert used.status_code == 200
+    assert (await guest.post(rejoin_path, resume)).status_code == 401
+    forged = await guest.post(rejoin_path, {**resume, "resume_token": "x" * 40})
     assert forged.status_code == 401
     await host.close()
     await guest.close()
@@ -279,7 +299,7 @@ async def test_a_bad_stored_schedule_degrades_for_that_meeting_only(twin: Twin) 
     api = Api(twin.base_url)
     session = await api.sign_up(f"old-{uuid.uuid4().hex[:6]}@example.com")
     good = await api.create_meeting(title="Good", start="2027-01-05T09:00")
-    broken = {
+    broken: dict[str, dict[str, Any]] = {
         "hangs": {"rrule": "FREQ=DAILY;INTERVAL=0"},
         "negative": {"rrule": "FREQ=DAILY;INTERVAL=-1"},
         "nocount": {"rrule": "FREQ=DAILY;COUNT=0"},
@@ -400,7 +420,12 @@ async def test_names_and_titles_refuse_invisible_and_reordering_characters(twin:
     api = Api(twin.base_url)
     await api.sign_up(f"names-{uuid.uuid4().hex[:6]}@example.com")
     meeting = await api.create_meeting()
+    await api.join(meeting["meeting_id"], "Host")  # starts the session
     path = f"/api/meetings/{meeting['meeting_id']}/join"
+
+    def guest(name: str) -> dict[str, str]:
+        return {"display_name": name, "guest_key": new_guest_key()}
+
     for name in (
         "Ann\x7f",
         "Ann\x85",
@@ -413,7 +438,7 @@ async def test_names_and_titles_refuse_invisible_and_reordering_characters(twin:
         "Ann\ue000",
         "Ann\U000e0001",
     ):
-        _assert_error(await api.post(path, {"display_name": name}), 422, "invalid_input")
+        _assert_error(await api.http.post(path, json=guest(name)), 422, "invalid_input")
         _assert_error(
             await api.post("/api/meetings", {**_GOOD, "title": name}), 422, "invalid_input"
         )
@@ -423,6 +448,6 @@ async def test_names_and_titles_refuse_invisible_and_reordering_characters(twin:
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",
         "👩\u200d💻 Dev",
     ):
-        joined = await api.post(path, {"display_name": name})
+        joined = await api.http.post(path, json=guest(name))
         assert joined.status_code == 200 and joined.json()["name"] == name, joined.text
     await api.close()

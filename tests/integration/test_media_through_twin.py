@@ -293,7 +293,9 @@ async def test_the_node_refuses_bad_media_tokens_and_view_only_publishers(
         assert response.status_code == status, (status, response.text)
         assert response.json()["error"]["message"]
 
-    # Through signaling, a webinar attendee is refused before the node is even asked.
+    # Through signaling, a webinar attendee is refused before the node is even asked. (The
+    # host's join starts the session; an attendee's waits for it.)
+    await host.join(mid, "Host")
     attendee = await SignalingClient.enter(twin.ws_url, await Api(twin.base_url).join(mid, "V"))
     await attendee.ok("join")
     refused = await attendee.request("media_publish", {"sdp": offer})
@@ -323,3 +325,167 @@ async def test_each_meeting_gets_its_own_number_of_camera_slots(media_twin: Twin
     # camera slots + 1 screen slot, and 3 audio slots, whatever the meeting size
     assert counts == {2: (3, 3), 9: (10, 3)}
     await host.close()
+
+
+def _media_of(client: MediaClient) -> Counter[str]:
+    return Counter(client.frames)
+
+
+def _still_flowing(client: MediaClient, before: Counter[str], kind: str, frames: int) -> int:
+    """Tracks of `kind` that received at least `frames` more since `before`."""
+    return sum(
+        1
+        for track_id, n in client.frames.items()
+        if client.kinds[track_id] == kind and n - before[track_id] >= frames
+    )
+
+
+async def _wait_for(check: Any, what: str, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if check():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def _sessions(node: Any) -> int:
+    return int((await _health(node))["sessions"])
+
+
+async def _sessions_reach(node: Any, count: int, seconds: float = 5.0) -> None:
+    """Waits until the node holds `count` sessions."""
+    seen = await _sessions(node)
+    for _ in range(int(seconds / 0.1)):
+        if seen == count:
+            return
+        await asyncio.sleep(0.1)
+        seen = await _sessions(node)
+    raise AssertionError(f"the node holds {seen} sessions, not {count}")
+
+
+async def _refusal(node: Any, path: str, body: dict[str, Any]) -> tuple[int, str]:
+    async with node.http_client(timeout=10.0) as http:
+        response = await http.post(path, json=body)
+    code = response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
+    return response.status_code, code
+
+
+async def _media_meeting(
+    twin: Twin, title: str, names: tuple[str, ...]
+) -> tuple[Api, str, list[MediaClient]]:
+    """A meeting whose participants (the first is the host) publish and subscribe, and each
+    receives every other's audio and video."""
+    host = Api(twin.base_url)
+    await host.sign_up(f"{title.lower()}-{uuid.uuid4().hex[:6]}@example.com")
+    mid = (await host.create_meeting(title=title))["meeting_id"]
+    clients: list[MediaClient] = []
+    for name in names:
+        api = host if not clients else Api(twin.base_url)
+        signaling = await SignalingClient.enter(twin.ws_url, await api.join(mid, name))
+        await signaling.ok("join")
+        clients.append(MediaClient(signaling))
+    for client in clients:
+        await asyncio.wait_for(client.start(), 30)
+    others = len(names) - 1
+    await _wait_for(
+        lambda: all(
+            c.flowing("video", 10) >= others and c.flowing("audio", 10) >= others for c in clients
+        ),
+        "every participant receiving the others",
+        40,
+    )
+    return host, mid, clients
+
+
+async def test_a_removed_participants_media_stops_and_their_token_is_refused(
+    media_twin: Twin,
+) -> None:
+    from townhall.auth.keys import SigningKey
+    from townhall.media.tokens import MediaTokenService
+
+    twin = media_twin
+    (node,) = twin.local.media_nodes
+    await _sessions_reach(node, 0, 20)  # the earlier tests' peers are gone
+    host, mid, clients = await _media_meeting(twin, "Removal", ("Ada", "Bob", "Cy"))
+    ada, bob, cy = clients
+    try:
+        assert await _sessions(node) == 3
+        # Bob's own media token, still valid for two minutes after the removal below.
+        token = (await bob.signaling.ok("media"))["token"]
+        offer = bob.publisher.localDescription.sdp
+
+        await ada.signaling.ok("remove", {"participant_id": bob.signaling.participant_id})
+        # The node dropped Bob at once (his peers did not close anything themselves).
+        await _sessions_reach(node, 2)
+
+        # His unexpired token is refused: no way back in to subscribe or publish.
+        assert await _refusal(node, "/v1/subscribe", {"token": token}) == (401, "token_revoked")
+        assert await _refusal(node, "/v1/publish", {"token": token, "sdp": offer}) == (
+            401,
+            "token_revoked",
+        )
+
+        # Nothing reaches Bob any more, while Ada and Cy keep hearing and seeing each other.
+        await asyncio.sleep(0.5)
+        bob_had, ada_had, cy_had = _media_of(bob), _media_of(ada), _media_of(cy)
+        await _wait_for(
+            lambda: all(
+                _still_flowing(c, had, "video", 10) >= 1
+                and _still_flowing(c, had, "audio", 10) >= 1
+                for c, had in ((ada, ada_had), (cy, cy_had))
+            ),
+            "Ada and Cy still receiving each other",
+        )
+        assert _media_of(bob) == bob_had, "media still reached the removed participant"
+
+        # A token minted after the revocation (a new session) is accepted.
+        real = SigningKey.from_file(twin.local.signing_key_file)
+        fresh, _ = MediaTokenService(real).issue(
+            mid, bob.signaling.participant_id, node.node_id, may_publish=False
+        )
+        assert await _refusal(node, "/v1/subscribe", {"token": fresh}) == (200, "")
+        assert await _refusal(node, "/v1/leave", {"token": fresh}) == (200, "")
+    finally:
+        for client in clients:
+            await client.close()
+        await host.close()
+
+
+async def test_ending_a_meeting_drops_its_media_and_refuses_every_token(
+    media_twin: Twin,
+) -> None:
+    from townhall.auth.keys import SigningKey
+    from townhall.media.tokens import MediaTokenService
+
+    twin = media_twin
+    (node,) = twin.local.media_nodes
+    real = MediaTokenService(SigningKey.from_file(twin.local.signing_key_file))
+    await _sessions_reach(node, 0, 20)  # the earlier tests' peers are gone
+    host, mid, clients = await _media_meeting(twin, "Ending", ("Ada", "Bob"))
+    ada, bob = clients
+    try:
+        tokens = [(await c.signaling.ok("media"))["token"] for c in clients]
+        # A token of someone who never connected, minted before the end, is covered too.
+        tokens.append(real.issue(mid, "p_latecomer", node.node_id, may_publish=True)[0])
+
+        await ada.signaling.ok("end")
+        # The clients keep their peer connections open: only the node can drop them.
+        await _sessions_reach(node, 0)
+        for token in tokens:
+            assert await _refusal(node, "/v1/subscribe", {"token": token}) == (
+                401,
+                "token_revoked",
+            )
+        await asyncio.sleep(0.5)
+        bob_had = _media_of(bob)
+        await asyncio.sleep(1.0)
+        assert _media_of(bob) == bob_had, "media still flowing after the meeting ended"
+
+        # A token minted after the end (the meeting held again) is accepted.
+        fresh = real.issue(mid, "p_next", node.node_id, may_publish=True)[0]
+        assert await _refusal(node, "/v1/subscribe", {"token": fresh}) == (200, "")
+        assert await _refusal(node, "/v1/leave", {"token": fresh}) == (200, "")
+    finally:
+        for client in clients:
+            await client.close()
+        await host.close()

@@ -4,10 +4,11 @@ waiting room, host controls, reconnects and clean-up of gone connections."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
-from tests.integration.client import Api, SignalingClient
+from tests.integration.client import Api, SignalingClient, new_guest_key
 from tests.integration.conftest import Twin
 
 
@@ -276,13 +277,24 @@ async def test_reconnect_keeps_role_and_place_and_host_keeps_rights(twin: Twin) 
     )
 
     await bob.close()
-    await host.wait_event(
-        "participant.left", lambda e: e["data"]["participant_id"] == bob.participant_id
+    # A drop is not a leave: the others see Bob reconnecting, for the reconnect window.
+    dropped = await host.wait_event(
+        "participant.updated",
+        lambda e: (
+            e["data"]["participant"]["participant_id"] == bob.participant_id
+            and not e["data"]["participant"]["connected"]
+        ),
     )
+    assert dropped["data"]["participant"]["reconnecting_until"] > time.time() * 1000
+    assert not host.events_named("participant.left")
     regrant = (
         await guest.post(
             f"/api/meetings/{mid}/rejoin",
-            {"participant_id": grant["participant_id"], "resume_token": grant["resume_token"]},
+            {
+                "session_id": grant["session_id"],
+                "participant_id": grant["participant_id"],
+                "resume_token": grant["resume_token"],
+            },
         )
     ).json()
     bob = await SignalingClient.enter(twin.ws_url, regrant)
@@ -298,18 +310,27 @@ async def test_reconnect_keeps_role_and_place_and_host_keeps_rights(twin: Twin) 
     # The host drops without leaving, comes back through the same account, and is still host.
     await host.close()
     await bob.wait_event(
-        "participant.left", lambda e: e["data"]["participant_id"] == host.participant_id
+        "participant.updated",
+        lambda e: (
+            e["data"]["participant"]["participant_id"] == host.participant_id
+            and not e["data"]["participant"]["connected"]
+        ),
     )
     host2, rejoined = await _enter(twin, host_api, mid, "Hana Host")
     assert rejoined["you"]["role"] == "host"
     await host2.ok("lock", {"locked": True})
     await carol.wait_event("meeting.updated", lambda e: e["data"]["locked"] is True)
-    late = await guest.post(f"/api/meetings/{mid}/join", {"display_name": "Late"})
+    late = await guest.post(
+        f"/api/meetings/{mid}/join", {"display_name": "Late", "guest_key": new_guest_key()}
+    )
     assert late.status_code == 403 and "locked" in late.json()["error"]["message"]
     await host2.ok("end")
     for client in (bob, carol):
         await client.wait_event("meeting.ended")
         await asyncio.wait_for(client.closed, 10)
-    ended = await guest.post(f"/api/meetings/{mid}/join", {"display_name": "Later"})
-    assert ended.status_code == 410
+    # The session is over, not the meeting: a guest now waits for the host to start it again.
+    later = await guest.post(
+        f"/api/meetings/{mid}/join", {"display_name": "Later", "guest_key": new_guest_key()}
+    )
+    assert later.status_code == 409 and later.json()["error"]["code"] == "not_started"
     await host2.close()

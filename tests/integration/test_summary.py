@@ -58,23 +58,21 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
     assert rejoin.status_code == 200, rejoin.text
     bob = await _enter(twin, rejoin.json())
     await carol.close()
-    await host.wait_event(
-        "participant.left", lambda e: e["data"]["participant_id"] == carol.participant_id
-    )
+    await host.wait_dropped(carol.participant_id)
 
-    # Dee is removed by the host: her session ends then.
+    # Dee is removed by the host: her interval ends then.
     dee = await _enter(twin, await guest.join(mid, "Dee"))
     await host.ok("remove", {"participant_id": dee.participant_id})
     await dee.closed
     await dee.close()
 
-    # While the meeting runs, open sessions have no end yet.
+    # While the session runs, open intervals have no end yet.
     running = (await host_api.get(f"/api/meetings/{mid}/summary")).json()
     assert running["meeting"]["ended_at"] is None
-    open_sessions = [
-        s for a in running["attendance"] for s in a["sessions"] if s["left_at"] is None
+    open_intervals = [
+        s for a in running["attendance"] for s in a["intervals"] if s["left_at"] is None
     ]
-    assert len(open_sessions) == 2  # the host and Bob's second session
+    assert len(open_intervals) == 2  # the host and Bob's second interval
 
     await host.ok("end")
     response = await host_api.get(f"/api/meetings/{mid}/summary")
@@ -88,17 +86,17 @@ async def test_summary_after_people_join_talk_vote_and_leave(twin: Twin) -> None
     people = {a["name"]: a for a in summary["attendance"]}
     assert list(people) == ["Hana Host", "Bob", "=cmd|' /C calc'!A0", "Dee"]  # by arrival
     assert people["Hana Host"]["role"] == "host"
-    assert [len(a["sessions"]) for a in people.values()] == [1, 2, 1, 1]
+    assert [len(a["intervals"]) for a in people.values()] == [1, 2, 1, 1]
     for a in people.values():
-        for s in a["sessions"]:
-            assert s["left_at"] is not None, a  # every session ended by the end at the latest
+        for s in a["intervals"]:
+            assert s["left_at"] is not None, a  # every interval ended by the end at the latest
             assert _t(meeting["started_at"]) <= _t(s["joined_at"]) <= _t(s["left_at"])
             assert _t(s["left_at"]) <= _t(meeting["ended_at"])
         assert a["total_seconds"] >= 0
-    first, second = people["Bob"]["sessions"]
+    first, second = people["Bob"]["intervals"]
     assert _t(first["left_at"]) <= _t(second["joined_at"])
-    assert people["Hana Host"]["sessions"][0]["left_at"] == meeting["ended_at"]
-    removed = next(s for s in running["attendance"] if s["name"] == "Dee")["sessions"][0]
+    assert people["Hana Host"]["intervals"][0]["left_at"] == meeting["ended_at"]
+    removed = next(s for s in running["attendance"] if s["name"] == "Dee")["intervals"][0]
     assert removed["left_at"] is not None  # closed by the removal, before the end
 
     assert [(m["from_name"], m["text"]) for m in summary["chat"]] == [

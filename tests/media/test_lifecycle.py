@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from contracts.media_nodes import MediaNode
 from infra.twin.dynamodb import LocalDynamoDB
 from media_fleet.lifecycle import NodeLifecycle, NodeLoad, ProcessCpu
 from media_fleet.load_metric import EmfLoadReporter, load_percent
 from media_fleet.registry import NodeRegistry
-from townhall.media.nodes import MediaNode, NodeDirectory
+from townhall.media.nodes import NodeDirectory
 
 
 def _node(node_id: str) -> MediaNode:

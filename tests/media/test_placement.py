@@ -1,5 +1,7 @@
-"""Meeting placement against a real DynamoDB API (moto's server in its own process)."""
+"""Meeting placement against a real DynamoDB API (moto's server in its own process), and its
+decisions over stores that a test substitutes through their Protocols."""
 
+import dataclasses
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -7,12 +9,20 @@ from typing import Any
 
 import pytest
 
+from contracts.media_nodes import MediaNode, NodeState
 from infra.twin.dynamodb import LocalDynamoDB
 from media_fleet.registry import NodeRegistry
 from townhall.errors import Conflict
-from townhall.media.nodes import MediaNode, NodeDirectory
-from townhall.media.placement import MeetingPlacement, NoMediaCapacity, Placement
+from townhall.media.nodes import MediaNodeRecords, NodeDirectory
+from townhall.media.placement import (
+    MeetingPlacement,
+    NoMediaCapacity,
+    Placement,
+    PlacementRecords,
+)
 from townhall.store import dynamo
+from townhall.store.media_nodes import MediaNodeTable, StoreUnavailable
+from townhall.store.placement import PlacementTable
 
 
 @pytest.fixture
@@ -188,16 +198,26 @@ def test_no_node_with_room_is_a_clear_error(
     assert placement.current(meeting_id) is None
 
 
-class OneNodeView(NodeDirectory):
-    """A directory whose scan shows a single node: each racing placement picks another node,
-    so only the conditional write can make them agree."""
+class OneNodeRecords:
+    """The registry as one racing placement sees it: its scan shows a single node, so each
+    racer picks another node and only the conditional write can make them agree. A stand-in
+    for the store through its Protocol (`MediaNodeRecords`), over the real table."""
 
     def __init__(self, table: str, client: Any, node_id: str) -> None:
-        super().__init__(table, client)
+        self._table = MediaNodeTable(table, client)
         self._only = node_id
 
-    def live(self) -> list[MediaNode]:
-        return [n for n in super().live() if n.node_id == self._only]
+    def live(self, now: float) -> list[MediaNode]:
+        return [n for n in self._table.live(now) if n.node_id == self._only]
+
+    def get(self, node_id: str, now: float) -> MediaNode | None:
+        return self._table.get(node_id, now)
+
+    def add_load(self, node_id: str, streams: int, *, most: int, now: float) -> MediaNode | None:
+        return self._table.add_load(node_id, streams, most=most, now=now)
+
+    def remove_load(self, node_id: str, streams: int) -> None:
+        self._table.remove_load(node_id, streams)
 
 
 def test_concurrent_placements_of_one_meeting_agree(
@@ -214,7 +234,9 @@ def test_concurrent_placements_of_one_meeting_agree(
     start = threading.Barrier(racers, timeout=10)
 
     def place(name: str) -> str:
-        placement = MeetingPlacement(meetings_table, OneNodeView(nodes_table, client, name), client)
+        placement = MeetingPlacement(
+            meetings_table, NodeDirectory(OneNodeRecords(nodes_table, client, name)), client
+        )
         start.wait()
         return placement.place(meeting_id).node_id
 
@@ -241,7 +263,9 @@ def test_a_placement_that_loses_the_write_follows_the_winner(
 ) -> None:
     start_node(nodes_table, client, "node-a")
     start_node(nodes_table, client, "node-b", load=5)
-    winner = MeetingPlacement(meetings_table, OneNodeView(nodes_table, client, "node-b"), client)
+    winner = MeetingPlacement(
+        meetings_table, NodeDirectory(OneNodeRecords(nodes_table, client, "node-b")), client
+    )
     loser = MeetingPlacement(meetings_table, directory, client)
 
     # The loser's first read saw no placement; the winner's write lands right after it.
@@ -273,3 +297,98 @@ def test_release_forgets_the_placement_only_if_it_is_still_ours(
     assert placement.release(meeting_id, node_id="node-a") is True
     assert placement.current(meeting_id) is None
     assert placement.release(meeting_id) is True  # idempotent without a node id
+
+
+class NodesInMemory:
+    """`MediaNodeRecords` in a dict: placement's decisions, with no DynamoDB at all."""
+
+    def __init__(self, *nodes: MediaNode) -> None:
+        self.nodes = {n.node_id: n for n in nodes}
+
+    def live(self, now: float) -> list[MediaNode]:
+        return [n for n in self.nodes.values() if n.is_live(now)]
+
+    def get(self, node_id: str, now: float) -> MediaNode | None:
+        node = self.nodes.get(node_id)
+        return node if node is not None and node.is_live(now) else None
+
+    def add_load(self, node_id: str, streams: int, *, most: int, now: float) -> MediaNode | None:
+        node = self.get(node_id, now)
+        if node is None or node.state != "active" or node.load > most:
+            return None
+        self.nodes[node_id] = dataclasses.replace(node, load=node.load + streams)
+        return self.nodes[node_id]
+
+    def remove_load(self, node_id: str, streams: int) -> None:
+        node = self.nodes.get(node_id)
+        if node is not None and node.load >= streams:
+            self.nodes[node_id] = dataclasses.replace(node, load=node.load - streams)
+
+
+class PlacementsInMemory:
+    """`PlacementRecords` in a dict, with the same conditions as the table."""
+
+    def __init__(self) -> None:
+        self.placements: dict[str, Placement] = {}
+
+    def get(self, meeting_id: str) -> Placement | None:
+        return self.placements.get(meeting_id)
+
+    def put(self, placement: Placement, *, replacing: str | None) -> bool:
+        current = self.placements.get(placement.meeting_id)
+        if (current.node_id if current is not None else None) != replacing:
+            return False
+        self.placements[placement.meeting_id] = placement
+        return True
+
+    def delete(self, meeting_id: str, *, node_id: str | None = None) -> bool:
+        current = self.placements.get(meeting_id)
+        if node_id is not None and (current is None or current.node_id != node_id):
+            return False
+        self.placements.pop(meeting_id, None)
+        return True
+
+
+def test_placement_decides_over_any_store_that_keeps_the_protocols() -> None:
+    now = 1_800_000_000.0
+
+    def node(node_id: str, load: int, state: NodeState = "active") -> MediaNode:
+        return MediaNode(
+            node_id=node_id,
+            address="192.0.2.1",
+            control_url=f"https://192.0.2.1/{node_id}",
+            capacity=10,
+            load=load,
+            state=state,
+            ttl=int(now) + 15,
+        )
+
+    nodes = NodesInMemory(node("node-a", 6), node("node-b", 2))
+    placements = PlacementsInMemory()
+    # Typed as the Protocols: the stand-ins need no cast and no ignore.
+    records: MediaNodeRecords = nodes
+    stored: PlacementRecords = placements
+    placement = MeetingPlacement(
+        stored, NodeDirectory(records, clock=lambda: now), clock=lambda: now
+    )
+
+    assert placement.place("m-1", 3).node_id == "node-b"
+    assert nodes.nodes["node-b"].load == 5
+    assert placement.place("m-1", 3).node_id == "node-b"  # sticky while it has room
+    assert placement.place("m-1", 3).node_id == "node-a"  # full now (8 + 3 > 10): moved
+    assert placements.placements["m-1"].node_id == "node-a"
+    nodes.nodes["node-a"] = dataclasses.replace(nodes.nodes["node-a"], state="draining")
+    with pytest.raises(NoMediaCapacity):
+        placement.place("m-1", 3)
+    assert placement.release("m-1", node_id="node-b") is False
+    assert placement.release("m-1") is True and placement.current("m-1") is None
+
+
+def test_placement_storage_raises_its_own_error_never_a_client_error(client: Any) -> None:
+    missing = PlacementTable("no-such-table", client)
+    with pytest.raises(StoreUnavailable, match="reading the media placement of m-1 failed"):
+        missing.get("m-1")
+    with pytest.raises(StoreUnavailable, match="placing meeting m-1 failed"):
+        missing.put(Placement("m-1", "node-a", 1), replacing=None)
+    with pytest.raises(StoreUnavailable, match="releasing the media placement of m-1 failed"):
+        missing.delete("m-1")

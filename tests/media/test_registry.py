@@ -1,13 +1,18 @@
-"""A node's registry entry against a real DynamoDB API (moto's server in its own process)."""
+"""A node's registry entry against a real DynamoDB API (moto's server in its own process):
+written by the node (media_fleet.registry), read by the control plane (townhall.store's
+MediaNodeTable under townhall.media's NodeDirectory), the item being the contract in
+contracts.media_nodes."""
 
 from typing import Any
 
 import pytest
 
+from contracts.media_nodes import MediaNode, is_live, ttl_for
 from infra.twin.dynamodb import LocalDynamoDB
-from media_fleet.registry import NodeRegistry
-from townhall.media.nodes import MediaNode, NodeDirectory
+from media_fleet.registry import NodeRegistry, to_attributes
+from townhall.media.nodes import NodeDirectory
 from townhall.store import dynamo
+from townhall.store.media_nodes import MediaNodeTable, StoreUnavailable
 
 NOW = 1_800_000_000.0
 
@@ -173,4 +178,27 @@ def test_a_malformed_item_does_not_hide_the_others(client: Any, table: str) -> N
 def test_a_node_item_without_a_fingerprint_reads_as_none() -> None:
     item = {"node_id": "n", "address": "a", "control_url": "http://127.0.0.1:1", "capacity": 1}
     assert MediaNode.from_item(item).control_cert_sha256 is None
-    assert "control_cert_sha256" not in dynamo.to_ddb(MediaNode.from_item(item).to_item())
+    # What the node writes leaves the absent fingerprint out (DynamoDB stores no null for it).
+    assert "control_cert_sha256" not in to_attributes(MediaNode.from_item(item).to_item())
+
+
+def test_the_ttl_rules_of_the_contract() -> None:
+    assert ttl_for(NOW) == int(NOW) + 15  # three heartbeats of 5 s
+    assert ttl_for(NOW, heartbeat_interval=1) == int(NOW) + 3
+    assert is_live(None, NOW) and is_live(int(NOW) + 1, NOW)
+    assert not is_live(int(NOW), NOW)  # the moment the ttl is reached, the node is dead
+    node = a_node()
+    assert not node.is_live(NOW)  # never heartbeat: ttl 0
+
+
+def test_the_store_raises_its_own_error_never_a_client_error(client: Any) -> None:
+    # A table that does not exist: DynamoDB answers ResourceNotFoundException (a ClientError).
+    missing = NodeDirectory(MediaNodeTable("no-such-table", client))
+    with pytest.raises(StoreUnavailable, match="reading the media node registry failed"):
+        missing.live()
+    with pytest.raises(StoreUnavailable, match="reading media node node-a failed"):
+        missing.get("node-a")
+    with pytest.raises(StoreUnavailable, match="reserving streams on media node node-a"):
+        missing.reserve(a_node(), 1)
+    with pytest.raises(StoreUnavailable, match="giving back streams on media node node-a"):
+        missing.unreserve("node-a", 1)

@@ -7,6 +7,7 @@ a room would show; no aiortc is needed for any of this.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import socket
@@ -22,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from media_fleet.service.control_api import WORKER_HEADER, WorkerState, control_app
 from media_fleet.service.http_server import ServedApp
 from media_fleet.service.keys import TokenGate
+from media_fleet.service.revocations import Revocations
 from media_fleet.service.rooms import RoomDirectory
 from media_fleet.service.wire import MAX_BODY_BYTES
 from townhall.auth.keys import SigningKey
@@ -40,9 +42,14 @@ class StandInRoom:
     subscribed: set[str] = field(default_factory=set)
     closed: bool = False
     moved: bool = False
+    # When set, a publish waits for it: a request still inside the room, as while aiortc
+    # gathers ICE candidates.
+    hold: asyncio.Event | None = None
 
     async def publish(self, participant_id: str, offer_sdp: str) -> str:
         self.calls.append(("publish", participant_id))
+        if self.hold is not None:
+            await self.hold.wait()
         if not offer_sdp.startswith("v=0"):
             raise ValueError("not an SDP offer")
         self.participants.add(participant_id)
@@ -88,6 +95,18 @@ class Node:
     key: SigningKey
     jwks_loads: list[int]
     published_jwks: dict[str, Any]
+    revocations: Revocations
+    # Rooms created from now on hold their publishes until this is set (None: they do not).
+    holds: list[asyncio.Event | None] = field(default_factory=lambda: [None])
+
+    def revocation(
+        self, meeting: str = "m-1", participant: str | None = None, *, node: str = NODE
+    ) -> str:
+        """A revocation token, as the control plane mints it when someone is removed (or,
+        with no participant, when the meeting ends)."""
+        return MediaTokenService(self.key).issue_revocation(
+            meeting, node, participant_id=participant
+        )
 
     def token(
         self,
@@ -114,18 +133,31 @@ async def node() -> AsyncIterator[Node]:
         return published
 
     created: list[StandInRoom] = []
+    holds: list[asyncio.Event | None] = [None]
 
     def factory(meeting_id: str, *, video_slots: int | None = None) -> StandInRoom:
-        created.append(StandInRoom(meeting_id))
+        created.append(StandInRoom(meeting_id, hold=holds[0]))
         return created[-1]
 
     rooms = RoomDirectory(factory)
     worker = WorkerState(node_id=NODE, worker=3)
-    app = control_app(TokenGate(load, NODE, refresh_interval=30.0), rooms, worker)
+    revocations = Revocations()
+    gate = TokenGate(load, NODE, refresh_interval=30.0)
+    app = control_app(gate, rooms, worker, revocations=revocations)
     served = ServedApp(app, socket.create_server(("127.0.0.1", 0)))
     await served.start()
     try:
-        yield Node(f"http://127.0.0.1:{served.port}", rooms, worker, created, key, loads, published)
+        yield Node(
+            f"http://127.0.0.1:{served.port}",
+            rooms,
+            worker,
+            created,
+            key,
+            loads,
+            published,
+            revocations,
+            holds,
+        )
     finally:
         served.stop()
         await served.wait_stopped()
@@ -400,3 +432,157 @@ async def test_an_unknown_key_id_refreshes_the_keys_at_most_once_per_interval(no
         response = await post(node, "/v1/subscribe", {"token": node.token(key=stranger)})
         assert response.status_code == 401
     assert len(node.jwks_loads) == 2
+
+
+async def join(node: Node, meeting: str, participant: str) -> str:
+    """Publish, subscribe and answer with a fresh token; the token."""
+    token = node.token(meeting, participant)
+    for path, body in [
+        ("/v1/publish", {"token": token, "sdp": OFFER}),
+        ("/v1/subscribe", {"token": token}),
+        ("/v1/subscribe/answer", {"token": token, "sdp": "v=0 answer"}),
+    ]:
+        response = await post(node, path, body)
+        assert response.status_code == 200, (path, response.text)
+    return token
+
+
+async def minted_later(node: Node, meeting: str, participant: str) -> str:
+    """A token issued after everything so far (a new session): one millisecond is enough."""
+    await asyncio.sleep(0.002)
+    return node.token(meeting, participant)
+
+
+def room_of(node: Node, meeting: str) -> StandInRoom:
+    return [room for room in node.created if room.meeting_id == meeting][-1]
+
+
+async def test_revoking_a_participant_drops_them_and_refuses_their_tokens(node: Node) -> None:
+    alice = await join(node, "m-1", "alice")
+    bob = await join(node, "m-1", "bob")
+    elsewhere = await join(node, "m-2", "alice")  # the same id in another meeting
+    assert node.rooms.sessions() == 3
+
+    revoked = await post(node, "/v1/revoke", {"token": node.revocation("m-1", "alice")})
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json() == {"revoked": "participant"}
+    assert revoked.headers[WORKER_HEADER] == "3"
+    # Dropped at once; bob stays, and so does the other meeting.
+    assert room_of(node, "m-1").calls[-1] == ("leave", "alice")
+    assert room_of(node, "m-1").participants == {"bob"}
+    assert node.rooms.sessions() == 2
+
+    # alice's unexpired token is refused everywhere a session starts or continues.
+    calls_before = list(room_of(node, "m-1").calls)
+    for path, body in [
+        ("/v1/publish", {"token": alice, "sdp": OFFER}),
+        ("/v1/subscribe", {"token": alice}),
+        ("/v1/subscribe/answer", {"token": alice, "sdp": "v=0 answer"}),
+    ]:
+        assert error_of(await post(node, path, body)) == (
+            401,
+            "token_revoked",
+            "media token was revoked: the participant was removed from the meeting",
+        ), path
+    assert room_of(node, "m-1").calls == calls_before  # nothing reached the room
+    # Leaving only takes away: still fine.
+    assert (await post(node, "/v1/leave", {"token": alice})).status_code == 200
+
+    assert (await post(node, "/v1/subscribe", {"token": bob})).status_code == 200
+    assert (await post(node, "/v1/subscribe", {"token": elsewhere})).status_code == 200
+    # A token minted after the revocation (alice let back in, a new session) works.
+    fresh = await minted_later(node, "m-1", "alice")
+    published = await post(node, "/v1/publish", {"token": fresh, "sdp": OFFER})
+    assert published.status_code == 200, published.text
+    assert room_of(node, "m-1").participants == {"alice", "bob"}
+
+
+async def test_ending_a_meeting_closes_its_room_and_refuses_every_token(node: Node) -> None:
+    alice = await join(node, "m-1", "alice")
+    bob = await join(node, "m-1", "bob")
+    carol = await join(node, "m-2", "carol")
+    ended = room_of(node, "m-1")
+
+    revoked = await post(node, "/v1/revoke", {"token": node.revocation("m-1")})
+    assert revoked.status_code == 200 and revoked.json() == {"revoked": "meeting"}
+    assert ended.closed and node.rooms.meetings() == ["m-2"]
+    assert node.rooms.sessions() == 1
+
+    rooms_before = len(node.created)
+    for token in (alice, bob):
+        for path, body in [
+            ("/v1/publish", {"token": token, "sdp": OFFER}),
+            ("/v1/subscribe", {"token": token}),
+        ]:
+            assert error_of(await post(node, path, body)) == (
+                401,
+                "token_revoked",
+                "media token was revoked: the meeting has ended",
+            ), path
+    assert len(node.created) == rooms_before and node.rooms.meetings() == ["m-2"]
+    assert (await post(node, "/v1/subscribe", {"token": carol})).status_code == 200
+
+    # The meeting starts again (a new session): tokens minted from now on work.
+    fresh = await minted_later(node, "m-1", "bob")
+    assert (await post(node, "/v1/subscribe", {"token": fresh})).status_code == 200
+    assert node.rooms.meetings() == ["m-1", "m-2"] and not room_of(node, "m-1").closed
+
+
+async def test_only_the_control_planes_revocation_token_revokes(node: Node) -> None:
+    alice = await join(node, "m-1", "alice")
+    bob = await join(node, "m-1", "bob")
+    other_key = SigningKey.from_private_key(Ed25519PrivateKey.generate())
+    forged = MediaTokenService(other_key).issue_revocation("m-1", NODE, participant_id="alice")
+    cases = [
+        # bob's own media token: a participant cannot remove another.
+        ({"token": bob}, "token is not a revocation token"),
+        ({}, "a revocation token is required"),
+        ({"token": forged}, "revocation token signed with an unknown key"),
+        (
+            {"token": node.revocation("m-1", "alice", node="node-elsewhere")},
+            "revocation token is for another media node",
+        ),
+    ]
+    for body, message in cases:
+        assert error_of(await post(node, "/v1/revoke", body)) == (
+            401,
+            "unauthenticated",
+            message,
+        ), body
+    assert room_of(node, "m-1").participants == {"alice", "bob"} and len(node.revocations) == 0
+    assert (await post(node, "/v1/subscribe", {"token": alice})).status_code == 200
+    # And a revocation token opens no session.
+    status, code, message = error_of(
+        await post(node, "/v1/subscribe", {"token": node.revocation("m-3", "mallory")})
+    )
+    assert (status, code, message) == (401, "unauthenticated", "token is not a media token")
+    assert node.rooms.meetings() == ["m-1"]
+
+
+@pytest.mark.parametrize("participant", ["alice", None], ids=["removed", "ended"])
+async def test_a_revocation_during_a_publish_undoes_it(node: Node, participant: str | None) -> None:
+    hold = node.holds[0] = asyncio.Event()
+    token = node.token("m-1", "alice")
+    publishing = asyncio.create_task(post(node, "/v1/publish", {"token": token, "sdp": OFFER}))
+    for _ in range(200):  # until the publish is inside the room
+        if node.created and node.created[0].calls:
+            break
+        await asyncio.sleep(0.01)
+    room = node.created[0]
+    revoked = await post(node, "/v1/revoke", {"token": node.revocation("m-1", participant)})
+    assert revoked.status_code == 200, revoked.text
+    hold.set()
+    status, code, _ = error_of(await asyncio.wait_for(publishing, 5))
+    assert (status, code) == (401, "token_revoked")
+    # What the publish made in the room was taken down again, and the room is gone.
+    assert room.calls[-1] == ("leave", "alice") and room.participants == set()
+    assert room.closed and len(node.rooms) == 0
+
+
+async def test_revocations_still_work_while_draining(node: Node) -> None:
+    alice = await join(node, "m-1", "alice")
+    node.worker.draining = True
+    revoked = await post(node, "/v1/revoke", {"token": node.revocation("m-1", "alice")})
+    assert revoked.status_code == 200
+    assert error_of(await post(node, "/v1/subscribe", {"token": alice}))[1] == "token_revoked"
+    assert_no_room(node)

@@ -28,16 +28,16 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.media_nodes import MediaNode
+from contracts.node_api import WORKER_HEADER
 from infra.twin.dynamodb import LocalDynamoDB
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
-from media_fleet.service.control_api import WORKER_HEADER
 from media_fleet.service.routing import worker_for
 from tests.media.test_service_end_to_end import Client
 from townhall.auth.keys import SigningKey
 from townhall.media import node_client
 from townhall.media.jwks import jwks
 from townhall.media.node_client import MediaNodeUnavailable
-from townhall.media.nodes import MediaNode
 from townhall.media.tokens import MediaTokenService
 from townhall.store import dynamo
 
@@ -148,7 +148,8 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., RunningNode]]:
         ]  # fmt: skip
         process_env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "functions"), str(ROOT)]),
+            # As on EC2: the node ships contracts/ and media_fleet/ only, never functions/.
+            "PYTHONPATH": str(ROOT),
             **(env or {}),
         }
         with out.open("wb") as stdout, err.open("wb") as stderr:
@@ -205,6 +206,17 @@ def test_two_workers_behind_one_front_route_meetings_and_stop_on_sigterm(
             response = node.post("/v1/leave", {"token": node.token(meeting, participant)})
             assert response.status_code == 200, response.text
             assert response.headers[WORKER_HEADER] == str(index), meeting
+
+    # A revocation goes to the meeting's own worker too, which then refuses the token there.
+    meeting = meetings_on_each_worker(2)[1]
+    carol = node.token(meeting, "carol")
+    revocation = node.tokens.issue_revocation(meeting, node.node_id, participant_id="carol")
+    revoked = node.post("/v1/revoke", {"token": revocation})
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.headers[WORKER_HEADER] == "1" and revoked.json() == {"revoked": "participant"}
+    refused = node.post("/v1/subscribe", {"token": carol})
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "token_revoked"
+    assert refused.headers[WORKER_HEADER] == "1"
 
     # The front routes on an unverified claim; the worker still verifies everything.
     forged = SigningKey.from_private_key(Ed25519PrivateKey.generate())

@@ -126,9 +126,11 @@ def env(twin: Twin) -> Iterator[Env]:
         json={"title": "Join me", "passcode": PASSCODE, "rrule": "FREQ=WEEKLY", **schedule},
         headers=auth,
     ).json()
+    # The host starts a session, so that guests' joins are answered (not the lobby's 409).
+    http.post(f"/api/meetings/{target['meeting_id']}/join", json={}, headers=auth).json()
     grant = http.post(
         f"/api/meetings/{target['meeting_id']}/join",
-        json={"display_name": "Gus", "passcode": PASSCODE},
+        json={"display_name": "Gus", "passcode": PASSCODE, "guest_key": "g" * 32},
     ).json()
     shared = Env(
         twin=twin,

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from contracts.media_nodes import MediaNode
+from contracts.node_api import ERROR_STATUS, ErrorCode, error_body
 from media_fleet.service.tls import ControlCertificate, generate
-from townhall.errors import Forbidden
+from townhall.errors import Forbidden, Gone, InvalidInput
 from townhall.media import node_client
 from townhall.media.node_client import MediaNodeUnavailable
-from townhall.media.nodes import MediaNode
 
 
 class TlsNode:
@@ -29,12 +30,13 @@ class TlsNode:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 received.append((self.path, body))
-                status = 403 if self.path == "/v1/forbidden" else 200
-                answer = (
-                    {"error": {"code": "forbidden", "message": "not yours"}}
-                    if status == 403
-                    else {"sdp": "v=0", "echo": json.loads(body)}
-                )
+                # /v1/error/<code> answers that error, as the node would.
+                code = self.path.removeprefix("/v1/error/")
+                answer: Any = {"sdp": "v=0", "echo": json.loads(body)}
+                status = 200
+                if code != self.path:
+                    status = ERROR_STATUS[ErrorCode(code)]
+                    answer = error_body(ErrorCode(code), f"the node says {code}")
                 data = json.dumps(answer).encode()
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
@@ -82,8 +84,25 @@ def test_the_pinned_fingerprint_reaches_the_node(tls_node: TlsNode) -> None:
     assert node_client.call(tls_node.node(colons), "/v1/leave", {"token": "u"})["sdp"] == "v=0"
     assert [path for path, _ in tls_node.requests] == ["/v1/publish", "/v1/leave"]
     # The node's own errors still come through as domain errors.
-    with pytest.raises(Forbidden, match="not yours"):
-        node_client.call(tls_node.node(fingerprint), "/v1/forbidden", {"token": "t"})
+    with pytest.raises(Forbidden, match="the node says forbidden"):
+        node_client.call(tls_node.node(fingerprint), "/v1/error/forbidden", {"token": "t"})
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "message"),
+    [
+        ("draining", Gone, "the media node is draining: the node says draining"),
+        ("overloaded", MediaNodeUnavailable, "the media node failed: the node says overloaded"),
+        ("token_revoked", MediaNodeUnavailable, "the node says token_revoked"),
+        ("invalid_input", InvalidInput, "refused the request"),
+    ],
+)
+def test_the_nodes_error_codes_become_domain_errors(
+    tls_node: TlsNode, code: str, error: type[Exception], message: str
+) -> None:
+    node = tls_node.node(tls_node.certificate.sha256)
+    with pytest.raises(error, match=message):
+        node_client.call(node, f"/v1/error/{code}", {"token": "t"})
 
 
 def test_a_wrong_fingerprint_is_refused_before_anything_is_sent(tls_node: TlsNode) -> None:

@@ -1,8 +1,9 @@
 """A vote (or upvote, or stroke) cancelled only because another transaction was in flight on
 the same item is retried as is; a failed condition is answered at once, never retried.
 
-DynamoDB's TransactionConflict cannot be produced by moto, so the store is a stand-in that
-raises what MeetingStore.commit raises for it (the AWS boundary, nothing else, is faked)."""
+DynamoDB's TransactionConflict cannot be produced by moto, so the store's commit is replaced
+by one that raises what SessionStore.commit raises for it (the AWS boundary, nothing else, is
+faked)."""
 
 from __future__ import annotations
 
@@ -12,23 +13,25 @@ import pytest
 
 from townhall.auth.claims import JoinClaims
 from townhall.errors import Conflict, Gone
+from townhall.model.session import SessionKey
+from townhall.notifier import ConnectionNotifier
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import CONFLICT_ATTEMPTS, Write, commit
-from townhall.store.meetings import StaleWrite
+from townhall.store.connections import ConnectionStore
+from townhall.store.sessions import SessionStore, StaleWrite
 
 
-class ConflictingStore:
+class ConflictingStore(SessionStore):
     """Fails the first `conflicts` commits with the given failed sort keys."""
 
-    table = "meetings"
-
     def __init__(self, conflicts: int, failed: tuple[str, ...] = ()) -> None:
+        super().__init__("meetings")
         self.conflicts = conflicts
         self.failed = failed
         self.commits: list[dict[str, Any]] = []
 
-    def commit(self, meeting_id: str, seq: int, **writes: Any) -> None:
+    def commit(self, key: SessionKey, seq: int, **writes: Any) -> None:
         self.commits.append({"seq": seq, **writes})
         if len(self.commits) <= self.conflicts:
             raise StaleWrite("cancelled", self.failed)
@@ -36,11 +39,16 @@ class ConflictingStore:
 
 def _context(store: ConflictingStore) -> tuple[ActionContext, list[float]]:
     pauses: list[float] = []
-    context = ActionContext(store, None, None, pause=pauses.append)  # type: ignore[arg-type]
+    context = ActionContext(
+        store,
+        ConnectionStore("connections"),
+        ConnectionNotifier("http://127.0.0.1:9"),
+        pause=pauses.append,
+    )
     return context, pauses
 
 
-CALLER = Caller(JoinClaims("m1", "p1", "attendee", "Ann", None, 0), "c1")
+CALLER = Caller(JoinClaims("m1", "s_1", "p1", "attendee", "Ann", None, 0), "c1")
 REQUEST = Request("poll_vote", "r-1", {})
 ITEMS = [{"Put": {"TableName": "meetings", "Item": {}}}]
 

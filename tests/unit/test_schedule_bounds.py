@@ -28,7 +28,9 @@ from townhall.meetings.schedule import (
     parse_rrule,
 )
 from townhall.meetings.service import MeetingService
-from townhall.store.meetings import Meeting
+from townhall.model.meeting import Meeting
+from townhall.store.meetings import MeetingStore
+from townhall.store.sessions import SessionStore
 
 T = TypeVar("T")
 NOW = datetime(2027, 6, 1, tzinfo=UTC)
@@ -211,8 +213,9 @@ def test_listed_occurrences_are_the_next_ones_after_now(
 # -- the service: lists, invites -----------------------------------------------------------------
 
 
-class _Store:
+class _Store(MeetingStore):
     def __init__(self, meetings: list[Meeting]) -> None:
+        super().__init__("meetings")
         self._meetings = meetings
 
     def meetings_of_host(self, host_id: str) -> list[Meeting]:
@@ -234,17 +237,19 @@ def _meeting(meeting_id: str, schedule: Schedule, **fields: Any) -> Meeting:
     )
 
 
-def test_the_hosts_list_keeps_bad_meetings_after_good_ones_flagged() -> None:
+def test_the_hosts_list_keeps_bad_meetings_after_coming_ones_flagged() -> None:
     later = _meeting("later", Schedule.parse("2027-09-01T09:00", "UTC", 30, None))
     sooner = _meeting("sooner", Schedule.parse("2027-07-01T09:00", "UTC", 30, "FREQ=WEEKLY"))
     past = _meeting("past", Schedule.parse("2020-07-01T09:00", "UTC", 30, None))
     bad = [_meeting(f"bad{i}", s) for i, (_, s) in enumerate(STORED_BAD)]
     store = _Store([later, bad[0], sooner, past, *bad[1:]])
-    service = MeetingService(store, tokens=None)  # type: ignore[arg-type]
+    service = MeetingService(store, SessionStore("meetings"))
     host = AccessClaims(user_id="u_host", email="h@example.com", name="H", expires_at=0)
 
-    listed = _within(5, lambda: service.upcoming(host, NOW))
-    assert [m.meeting_id for m, _ in listed] == ["sooner", "later"] + [m.meeting_id for m in bad]
+    listed = _within(5, lambda: service.listing(host, NOW))
+    # What is coming first; then, in their stored order (none has run), the past and the bad.
+    rest = [bad[0].meeting_id, "past", *(m.meeting_id for m in bad[1:])]
+    assert [m.meeting_id for m, _ in listed] == ["sooner", "later", *rest]
     assert all(occurrences == [] for _, occurrences in listed[2:])
     with pytest.raises(Conflict, match="edit or delete"):
         service.invite(bad[0], "https://example.test/join.html?m=bad0")

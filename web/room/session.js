@@ -143,7 +143,11 @@ export class MeetingSession {
         try {
           grant = await callApi(`/api/meetings/${encodeURIComponent(this.meetingId)}/rejoin`, {
             method: "POST",
-            body: { participant_id: this.participantId, resume_token: this.grant.resume_token },
+            body: {
+              session_id: this.grant.session_id,
+              participant_id: this.participantId,
+              resume_token: this.grant.resume_token,
+            },
           });
         } catch (error) {
           if (error.status === 410) { this.finish("ended"); return; }

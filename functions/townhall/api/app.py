@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request, Response
@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 
-from townhall import runtime
+from townhall import clock, runtime
 from townhall.api import csv_export, idempotency
 from townhall.api.models import (
     ErrorOut,
@@ -31,6 +31,8 @@ from townhall.api.models import (
     RefreshRequest,
     RejoinIn,
     SessionOut,
+    SessionPageOut,
+    SessionRowOut,
     SignIn,
     SignUp,
     SummaryOut,
@@ -38,12 +40,16 @@ from townhall.api.models import (
 from townhall.auth.accounts import AccountService, Session
 from townhall.auth.claims import AccessClaims
 from townhall.errors import DomainError, NotFound, Unauthenticated
+from townhall.meetings.joining import JoinGrant, Joining, JoinRequest
 from townhall.meetings.schedule import Occurrence
-from townhall.meetings.service import JoinGrant, MeetingDraft, MeetingService, usable
+from townhall.meetings.service import MeetingDraft, MeetingService, usable
+from townhall.meetings.summary import SummaryReader, iso
+from townhall.model.meeting import Meeting
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
-from townhall.store.meetings import Meeting, MeetingStore
-from townhall.store.summary import SummaryReader
+from townhall.store.meetings import MeetingStore
+from townhall.store.participants import ParticipantStore
+from townhall.store.sessions import SessionStore
 
 _STATUS = {
     "invalid_input": 422,
@@ -52,6 +58,7 @@ _STATUS = {
     "not_found": 404,
     "conflict": 409,
     "gone": 410,
+    "not_started": 409,
     "idempotency_key_reused": 422,
 }
 # Errors the framework raises itself (no route, wrong method, a body it cannot read), in the
@@ -85,7 +92,15 @@ def accounts() -> AccountService:
 
 
 def meetings() -> MeetingService:
-    return MeetingService(MeetingStore(runtime.settings().meetings_table), runtime.token_service())
+    table = runtime.settings().meetings_table
+    return MeetingService(MeetingStore(table), SessionStore(table))
+
+
+def joining() -> Joining:
+    table = runtime.settings().meetings_table
+    return Joining(
+        MeetingStore(table), SessionStore(table), ParticipantStore(table), runtime.token_service()
+    )
 
 
 def optional_account(
@@ -109,8 +124,15 @@ def meeting_id_path(meeting_id: str) -> str:
     return meeting_id
 
 
+def session_id_path(session_id: str) -> str:
+    if not _MEETING_ID.fullmatch(session_id):
+        raise NotFound("session not found")
+    return session_id
+
+
 Account = Annotated[AccessClaims, Depends(account)]
 MeetingId = Annotated[str, Depends(meeting_id_path)]
+SessionId = Annotated[str, Depends(session_id_path)]
 MaybeAccount = Annotated[AccessClaims | None, Depends(optional_account)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
@@ -174,14 +196,16 @@ def _meeting_out(
     request: Request, m: Meeting, occurrences: list[Occurrence] | None = None
 ) -> MeetingOut:
     if occurrences is None:
-        occurrences = m.schedule.occurrences_after(datetime.now(UTC), 5)  # [] if unusable
+        occurrences = m.schedule.occurrences_after(clock.utc_now(), 5)  # [] if unusable
     return MeetingOut(
         **_schedule_fields(m),
         rrule=_rrule_text(m),
         passcode=m.passcode,
         waiting_room=m.waiting_room,
-        locked=m.locked,
-        ended=m.ended_at is not None,
+        allow_before_host=m.allow_before_host,
+        live=m.live,
+        live_session_id=m.live_session_id,
+        last_session_at=iso(m.last_session_at / 1000) if m.last_session_at else None,
         video_slots=m.video_slots,
         join_url=join_url(request, m.meeting_id),
         invite_url=f"{public_origin(request)}/api/meetings/{m.meeting_id}/invite.ics",
@@ -252,8 +276,10 @@ def create_meeting(
 
 @meeting_routes.get("", response_model=list[MeetingOut])
 def list_meetings(request: Request, claims: Account) -> list[MeetingOut]:
-    upcoming = meetings().upcoming(claims, datetime.now(UTC))
-    return [_meeting_out(request, m, occ) for m, occ in upcoming]
+    """The host's meetings: running now first, then what is coming (soonest first), then the
+    rest (most recently run first)."""
+    listing = meetings().listing(claims, clock.utc_now())
+    return [_meeting_out(request, m, occ) for m, occ in listing]
 
 
 @meeting_routes.get("/{meeting_id}", response_model=MeetingOut)
@@ -281,7 +307,7 @@ def occurrences(
     meeting_id: MeetingId, claims: Account, count: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[OccurrenceOut]:
     meeting = usable(meetings().owned(claims, meeting_id))  # 409 rather than a silent []
-    return [_occurrence(o) for o in meeting.schedule.occurrences_after(datetime.now(UTC), count)]
+    return [_occurrence(o) for o in meeting.schedule.occurrences_after(clock.utc_now(), count)]
 
 
 @meeting_routes.get(
@@ -306,23 +332,65 @@ def public_meeting(meeting_id: MeetingId) -> PublicMeetingOut:
         **_schedule_fields(m),
         needs_passcode=m.passcode is not None,
         waiting_room=m.waiting_room,
-        ended=m.ended_at is not None,
-        next_occurrences=[
-            _occurrence(o) for o in m.schedule.occurrences_after(datetime.now(UTC), 3)
-        ],
+        live=m.live,
+        allow_before_host=m.guests_may_start,
+        next_occurrences=[_occurrence(o) for o in m.schedule.occurrences_after(clock.utc_now(), 3)],
         schedule_error=m.schedule.problem,
     )
 
 
-def _summary(claims: AccessClaims, meeting_id: str) -> dict[str, Any]:
-    meeting = meetings().owned(claims, meeting_id)  # 404 for anyone but the host
-    return SummaryReader(MeetingStore(runtime.settings().meetings_table)).summary(meeting)
+@meeting_routes.get("/{meeting_id}/sessions", response_model=SessionPageOut)
+def list_sessions(
+    meeting_id: MeetingId,
+    claims: Account,
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> SessionPageOut:
+    """The meeting's sessions (each run of it), newest first, a page at a time."""
+    rows, next_cursor = meetings().sessions(claims, meeting_id, limit, cursor)
+    return SessionPageOut(
+        sessions=[
+            SessionRowOut(
+                session_id=row.session_id,
+                started_at=iso(row.started_at / 1000) or "",
+                ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
+                live=not row.ended_at,
+            )
+            for row in rows
+        ],
+        next_cursor=next_cursor,
+    )
+
+
+def _summary(claims: AccessClaims, meeting_id: str, session_id: str | None) -> dict[str, Any]:
+    session = meetings().session(claims, meeting_id, session_id)  # 404 for anyone but the host
+    return SummaryReader(runtime.settings().meetings_table).summary(session)
 
 
 @meeting_routes.get("/{meeting_id}/summary", response_model=SummaryOut)
 def summary(meeting_id: MeetingId, claims: Account) -> dict[str, Any]:
-    """After (or during) the meeting, for its host: attendance, public chat, polls, Q&A."""
-    return _summary(claims, meeting_id)
+    """The latest session's summary (running or ended), for the host: attendance, public chat,
+    polls, Q&A."""
+    return _summary(claims, meeting_id, None)
+
+
+@meeting_routes.get("/{meeting_id}/sessions/{session_id}/summary", response_model=SummaryOut)
+def session_summary(
+    meeting_id: MeetingId, session_id: SessionId, claims: Account
+) -> dict[str, Any]:
+    """One session's summary, for the host."""
+    return _summary(claims, meeting_id, session_id)
+
+
+def _csv(
+    claims: AccessClaims, meeting_id: str, session_id: str | None, part: csv_export.Part
+) -> Response:
+    text = csv_export.render(_summary(claims, meeting_id, session_id), part)
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="townhall-{meeting_id}-{part}.csv"'},
+    )
 
 
 @meeting_routes.get(
@@ -333,13 +401,23 @@ def summary(meeting_id: MeetingId, claims: Account) -> dict[str, Any]:
 def summary_csv(
     meeting_id: MeetingId, claims: Account, part: Annotated[csv_export.Part, Query()]
 ) -> Response:
-    """One part of the summary as a CSV download."""
-    text = csv_export.render(_summary(claims, meeting_id), part)
-    return Response(
-        text,
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="townhall-{meeting_id}-{part}.csv"'},
-    )
+    """One part of the latest session's summary as a CSV download."""
+    return _csv(claims, meeting_id, None, part)
+
+
+@meeting_routes.get(
+    "/{meeting_id}/sessions/{session_id}/summary.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def session_summary_csv(
+    meeting_id: MeetingId,
+    session_id: SessionId,
+    claims: Account,
+    part: Annotated[csv_export.Part, Query()],
+) -> Response:
+    """One part of a session's summary as a CSV download."""
+    return _csv(claims, meeting_id, session_id, part)
 
 
 @meeting_routes.post("/{meeting_id}/join", response_model=JoinOut)
@@ -352,14 +430,18 @@ def join(
 ) -> dict[str, Any]:
     payload = body.model_dump()
 
-    def work() -> dict[str, Any]:
-        grant = meetings().join(meeting_id, body.display_name, body.passcode, claims)
-        return _join_out(request, grant)
+    service = joining()
+    join_request = JoinRequest(body.display_name, body.passcode, body.guest_key)
+    # A key is scoped to the person: a guest's to their guest identity, so a key another
+    # client reuses can never return this guest's credentials.
+    who = service.identity(join_request, claims)
 
-    caller = claims.user_id if claims else "guest"
+    def work() -> dict[str, Any]:
+        return _join_out(request, service.join(meeting_id, join_request, claims))
+
     return idempotency.run_once(
         runtime.settings().idempotency_table,
-        f"join:{meeting_id}:{caller}",
+        f"join:{meeting_id}:{who}",
         key,
         payload,
         work,
@@ -369,7 +451,9 @@ def join(
 
 @meeting_routes.post("/{meeting_id}/rejoin", response_model=JoinOut)
 def rejoin(meeting_id: MeetingId, body: RejoinIn, request: Request) -> dict[str, Any]:
-    grant = meetings().rejoin(meeting_id, body.participant_id, body.resume_token)
+    """The same participant again, with a new join token, after a drop or a reload. Safe to
+    send again if its answer was lost: the same request gets the same resume token."""
+    grant = joining().rejoin(meeting_id, body.session_id, body.participant_id, body.resume_token)
     return _join_out(request, grant)
 
 

@@ -46,7 +46,7 @@ def render(summary: dict[str, Any], part: Part) -> str:
                     a["total_seconds"],
                 ]
                 for a in summary["attendance"]
-                for s in a["sessions"]
+                for s in a["intervals"]
             ),
         )
     if part == "chat":

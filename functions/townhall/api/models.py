@@ -58,6 +58,10 @@ class MeetingIn(Body):
     waiting_room: StrictBool = False
     kind: Literal["meeting", "webinar"] = "meeting"
     video_slots: StrictInt = 9
+    allow_before_host: StrictBool = Field(
+        default=False,
+        description="guests may start a session before a host is there (never for a webinar)",
+    )
 
 
 class OccurrenceOut(BaseModel):
@@ -76,8 +80,10 @@ class MeetingOut(BaseModel):
     rrule: str | None
     passcode: str | None
     waiting_room: bool
-    locked: bool
-    ended: bool
+    allow_before_host: bool
+    live: bool = Field(description="a session of it is running now")
+    live_session_id: str | None
+    last_session_at: str | None = Field(description="when its last session started, ISO 8601 UTC")
     video_slots: int
     join_url: str
     invite_url: str
@@ -98,7 +104,10 @@ class PublicMeetingOut(BaseModel):
     duration_minutes: int
     needs_passcode: bool
     waiting_room: bool
-    ended: bool
+    live: bool = Field(description="a session is running: joining lets you in (or waits)")
+    allow_before_host: bool = Field(
+        description="guests may start it; otherwise they wait in the lobby until a host does"
+    )
     next_occurrences: list[OccurrenceOut]
     schedule_error: str | None = Field(
         default=None, description="set when the host's schedule cannot be used"
@@ -106,17 +115,27 @@ class PublicMeetingOut(BaseModel):
 
 
 class JoinIn(Body):
-    display_name: StrictStr = Field(max_length=80)
+    display_name: StrictStr | None = Field(
+        default=None, max_length=80, description="required, except for a signed-in person"
+    )
     passcode: StrictStr | None = Field(default=None, max_length=32)
+    guest_key: StrictStr | None = Field(
+        default=None,
+        max_length=128,
+        description="a guest's identity: a random secret (22 to 128 of [A-Za-z0-9_-]) the "
+        "browser keeps and sends with every join; required without a bearer token",
+    )
 
 
 class RejoinIn(Body):
+    session_id: StrictStr | None = Field(default=None, max_length=64)
     participant_id: StrictStr = Field(max_length=64)
     resume_token: StrictStr = Field(max_length=128)
 
 
 class JoinOut(BaseModel):
     meeting_id: str
+    session_id: str
     participant_id: str
     role: str
     name: str
@@ -137,21 +156,22 @@ class ErrorOut(BaseModel):
 
 class SummaryMeetingOut(BaseModel):
     meeting_id: str
+    session_id: str
     title: str
-    started_at: str | None = Field(description="first admission, ISO 8601 UTC")
-    ended_at: str | None = Field(description="when the host ended it, ISO 8601 UTC")
+    started_at: str | None = Field(description="when the session started, ISO 8601 UTC")
+    ended_at: str | None = Field(description="when it ended; null while it runs")
 
 
-class AttendanceSessionOut(BaseModel):
+class AttendanceIntervalOut(BaseModel):
     joined_at: str
-    left_at: str | None = Field(description="null while the session goes on")
+    left_at: str | None = Field(description="null while the interval goes on")
 
 
 class AttendanceOut(BaseModel):
-    participant_id: str
+    participant_id: str = Field(description="the person: their account, or guest identity")
     name: str
     role: str
-    sessions: list[AttendanceSessionOut]
+    intervals: list[AttendanceIntervalOut] = Field(description="each time they were in")
     total_seconds: int
 
 
@@ -185,3 +205,17 @@ class SummaryOut(BaseModel):
     chat: list[ChatLineOut] = Field(description="public messages, in order")
     polls: list[PollResultOut]
     questions: list[QuestionResultOut] = Field(description="most votes first")
+
+
+class SessionRowOut(BaseModel):
+    session_id: str
+    started_at: str = Field(description="ISO 8601 UTC")
+    ended_at: str | None = Field(description="null while it runs")
+    live: bool
+
+
+class SessionPageOut(BaseModel):
+    sessions: list[SessionRowOut] = Field(description="newest first")
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null at the end"
+    )

@@ -4,12 +4,11 @@ read claims (from API Gateway's authorizer context) never import the JWT and cry
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from townhall.errors import Unauthenticated
-
-Role = Literal["host", "cohost", "panelist", "attendee"]
-ROLES: tuple[Role, ...] = ("host", "cohost", "panelist", "attendee")
+from townhall.model.participant import ROLES, Role
+from townhall.model.session import SessionKey
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,7 @@ class AccessClaims:
 @dataclass(frozen=True)
 class JoinClaims:
     meeting_id: str
+    session_id: str
     participant_id: str
     role: Role
     name: str
@@ -30,10 +30,15 @@ class JoinClaims:
     user_id: str | None
     expires_at: int
 
+    @property
+    def session(self) -> SessionKey:
+        return SessionKey(self.meeting_id, self.session_id)
+
     def as_authorizer_context(self) -> dict[str, str]:
         """Flat string values: API Gateway's authorizer context takes no nested objects."""
         return {
             "meetingId": self.meeting_id,
+            "sessionId": self.session_id,
             "participantId": self.participant_id,
             "role": self.role,
             "name": self.name,
@@ -47,6 +52,7 @@ class JoinClaims:
             raise Unauthenticated("unknown role in authorizer context")
         return cls(
             meeting_id=str(context["meetingId"]),
+            session_id=str(context["sessionId"]),
             participant_id=str(context["participantId"]),
             role=role,
             name=str(context["name"]),

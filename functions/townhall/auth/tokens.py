@@ -6,13 +6,17 @@ The two kinds carry different audiences, so one can never stand in for the other
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 
+from townhall import clock
 from townhall.auth.claims import ROLES, AccessClaims, JoinClaims, Role
 from townhall.auth.keys import SigningKey
 from townhall.auth.verification import ALGORITHM, ISSUER, verify_eddsa
@@ -29,9 +33,17 @@ CLOCK_SKEW_SECONDS = 30
 
 
 class TokenService:
-    def __init__(self, key: SigningKey, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, key: SigningKey, clock: Callable[[], float] = clock.now) -> None:
         self._key = key
         self._clock = clock
+        # Resume tokens chain by HMAC under a key derived from the signing key: only the
+        # control plane can compute the next token from one it handed out.
+        raw = key.private_key.private_bytes(
+            serialization.Encoding.Raw,
+            serialization.PrivateFormat.Raw,
+            serialization.NoEncryption(),
+        )
+        self._resume_key = hashlib.sha256(b"townhall-resume-chain:" + raw).digest()
 
     # -- issuing -----------------------------------------------------------------------
 
@@ -57,6 +69,8 @@ class TokenService:
         role: Role,
         name: str,
         user_id: str | None,
+        *,
+        session_id: str,
         ttl_seconds: int = JOIN_TTL_SECONDS,
     ) -> tuple[str, int]:
         now = int(self._clock())
@@ -66,6 +80,7 @@ class TokenService:
             "aud": JOIN_AUDIENCE,
             "sub": participant_id,
             "mid": meeting_id,
+            "sid": session_id,
             "role": role,
             "name": name,
             "uid": user_id or "",
@@ -73,6 +88,15 @@ class TokenService:
             "exp": exp,
         }
         return self._sign(claims), exp
+
+    def new_resume_token(self) -> str:
+        return new_opaque_secret()
+
+    def next_resume_token(self, previous: str) -> str:
+        """The token that replaces `previous` on a rejoin: the same every time it is asked
+        for, so a rejoin whose answer was lost gets the same answer again."""
+        digest = hmac.new(self._resume_key, previous.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     # -- verifying ---------------------------------------------------------------------
 
@@ -95,6 +119,7 @@ class TokenService:
             raise Unauthenticated("token is for another meeting")
         return JoinClaims(
             meeting_id=mid,
+            session_id=_text(claims, "sid"),
             participant_id=_text(claims, "sub"),
             role=role,
             name=_text(claims, "name"),

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from contracts.errors import TokenRejected
+from contracts.tokens import ALGORITHM, ISSUER
+from contracts.tokens import verify_eddsa as verify_with_contract
 from townhall.errors import Unauthenticated
 
-ISSUER = "townhall"
-ALGORITHM = "EdDSA"
+__all__ = ["ALGORITHM", "ISSUER", "verify_eddsa"]
 
 
 def verify_eddsa(
@@ -29,42 +30,17 @@ def verify_eddsa(
     kind: str = "token",
     wrong_audience: str = "token is not valid for this use",
 ) -> dict[str, Any]:
-    """The token's claims, or Unauthenticated naming the first check that failed.
-
-    `kind` names the token in messages ("token", "media token"); `wrong_audience` is the
-    message for a valid token of another kind.
-    """
+    """The token's claims, or Unauthenticated naming the first check that failed (the
+    contract's verification, shared with the media node, in the control plane's errors)."""
     try:
-        header = jwt.get_unverified_header(token)
-    except jwt.DecodeError as exc:
-        raise Unauthenticated(f"malformed {kind}") from exc
-    if header.get("alg") != ALGORITHM:
-        raise Unauthenticated(f"{kind} algorithm not accepted")
-    key = keys.get(str(header.get("kid")))
-    if key is None:
-        raise Unauthenticated(f"{kind} signed with an unknown key")
-    try:
-        claims: dict[str, Any] = jwt.decode(
+        return verify_with_contract(
             token,
-            key,
-            algorithms=[ALGORITHM],
+            keys,
             audience=audience,
-            issuer=ISSUER,
-            options={
-                "require": ["exp", "iat", "sub", "aud", "iss"],
-                "verify_exp": False,
-                "verify_iat": False,
-            },
+            now=now,
+            skew_seconds=skew_seconds,
+            kind=kind,
+            wrong_audience=wrong_audience,
         )
-    except jwt.InvalidAudienceError as exc:
-        raise Unauthenticated(wrong_audience) from exc
-    except jwt.InvalidSignatureError as exc:
-        raise Unauthenticated(f"{kind} signature is invalid") from exc
-    except jwt.InvalidTokenError as exc:
-        raise Unauthenticated(f"invalid {kind}: {exc}") from exc
-    moment = now()
-    if int(claims["exp"]) + skew_seconds < moment:
-        raise Unauthenticated(f"{kind} has expired")
-    if int(claims["iat"]) - skew_seconds > moment:
-        raise Unauthenticated(f"{kind} is not valid yet")
-    return claims
+    except TokenRejected as exc:
+        raise Unauthenticated(exc.message) from exc

@@ -4,16 +4,25 @@ meeting and a short-lived media token for it.
 The reservation per participant is the number of streams their subscribe connection carries
 (the meeting's video slots, one screen-share slot and three audio slots): that is the load a
 participant adds to a forwarding node, whatever the meeting's size.
+
+When a participant is removed, or the meeting ends, the node is told to drop their connections
+and refuse the media tokens issued until then (a revocation): a token lives 120 s, and must not
+outlive the right to use it.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from contracts import node_api
+from contracts.media_nodes import MediaNode
 from townhall.media import node_client
-from townhall.media.nodes import MediaNode, NodeDirectory
+from townhall.media.nodes import NodeDirectory
 from townhall.media.placement import MeetingPlacement
 from townhall.media.tokens import MediaTokenService
+
+log = logging.getLogger(__name__)
 
 SCREEN_SLOTS = 1
 AUDIO_SLOTS = 3
@@ -54,7 +63,8 @@ class MediaAccess:
         node, token, _ = self._node_and_token(
             meeting_id, participant_id, True, video_slots, reserve=False
         )
-        answer = node_client.call(node, "/v1/publish", {"token": token, "sdp": offer_sdp})
+        request: node_api.PublishRequest = {"token": token, "sdp": offer_sdp}
+        answer = node_client.call(node, node_api.PUBLISH_PATH, request)
         return str(answer.get("sdp", ""))
 
     def subscribe(
@@ -65,7 +75,8 @@ class MediaAccess:
         node, token, _ = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=True
         )
-        offer = node_client.call(node, "/v1/subscribe", {"token": token})
+        request: node_api.SubscribeRequest = {"token": token}
+        offer = node_client.call(node, node_api.SUBSCRIBE_PATH, request)
         return str(offer.get("sdp", ""))
 
     def answer(
@@ -80,23 +91,62 @@ class MediaAccess:
         node, token, _ = self._node_and_token(
             meeting_id, participant_id, may_publish, video_slots, reserve=False
         )
-        node_client.call(node, "/v1/subscribe/answer", {"token": token, "sdp": answer_sdp})
+        request: node_api.SubscribeAnswerRequest = {"token": token, "sdp": answer_sdp}
+        node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
         """Best effort: the node also notices ICE going away on its own."""
-        placement = self._placement.current(meeting_id)
-        node = self._nodes.get(placement.node_id) if placement is not None else None
+        node = self._placed_node(meeting_id)
         if node is None:
             return
         token, _ = self._tokens.issue(meeting_id, participant_id, node.node_id, may_publish=False)
+        request: node_api.LeaveRequest = {"token": token}
         try:
-            node_client.call(node, "/v1/leave", {"token": token})
+            node_client.call(node, node_api.LEAVE_PATH, request)
         except Exception:  # leaving must never fail the caller
             return
 
-    def _current_node(self, meeting_id: str) -> MediaNode | None:
+    def revoke_participant(self, meeting_id: str, participant_id: str) -> bool:
+        """Tell the meeting's node to drop the participant's connections and refuse every
+        media token of theirs issued until now (they were removed). Best effort, like the
+        removal it follows: a node that does not answer is logged, never raised. True when the
+        node took it."""
+        return self._revoke(meeting_id, participant_id)
+
+    def end_meeting(self, meeting_id: str) -> bool:
+        """The meeting ended: its node drops every connection of it and refuses its media
+        tokens issued until now (best effort, as `revoke_participant`), and the placement is
+        released. True when the node took the revocation."""
+        try:
+            return self._revoke(meeting_id, None)
+        finally:
+            self.release(meeting_id)
+
+    def _revoke(self, meeting_id: str, participant_id: str | None) -> bool:
+        whom = f"participant {participant_id}" if participant_id else "every participant"
+        try:
+            node = self._placed_node(meeting_id)
+            if node is None:
+                return False  # no live node hosts the meeting: no session left to drop
+            token = self._tokens.issue_revocation(
+                meeting_id, node.node_id, participant_id=participant_id
+            )
+            request: node_api.RevokeRequest = {"token": token}
+            node_client.call(node, node_api.REVOKE_PATH, request)
+        except Exception:
+            # The removal or the end is already committed: failing it now would only tell the
+            # moderator something untrue. The tokens still expire within 120 s.
+            log.warning("media of %s in meeting %s not revoked", whom, meeting_id, exc_info=True)
+            return False
+        return True
+
+    def _placed_node(self, meeting_id: str) -> MediaNode | None:
+        """The live node the meeting is placed on, active or draining."""
         placement = self._placement.current(meeting_id)
-        node = self._nodes.get(placement.node_id) if placement is not None else None
+        return self._nodes.get(placement.node_id) if placement is not None else None
+
+    def _current_node(self, meeting_id: str) -> MediaNode | None:
+        node = self._placed_node(meeting_id)
         return node if node is not None and node.state == "active" else None
 
     def release(self, meeting_id: str) -> None:

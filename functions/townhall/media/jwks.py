@@ -1,94 +1,20 @@
-"""The token-signing public key as a JSON Web Key Set (RFC 7517, OKP keys per RFC 8037).
+"""The token-signing public key as a JSON Web Key Set, served by the HTTP API
+(`GET /api/.well-known/jwks.json`) for media nodes to verify media tokens with.
 
-A media node verifies media tokens with the public key alone: it fetches this set from the
-HTTP API (or reads it from its configuration) and never sees the private key, so a
-compromised node cannot mint tokens for other nodes or meetings.
+Rendering needs the control plane's signing key, so it lives here; the format, and reading a
+set back, are the contract in `contracts.jwks`.
 """
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from contracts.jwks import public_jwk
 
 if TYPE_CHECKING:
     from townhall.auth.keys import SigningKey
-
-ED25519_RAW_KEY_BYTES = 32
-# A set larger than this is not ours: a rotation keeps two or three keys, never dozens.
-MAX_KEYS = 8
 
 
 def jwks(signing_key: SigningKey) -> dict[str, Any]:
     """The public half of `signing_key` as a JWKS document, ready to serve as JSON."""
     return {"keys": [public_jwk(signing_key.public_key, signing_key.kid)]}
-
-
-def public_jwk(public_key: Ed25519PublicKey, kid: str) -> dict[str, str]:
-    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": _b64url(raw),
-        "kid": kid,
-        "alg": "EdDSA",
-        "use": "sig",
-    }
-
-
-def public_keys_from_jwks(document: Mapping[str, Any]) -> dict[str, Ed25519PublicKey]:
-    """kid -> Ed25519 public key for every signing key in the set.
-
-    Raises ValueError for anything that is not a well-formed Ed25519 signing key, and for a
-    private key (`d`) found in the set: that would mean the server leaks its signing key.
-    """
-    keys = document.get("keys")
-    if not isinstance(keys, list) or not keys:
-        raise ValueError("JWKS has no keys")
-    if len(keys) > MAX_KEYS:
-        raise ValueError(f"JWKS has more than {MAX_KEYS} keys")
-    found: dict[str, Ed25519PublicKey] = {}
-    for jwk in keys:
-        if not isinstance(jwk, Mapping):
-            raise ValueError("JWKS entry is not an object")
-        kid, key = public_key_from_jwk(jwk)
-        found[kid] = key
-    return found
-
-
-def public_key_from_jwks(document: Mapping[str, Any], kid: str) -> Ed25519PublicKey:
-    """The one public key with id `kid` in the set."""
-    keys = public_keys_from_jwks(document)
-    if kid not in keys:
-        raise ValueError(f"JWKS has no key {kid!r}")
-    return keys[kid]
-
-
-def public_key_from_jwk(jwk: Mapping[str, Any]) -> tuple[str, Ed25519PublicKey]:
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-        raise ValueError("JWK is not an Ed25519 (OKP) key")
-    if "d" in jwk:
-        raise ValueError("JWK holds a private key; a JWKS must publish public keys only")
-    if jwk.get("use", "sig") != "sig" or jwk.get("alg", "EdDSA") != "EdDSA":
-        raise ValueError("JWK is not an EdDSA signing key")
-    kid, x = jwk.get("kid"), jwk.get("x")
-    if not isinstance(kid, str) or not kid or not isinstance(x, str):
-        raise ValueError("JWK lacks kid or x")
-    raw = _b64url_decode(x)
-    if len(raw) != ED25519_RAW_KEY_BYTES:
-        raise ValueError("JWK x is not a 32-byte Ed25519 public key")
-    return kid, Ed25519PublicKey.from_public_bytes(raw)
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except ValueError as exc:
-        raise ValueError("JWK x is not base64url") from exc

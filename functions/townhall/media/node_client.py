@@ -9,6 +9,9 @@ every start. There is no CA to ask: the client pins the SHA-256 fingerprint the 
 in its registry item (`MediaNode.control_cert_sha256`), and urllib3 checks it during the TLS
 handshake, before any of the request is sent. An https node with no fingerprint is refused.
 Plain http is only for nodes on loopback in tests.
+
+The paths, bodies and error codes are the contract in `contracts.node_api`; the node's
+answers become the domain's errors here.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import json
 import logging
 import re
 import threading
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from contracts.media_nodes import MediaNode
+from contracts.node_api import ErrorCode
 from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput
-from townhall.media.nodes import MediaNode
 
 TIMEOUT_SECONDS = 10.0  # aiortc gathers candidates before it answers; loopback takes ~0.1 s
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -46,7 +51,7 @@ def _http() -> Any:
         return _pool
 
 
-def call(node: MediaNode, path: str, body: dict[str, Any]) -> dict[str, Any]:
+def call(node: MediaNode, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """POST `body` to the node; the JSON answer, or a DomainError saying what the node said."""
     return call_url(node.control_url, path, body, cert_sha256=node.control_cert_sha256)
 
@@ -70,7 +75,7 @@ def _pool_for(control_url: str, cert_sha256: str | None) -> Any:
 
 
 def call_url(
-    control_url: str, path: str, body: dict[str, Any], *, cert_sha256: str | None
+    control_url: str, path: str, body: Mapping[str, Any], *, cert_sha256: str | None
 ) -> dict[str, Any]:
     """`call` with the node's URL and certificate fingerprint given apart."""
     import urllib3
@@ -101,13 +106,15 @@ def call_url(
         answer = {}
     if response.status == 200:
         return answer if isinstance(answer, dict) else {}
-    message = str((answer.get("error") or {}).get("message") or f"HTTP {response.status}")
+    error = answer.get("error") if isinstance(answer, dict) else None
+    error = error if isinstance(error, dict) else {}
+    message = str(error.get("message") or f"HTTP {response.status}")
     if response.status == 400 or response.status == 413:
         raise InvalidInput(f"the media node refused the request: {message}")
     if response.status == 403:
         raise Forbidden(message)
     if response.status == 409:
         raise Conflict(message)
-    if response.status == 503:
+    if response.status == 503 and error.get("code") != ErrorCode.OVERLOADED:
         raise Gone(f"the media node is draining: {message}")
     raise MediaNodeUnavailable(f"the media node failed: {message}")

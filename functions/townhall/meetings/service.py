@@ -1,31 +1,25 @@
-"""Scheduling and joining: what hosts do before a meeting, and how anyone gets in.
-
-Hosts create, edit and delete meetings and list what is coming up. Anyone with the link joins
-with a display name (and the passcode, if there is one) and receives a join token scoped to one
-meeting and one role, plus a resume token that lets the same participant reconnect later with
-their role and place.
-"""
+"""Scheduling: what hosts do with their meetings: create, edit, delete, list them with their
+next occurrences, the invite, and the sessions each meeting has run (joining is
+`townhall.meetings.joining`)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
 
+from townhall import clock
 from townhall.auth.accounts import clean_name
-from townhall.auth.tokens import AccessClaims, Role, TokenService, new_opaque_secret
-from townhall.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
+from townhall.auth.claims import AccessClaims
+from townhall.errors import Conflict, InvalidInput, NotFound
+from townhall.ids import new_meeting_id
 from townhall.meetings import ics
 from townhall.meetings.schedule import Occurrence, Schedule
-from townhall.store.meetings import Meeting, MeetingStore, Participant
+from townhall.model.meeting import Meeting
+from townhall.model.session import MeetingKind, Session, SessionKey
+from townhall.store.meetings import MeetingStore
+from townhall.store.sessions import SessionRow, SessionStore
 
-MeetingKind = Literal["meeting", "webinar"]
 MAX_VIDEO_SLOTS = 25
-_ID_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"  # no look-alikes: people read links aloud
 
 
 @dataclass(frozen=True)
@@ -39,21 +33,7 @@ class MeetingDraft:
     waiting_room: bool = False
     kind: MeetingKind = "meeting"
     video_slots: int = 9
-
-
-@dataclass(frozen=True)
-class JoinGrant:
-    meeting_id: str
-    participant_id: str
-    role: Role
-    name: str
-    join_token: str
-    expires_at: int
-    resume_token: str
-
-
-def new_meeting_id() -> str:
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+    allow_before_host: bool = False
 
 
 def usable(meeting: Meeting) -> Meeting:
@@ -76,23 +56,20 @@ def _clean_passcode(passcode: str | None) -> str | None:
 
 
 class MeetingService:
-    def __init__(self, store: MeetingStore, tokens: TokenService) -> None:
+    def __init__(self, store: MeetingStore, sessions: SessionStore) -> None:
         self._store = store
-        self._tokens = tokens
+        self._sessions = sessions
 
     # -- hosts -----------------------------------------------------------------------------
 
     def create(self, host: AccessClaims, draft: MeetingDraft) -> Meeting:
-        meeting = self._build(host.user_id, new_meeting_id(), draft, created_at=int(time.time()))
+        meeting = self._build(host.user_id, new_meeting_id(), draft, created_at=int(clock.now()))
         self._store.create_meeting(meeting)
         return meeting
 
     def update(self, host: AccessClaims, meeting_id: str, draft: MeetingDraft) -> Meeting:
         current = self.owned(host, meeting_id)
-        if current.ended_at:
-            raise Gone("the meeting has ended")
         updated = self._build(host.user_id, meeting_id, draft, created_at=current.created_at)
-        updated.locked = current.locked
         if not self._store.save_meeting(updated, expected_updated_at=current.updated_at):
             raise Conflict("the meeting changed meanwhile; fetch it and try again")
         return updated
@@ -108,25 +85,48 @@ class MeetingService:
             raise NotFound("meeting not found")
         return meeting
 
-    def upcoming(
+    def listing(
         self, host: AccessClaims, now: datetime, per_meeting: int = 3
     ) -> list[tuple[Meeting, list[Occurrence]]]:
-        """The host's meetings that are still to come, soonest first, then those whose stored
-        schedule cannot be read (no occurrences; `schedule.problem` says why), so the host
-        can still see, fix or delete them. Each costs a bounded expansion (schedule.py)."""
-        result: list[tuple[Meeting, list[Occurrence]]] = []
-        broken: list[tuple[Meeting, list[Occurrence]]] = []
+        """Every meeting of the host with its next occurrences: those running now first, then
+        what is coming, soonest first, then the rest (past one-offs, with their sessions), the
+        most recently run first; a meeting whose stored schedule cannot be read comes with no
+        occurrences (`schedule.problem` says why), so the host can still fix or delete it.
+        Each costs a bounded expansion (schedule.py)."""
+        live: list[tuple[Meeting, list[Occurrence]]] = []
+        coming: list[tuple[Meeting, list[Occurrence]]] = []
+        rest: list[tuple[Meeting, list[Occurrence]]] = []
         for meeting in self._store.meetings_of_host(host.user_id):
-            if meeting.ended_at and not meeting.schedule.rrule:
-                continue
-            if meeting.schedule.problem is not None:
-                broken.append((meeting, []))
-                continue
             occurrences = meeting.schedule.occurrences_after(now, per_meeting)
-            if occurrences:
-                result.append((meeting, occurrences))
-        result.sort(key=lambda pair: pair[1][0].start_utc)
-        return result + broken
+            if meeting.live:
+                live.append((meeting, occurrences))
+            elif occurrences:
+                coming.append((meeting, occurrences))
+            else:
+                rest.append((meeting, occurrences))
+        coming.sort(key=lambda pair: pair[1][0].start_utc)
+        rest.sort(key=lambda pair: -pair[0].last_session_at)
+        return live + coming + rest
+
+    def sessions(
+        self, host: AccessClaims, meeting_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[SessionRow], str | None]:
+        """The meeting's sessions, newest first, a page at a time."""
+        self.owned(host, meeting_id)
+        return self._sessions.past(meeting_id, limit, cursor)
+
+    def session(self, host: AccessClaims, meeting_id: str, session_id: str | None) -> Session:
+        """One session of the host's meeting; None names the latest (running or not)."""
+        self.owned(host, meeting_id)
+        if session_id is None:
+            rows, _ = self._sessions.past(meeting_id, 1)
+            if not rows:
+                raise NotFound("this meeting has not run yet")
+            session_id = rows[0].session_id
+        found = self._sessions.get(SessionKey(meeting_id, session_id))
+        if found is None:
+            raise NotFound("session not found")
+        return found
 
     def invite(self, meeting: Meeting, join_url: str) -> str:
         usable(meeting)
@@ -140,7 +140,7 @@ class MeetingService:
             url=join_url,
             schedule=meeting.schedule,
             created=datetime.fromtimestamp(meeting.created_at, UTC),
-            now=datetime.now(UTC),
+            now=clock.utc_now(),
             sequence=max(0, meeting.updated_at - meeting.created_at),
         )
 
@@ -161,8 +161,9 @@ class MeetingService:
             passcode=_clean_passcode(draft.passcode),
             waiting_room=draft.waiting_room,
             created_at=created_at,
-            updated_at=max(int(time.time()), created_at),
+            updated_at=max(int(clock.now()), created_at),
             video_slots=draft.video_slots,
+            allow_before_host=draft.allow_before_host,
         )
 
     # -- anyone with the link ----------------------------------------------------------------
@@ -172,78 +173,3 @@ class MeetingService:
         if meeting is None:
             raise NotFound("meeting not found")
         return meeting
-
-    def join(
-        self,
-        meeting_id: str,
-        display_name: str,
-        passcode: str | None,
-        account: AccessClaims | None,
-    ) -> JoinGrant:
-        meeting = self.public_info(meeting_id)
-        if meeting.ended_at:
-            raise Gone("the meeting has ended")
-        name = clean_name(display_name, "display_name")
-        is_host = account is not None and account.user_id == meeting.host_id
-        if not is_host:
-            if meeting.passcode and not hmac.compare_digest(
-                (passcode or "").encode(), meeting.passcode.encode()
-            ):
-                raise Forbidden("wrong passcode")
-            if meeting.locked:
-                raise Forbidden("the meeting is locked")
-        role: Role = "host" if is_host else "attendee"
-        # Signed-in people are one participant across devices and reconnects; guests get a
-        # fresh id per join and keep it through the resume token.
-        participant_id = account.user_id if account else "p_" + secrets.token_hex(8)
-        existing = self._store.get_participant(meeting_id, participant_id)
-        if existing is not None:
-            if existing.status in ("removed", "denied"):
-                raise Forbidden(f"you were {existing.status} from this meeting")
-            role = existing.role if not is_host else "host"
-            name = existing.name if existing.status == "admitted" else name
-        else:
-            self._store.create_participant(
-                Participant(
-                    meeting_id=meeting_id,
-                    participant_id=participant_id,
-                    name=name,
-                    role=role,
-                    status="joining",
-                    user_id=account.user_id if account else None,
-                )
-            )
-        return self._grant(
-            meeting, participant_id, role, name, account.user_id if account else None
-        )
-
-    def rejoin(self, meeting_id: str, participant_id: str, resume_token: str) -> JoinGrant:
-        meeting = self.public_info(meeting_id)
-        if meeting.ended_at:
-            raise Gone("the meeting has ended")
-        participant = self._store.get_participant(meeting_id, participant_id)
-        if (
-            participant is None
-            or not participant.resume_hash
-            or not hmac.compare_digest(participant.resume_hash, _hash(resume_token))
-        ):
-            raise Unauthenticated("resume token is not valid for this participant")
-        if participant.status in ("removed", "denied"):
-            raise Forbidden(f"you were {participant.status} from this meeting")
-        return self._grant(
-            meeting, participant_id, participant.role, participant.name, participant.user_id
-        )
-
-    def _grant(
-        self, meeting: Meeting, participant_id: str, role: Role, name: str, user_id: str | None
-    ) -> JoinGrant:
-        token, expires_at = self._tokens.issue_join(
-            meeting.meeting_id, participant_id, role, name, user_id
-        )
-        resume = new_opaque_secret()
-        self._store.set_resume_hash(meeting.meeting_id, participant_id, _hash(resume))
-        return JoinGrant(meeting.meeting_id, participant_id, role, name, token, expires_at, resume)
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()

@@ -1,15 +1,16 @@
-"""The summary of a meeting for its host: attendance, the public chat transcript, poll results
-and questions, read from the meeting's partition (plain reads; no AWS beyond the stores)."""
+"""The summary of one session for its host: attendance, the public chat transcript, poll
+results and questions (plain reads of the session's partition)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import Any
 
-from townhall.store import dynamo
+from townhall import clock
+from townhall.model.session import Session
 from townhall.store.attendance import AttendanceStore
-from townhall.store.meetings import Meeting, MeetingStore, meeting_pk
+from townhall.store.chat import ChatStore
+from townhall.store.participants import ParticipantStore
 from townhall.store.polls import PollStore
 from townhall.store.questions import QuestionStore
 
@@ -21,27 +22,30 @@ def iso(seconds: float | None) -> str | None:
 
 
 class SummaryReader:
-    def __init__(self, meetings: MeetingStore) -> None:
-        self._meetings = meetings
-        self._attendance = AttendanceStore(meetings.table)
-        self._polls = PollStore(meetings.table)
-        self._questions = QuestionStore(meetings.table)
+    def __init__(self, table: str) -> None:
+        self._participants = ParticipantStore(table)
+        self._attendance = AttendanceStore(table)
+        self._chat = ChatStore(table)
+        self._polls = PollStore(table)
+        self._questions = QuestionStore(table)
 
-    def summary(self, meeting: Meeting, now: float | None = None) -> dict[str, Any]:
-        now = time.time() if now is None else now
-        attendance = self.attendance(meeting, now)
-        firsts = [s["joined_at"] for a in attendance for s in a["_sessions"]]
-        for a in attendance:
-            a.pop("_sessions")
+    def summary(self, session: Session, now: float | None = None) -> dict[str, Any]:
+        now = clock.now() if now is None else now
+        key = session.key
         return {
             "meeting": {
-                "meeting_id": meeting.meeting_id,
-                "title": meeting.title,
-                "started_at": iso(min(firsts) / 1000) if firsts else None,
-                "ended_at": iso(meeting.ended_at) if meeting.ended_at else None,
+                "meeting_id": session.meeting_id,
+                "session_id": session.session_id,
+                "title": session.title,
+                "started_at": iso(session.started_at / 1000),
+                "ended_at": iso(session.ended_at / 1000) if session.ended_at else None,
             },
-            "attendance": attendance,
-            "chat": self.chat(meeting.meeting_id),
+            "attendance": self.attendance(session, now),
+            "chat": [
+                {"at": iso(m.ts / 1000), "from_name": m.sender_name, "text": m.text}
+                for m in self._chat.all(key)
+                if not m.private  # private messages stay private, even from the host
+            ],
             "polls": [
                 {
                     "question": p["question"],
@@ -51,7 +55,7 @@ class SummaryReader:
                     "status": p["status"],
                     "multiple": p["multiple"],
                 }
-                for p in self._polls.polls(meeting.meeting_id)
+                for p in self._polls.polls(key)
             ],
             "questions": [
                 {
@@ -62,51 +66,36 @@ class SummaryReader:
                     "answer": q.get("answer"),
                     "asked_at": iso(q["created_at"] / 1000),
                 }
-                for q in self._questions.questions(meeting.meeting_id)
+                for q in self._questions.questions(key)
             ],
         }
 
-    def attendance(self, meeting: Meeting, now: float) -> list[dict[str, Any]]:
-        """One entry per participant who was ever admitted, by first arrival. A session still
-        open ends at the meeting's end, or is open (left_at null) while the meeting runs."""
-        people = {p.participant_id: p for p in self._meetings.participants(meeting.meeting_id)}
+    def attendance(self, session: Session, now: float) -> list[dict[str, Any]]:
+        """One entry per person who was ever admitted, by first arrival, with every interval
+        they spent in the session. An interval still open ends at the session's end, or is
+        open (left_at null) while the session runs."""
+        people = {p.participant_id: p for p in self._participants.all(session.key)}
         by_person: dict[str, list[dict[str, Any]]] = {}
-        for s in self._attendance.sessions(meeting.meeting_id):
-            by_person.setdefault(s["participant_id"], []).append(s)
-        result: list[dict[str, Any]] = []
-        for pid, sessions in by_person.items():
+        for interval in self._attendance.intervals(session.key):
+            by_person.setdefault(interval["participant_id"], []).append(interval)
+        result: list[tuple[int, dict[str, Any]]] = []
+        for pid, intervals in by_person.items():
             p = people.get(pid)
             rows, total = [], 0.0
-            for s in sessions:
-                joined = s["joined_at"] / 1000
-                left = s["left_at"] / 1000 if s.get("left_at") else None
-                if left is None and meeting.ended_at:
-                    left = max(float(meeting.ended_at), joined)
+            for interval in intervals:
+                joined = interval["joined_at"] / 1000
+                left = interval["left_at"] / 1000 if interval.get("left_at") else None
+                if left is None and session.ended_at:
+                    left = max(session.ended_at / 1000, joined)
                 total += (left if left is not None else now) - joined
                 rows.append({"joined_at": iso(joined), "left_at": iso(left)})
-            result.append(
-                {
-                    "participant_id": pid,
-                    "name": p.name if p else pid,
-                    "role": p.role if p else "attendee",
-                    "sessions": rows,
-                    "total_seconds": max(0, round(total)),
-                    "_sessions": sessions,
-                }
-            )
-        result.sort(key=lambda a: a["_sessions"][0]["joined_at"])
-        return result
-
-    def chat(self, meeting_id: str) -> list[dict[str, Any]]:
-        """The public transcript in order (private messages stay private, even from the host)."""
-        items = dynamo.query_all(
-            self._meetings.table,
-            "pk = :pk AND begins_with(sk, :c)",
-            {":pk": meeting_pk(meeting_id), ":c": "C#"},
-            consistent=True,
-        )
-        return [
-            {"at": iso(m["ts"] / 1000), "from_name": m["from_name"], "text": m["text"]}
-            for m in items
-            if not m.get("private")
-        ]
+            entry = {
+                "participant_id": pid,
+                "name": p.name if p else pid,
+                "role": p.role if p else "attendee",
+                "intervals": rows,
+                "total_seconds": max(0, round(total)),
+            }
+            result.append((intervals[0]["joined_at"], entry))
+        result.sort(key=lambda pair: pair[0])
+        return [entry for _, entry in result]

@@ -1,39 +1,39 @@
-"""The reads and checks that come before an action: the meeting is running, the caller is
+"""The reads and checks that come before an action: the session is running, the caller is
 admitted on this connection, and the participant acted on is there."""
 
 from __future__ import annotations
 
 from townhall.auth.claims import Role
 from townhall.errors import Forbidden, Gone, NotFound
+from townhall.model.participant import Participant
+from townhall.model.session import Session, SessionKey
 from townhall.signaling import permissions
 from townhall.signaling.context import ActionContext, Caller, DuplicateRequestError
 from townhall.signaling.protocol import Request
-from townhall.store.meetings import Meeting, Participant
 
 
-def acting(ctx: ActionContext, caller: Caller, request: Request) -> tuple[Meeting, Participant]:
-    """The running meeting and the admitted caller, read in one round trip. A replayed
+def acting(ctx: ActionContext, caller: Caller, request: Request) -> tuple[Session, Participant]:
+    """The running session and the admitted caller, read in one round trip. A replayed
     request id is refused here, before it costs an event number; the transaction's
     condition still catches a replay that races the original."""
-    meeting, me, seen = ctx.meetings.load(
-        caller.meeting_id, caller.participant_id, request.request_id
-    )
-    found = running(meeting)
+    session, me, seen = ctx.sessions.load(caller.session, caller.participant_id, request.request_id)
+    found = running(session)
     if seen:
         raise DuplicateRequestError(f"request id {request.request_id} was already used")
     return found, admitted(caller, me)
 
 
-def running_meeting(ctx: ActionContext, meeting_id: str) -> Meeting:
-    return running(ctx.meetings.get_meeting(meeting_id))
+def running_session(ctx: ActionContext, key: SessionKey) -> Session:
+    return running(ctx.sessions.get(key))
 
 
-def running(meeting: Meeting | None) -> Meeting:
-    if meeting is None:
+def running(session: Session | None) -> Session:
+    if session is None:
         raise NotFound("meeting not found")
-    if meeting.ended_at:
+    if session.ended_at:
+        # What people see: the meeting (its run they were in) has ended.
         raise Gone("the meeting has ended")
-    return meeting
+    return session
 
 
 def admitted(caller: Caller, me: Participant | None) -> Participant:
@@ -54,7 +54,7 @@ def other(
     missing: str = "not in the meeting",
 ) -> Participant:
     """Another participant the caller acts on, in one of `statuses`, or NotFound."""
-    found = ctx.meetings.get_participant(caller.meeting_id, participant_id)
+    found = ctx.participants.get(caller.session, participant_id)
     if found is None or found.status not in statuses:
         raise NotFound(f"that participant is {missing}")
     return found

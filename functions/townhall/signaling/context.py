@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from townhall.auth.claims import JoinClaims
+from townhall.clock import now as clock_now
 from townhall.errors import DomainError
+from townhall.model.participant import Participant, Recipient
+from townhall.model.session import Session, SessionKey
 from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions
 from townhall.store.chat import ChatStore
 from townhall.store.connections import ConnectionStore
-from townhall.store.meetings import MeetingStore, Recipient
+from townhall.store.participants import ParticipantStore
 from townhall.store.polls import PollStore
 from townhall.store.questions import QuestionStore
+from townhall.store.sessions import SessionStore
 from townhall.store.whiteboard import WhiteboardStore
 
 if TYPE_CHECKING:
@@ -32,6 +36,18 @@ def everyone_admitted(p: Recipient) -> bool:
 
 def moderators(p: Recipient) -> bool:
     return p.status == "admitted" and permissions.is_moderator(p.role)
+
+
+def who_sees(session: Session, subject: Participant) -> Audience:
+    """Who hears about a change to `subject`: everyone admitted, except that in a webinar
+    attendees neither see nor are told about other attendees (moderators and panelists do,
+    and an attendee always hears about themself)."""
+    if session.kind != "webinar" or subject.role != "attendee":
+        return everyone_admitted
+    subject_id = subject.participant_id
+    return lambda p: (
+        p.status == "admitted" and (p.role != "attendee" or p.participant_id == subject_id)
+    )
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,10 @@ class Caller:
     def participant_id(self) -> str:
         return self.claims.participant_id
 
+    @property
+    def session(self) -> SessionKey:
+        return self.claims.session
+
 
 class DuplicateRequestError(DomainError):
     code = "duplicate_request"
@@ -56,15 +76,16 @@ class DuplicateRequestError(DomainError):
 
 @dataclass
 class ActionContext:
-    meetings: MeetingStore
+    sessions: SessionStore
     connections: ConnectionStore
     notifier: ConnectionNotifier
     # Built on first use: only the signaling function holds the signing key and the
     # MediaNodes grant, and $connect/$disconnect never need media.
     media_factory: Callable[[], MediaAccess] | None = None
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = clock_now
     pause: Callable[[float], None] = time.sleep
-    # Collaboration items live in the meetings table, each type under its own sort keys.
+    # Everything of a session lives in its partition of the meetings table.
+    participants: ParticipantStore = field(init=False)
     chat: ChatStore = field(init=False)
     polls: PollStore = field(init=False)
     questions: QuestionStore = field(init=False)
@@ -72,7 +93,8 @@ class ActionContext:
     _media: MediaAccess | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        table = self.meetings.table
+        table = self.sessions.table
+        self.participants = ParticipantStore(table)
         self.chat = ChatStore(table)
         self.polls = PollStore(table)
         self.questions = QuestionStore(table)

@@ -11,18 +11,20 @@ import logging
 from typing import Any
 
 from contracts.signaling_events import EventName
+from townhall.model.participant import Participant, Recipient
+from townhall.model.session import Session, SessionKey
 from townhall.signaling import protocol
-from townhall.signaling.context import ActionContext, Audience, everyone_admitted, moderators
+from townhall.signaling.context import ActionContext, Audience, moderators, who_sees
 from townhall.signaling.transaction import WRITE_ATTEMPTS
 from townhall.store import attendance
-from townhall.store.meetings import Meeting, Participant, ParticipantChange, Recipient, StaleWrite
+from townhall.store.sessions import ParticipantChange, StaleWrite
 
 logger = logging.getLogger(__name__)
 
 
 def fan_out(
     ctx: ActionContext,
-    meeting: Meeting,
+    session: Session,
     seq: int,
     name: EventName,
     data: dict[str, Any],
@@ -32,8 +34,8 @@ def fan_out(
     extra: list[str] | None = None,
 ) -> list[Recipient]:
     """Post the event to its audience; the roster it read, for callers that act on it too."""
-    message = protocol.event(meeting.meeting_id, seq, name, data)
-    participants = ctx.meetings.recipients(meeting.meeting_id)
+    message = protocol.event(session.meeting_id, seq, name, data)
+    participants = ctx.participants.recipients(session.key)
     targets = {
         p.connection_id
         for p in participants
@@ -43,20 +45,20 @@ def fan_out(
     gone = ctx.notifier.post_many((c, message) for c in sorted(targets))
     logger.debug("fan-out", extra={"event": name, "targets": len(targets), "gone": len(gone)})
     if gone:
-        _clean_up_gone(ctx, meeting.meeting_id, gone, participants)
+        _clean_up_gone(ctx, session.key, gone, participants)
     return participants
 
 
 def send(
     ctx: ActionContext,
-    meeting: Meeting,
+    session: Session,
     seq: int,
     connection_id: str,
     name: EventName,
     data: dict[str, Any],
 ) -> None:
     """Post one event to one connection."""
-    ctx.notifier.post_many([(connection_id, protocol.event(meeting.meeting_id, seq, name, data))])
+    ctx.notifier.post_many([(connection_id, protocol.event(session.meeting_id, seq, name, data))])
 
 
 def close(ctx: ActionContext, connection_id: str | None) -> None:
@@ -67,61 +69,69 @@ def close(ctx: ActionContext, connection_id: str | None) -> None:
 
 
 def mark_offline(
-    ctx: ActionContext, meeting_id: str, participant_id: str, connection_id: str, reason: str
+    ctx: ActionContext, key: SessionKey, participant_id: str, connection_id: str, reason: str
 ) -> None:
-    """The participant's connection is gone (closed, left, or found gone): mark them offline,
-    close their attendance session, and tell the others. Nothing if a newer connection took
-    over meanwhile or the meeting has ended."""
+    """The participant's connection is gone: mark them offline, close their attendance
+    interval, and tell the others. After a `leave` (reason "left") they have left; after a
+    drop they keep their place for the reconnect window, and the others see them
+    "reconnecting" (`reconnecting_until`) rather than gone. Nothing if a newer connection took
+    over meanwhile or the session has ended."""
     for _ in range(WRITE_ATTEMPTS):
-        meeting = ctx.meetings.get_meeting(meeting_id)
-        p = ctx.meetings.get_participant(meeting_id, participant_id)
-        if meeting is None or meeting.ended_at or p is None:
+        session = ctx.sessions.get(key)
+        p = ctx.participants.get(key, participant_id)
+        if session is None or session.ended_at or p is None:
             return
         if p.connection_id != connection_id:
             return  # a newer connection took over, or already offline
         try:
-            seq = ctx.meetings.next_seq(meeting_id)
+            seq = ctx.sessions.next_seq(key)
         except StaleWrite:
             return
-        changes = {"connection_id": None, "screen": False, "left_at": int(ctx.clock())}
+        left = reason == "left"
+        changes: dict[str, Any] = {
+            "connection_id": None,
+            "screen": False,
+            "left_at": int(ctx.clock()),
+            "dropped_at": 0 if left else ctx.now_ms(),
+            "session_at": 0,
+        }
         try:
-            ctx.meetings.commit(
-                meeting_id,
+            ctx.sessions.commit(
+                key,
                 seq,
-                participants=[ParticipantChange(p, {**changes, "session_at": None})],
-                puts=session_end(ctx, p),
+                participants=[ParticipantChange(p, changes)],
+                puts=interval_end(ctx, p),
             )
         except StaleWrite:
             continue
         after = p.changed(changes, seq)
+        data: dict[str, Any]
         if p.status == "waiting":
-            fan_out(
-                ctx,
-                meeting,
-                seq,
-                EventName.WAITING_LEFT,
-                {"participant_id": participant_id, "outcome": "left"},
-                moderators,
-            )
-        elif p.status == "admitted":
+            data = {"participant_id": participant_id, "outcome": "left"}
+            fan_out(ctx, session, seq, EventName.WAITING_LEFT, data, moderators)
+        elif p.status == "admitted" and left:
             data = {
                 "participant_id": participant_id,
                 "reason": reason,
                 "participant": after.public(),
             }
-            fan_out(ctx, meeting, seq, EventName.PARTICIPANT_LEFT, data, everyone_admitted)
+            fan_out(ctx, session, seq, EventName.PARTICIPANT_LEFT, data, who_sees(session, p))
+        elif p.status == "admitted":
+            data = {"participant": after.public(), "reason": reason, "changed": ["connected"]}
+            fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, who_sees(session, p))
         return
 
 
-def session_end(ctx: ActionContext, p: Participant) -> list[dict[str, Any]]:
-    """The item that closes the participant's attendance session, if one is open."""
+def interval_end(ctx: ActionContext, p: Participant) -> list[dict[str, Any]]:
+    """The item that closes the participant's attendance interval, if one is open."""
     if not p.session_at:
         return []
-    return [attendance.session_item(p.meeting_id, p.participant_id, p.session_at, ctx.now_ms())]
+    key = SessionKey(p.meeting_id, p.session_id)
+    return [attendance.interval_item(key, p.participant_id, p.session_at, ctx.now_ms())]
 
 
 def _clean_up_gone(
-    ctx: ActionContext, meeting_id: str, gone: list[str], known: list[Recipient]
+    ctx: ActionContext, key: SessionKey, gone: list[str], known: list[Recipient]
 ) -> None:
     """Connections that answered 410: their $disconnect never came (it is best-effort)."""
     by_connection = {p.connection_id: p for p in known if p.connection_id}
@@ -130,4 +140,4 @@ def _clean_up_gone(
         ctx.connections.delete(connection_id)
         p = by_connection.get(connection_id)
         if p is not None:
-            mark_offline(ctx, meeting_id, p.participant_id, connection_id, "connection lost")
+            mark_offline(ctx, key, p.participant_id, connection_id, "connection lost")

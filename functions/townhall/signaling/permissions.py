@@ -27,6 +27,7 @@ MODERATOR_ACTIONS = frozenset(
         "qa_answer",
         "qa_dismiss",
         "wb_clear",
+        "allow_talk",
     }
 )
 HOST_ONLY_ACTIONS = frozenset({"end", "promote", "demote"})

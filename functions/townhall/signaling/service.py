@@ -17,15 +17,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from townhall.auth.claims import JoinClaims
+from townhall.clock import now as clock_now
 from townhall.errors import Conflict, Forbidden
 from townhall.notifier import ConnectionNotifier
-from townhall.signaling.checks import may_enter_locked, running_meeting
+from townhall.signaling.checks import may_enter_locked, running_session
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.delivery import mark_offline
 from townhall.signaling.protocol import Request
 from townhall.signaling.table import ACTIONS
 from townhall.store.connections import Connection, ConnectionStore
-from townhall.store.meetings import MeetingStore, StaleWrite
+from townhall.store.sessions import SessionStore, StaleWrite
 
 if TYPE_CHECKING:
     from townhall.media.access import MediaAccess
@@ -34,15 +35,15 @@ if TYPE_CHECKING:
 class SignalingService:
     def __init__(
         self,
-        meetings: MeetingStore,
+        sessions: SessionStore,
         connections: ConnectionStore,
         notifier: ConnectionNotifier,
         media: Callable[[], MediaAccess] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = clock_now,
         pause: Callable[[float], None] = time.sleep,
     ) -> None:
         self._ctx = ActionContext(
-            meetings=meetings,
+            sessions=sessions,
             connections=connections,
             notifier=notifier,
             media_factory=media,
@@ -51,13 +52,16 @@ class SignalingService:
         )
 
     def connect(self, claims: JoinClaims, connection_id: str, source_ip: str) -> None:
-        """`$connect`: refuse connections to ended meetings or from removed participants."""
+        """`$connect`: refuse connections to an ended session, and from removed people."""
         ctx = self._ctx
-        meeting = running_meeting(ctx, claims.meeting_id)
-        participant = ctx.meetings.get_participant(claims.meeting_id, claims.participant_id)
-        if participant is not None and participant.status in ("removed", "denied"):
+        session = running_session(ctx, claims.session)
+        participant = ctx.participants.get(claims.session, claims.participant_id)
+        if participant is not None and (
+            participant.status == "denied"
+            or (participant.status == "removed" and not participant.may_return)
+        ):
             raise Forbidden(f"you were {participant.status} from this meeting")
-        if meeting.locked and not may_enter_locked(participant, claims.role):
+        if session.locked and not may_enter_locked(participant, claims.role):
             raise Forbidden("the meeting is locked")
         ctx.connections.put(
             Connection(
@@ -72,9 +76,7 @@ class SignalingService:
     def disconnect(self, caller: Caller, reason: str) -> None:
         """`$disconnect`: the connection is closed; mark its participant offline."""
         self._ctx.connections.delete(caller.connection_id)
-        mark_offline(
-            self._ctx, caller.meeting_id, caller.participant_id, caller.connection_id, reason
-        )
+        mark_offline(self._ctx, caller.session, caller.participant_id, caller.connection_id, reason)
 
     def handle(self, caller: Caller, request: Request) -> dict[str, Any]:
         """Run one action; return the reply's data or raise a DomainError."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from townhall.model.participant import Participant
+from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
 from townhall.signaling.actions.polls import polls_snapshot
 from townhall.signaling.actions.qa import questions_snapshot
 from townhall.signaling.actions.whiteboard import whiteboard_snapshot
-from townhall.signaling.checks import running_meeting
+from townhall.signaling.checks import running_session
 from townhall.signaling.context import ActionContext
-from townhall.store.meetings import Meeting, Participant
 
 logger = logging.getLogger(__name__)
 
@@ -21,28 +22,41 @@ CHAT_HISTORY_ON_JOIN = 50
 MAX_SNAPSHOT_BYTES = 120 * 1024
 
 
-def snapshot(ctx: ActionContext, meeting_id: str, me: Participant) -> dict[str, Any]:
-    meeting = running_meeting(ctx, meeting_id)
-    participants = ctx.meetings.participants(meeting_id)
+def snapshot(ctx: ActionContext, session: Session, me: Participant) -> dict[str, Any]:
+    session = running_session(ctx, session.key)  # its latest seq and settings
+    participants = ctx.participants.all(session.key)
+    now_ms = ctx.now_ms()
+    present = [
+        p
+        for p in participants
+        if p.status == "admitted" and (p.connected or p.reconnecting_until() > now_ms)
+    ]
+    # In a webinar an attendee sees the people on stage and themself, not the audience.
+    hides_audience = session.kind == "webinar" and me.role == "attendee"
     roster = sorted(
-        (p for p in participants if p.status == "admitted" and p.connected),
+        (
+            p
+            for p in present
+            if not hides_audience or p.role != "attendee" or p.participant_id == me.participant_id
+        ),
         key=lambda p: (p.place, p.participant_id),
     )
     chat = [
         m.public()
-        for m in ctx.chat.recent(meeting_id, CHAT_HISTORY_ON_JOIN * 2)
+        for m in ctx.chat.recent(session.key, CHAT_HISTORY_ON_JOIN * 2)
         if not m.private or me.participant_id in (m.sender_id, m.recipient_id)
     ][-CHAT_HISTORY_ON_JOIN:]
     result: dict[str, Any] = {
         "status": "admitted",
-        "seq": meeting.seq,
-        "meeting": meeting_public(meeting),
+        "seq": session.seq,
+        "meeting": session.public(),
         "you": me.public(),
         "participants": [p.public() for p in roster],
+        "attendees": sum(1 for p in present if p.role == "attendee"),
         "chat": chat,
-        "polls": polls_snapshot(ctx, meeting_id, me.participant_id),
-        "questions": questions_snapshot(ctx, meeting_id),
-        **whiteboard_snapshot(ctx, meeting_id),
+        "polls": polls_snapshot(ctx, session.key, me.participant_id),
+        "questions": questions_snapshot(ctx, session.key),
+        **whiteboard_snapshot(ctx, session.key),
     }
     if permissions.is_moderator(me.role):
         result["waiting"] = [
@@ -50,18 +64,6 @@ def snapshot(ctx: ActionContext, meeting_id: str, me: Participant) -> dict[str, 
         ]
     fit(result)
     return result
-
-
-def meeting_public(meeting: Meeting) -> dict[str, Any]:
-    return {
-        "meeting_id": meeting.meeting_id,
-        "title": meeting.title,
-        "kind": meeting.kind,
-        "locked": meeting.locked,
-        "waiting_room": meeting.waiting_room,
-        "video_slots": meeting.video_slots,
-        "host_id": meeting.host_id,
-    }
 
 
 def fit(snapshot: dict[str, Any], limit: int = MAX_SNAPSHOT_BYTES) -> None:

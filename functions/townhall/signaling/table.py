@@ -33,6 +33,7 @@ ACTIONS: Mapping[str, Action] = {
     "end": moderation.end,
     "promote": moderation.promote,
     "demote": moderation.demote,
+    "allow_talk": moderation.allow_talk,
     # media
     "media": media.media,
     "media_publish": media.media_publish,

@@ -1,12 +1,12 @@
 """The one write path of every action: take an event number, commit one transaction, retry.
 
-An action reads what it needs, decides, takes the meeting's next `seq`, and commits its whole
+An action reads what it needs, decides, takes the session's next `seq`, and commits its whole
 effect (`Write`) in one DynamoDB transaction together with the request's replay record. Three
 things can stop the commit, and each has one answer here:
 
 - the request id was served already: `DuplicateRequestError`;
 - a condition failed: a participant changed since it was read (`StaleWrite`, which
-  `retrying` answers by running the action's attempt again on fresh reads), the meeting ended
+  `retrying` answers by running the action's attempt again on fresh reads), the session ended
   (`Gone`), or a condition the action named in `Write.refusals` (already voted, poll closed,
   cap reached: that error);
 - only a concurrent transaction on the same item (DynamoDB's TransactionConflict, which
@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from townhall.errors import Conflict, DomainError, Gone
+from townhall.model.session import SessionKey
 from townhall.signaling.context import ActionContext, Caller, DuplicateRequestError
 from townhall.signaling.protocol import Request
-from townhall.store.meetings import DuplicateRequest, ParticipantChange, StaleWrite
+from townhall.store.sessions import DuplicateRequest, ParticipantChange, StaleWrite
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ class Write:
     """One action's whole effect, committed atomically or not at all."""
 
     participants: Sequence[ParticipantChange] = ()
-    meeting_changes: Mapping[str, Any] | None = None
+    session_changes: Mapping[str, Any] | None = None
     puts: Sequence[dict[str, Any]] = ()
     # Ready-made transaction items (the collaboration stores' conditional puts and updates).
     extra: Sequence[dict[str, Any]] = ()
@@ -47,10 +48,10 @@ class Write:
     refusals: Mapping[str, DomainError] = field(default_factory=dict)
 
 
-def next_seq(ctx: ActionContext, meeting_id: str) -> int:
-    """The meeting's next event number; Gone once the meeting has ended."""
+def next_seq(ctx: ActionContext, session: SessionKey) -> int:
+    """The session's next event number; Gone once the session has ended."""
     try:
-        return ctx.meetings.next_seq(meeting_id)
+        return ctx.sessions.next_seq(session)
     except StaleWrite as exc:
         raise Gone("the meeting has ended") from exc
 
@@ -67,12 +68,12 @@ def commit(
     record = (caller.participant_id, request.request_id) if request is not None else None
     for attempt in range(CONFLICT_ATTEMPTS):
         try:
-            ctx.meetings.commit(
-                caller.meeting_id,
+            ctx.sessions.commit(
+                caller.session,
                 seq,
                 request=record,
                 participants=write.participants,
-                meeting_changes=write.meeting_changes,
+                session_changes=write.session_changes,
                 puts=write.puts,
                 extra=write.extra,
             )

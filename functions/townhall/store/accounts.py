@@ -10,12 +10,12 @@ Items (partition key `pk` only):
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
+from townhall import clock
 from townhall.store import dynamo
 
 
@@ -142,7 +142,7 @@ class AccountStore:
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={
                     ":h": dynamo.value(secret_hash),
-                    ":now": dynamo.value(int(time.time())),
+                    ":now": dynamo.value(int(clock.now())),
                 },
                 ReturnValues="ALL_OLD",
             )

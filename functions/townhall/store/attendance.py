@@ -1,28 +1,34 @@
-"""Attendance: one item per participant session, for the summary after the meeting.
+"""Attendance: one item per interval a person spent in a session, for its summary.
 
-`S#{participant_id}#{joined_at_ms:013d}` holds participant_id, joined_at and, once the
-session is over, left_at (both ms). A session starts when a participant is admitted on a
-connection (join, or a moderator's admit) and ends when that connection goes (disconnect,
-leave, a gone connection) or they are removed. The participant item keeps the start of the
-session in progress (`session_at`), so the end is one put in the same transaction as the
-participant change. A reconnect that replaces a live connection continues its session. Ending
-the meeting writes nothing per person: an open session of an ended meeting ends at `ended_at`.
+`A#{participant_id}#{joined_at_ms:013d}` holds participant_id, joined_at and, once the
+interval is over, left_at (both ms). An interval starts when a participant is admitted on a
+connection (join, or a moderator's admit) and ends when that connection goes (leave, a drop,
+a gone connection) or they are removed. The participant item keeps the start of the interval
+in progress (`session_at`), so the end is one put in the same transaction as the participant
+change. A reconnect that replaces a live connection continues its interval. Ending the
+session writes nothing per person: an open interval of an ended session ends at `ended_at`.
+
+A participant id is a person's (their account, or their guest identity), so a person who
+joins several times is one attendee with several intervals.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.session import SessionKey
 from townhall.store import dynamo
-from townhall.store.meetings import meeting_pk
+from townhall.store.keys import session_pk
+
+INTERVAL_PREFIX = "A#"
 
 
-def session_item(
-    meeting_id: str, participant_id: str, joined_at: int, left_at: int | None = None
+def interval_item(
+    session: SessionKey, participant_id: str, joined_at: int, left_at: int | None = None
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "pk": meeting_pk(meeting_id),
-        "sk": f"S#{participant_id}#{joined_at:013d}",
+        "pk": session_pk(session),
+        "sk": f"{INTERVAL_PREFIX}{participant_id}#{joined_at:013d}",
         "participant_id": participant_id,
         "joined_at": joined_at,
     }
@@ -35,11 +41,11 @@ class AttendanceStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def sessions(self, meeting_id: str) -> list[dict[str, Any]]:
+    def intervals(self, session: SessionKey) -> list[dict[str, Any]]:
         items = dynamo.query_all(
             self._table,
-            "pk = :pk AND begins_with(sk, :s)",
-            {":pk": meeting_pk(meeting_id), ":s": "S#"},
+            "pk = :pk AND begins_with(sk, :a)",
+            {":pk": session_pk(session), ":a": INTERVAL_PREFIX},
             consistent=True,
         )
         return sorted((dynamo.public(i) for i in items), key=lambda s: s["joined_at"])

@@ -7,9 +7,9 @@ whose `$disconnect` never came (delivery is best-effort) expire on their own.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
+from townhall import clock
 from townhall.store import dynamo
 
 CONNECTION_TTL_SECONDS = 2 * 3600 + 600
@@ -38,7 +38,7 @@ class ConnectionStore:
                     "participant_id": connection.participant_id,
                     "connected_at": connection.connected_at,
                     "source_ip": connection.source_ip,
-                    "ttl": int(time.time()) + CONNECTION_TTL_SECONDS,
+                    "ttl": int(clock.now()) + CONNECTION_TTL_SECONDS,
                 }
             ),
         )

@@ -17,6 +17,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from townhall import clock
+
 Item = dict[str, Any]
 
 _serializer = TypeSerializer()
@@ -85,7 +87,7 @@ def is_live(item: Mapping[str, Any], now: float | None = None) -> bool:
     """DynamoDB deletes expired items lazily (up to days late) and moto never does: every read
     of an item with a TTL goes through this filter."""
     ttl = item.get("ttl")
-    return ttl is None or int(ttl) > (time.time() if now is None else now)
+    return ttl is None or int(ttl) > (clock.now() if now is None else now)
 
 
 def is_condition_failure(exc: ClientError) -> bool:

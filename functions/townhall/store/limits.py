@@ -8,21 +8,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.session import SessionKey
 from townhall.store import dynamo
-from townhall.store.meetings import meeting_pk
+from townhall.store.keys import session_pk
 
 COLLAB_SK = "COLLAB"
 
 
-def collab_key(meeting_id: str) -> dict[str, str]:
-    return {"pk": meeting_pk(meeting_id), "sk": COLLAB_SK}
+def collab_key(session: SessionKey) -> dict[str, str]:
+    return {"pk": session_pk(session), "sk": COLLAB_SK}
 
 
-def count_up(table: str, meeting_id: str, counter: str, cap: int) -> dict[str, Any]:
+def count_up(table: str, session: SessionKey, counter: str, cap: int) -> dict[str, Any]:
     """Raise `counter` by one, failing (on the COLLAB sort key) once it reached `cap`."""
     return dynamo.update(
         table,
-        collab_key(meeting_id),
+        collab_key(session),
         "ADD #c :one",
         {":one": 1, ":cap": cap},
         condition="attribute_not_exists(#c) OR #c < :cap",
@@ -30,5 +31,5 @@ def count_up(table: str, meeting_id: str, counter: str, cap: int) -> dict[str, A
     )
 
 
-def counters(table: str, meeting_id: str) -> dict[str, Any]:
-    return dynamo.get(table, collab_key(meeting_id)) or {}
+def counters(table: str, session: SessionKey) -> dict[str, Any]:
+    return dynamo.get(table, collab_key(session)) or {}

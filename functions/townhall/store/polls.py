@@ -1,4 +1,4 @@
-"""Polls and votes in the Meetings table (partition `M#{meeting_id}`).
+"""Polls and votes in the Meetings table (a session's partition, `store.keys.session_pk`).
 
 - `POLL#{poll_id}`: question, options, multiple, status (open, closed), counts (one per
   option), voters, created_at (ms), created_by, and `version`, raised by one on every change.
@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
-from townhall.store.meetings import meeting_pk
+from townhall.store.keys import session_pk
 
 MAX_POLLS = 20  # per meeting: every poll rides in the join snapshot
 
@@ -31,25 +32,25 @@ class PollStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def polls(self, meeting_id: str) -> list[dict[str, Any]]:
+    def polls(self, session: SessionKey) -> list[dict[str, Any]]:
         items = dynamo.query_all(
             self._table,
             "pk = :pk AND begins_with(sk, :p)",
-            {":pk": meeting_pk(meeting_id), ":p": "POLL#"},
+            {":pk": session_pk(session), ":p": "POLL#"},
             consistent=True,
         )
         return sorted((dynamo.public(i) for i in items), key=lambda p: p["created_at"])
 
-    def get(self, meeting_id: str, poll_id: str) -> dict[str, Any] | None:
-        item = dynamo.get(self._table, {"pk": meeting_pk(meeting_id), "sk": poll_sk(poll_id)})
+    def get(self, session: SessionKey, poll_id: str) -> dict[str, Any] | None:
+        item = dynamo.get(self._table, {"pk": session_pk(session), "sk": poll_sk(poll_id)})
         return dynamo.public(item) if item else None
 
     def get_with_vote(
-        self, meeting_id: str, poll_id: str, participant_id: str
+        self, session: SessionKey, poll_id: str, participant_id: str
     ) -> tuple[dict[str, Any] | None, list[int] | None]:
         """The poll and the participant's choices in it (None if they have not voted): one
         round trip, so a second vote is refused before it costs an event number."""
-        pk = meeting_pk(meeting_id)
+        pk = session_pk(session)
         found = {
             i["sk"]: i
             for i in dynamo.batch_get(
@@ -65,32 +66,27 @@ class PollStore:
         return (dynamo.public(poll) if poll else None, vote["choices"] if vote else None)
 
     def choices_of(
-        self, meeting_id: str, participant_id: str, poll_ids: list[str]
+        self, session: SessionKey, participant_id: str, poll_ids: list[str]
     ) -> dict[str, list[int]]:
         """The participant's own choices in each of these polls they voted in."""
-        pk = meeting_pk(meeting_id)
+        pk = session_pk(session)
         keys = [{"pk": pk, "sk": vote_sk(p, participant_id)} for p in poll_ids[:100]]
         return {i["poll_id"]: i["choices"] for i in dynamo.batch_get(self._table, keys)}
 
-    def create(self, poll: dict[str, Any]) -> list[dict[str, Any]]:
-        """Transaction items: the poll, and the meeting's poll counter (fails past the cap)."""
-        meeting_id = poll["meeting_id"]
-        item = {
-            "pk": meeting_pk(meeting_id),
-            "sk": poll_sk(poll["poll_id"]),
-            **{k: v for k, v in poll.items() if k != "meeting_id"},
-        }
+    def create(self, session: SessionKey, poll: dict[str, Any]) -> list[dict[str, Any]]:
+        """Transaction items: the poll, and the session's poll counter (fails past the cap)."""
+        item = {"pk": session_pk(session), "sk": poll_sk(poll["poll_id"]), **poll}
         return [
             dynamo.put_new(self._table, item),
-            limits.count_up(self._table, meeting_id, "polls", MAX_POLLS),
+            limits.count_up(self._table, session, "polls", MAX_POLLS),
         ]
 
     def vote(
-        self, meeting_id: str, poll_id: str, participant_id: str, choices: list[int], at: int
+        self, session: SessionKey, poll_id: str, participant_id: str, choices: list[int], at: int
     ) -> list[dict[str, Any]]:
         """Transaction items: the voter's record (fails on a second vote) and the counts
         (fail unless the poll is open)."""
-        pk = meeting_pk(meeting_id)
+        pk = session_pk(session)
         record = {
             "pk": pk,
             "sk": vote_sk(poll_id, participant_id),
@@ -112,10 +108,10 @@ class PollStore:
             ),
         ]
 
-    def close(self, meeting_id: str, poll_id: str, at: int) -> dict[str, Any]:
+    def close(self, session: SessionKey, poll_id: str, at: int) -> dict[str, Any]:
         return dynamo.update(
             self._table,
-            {"pk": meeting_pk(meeting_id), "sk": poll_sk(poll_id)},
+            {"pk": session_pk(session), "sk": poll_sk(poll_id)},
             "SET #s = :closed, closed_at = :at ADD version :one",
             {":one": 1, ":open": "open", ":closed": "closed", ":at": at},
             condition="attribute_exists(pk) AND #s = :open",

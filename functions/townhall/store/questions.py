@@ -1,4 +1,4 @@
-"""Q&A in the Meetings table (partition `M#{meeting_id}`).
+"""Q&A in the Meetings table (a session's partition, `store.keys.session_pk`).
 
 - `Q#{question_id}`: text, asked_by, asked_by_name, votes, status (open, answered,
   dismissed), answer, created_at (ms) and `version`, raised by one on every change, so
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.session import SessionKey
 from townhall.store import dynamo
-from townhall.store.meetings import meeting_pk
+from townhall.store.keys import session_pk
 
 
 def question_sk(question_id: str) -> str:
@@ -27,28 +28,28 @@ class QuestionStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def questions(self, meeting_id: str) -> list[dict[str, Any]]:
+    def questions(self, session: SessionKey) -> list[dict[str, Any]]:
         """Every question, most votes first, then oldest first (the order clients show)."""
         items = dynamo.query_all(
             self._table,
             "pk = :pk AND begins_with(sk, :q)",
-            {":pk": meeting_pk(meeting_id), ":q": "Q#"},
+            {":pk": session_pk(session), ":q": "Q#"},
             consistent=True,
         )
         return sorted(
             (dynamo.public(i) for i in items), key=lambda q: (-q["votes"], q["created_at"])
         )
 
-    def get(self, meeting_id: str, question_id: str) -> dict[str, Any] | None:
-        key = {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)}
+    def get(self, session: SessionKey, question_id: str) -> dict[str, Any] | None:
+        key = {"pk": session_pk(session), "sk": question_sk(question_id)}
         item = dynamo.get(self._table, key)
         return dynamo.public(item) if item else None
 
     def get_with_upvote(
-        self, meeting_id: str, question_id: str, participant_id: str
+        self, session: SessionKey, question_id: str, participant_id: str
     ) -> tuple[dict[str, Any] | None, bool]:
         """The question and whether the participant upvoted it, in one round trip."""
-        pk = meeting_pk(meeting_id)
+        pk = session_pk(session)
         found = {
             i["sk"]: i
             for i in dynamo.batch_get(
@@ -65,18 +66,18 @@ class QuestionStore:
             upvote_sk(question_id, participant_id) in found,
         )
 
-    def ask(self, meeting_id: str, question: dict[str, Any]) -> dict[str, Any]:
+    def ask(self, session: SessionKey, question: dict[str, Any]) -> dict[str, Any]:
         item = {
-            "pk": meeting_pk(meeting_id),
+            "pk": session_pk(session),
             "sk": question_sk(question["question_id"]),
             **question,
         }
         return dynamo.put_new(self._table, item)
 
     def upvote(
-        self, meeting_id: str, question_id: str, participant_id: str, at: int
+        self, session: SessionKey, question_id: str, participant_id: str, at: int
     ) -> list[dict[str, Any]]:
-        pk = meeting_pk(meeting_id)
+        pk = session_pk(session)
         record = {"pk": pk, "sk": upvote_sk(question_id, participant_id), "at": at}
         return [
             dynamo.put_new(self._table, record),
@@ -90,7 +91,7 @@ class QuestionStore:
             ),
         ]
 
-    def answer(self, meeting_id: str, question_id: str, answer: str | None) -> dict[str, Any]:
+    def answer(self, session: SessionKey, question_id: str, answer: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {":one": 1, ":answered": "answered", ":dismissed": "dismissed"}
         expression = "SET #s = :answered ADD version :one"
         if answer:
@@ -98,17 +99,17 @@ class QuestionStore:
             expression = "SET #s = :answered, answer = :answer ADD version :one"
         return dynamo.update(
             self._table,
-            {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)},
+            {"pk": session_pk(session), "sk": question_sk(question_id)},
             expression,
             values,
             condition="attribute_exists(pk) AND #s <> :dismissed",
             names={"#s": "status"},
         )
 
-    def dismiss(self, meeting_id: str, question_id: str) -> dict[str, Any]:
+    def dismiss(self, session: SessionKey, question_id: str) -> dict[str, Any]:
         return dynamo.update(
             self._table,
-            {"pk": meeting_pk(meeting_id), "sk": question_sk(question_id)},
+            {"pk": session_pk(session), "sk": question_sk(question_id)},
             "SET #s = :dismissed ADD version :one",
             {":one": 1, ":dismissed": "dismissed"},
             condition="attribute_exists(pk) AND #s <> :dismissed",

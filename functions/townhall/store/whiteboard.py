@@ -1,4 +1,4 @@
-"""The shared whiteboard in the Meetings table (partition `M#{meeting_id}`).
+"""The shared whiteboard in the Meetings table (a session's partition, `store.keys.session_pk`).
 
 - `W#{seq:012d}`: one stroke (by, color, width, points as compact JSON), keyed by the seq of
   the action that drew it, so a query returns strokes in drawing order. Strokes are items of
@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
-from townhall.store.meetings import meeting_pk
+from townhall.store.keys import session_pk
 
 MAX_STROKES = 5000  # per meeting, since the last clear
 
@@ -28,10 +29,10 @@ class WhiteboardStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def add(self, meeting_id: str, stroke: dict[str, Any]) -> list[dict[str, Any]]:
+    def add(self, session: SessionKey, stroke: dict[str, Any]) -> list[dict[str, Any]]:
         """Transaction items: the stroke and the stroke counter (fails past the cap)."""
         item = {
-            "pk": meeting_pk(meeting_id),
+            "pk": session_pk(session),
             "sk": stroke_sk(stroke["stroke_id"]),
             "stroke_id": stroke["stroke_id"],
             "by": stroke["by"],
@@ -41,18 +42,18 @@ class WhiteboardStore:
         }
         return [
             dynamo.put_new(self._table, item),
-            limits.count_up(self._table, meeting_id, "strokes", MAX_STROKES),
+            limits.count_up(self._table, session, "strokes", MAX_STROKES),
         ]
 
-    def clear(self, meeting_id: str, seq: int) -> dict[str, Any]:
+    def clear(self, session: SessionKey, seq: int) -> dict[str, Any]:
         return dynamo.update(
             self._table,
-            limits.collab_key(meeting_id),
+            limits.collab_key(session),
             "SET strokes = :zero, wb_cleared = :seq",
             {":zero": 0, ":seq": seq},
         )
 
-    def delete_before(self, meeting_id: str, seq: int) -> int:
+    def delete_before(self, session: SessionKey, seq: int) -> int:
         """Delete the strokes a clear hid (drawn before `seq`): housekeeping after the clear's
         transaction, since reads already start after the mark. Bounded by the cap; returns how
         many went."""
@@ -61,7 +62,7 @@ class WhiteboardStore:
             for item in dynamo.query_all(
                 self._table,
                 "pk = :pk AND sk BETWEEN :lo AND :hi",
-                {":pk": meeting_pk(meeting_id), ":lo": "W#", ":hi": stroke_sk(seq - 1)},
+                {":pk": session_pk(session), ":lo": "W#", ":hi": stroke_sk(seq - 1)},
                 projection="pk, sk",
                 limit_pages=MAX_STROKES // 100 + 1,
             )
@@ -79,11 +80,11 @@ class WhiteboardStore:
                     break
         return len(keys)
 
-    def cleared_at(self, meeting_id: str) -> int:
-        return int(limits.counters(self._table, meeting_id).get("wb_cleared", 0))
+    def cleared_at(self, session: SessionKey) -> int:
+        return int(limits.counters(self._table, session).get("wb_cleared", 0))
 
     def strokes(
-        self, meeting_id: str, *, after: int, before: int | None, budget: int
+        self, session: SessionKey, *, after: int, before: int | None, budget: int
     ) -> tuple[list[dict[str, Any]], bool]:
         """The newest strokes drawn after seq `after` (and before seq `before`) whose JSON
         fits in `budget` bytes, oldest first, and whether older ones were left out."""
@@ -92,7 +93,7 @@ class WhiteboardStore:
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
-                ":pk": dynamo.value(meeting_pk(meeting_id)),
+                ":pk": dynamo.value(session_pk(session)),
                 ":lo": dynamo.value(stroke_sk(after + 1)),
                 ":hi": dynamo.value(upper),
             },

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.signaling_events import EventName
-from townhall.errors import InvalidInput
+from townhall.errors import Forbidden, InvalidInput
 from townhall.signaling import protocol
 from townhall.signaling.checks import acting, other
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
@@ -22,13 +22,16 @@ def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
     protocol.only_fields(request.data, "text", "to")
     text = protocol.require_text(request.data, "text", MAX_CHAT_CHARS)
     to = protocol.optional_participant(request.data, "to")
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     target = None
     if to is not None:
         if to == me.participant_id:
             raise InvalidInput("a private message needs another participant")
         target = other(ctx, caller, to, ("admitted",))
-    seq = next_seq(ctx, caller.meeting_id)
+        if session.kind == "webinar" and me.role == "attendee" and target.role == "attendee":
+            # Attendees do not see each other; they may write to the people on stage.
+            raise Forbidden("in a webinar, attendees may message only hosts and panelists")
+    seq = next_seq(ctx, caller.session)
     message = ChatMessage(
         message_id=seq,
         sender_id=me.participant_id,
@@ -38,15 +41,15 @@ def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
         text=text,
         ts=ctx.now_ms(),
     )
-    commit(ctx, caller, request, seq, Write(puts=[ctx.chat.item(caller.meeting_id, message)]))
+    commit(ctx, caller, request, seq, Write(puts=[ctx.chat.item(caller.session, message)]))
     data = {"message": message.public()}
     if target is None:
-        fan_out(ctx, meeting, seq, EventName.CHAT_MESSAGE, data, everyone_admitted)
+        fan_out(ctx, session, seq, EventName.CHAT_MESSAGE, data, everyone_admitted)
     else:
         pair = {me.participant_id, target.participant_id}
         fan_out(
             ctx,
-            meeting,
+            session,
             seq,
             EventName.CHAT_MESSAGE,
             data,
@@ -60,9 +63,9 @@ def react(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     emoji = protocol.require_text(request.data, "emoji", 8)
     if emoji not in REACTIONS:
         raise InvalidInput(f"emoji must be one of {' '.join(sorted(REACTIONS))}")
-    meeting, me = acting(ctx, caller, request)
-    seq = next_seq(ctx, caller.meeting_id)
+    session, me = acting(ctx, caller, request)
+    seq = next_seq(ctx, caller.session)
     commit(ctx, caller, request, seq)
     data = {"participant_id": me.participant_id, "name": me.name, "emoji": emoji}
-    fan_out(ctx, meeting, seq, EventName.REACTION, data, everyone_admitted)
+    fan_out(ctx, session, seq, EventName.REACTION, data, everyone_admitted)
     return {}

@@ -12,12 +12,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from townhall.errors import Gone
+from townhall.model.participant import Participant
+from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit
-from townhall.store.meetings import Meeting, Participant
 
 if TYPE_CHECKING:
     from townhall.media.access import MediaAccess
@@ -26,12 +27,12 @@ if TYPE_CHECKING:
 def media(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     """The media node hosting the meeting and a token for it."""
     protocol.only_fields(request.data)
-    access, meeting, me = _media_caller(ctx, caller, request)
+    access, session, me = _media_caller(ctx, caller, request)
     grant = access.grant(
-        meeting.meeting_id,
+        session.meeting_id,
         me.participant_id,
-        may_publish=permissions.may_publish(me.role, meeting.kind),
-        video_slots=meeting.video_slots,
+        may_publish=permissions.may_publish(me.role, session.kind),
+        video_slots=session.video_slots,
     )
     commit(ctx, caller, request, 0)  # spends the request id: a replay is refused
     return grant
@@ -41,10 +42,10 @@ def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[
     """Relay the caller's publish offer to their meeting's node; reply with its answer."""
     protocol.only_fields(request.data, "sdp")
     offer = protocol.require_sdp(request.data)
-    access, meeting, me = _media_caller(ctx, caller, request)
-    permissions.check_publish(me.role, meeting.kind, "audio or video")
+    access, session, me = _media_caller(ctx, caller, request)
+    permissions.check_publish(me.role, session.kind, "audio or video")
     sdp = access.publish(
-        meeting.meeting_id, me.participant_id, offer, video_slots=meeting.video_slots
+        session.meeting_id, me.participant_id, offer, video_slots=session.video_slots
     )
     commit(ctx, caller, request, 0)
     return {"sdp": sdp}
@@ -53,12 +54,12 @@ def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[
 def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     """The node's offer for the caller's subscribe connection (answer with media_answer)."""
     protocol.only_fields(request.data)
-    access, meeting, me = _media_caller(ctx, caller, request)
+    access, session, me = _media_caller(ctx, caller, request)
     sdp = access.subscribe(
-        meeting.meeting_id,
+        session.meeting_id,
         me.participant_id,
-        may_publish=permissions.may_publish(me.role, meeting.kind),
-        video_slots=meeting.video_slots,
+        may_publish=permissions.may_publish(me.role, session.kind),
+        video_slots=session.video_slots,
     )
     commit(ctx, caller, request, 0)
     return {"sdp": sdp}
@@ -67,13 +68,13 @@ def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dic
 def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "sdp")
     answer = protocol.require_sdp(request.data)
-    access, meeting, me = _media_caller(ctx, caller, request)
+    access, session, me = _media_caller(ctx, caller, request)
     access.answer(
-        meeting.meeting_id,
+        session.meeting_id,
         me.participant_id,
         answer,
-        may_publish=permissions.may_publish(me.role, meeting.kind),
-        video_slots=meeting.video_slots,
+        may_publish=permissions.may_publish(me.role, session.kind),
+        video_slots=session.video_slots,
     )
     commit(ctx, caller, request, 0)
     return {}
@@ -81,9 +82,9 @@ def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[s
 
 def _media_caller(
     ctx: ActionContext, caller: Caller, request: Request
-) -> tuple[MediaAccess, Meeting, Participant]:
+) -> tuple[MediaAccess, Session, Participant]:
     access = ctx.media()
     if access is None:
         raise Gone("media is not available in this deployment")
-    meeting, me = acting(ctx, caller, request)
-    return access, meeting, me
+    session, me = acting(ctx, caller, request)
+    return access, session, me

@@ -1,5 +1,5 @@
-"""What hosts and co-hosts do to the meeting and to other people: the waiting room, mute all,
-remove, lock, end, and the co-host role."""
+"""What hosts and co-hosts do to the session and to other people: the waiting room, mute all,
+remove, lock, end, the co-host role, and who may talk in a webinar."""
 
 from __future__ import annotations
 
@@ -11,13 +11,20 @@ from townhall.auth.claims import Role
 from townhall.errors import Conflict
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting, other
-from townhall.signaling.context import ActionContext, Caller, everyone_admitted, moderators
-from townhall.signaling.delivery import close, fan_out, send, session_end
+from townhall.signaling.context import (
+    ActionContext,
+    Caller,
+    everyone_admitted,
+    moderators,
+    who_sees,
+)
+from townhall.signaling.delivery import close, fan_out, interval_end, send
+from townhall.signaling.lifecycle import end_session
 from townhall.signaling.protocol import Request
 from townhall.signaling.snapshot import snapshot
 from townhall.signaling.transaction import Write, commit, next_seq, retrying
 from townhall.store import attendance
-from townhall.store.meetings import ParticipantChange, StaleWrite
+from townhall.store.sessions import ParticipantChange, StaleWrite
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +48,10 @@ def _decide_waiting(
     target_id = protocol.require_participant(request.data)
 
     def attempt() -> dict[str, Any]:
-        meeting, me = acting(ctx, caller, request)
+        session, me = acting(ctx, caller, request)
         permissions.check_action(me.role, request.action)
         target = other(ctx, caller, target_id, ("waiting",), "not in the waiting room")
-        seq = next_seq(ctx, caller.meeting_id)
+        seq = next_seq(ctx, caller.session)
         changes: dict[str, Any] = {"status": "admitted" if admit else "denied"}
         puts = []
         if admit:
@@ -52,7 +59,7 @@ def _decide_waiting(
             if target.connection_id:
                 changes["session_at"] = ctx.now_ms()
                 puts.append(
-                    attendance.session_item(caller.meeting_id, target_id, changes["session_at"])
+                    attendance.interval_item(caller.session, target_id, changes["session_at"])
                 )
         else:
             changes["connection_id"] = None
@@ -62,7 +69,7 @@ def _decide_waiting(
         outcome = "admitted" if admit else "denied"
         fan_out(
             ctx,
-            meeting,
+            session,
             seq,
             EventName.WAITING_LEFT,
             {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
@@ -71,7 +78,7 @@ def _decide_waiting(
         if admit:
             fan_out(
                 ctx,
-                meeting,
+                session,
                 seq,
                 EventName.PARTICIPANT_JOINED,
                 {"participant": after.public()},
@@ -79,11 +86,11 @@ def _decide_waiting(
                 exclude=target_id,
             )
             if target.connection_id:
-                entering = snapshot(ctx, meeting.meeting_id, after)
-                send(ctx, meeting, seq, target.connection_id, EventName.YOU_ADMITTED, entering)
+                entering = snapshot(ctx, session, after)
+                send(ctx, session, seq, target.connection_id, EventName.YOU_ADMITTED, entering)
         elif target.connection_id:
             by = {"by": me.participant_id}
-            send(ctx, meeting, seq, target.connection_id, EventName.YOU_DENIED, by)
+            send(ctx, session, seq, target.connection_id, EventName.YOU_DENIED, by)
             close(ctx, target.connection_id)
         return {"participant": after.public()}
 
@@ -94,29 +101,29 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
     protocol.only_fields(request.data)
 
     def attempt() -> dict[str, Any]:
-        meeting, me = acting(ctx, caller, request)
+        session, me = acting(ctx, caller, request)
         permissions.check_action(me.role, "mute_all")
         targets = [
             p
-            for p in ctx.meetings.participants(caller.meeting_id)
+            for p in ctx.participants.all(caller.session)
             if p.status == "admitted" and not p.muted and not permissions.is_moderator(p.role)
         ]
-        seq = next_seq(ctx, caller.meeting_id)
+        seq = next_seq(ctx, caller.session)
         changes = [ParticipantChange(p, {"muted": True}) for p in targets]
         first, rest = changes[:FIRST_BATCH], changes[FIRST_BATCH:]
         commit(ctx, caller, request, seq, Write(participants=first))
         # Beyond one transaction, each further batch is atomic per participant only.
         for start in range(0, len(rest), NEXT_BATCHES):
             try:
-                ctx.meetings.commit(
-                    caller.meeting_id, seq, participants=rest[start : start + NEXT_BATCHES]
+                ctx.sessions.commit(
+                    caller.session, seq, participants=rest[start : start + NEXT_BATCHES]
                 )
             except StaleWrite:
                 logger.warning("mute_all: a batch changed concurrently; its members keep state")
         muted = [c.before.changed(c.changes, seq).public() for c in changes]
         fan_out(
             ctx,
-            meeting,
+            session,
             seq,
             EventName.MEETING_MUTED_ALL,
             {"by": me.participant_id, "participants": muted},
@@ -128,39 +135,46 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
 
 
 def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
-    protocol.only_fields(request.data, "participant_id")
+    """Remove someone from the session. They cannot come back into it on any path (the link,
+    a new tab, /rejoin, an old token, another browser of the same account), unless the
+    moderator chose `may_return`: then they may ask again through the waiting room."""
+    protocol.only_fields(request.data, "participant_id", "may_return")
     target_id = protocol.require_participant(request.data)
+    may_return = protocol.optional_bool(request.data, "may_return", False)
 
     def attempt() -> dict[str, Any]:
-        meeting, me = acting(ctx, caller, request)
+        session, me = acting(ctx, caller, request)
         permissions.check_action(me.role, "remove")
         target = other(ctx, caller, target_id, ("admitted", "waiting", "joining"))
         permissions.check_acts_on(me.role, target.role, "remove")
-        seq = next_seq(ctx, caller.meeting_id)
+        seq = next_seq(ctx, caller.session)
         changes = {
             "status": "removed",
+            "may_return": may_return,
             "connection_id": None,
             "screen": False,
             "left_at": int(ctx.clock()),
-            "session_at": None,
+            "dropped_at": 0,
+            "session_at": 0,
         }
         write = Write(
-            participants=[ParticipantChange(target, changes)], puts=session_end(ctx, target)
+            participants=[ParticipantChange(target, changes)], puts=interval_end(ctx, target)
         )
         commit(ctx, caller, request, seq, write)
+        sees = who_sees(session, target)
         fan_out(
             ctx,
-            meeting,
+            session,
             seq,
             EventName.PARTICIPANT_REMOVED,
             {"participant_id": target_id, "by": me.participant_id},
-            lambda p: everyone_admitted(p) or p.participant_id == target_id,
+            lambda p: sees(p) or p.participant_id == target_id,
             extra=[target.connection_id] if target.connection_id else [],
         )
         close(ctx, target.connection_id)
         media = ctx.media()
         if media is not None:
-            media.leave(caller.meeting_id, target_id)  # their media stops too
+            media.revoke_participant(caller.meeting_id, target_id)  # their media stops too
         return {}
 
     return retrying(attempt)
@@ -169,13 +183,13 @@ def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
 def lock(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "locked")
     locked = protocol.require_bool(request.data, "locked")
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "lock")
-    seq = next_seq(ctx, caller.meeting_id)
-    commit(ctx, caller, request, seq, Write(meeting_changes={"locked": locked}))
+    seq = next_seq(ctx, caller.session)
+    commit(ctx, caller, request, seq, Write(session_changes={"locked": locked}))
     fan_out(
         ctx,
-        meeting,
+        session,
         seq,
         EventName.MEETING_UPDATED,
         {"locked": locked, "by": me.participant_id},
@@ -185,25 +199,11 @@ def lock(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
 
 
 def end(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """End the session for everyone ("End for all"); the meeting can be started again."""
     protocol.only_fields(request.data)
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "end")
-    seq = next_seq(ctx, caller.meeting_id)
-    commit(ctx, caller, request, seq, Write(meeting_changes={"ended_at": int(ctx.clock())}))
-    everyone = fan_out(
-        ctx,
-        meeting,
-        seq,
-        EventName.MEETING_ENDED,
-        {"by": me.participant_id},
-        lambda p: p.connection_id is not None,
-    )
-    for p in everyone:
-        if p.connection_id and p.connection_id != caller.connection_id:
-            close(ctx, p.connection_id)
-    media = ctx.media()
-    if media is not None:
-        media.release(meeting.meeting_id)
+    end_session(ctx, caller, request, session, by=me.participant_id)
     return {}
 
 
@@ -222,7 +222,7 @@ def _change_role(
     target_id = protocol.require_participant(request.data)
 
     def attempt() -> dict[str, Any]:
-        meeting, me = acting(ctx, caller, request)
+        session, me = acting(ctx, caller, request)
         permissions.check_action(me.role, request.action)
         target = other(ctx, caller, target_id, ("admitted",))
         if promote and target.role not in ("attendee", "panelist"):
@@ -230,20 +230,57 @@ def _change_role(
         if not promote and target.role != "cohost":
             raise Conflict("only a co-host can be demoted")
         new_role: Role = (
-            "cohost" if promote else ("panelist" if meeting.kind == "webinar" else "attendee")
+            "cohost" if promote else ("panelist" if session.kind == "webinar" else "attendee")
         )
-        seq = next_seq(ctx, caller.meeting_id)
+        seq = next_seq(ctx, caller.session)
         changes = {"role": new_role}
         commit(ctx, caller, request, seq, Write(participants=[ParticipantChange(target, changes)]))
         after = target.changed(changes, seq)
         fan_out(
             ctx,
-            meeting,
+            session,
             seq,
             EventName.PARTICIPANT_UPDATED,
             {"participant": after.public(), "by": me.participant_id, "changed": ["role"]},
             everyone_admitted,
         )
+        return {"participant": after.public()}
+
+    return retrying(attempt)
+
+
+def allow_talk(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """In a webinar, let an attendee talk (they become a panelist: seen by all, may publish)
+    or take it back (an attendee again: their microphone, camera and screen go off)."""
+    protocol.only_fields(request.data, "participant_id", "allowed")
+    target_id = protocol.require_participant(request.data)
+    allowed = protocol.require_bool(request.data, "allowed")
+
+    def attempt() -> dict[str, Any]:
+        session, me = acting(ctx, caller, request)
+        permissions.check_action(me.role, "allow_talk")
+        if session.kind != "webinar":
+            raise Conflict("everyone may talk in a meeting; this is for webinars")
+        target = other(ctx, caller, target_id, ("admitted",))
+        if target.role not in ("attendee", "panelist"):
+            raise Conflict(f"a {target.role} already presents")
+        new_role: Role = "panelist" if allowed else "attendee"
+        if target.role == new_role:
+            commit(ctx, caller, request, 0)  # nothing to change, but the id is spent
+            return {"participant": target.public()}
+        seq = next_seq(ctx, caller.session)
+        changes: dict[str, Any] = {"role": new_role}
+        if not allowed:
+            changes.update(muted=True, camera=False, screen=False)
+        commit(ctx, caller, request, seq, Write(participants=[ParticipantChange(target, changes)]))
+        after = target.changed(changes, seq)
+        data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}
+        # Everyone hears of it: attendees learn a new panelist, or drop one who left the stage.
+        fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        media = ctx.media()
+        if media is not None and not allowed:
+            # What they published stops at once; their page renegotiates to watch only.
+            media.revoke_participant(caller.meeting_id, target_id)
         return {"participant": after.public()}
 
     return retrying(attempt)

@@ -7,11 +7,12 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, InvalidInput, NotFound
+from townhall.ids import new_id
+from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
-from townhall.signaling.ids import new_id
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import Write, commit, next_seq
 from townhall.store import polls as poll_items
@@ -42,9 +43,9 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
     question = protocol.require_text(request.data, "question", MAX_QUESTION_CHARS)
     options = _options(request.data)
     multiple = protocol.optional_bool(request.data, "multiple", False)
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "poll_create")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     poll = {
         "poll_id": new_id("pl_"),
         "question": question,
@@ -59,20 +60,20 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
     }
     full = Conflict(f"a meeting holds at most {poll_items.MAX_POLLS} polls")
     write = Write(
-        extra=ctx.polls.create({"meeting_id": caller.meeting_id, **poll}),
+        extra=ctx.polls.create(caller.session, poll),
         refusals={COLLAB_SK: full},
     )
     commit(ctx, caller, request, seq, write)
     public = public_poll(poll)
-    fan_out(ctx, meeting, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
+    fan_out(ctx, session, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
     return {"poll_id": poll["poll_id"], "poll": public}
 
 
 def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "poll_id", "choices")
     poll_id = protocol.require_item_id(request.data, "poll_id")
-    meeting, me = acting(ctx, caller, request)
-    poll, voted = ctx.polls.get_with_vote(caller.meeting_id, poll_id, me.participant_id)
+    session, me = acting(ctx, caller, request)
+    poll, voted = ctx.polls.get_with_vote(caller.session, poll_id, me.participant_id)
     if poll is None:
         raise NotFound("no such poll in this meeting")
     choices = _choices(request.data, poll)
@@ -80,9 +81,9 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise Conflict("the poll is closed")
     if voted is not None:
         raise Conflict("you already voted in this poll")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     write = Write(
-        extra=ctx.polls.vote(caller.meeting_id, poll_id, me.participant_id, choices, ctx.now_ms()),
+        extra=ctx.polls.vote(caller.session, poll_id, me.participant_id, choices, ctx.now_ms()),
         refusals={
             poll_items.vote_sk(poll_id, me.participant_id): Conflict(
                 "you already voted in this poll"
@@ -93,9 +94,9 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     commit(ctx, caller, request, seq, write)
     # Read back rather than compute: other votes may have landed in between, and the version
     # tells clients which state is newest.
-    after = ctx.polls.get(caller.meeting_id, poll_id) or poll
+    after = ctx.polls.get(caller.session, poll_id) or poll
     fan_out(
-        ctx, meeting, seq, EventName.POLL_UPDATED, {"poll": public_poll(after)}, everyone_admitted
+        ctx, session, seq, EventName.POLL_UPDATED, {"poll": public_poll(after)}, everyone_admitted
     )
     return {"poll": {**public_poll(after), "my_choices": choices}}
 
@@ -103,30 +104,30 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
 def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "poll_id")
     poll_id = protocol.require_item_id(request.data, "poll_id")
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "poll_close")
-    poll = ctx.polls.get(caller.meeting_id, poll_id)
+    poll = ctx.polls.get(caller.session, poll_id)
     if poll is None:
         raise NotFound("no such poll in this meeting")
     if poll["status"] != "open":
         raise Conflict("the poll is already closed")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     write = Write(
-        extra=[ctx.polls.close(caller.meeting_id, poll_id, ctx.now_ms())],
+        extra=[ctx.polls.close(caller.session, poll_id, ctx.now_ms())],
         refusals={poll_items.poll_sk(poll_id): Conflict("the poll is already closed")},
     )
     commit(ctx, caller, request, seq, write)
-    after = ctx.polls.get(caller.meeting_id, poll_id) or poll
+    after = ctx.polls.get(caller.session, poll_id) or poll
     fan_out(
-        ctx, meeting, seq, EventName.POLL_CLOSED, {"poll": public_poll(after)}, everyone_admitted
+        ctx, session, seq, EventName.POLL_CLOSED, {"poll": public_poll(after)}, everyone_admitted
     )
     return {"poll": public_poll(after)}
 
 
-def polls_snapshot(ctx: ActionContext, meeting_id: str, participant_id: str) -> list[Any]:
-    """Every poll of the meeting, oldest first, with the participant's own choices."""
-    polls = ctx.polls.polls(meeting_id)
-    mine = ctx.polls.choices_of(meeting_id, participant_id, [p["poll_id"] for p in polls])
+def polls_snapshot(ctx: ActionContext, session: SessionKey, participant_id: str) -> list[Any]:
+    """Every poll of the session, oldest first, with the participant's own choices."""
+    polls = ctx.polls.polls(session)
+    mine = ctx.polls.choices_of(session, participant_id, [p["poll_id"] for p in polls])
     result = []
     for poll in polls:
         public = public_poll(poll)

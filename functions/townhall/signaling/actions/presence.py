@@ -10,6 +10,8 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.auth.claims import Role
 from townhall.errors import Conflict, Forbidden
+from townhall.model.participant import Participant
+from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting, may_enter_locked, other, running
 from townhall.signaling.context import (
@@ -18,13 +20,15 @@ from townhall.signaling.context import (
     DuplicateRequestError,
     everyone_admitted,
     moderators,
+    who_sees,
 )
 from townhall.signaling.delivery import close, fan_out, mark_offline
+from townhall.signaling.lifecycle import end_session, hand_over_host
 from townhall.signaling.protocol import Request
-from townhall.signaling.snapshot import meeting_public, snapshot
+from townhall.signaling.snapshot import snapshot
 from townhall.signaling.transaction import Write, commit, next_seq, retrying
 from townhall.store import attendance
-from townhall.store.meetings import Participant, ParticipantChange
+from townhall.store.sessions import ParticipantChange
 
 # The flags `_set_flag` changes: how to read each, and its public name in
 # `participant.updated`'s `changed`.
@@ -40,70 +44,71 @@ def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
     protocol.only_fields(request.data)
 
     def attempt() -> dict[str, Any]:
-        found, me, seen = ctx.meetings.load(
-            caller.meeting_id, caller.participant_id, request.request_id
+        found, me, seen = ctx.sessions.load(
+            caller.session, caller.participant_id, request.request_id
         )
-        meeting = running(found)
+        session = running(found)
         if seen:
             raise DuplicateRequestError(f"request id {request.request_id} was already used")
         if me is None:
             me = _recreated(ctx, caller)
-        if me.status in ("removed", "denied"):
+        if me.status == "denied" or (me.status == "removed" and not me.may_return):
             raise Forbidden(f"you were {me.status} from this meeting")
-        role: Role = "host" if me.user_id and me.user_id == meeting.host_id else me.role
+        role: Role = "host" if me.user_id and me.user_id == session.host_id else me.role
         was_admitted = me.status == "admitted"
-        if meeting.locked and not may_enter_locked(me, role):
+        if session.locked and not may_enter_locked(me, role):
             raise Forbidden("the meeting is locked")
-        admitted = was_admitted or permissions.is_moderator(role) or not meeting.waiting_room
-        seq = next_seq(ctx, caller.meeting_id)
+        # Someone removed with "may come back" asks again through the waiting room.
+        returning = me.status == "removed"
+        admitted = not returning and (
+            was_admitted or permissions.is_moderator(role) or not session.waiting_room
+        )
+        seq = next_seq(ctx, caller.session)
         changes: dict[str, Any] = {
             "status": "admitted" if admitted else "waiting",
             "connection_id": caller.connection_id,
             "role": role,
             "joined_at": me.joined_at or int(ctx.clock()),
+            "dropped_at": 0,
+            "may_return": False,
         }
         if admitted and not me.place:
             changes["place"] = seq
-        if not permissions.may_publish(role, meeting.kind):
+        if not permissions.may_publish(role, session.kind):
             changes.update(muted=True, camera=False, screen=False)
         puts = []
         if admitted and not (was_admitted and me.connected and me.session_at):
-            # A new attendance session; a reconnect that replaces a live one continues it.
+            # A new attendance interval; a reconnect that replaces a live one continues it.
             changes["session_at"] = ctx.now_ms()
             puts.append(
-                attendance.session_item(caller.meeting_id, me.participant_id, changes["session_at"])
+                attendance.interval_item(caller.session, me.participant_id, changes["session_at"])
             )
-        commit(
-            ctx,
-            caller,
-            request,
-            seq,
-            Write(participants=[ParticipantChange(me, changes)], puts=puts),
-        )
+        write = Write(participants=[ParticipantChange(me, changes)], puts=puts)
+        commit(ctx, caller, request, seq, write)
         after = me.changed(changes, seq)
         if me.connection_id and me.connection_id != caller.connection_id:
             # One participant, one connection: the older socket would see every event twice.
             close(ctx, me.connection_id)
         if admitted:
-            name = (
-                EventName.PARTICIPANT_UPDATED
-                if me.connected and was_admitted
-                else EventName.PARTICIPANT_JOINED
-            )
+            # Back within the reconnect window (or on a replacing socket): the same tile.
+            still_there = was_admitted and (me.connected or me.reconnecting_until() > 0)
+            name = EventName.PARTICIPANT_UPDATED if still_there else EventName.PARTICIPANT_JOINED
+            data: dict[str, Any] = {"participant": after.public()}
+            if still_there:
+                data["changed"] = ["connected"]
             fan_out(
                 ctx,
-                meeting,
+                session,
                 seq,
                 name,
-                {"participant": after.public()},
-                everyone_admitted,
+                data,
+                who_sees(session, after),
                 exclude=caller.participant_id,
             )
-            return snapshot(ctx, meeting.meeting_id, after)
-        fan_out(
-            ctx, meeting, seq, EventName.WAITING_JOINED, {"participant": after.public()}, moderators
-        )
-        return {"status": "waiting", "meeting": meeting_public(meeting), "you": after.public()}
+            return snapshot(ctx, session, after)
+        waiting = {"participant": after.public()}
+        fan_out(ctx, session, seq, EventName.WAITING_JOINED, waiting, moderators)
+        return {"status": "waiting", "meeting": session.public(), "you": after.public()}
 
     return retrying(attempt)
 
@@ -113,23 +118,51 @@ def _recreated(ctx: ActionContext, caller: Caller) -> Participant:
     was created by an older deployment. Recreate it from the claims (then read it again)."""
     me = Participant(
         meeting_id=caller.meeting_id,
+        session_id=caller.claims.session_id,
         participant_id=caller.participant_id,
         name=caller.claims.name,
         role=caller.claims.role,
         status="joining",
         user_id=caller.claims.user_id,
+        created_at=int(ctx.clock()),
     )
-    ctx.meetings.create_participant(me)
-    return ctx.meetings.get_participant(caller.meeting_id, caller.participant_id) or me
+    ctx.participants.create(me)
+    return ctx.participants.get(caller.session, caller.participant_id) or me
 
 
 def leave(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
-    protocol.only_fields(request.data)
-    mark_offline(ctx, caller.meeting_id, caller.participant_id, caller.connection_id, "left")
+    """Leave the session. A host who leaves hands the host role on: to `successor` if given,
+    else to the co-host present longest; the last one to leave ends the session."""
+    protocol.only_fields(request.data, "successor")
+    successor_id = protocol.optional_participant(request.data, "successor")
+    session, me, _ = ctx.sessions.load(caller.session, caller.participant_id)
+    if (
+        session is not None
+        and session.running
+        and me is not None
+        and me.connection_id == caller.connection_id
+        and me.status == "admitted"
+    ):
+        if me.role == "host":
+            hand_over_host(ctx, caller, request, session, me, successor_id)
+        elif successor_id is not None:
+            raise Forbidden("only a host hands on the host role")
+    mark_offline(ctx, caller.session, caller.participant_id, caller.connection_id, "left")
     media = ctx.media()
     if media is not None:
         media.leave(caller.meeting_id, caller.participant_id)
+    if session is not None and session.running and not _anyone_left(ctx, session):
+        end_session(ctx, caller, None, session, by=caller.participant_id)
     return {}
+
+
+def _anyone_left(ctx: ActionContext, session: Session) -> bool:
+    now_ms = ctx.now_ms()
+    return any(
+        p.connected or p.reconnecting_until() > now_ms
+        for p in ctx.participants.all(session.key)
+        if p.status in ("admitted", "waiting")
+    )
 
 
 def ping(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -207,11 +240,11 @@ def _set_flag(
     target_id = protocol.optional_participant(request.data)
 
     def attempt() -> dict[str, Any]:
-        meeting, me = acting(ctx, caller, request)
+        session, me = acting(ctx, caller, request)
         if target_id is None or target_id == me.participant_id:
             target = me
             if publishing:
-                permissions.check_publish(me.role, meeting.kind, what)
+                permissions.check_publish(me.role, session.kind, what)
         else:
             found = other(ctx, caller, target_id, ("admitted",))
             permissions.check_acts_on(me.role, found.role, f"change {what} of")
@@ -223,7 +256,7 @@ def _set_flag(
         if field == "screen" and value:
             sharing = [
                 p
-                for p in ctx.meetings.participants(caller.meeting_id)
+                for p in ctx.participants.all(caller.session)
                 if p.screen and p.participant_id != target.participant_id
             ]
             if sharing and not permissions.is_moderator(me.role):
@@ -233,7 +266,7 @@ def _set_flag(
         if current(target) == value and not others:
             commit(ctx, caller, request, 0)  # nothing to change, but the id is spent
             return {"participant": target.public()}
-        seq = next_seq(ctx, caller.meeting_id)
+        seq = next_seq(ctx, caller.session)
         write = Write(participants=[ParticipantChange(target, changes), *others])
         commit(ctx, caller, request, seq, write)
         for stopped in others:
@@ -242,10 +275,10 @@ def _set_flag(
                 "by": me.participant_id,
                 "changed": ["screen"],
             }
-            fan_out(ctx, meeting, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+            fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
         after = target.changed(changes, seq)
         data = {"participant": after.public(), "by": me.participant_id, "changed": [public_name]}
-        fan_out(ctx, meeting, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, who_sees(session, after))
         return {"participant": after.public()}
 
     return retrying(attempt)

@@ -8,15 +8,15 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, Forbidden, NotFound
+from townhall.ids import new_id
+from townhall.model.session import Session, SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
-from townhall.signaling.ids import new_id
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import Write, commit, next_seq
 from townhall.store import questions as question_items
-from townhall.store.meetings import Meeting
 
 MAX_QUESTION_CHARS = 1000
 MAX_ANSWER_CHARS = 1000
@@ -44,8 +44,8 @@ def public_question(q: dict[str, Any]) -> dict[str, Any]:
 def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "text")
     text = protocol.require_text(request.data, "text", MAX_QUESTION_CHARS)
-    meeting, me = acting(ctx, caller, request)
-    seq = next_seq(ctx, caller.meeting_id)
+    session, me = acting(ctx, caller, request)
+    seq = next_seq(ctx, caller.session)
     question = {
         "question_id": new_id("q_"),
         "text": text,
@@ -56,18 +56,18 @@ def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
         "created_at": ctx.now_ms(),
         "version": 1,
     }
-    commit(ctx, caller, request, seq, Write(extra=[ctx.questions.ask(caller.meeting_id, question)]))
+    commit(ctx, caller, request, seq, Write(extra=[ctx.questions.ask(caller.session, question)]))
     public = public_question(question)
-    fan_out(ctx, meeting, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
+    fan_out(ctx, session, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
     return {"question_id": question["question_id"], "question": public}
 
 
 def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id")
     question_id = protocol.require_item_id(request.data, "question_id")
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     question, upvoted = ctx.questions.get_with_upvote(
-        caller.meeting_id, question_id, me.participant_id
+        caller.session, question_id, me.participant_id
     )
     if question is None:
         raise NotFound("no such question in this meeting")
@@ -77,9 +77,9 @@ def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise Conflict("you already upvoted this question")
     if question["status"] == "dismissed":
         raise Conflict("the question was dismissed")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     write = Write(
-        extra=ctx.questions.upvote(caller.meeting_id, question_id, me.participant_id, ctx.now_ms()),
+        extra=ctx.questions.upvote(caller.session, question_id, me.participant_id, ctx.now_ms()),
         refusals={
             question_items.upvote_sk(question_id, me.participant_id): Conflict(
                 "you already upvoted this question"
@@ -88,48 +88,48 @@ def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         },
     )
     commit(ctx, caller, request, seq, write)
-    return _changed(ctx, caller, meeting, seq, question)
+    return _changed(ctx, caller, session, seq, question)
 
 
 def qa_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id", "text")
     question_id = protocol.require_item_id(request.data, "question_id")
     answer = protocol.optional_text(request.data, "text", MAX_ANSWER_CHARS)
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_answer")
     question = _find(ctx, caller, question_id)
     if question["status"] == "dismissed":
         raise Conflict("the question was dismissed")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     write = Write(
-        extra=[ctx.questions.answer(caller.meeting_id, question_id, answer)],
+        extra=[ctx.questions.answer(caller.session, question_id, answer)],
         refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
     )
     commit(ctx, caller, request, seq, write)
-    return _changed(ctx, caller, meeting, seq, question)
+    return _changed(ctx, caller, session, seq, question)
 
 
 def qa_dismiss(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id")
     question_id = protocol.require_item_id(request.data, "question_id")
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_dismiss")
     question = _find(ctx, caller, question_id)
     if question["status"] == "dismissed":
         raise Conflict("the question was already dismissed")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     write = Write(
-        extra=[ctx.questions.dismiss(caller.meeting_id, question_id)],
+        extra=[ctx.questions.dismiss(caller.session, question_id)],
         refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
     )
     commit(ctx, caller, request, seq, write)
-    return _changed(ctx, caller, meeting, seq, question)
+    return _changed(ctx, caller, session, seq, question)
 
 
-def questions_snapshot(ctx: ActionContext, meeting_id: str) -> list[dict[str, Any]]:
+def questions_snapshot(ctx: ActionContext, session: SessionKey) -> list[dict[str, Any]]:
     """The top questions (by votes, then age) within the snapshot's budget."""
     result, used = [], 0
-    for q in ctx.questions.questions(meeting_id):
+    for q in ctx.questions.questions(session):
         public = public_question(q)
         used += len(json.dumps(public, ensure_ascii=False)) + 1
         if used > SNAPSHOT_BUDGET:
@@ -139,17 +139,17 @@ def questions_snapshot(ctx: ActionContext, meeting_id: str) -> list[dict[str, An
 
 
 def _find(ctx: ActionContext, caller: Caller, question_id: str) -> dict[str, Any]:
-    question = ctx.questions.get(caller.meeting_id, question_id)
+    question = ctx.questions.get(caller.session, question_id)
     if question is None:
         raise NotFound("no such question in this meeting")
     return question
 
 
 def _changed(
-    ctx: ActionContext, caller: Caller, meeting: Meeting, seq: int, before: dict[str, Any]
+    ctx: ActionContext, caller: Caller, session: Session, seq: int, before: dict[str, Any]
 ) -> dict[str, Any]:
     # Read back: concurrent upvotes may have landed; `version` orders the states.
-    after = ctx.questions.get(caller.meeting_id, before["question_id"]) or before
+    after = ctx.questions.get(caller.session, before["question_id"]) or before
     public = public_question(after)
-    fan_out(ctx, meeting, seq, EventName.QA_UPDATED, {"question": public}, everyone_admitted)
+    fan_out(ctx, session, seq, EventName.QA_UPDATED, {"question": public}, everyone_admitted)
     return {"question": public}

@@ -11,6 +11,7 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, Forbidden, InvalidInput
+from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
@@ -38,10 +39,10 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise InvalidInput("data.color must be a colour like #1a2b3c")
     width = protocol.require_number(request.data, "width", MIN_WIDTH, MAX_WIDTH)
     points = _points(request.data)
-    meeting, me = acting(ctx, caller, request)
-    if not permissions.may_publish(me.role, meeting.kind):
+    session, me = acting(ctx, caller, request)
+    if not permissions.may_publish(me.role, session.kind):
         raise Forbidden("webinar attendees are view-only and may not draw")
-    seq = next_seq(ctx, caller.meeting_id)
+    seq = next_seq(ctx, caller.session)
     stroke = {
         "stroke_id": seq,
         "by": me.participant_id,
@@ -50,28 +51,28 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         "points": points,
     }
     full = Conflict(f"the whiteboard is full ({MAX_STROKES} strokes); clear it")
-    write = Write(extra=ctx.whiteboard.add(caller.meeting_id, stroke), refusals={COLLAB_SK: full})
+    write = Write(extra=ctx.whiteboard.add(caller.session, stroke), refusals={COLLAB_SK: full})
     commit(ctx, caller, request, seq, write)
-    fan_out(ctx, meeting, seq, EventName.WHITEBOARD_STROKE, {"stroke": stroke}, everyone_admitted)
+    fan_out(ctx, session, seq, EventName.WHITEBOARD_STROKE, {"stroke": stroke}, everyone_admitted)
     return {"stroke_id": seq}
 
 
 def wb_clear(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data)
-    meeting, me = acting(ctx, caller, request)
+    session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "wb_clear")
-    seq = next_seq(ctx, caller.meeting_id)
-    commit(ctx, caller, request, seq, Write(extra=[ctx.whiteboard.clear(caller.meeting_id, seq)]))
+    seq = next_seq(ctx, caller.session)
+    commit(ctx, caller, request, seq, Write(extra=[ctx.whiteboard.clear(caller.session, seq)]))
     fan_out(
         ctx,
-        meeting,
+        session,
         seq,
         EventName.WHITEBOARD_CLEARED,
         {"by": me.participant_id},
         everyone_admitted,
     )
     try:
-        ctx.whiteboard.delete_before(caller.meeting_id, seq)
+        ctx.whiteboard.delete_before(caller.session, seq)
     except Exception:  # housekeeping only: the clear itself has landed
         logger.exception("whiteboard clean-up after a clear failed")
     return {}
@@ -85,18 +86,18 @@ def wb_history(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     if isinstance(before, bool) or not isinstance(before, int) or before < 1:
         raise InvalidInput("data.before must be a stroke id (a positive integer)")
     acting(ctx, caller, request)
-    cleared = ctx.whiteboard.cleared_at(caller.meeting_id)
+    cleared = ctx.whiteboard.cleared_at(caller.session)
     strokes, more = ctx.whiteboard.strokes(
-        caller.meeting_id, after=cleared, before=before, budget=HISTORY_BUDGET
+        caller.session, after=cleared, before=before, budget=HISTORY_BUDGET
     )
     return {"strokes": strokes, "more": more}
 
 
-def whiteboard_snapshot(ctx: ActionContext, meeting_id: str) -> dict[str, Any]:
+def whiteboard_snapshot(ctx: ActionContext, session: SessionKey) -> dict[str, Any]:
     """The newest strokes since the last clear, within the snapshot's budget."""
-    cleared = ctx.whiteboard.cleared_at(meeting_id)
+    cleared = ctx.whiteboard.cleared_at(session)
     strokes, more = ctx.whiteboard.strokes(
-        meeting_id, after=cleared, before=None, budget=SNAPSHOT_BUDGET
+        session, after=cleared, before=None, budget=SNAPSHOT_BUDGET
     )
     return {"whiteboard": strokes, "whiteboard_more": more}
 

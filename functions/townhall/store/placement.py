@@ -1,0 +1,105 @@
+"""Where a meeting's media is placed: one item in the meeting's own partition of the Meetings
+table, `pk = M#{meeting_id}`, `sk = MEDIA`, holding `node_id` and `placed_at`.
+
+No query of the meeting's other access patterns (`P#`, `C#`, `R#` prefixes, the `by_host`
+index) sees it. It has no TTL: it is deleted when the meeting ends. Which node to choose, and
+when to move, is decided above (`townhall.media.placement`); every write here is conditional on
+what the caller read, so two placements of one meeting cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from townhall.store import dynamo
+from townhall.store.media_nodes import failures_as_unavailable
+from townhall.store.meetings import meeting_pk
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+PLACEMENT_SK = "MEDIA"
+
+
+@dataclass(frozen=True)
+class Placement:
+    meeting_id: str
+    node_id: str
+    placed_at: int
+
+
+class PlacementTable:
+    def __init__(self, meetings_table: str, client: DynamoDBClient | None = None) -> None:
+        self._table = meetings_table
+        self._client = client
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client if self._client is not None else dynamo.client()
+
+    def get(self, meeting_id: str) -> Placement | None:
+        """The meeting's placement, read strongly consistent."""
+        with failures_as_unavailable(f"reading the media placement of {meeting_id}"):
+            raw = self.client.get_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": PLACEMENT_SK}),
+                ConsistentRead=True,
+            ).get("Item")
+        if not raw:
+            return None
+        item = dynamo.from_ddb(raw)
+        return Placement(
+            meeting_id=meeting_id,
+            node_id=str(item["node_id"]),
+            placed_at=int(item.get("placed_at", 0)),
+        )
+
+    def put(self, placement: Placement, *, replacing: str | None) -> bool:
+        """Write the placement if the meeting still has none (`replacing=None`) or still names
+        the node `replacing`. False when it did not: another placement won."""
+        item = {
+            "pk": meeting_pk(placement.meeting_id),
+            "sk": PLACEMENT_SK,
+            "meeting_id": placement.meeting_id,
+            "node_id": placement.node_id,
+            "placed_at": placement.placed_at,
+        }
+        request: dict[str, Any] = {"TableName": self._table, "Item": dynamo.to_ddb(item)}
+        if replacing is None:
+            request["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            request["ConditionExpression"] = "node_id = :expected"
+            request["ExpressionAttributeValues"] = {":expected": dynamo.value(replacing)}
+        return self._conditional(
+            f"placing meeting {placement.meeting_id}", lambda: self.client.put_item(**request)
+        )
+
+    def delete(self, meeting_id: str, *, node_id: str | None = None) -> bool:
+        """Delete the placement; with `node_id`, only if it still names that node. True if it
+        was deleted (or there was none to delete without a condition)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": PLACEMENT_SK}),
+        }
+        if node_id is not None:
+            request["ConditionExpression"] = "node_id = :node"
+            request["ExpressionAttributeValues"] = {":node": dynamo.value(node_id)}
+        return self._conditional(
+            f"releasing the media placement of {meeting_id}",
+            lambda: self.client.delete_item(**request),
+        )
+
+    @staticmethod
+    def _conditional(what: str, write: Callable[[], object]) -> bool:
+        with failures_as_unavailable(what):
+            try:
+                write()
+            except ClientError as exc:
+                if dynamo.is_condition_failure(exc):
+                    return False
+                raise
+        return True

@@ -1,0 +1,416 @@
+"""Sessions in the Meetings table, and the one write path of everything that happens in one.
+
+In the session's partition (`store.keys.session_pk`):
+- `META`: the session's state: when and by whom it started, the meeting's settings as they
+  were then (title, kind, host, waiting room, video slots), `locked`, `ended_at` (absent
+  while it runs) and `seq`, its event counter.
+- `R#{participant_id}#{request_id}`: a request id already served, with a 10 minute TTL,
+  written in the same transaction as the change it made, so a replay changes nothing.
+- participants (`store.participants`), chat, polls, questions, strokes and attendance (their
+  own stores).
+
+In the meeting's partition, one index row per session, `SESSION#{started_at:013d}#{id}`
+(started_at, started_by, ended_at), so a meeting's sessions list newest first, a page at a
+time. Starting a session writes its `META`, its index row and the meeting's
+`live_session_id` in one transaction, conditional on no session running; ending it clears
+them in one transaction too, so "the session running now" is never ambiguous.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from townhall import clock
+from townhall.errors import InvalidInput
+from townhall.model.meeting import Meeting
+from townhall.model.participant import Participant
+from townhall.model.session import Session, SessionKey
+from townhall.store import dynamo
+from townhall.store.keys import meeting_pk, session_pk
+from townhall.store.meetings import META_SK, meeting_key
+from townhall.store.participants import participant_from_item, participant_sk
+
+REQUEST_TTL_SECONDS = 600
+MAX_TRANSACTION_ITEMS = 100
+INDEX_PREFIX = "SESSION#"
+_INDEX_SK = re.compile(r"SESSION#\d{13}#[A-Za-z0-9_-]{1,64}")
+_RUNNING = "attribute_exists(pk) AND attribute_not_exists(ended_at)"
+MAX_PAGE = 50
+
+
+class DuplicateRequest(Exception):
+    """The request id was already served for this participant."""
+
+
+class StaleWrite(Exception):
+    """Another change landed between our read and our write, or the session ended: re-read.
+
+    `failed` names the sort keys whose condition failed, so an action can tell "you already
+    voted" from "the session ended" without another read."""
+
+    def __init__(self, message: str, failed: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.failed = failed
+
+
+class SessionAlreadyLive(Exception):
+    """Another session of the meeting started first (or is still running)."""
+
+
+@dataclass
+class ParticipantChange:
+    before: Participant
+    # New values; None removes the attribute. The write is conditional on `before.rev`.
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A session as the meeting's index lists it."""
+
+    session_id: str
+    started_at: int
+    started_by: str
+    ended_at: int
+
+
+def index_sk(started_at: int, session_id: str) -> str:
+    return f"{INDEX_PREFIX}{started_at:013d}#{session_id}"
+
+
+def session_item(session: Session) -> dict[str, Any]:
+    item = {
+        "pk": session_pk(session.key),
+        "sk": META_SK,
+        "meeting_id": session.meeting_id,
+        "session_id": session.session_id,
+        "started_at": session.started_at,
+        "started_by": session.started_by,
+        "title": session.title,
+        "kind": session.kind,
+        "host_id": session.host_id,
+        "waiting_room": session.waiting_room,
+        "video_slots": session.video_slots,
+        "locked": session.locked,
+        "seq": session.seq,
+    }
+    if session.ended_at:
+        item["ended_at"] = session.ended_at
+    return item
+
+
+def session_from_item(item: Mapping[str, Any]) -> Session:
+    return Session(
+        meeting_id=item["meeting_id"],
+        session_id=item["session_id"],
+        started_at=int(item["started_at"]),
+        started_by=item["started_by"],
+        title=item["title"],
+        kind=item.get("kind", "meeting"),
+        host_id=item["host_id"],
+        waiting_room=bool(item.get("waiting_room", False)),
+        video_slots=int(item.get("video_slots", 9)),
+        locked=bool(item.get("locked", False)),
+        ended_at=int(item.get("ended_at", 0)),
+        seq=int(item.get("seq", 0)),
+    )
+
+
+class SessionStore:
+    def __init__(self, table: str) -> None:
+        self._table = table
+
+    @property
+    def table(self) -> str:
+        return self._table
+
+    # -- starting, ending, listing -----------------------------------------------------------
+
+    def start(self, meeting: Meeting, session_id: str, started_by: str) -> Session:
+        """Start a session of `meeting`, or raise SessionAlreadyLive if one runs."""
+        now = clock.now_ms()
+        session = Session(
+            meeting_id=meeting.meeting_id,
+            session_id=session_id,
+            started_at=now,
+            started_by=started_by,
+            title=meeting.title,
+            kind=meeting.kind,
+            host_id=meeting.host_id,
+            waiting_room=meeting.waiting_room,
+            video_slots=meeting.video_slots,
+        )
+        row = {
+            "pk": meeting_pk(meeting.meeting_id),
+            "sk": index_sk(now, session_id),
+            "session_id": session_id,
+            "started_at": now,
+            "started_by": started_by,
+        }
+        items = [
+            dynamo.put_new(self._table, session_item(session)),
+            dynamo.put_new(self._table, row),
+            dynamo.update(
+                self._table,
+                meeting_key(meeting.meeting_id),
+                "SET live_session_id = :sid, last_session_at = :now",
+                {":sid": session_id, ":now": now},
+                condition="attribute_exists(pk) AND attribute_not_exists(live_session_id)",
+            ),
+        ]
+        try:
+            dynamo.client().transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in dynamo.cancellation_reasons(exc):
+                raise SessionAlreadyLive(meeting.meeting_id) from exc
+            raise
+        return session
+
+    def end_writes(self, session: Session, ended_at: int) -> list[dict[str, Any]]:
+        """What ending a session writes besides its own `META` (which the ending action's
+        commit sets): the index row, and the meeting no longer pointing at it."""
+        return [
+            dynamo.update(
+                self._table,
+                {
+                    "pk": meeting_pk(session.meeting_id),
+                    "sk": index_sk(session.started_at, session.session_id),
+                },
+                "SET ended_at = :at",
+                {":at": ended_at},
+                condition="attribute_exists(pk)",
+            ),
+            dynamo.update(
+                self._table,
+                meeting_key(session.meeting_id),
+                "REMOVE live_session_id",
+                {":sid": session.session_id},
+                condition="live_session_id = :sid",
+            ),
+        ]
+
+    def get(self, key: SessionKey) -> Session | None:
+        item = dynamo.get(self._table, {"pk": session_pk(key), "sk": META_SK})
+        return session_from_item(item) if item else None
+
+    def past(
+        self, meeting_id: str, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[SessionRow], str | None]:
+        """The meeting's sessions, newest first, a page of at most `limit`; and the cursor of
+        the next page (None on the last)."""
+        limit = max(1, min(limit, MAX_PAGE))
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :s)",
+            "ExpressionAttributeValues": {
+                ":pk": dynamo.value(meeting_pk(meeting_id)),
+                ":s": dynamo.value(INDEX_PREFIX),
+            },
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if cursor is not None:
+            request["ExclusiveStartKey"] = dynamo.to_ddb(
+                {"pk": meeting_pk(meeting_id), "sk": _decode_cursor(cursor)}
+            )
+        page = dynamo.client().query(**request)
+        rows = [
+            SessionRow(
+                session_id=item["session_id"],
+                started_at=int(item["started_at"]),
+                started_by=item.get("started_by", ""),
+                ended_at=int(item.get("ended_at", 0)),
+            )
+            for item in (dynamo.from_ddb(raw) for raw in page.get("Items", []))
+        ]
+        last = page.get("LastEvaluatedKey")
+        next_cursor = _encode_cursor(dynamo.from_ddb(last)["sk"]) if last else None
+        return rows, next_cursor
+
+    # -- the running session -----------------------------------------------------------------
+
+    def next_seq(self, key: SessionKey) -> int:
+        """Take the session's next event number; StaleWrite once the session has ended."""
+        try:
+            result = dynamo.client().update_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": session_pk(key), "sk": META_SK}),
+                UpdateExpression="ADD seq :one",
+                ConditionExpression=_RUNNING,
+                ExpressionAttributeValues={":one": dynamo.value(1)},
+                ReturnValues="UPDATED_NEW",
+            )
+        except ClientError as exc:
+            if dynamo.is_condition_failure(exc):
+                raise StaleWrite("the session has ended or does not exist", (META_SK,)) from exc
+            raise
+        return int(dynamo.from_ddb(result["Attributes"])["seq"])
+
+    def load(
+        self, key: SessionKey, participant_id: str, request_id: str | None = None
+    ) -> tuple[Session | None, Participant | None, bool]:
+        """The session, one participant, and whether a request id was served: one round trip
+        (BatchGetItem, strongly consistent) instead of three on every action's hot path."""
+        pk = session_pk(key)
+        keys = [{"pk": pk, "sk": META_SK}, {"pk": pk, "sk": participant_sk(participant_id)}]
+        if request_id is not None:
+            keys.append({"pk": pk, "sk": _request_sk(participant_id, request_id)})
+        found = {item["sk"]: item for item in dynamo.batch_get(self._table, keys)}
+        meta = found.get(META_SK)
+        participant = found.get(participant_sk(participant_id))
+        seen = request_id is not None and dynamo.is_live(
+            found.get(_request_sk(participant_id, request_id)) or {"ttl": 0}
+        )
+        return (
+            session_from_item(meta) if meta else None,
+            participant_from_item(participant) if participant else None,
+            seen,
+        )
+
+    def commit(
+        self,
+        key: SessionKey,
+        seq: int,
+        *,
+        request: tuple[str, str] | None = None,
+        participants: Sequence[ParticipantChange] = (),
+        session_changes: Mapping[str, Any] | None = None,
+        puts: Sequence[dict[str, Any]] = (),
+        extra: Sequence[dict[str, Any]] = (),
+    ) -> None:
+        """Write one action's whole effect atomically, or nothing.
+
+        `extra` holds ready-made transaction items (conditional puts and updates built by the
+        other stores). Raises DuplicateRequest if `request` (participant id, request id) was
+        served already, and StaleWrite if a participant changed since it was read, a
+        condition of `extra` failed, or the session ended.
+        """
+        pk = session_pk(key)
+        now = int(clock.now())
+        items: list[dict[str, Any]] = []
+        if request is not None:
+            pid, rid = request
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": dynamo.to_ddb(
+                            {
+                                "pk": pk,
+                                "sk": _request_sk(pid, rid),
+                                "seq": seq,
+                                "ttl": now + REQUEST_TTL_SECONDS,
+                            }
+                        ),
+                        # An expired item may linger: it no longer blocks a reuse.
+                        "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                        "ExpressionAttributeNames": {"#ttl": "ttl"},
+                        "ExpressionAttributeValues": {":now": dynamo.value(now)},
+                    }
+                }
+            )
+        for change in participants:
+            items.append({"Update": self._participant_update(key, change, seq)})
+        if session_changes:
+            sets = [f"#{k} = :{k}" for k in session_changes]
+            items.append(
+                dynamo.update(
+                    self._table,
+                    {"pk": pk, "sk": META_SK},
+                    "SET " + ", ".join(sets),
+                    {f":{k}": v for k, v in session_changes.items()},
+                    condition=_RUNNING,
+                    names={f"#{k}": k for k in session_changes},
+                )
+            )
+        else:
+            # Every action is conditional on the session still running.
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": dynamo.to_ddb({"pk": pk, "sk": META_SK}),
+                        "ConditionExpression": _RUNNING,
+                    }
+                }
+            )
+        for put in puts:
+            items.append({"Put": {"TableName": self._table, "Item": dynamo.to_ddb(put)}})
+        items.extend(extra)
+        if len(items) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"one action may change at most {MAX_TRANSACTION_ITEMS} items")
+        try:
+            dynamo.client().transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            reasons = dynamo.cancellation_reasons(exc)
+            if not reasons:
+                raise
+            if request is not None and reasons[0] == "ConditionalCheckFailed":
+                raise DuplicateRequest(request[1]) from exc
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
+                failed = tuple(
+                    _sort_key(item)
+                    for item, reason in zip(items, reasons, strict=False)
+                    if reason == "ConditionalCheckFailed"
+                )
+                raise StaleWrite("state changed while the action ran", failed) from exc
+            raise
+
+    def _participant_update(
+        self, key: SessionKey, change: ParticipantChange, seq: int
+    ) -> dict[str, Any]:
+        before = change.before
+        changes = {**change.changes, "rev": seq}
+        sets = [f"#{k} = :{k}" for k, v in changes.items() if v is not None]
+        removes = [f"#{k}" for k, v in changes.items() if v is None]
+        names = {f"#{k}": k for k in changes}
+        values = {f":{k}": dynamo.value(v) for k, v in changes.items() if v is not None}
+        values[":rev_before"] = dynamo.value(before.rev)
+        expression = "SET " + ", ".join(sets)
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
+        names["#rev_c"] = "rev"
+        return {
+            "TableName": self._table,
+            "Key": dynamo.to_ddb(
+                {"pk": session_pk(key), "sk": participant_sk(before.participant_id)}
+            ),
+            "UpdateExpression": expression,
+            "ConditionExpression": "attribute_exists(pk) AND #rev_c = :rev_before",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+
+
+def _request_sk(participant_id: str, request_id: str) -> str:
+    return f"R#{participant_id}#{request_id}"
+
+
+def _sort_key(transact_item: dict[str, Any]) -> str:
+    body = next(iter(transact_item.values()))
+    key = body.get("Key") or body.get("Item") or {}
+    return str(key.get("sk", {}).get("S", ""))
+
+
+def _encode_cursor(sk: str) -> str:
+    return base64.urlsafe_b64encode(sk.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    """The index row a cursor names; anything else is refused (a cursor is opaque to clients,
+    but it reaches a DynamoDB key, so it is checked whole)."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        sk = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+    except (ValueError, binascii.Error, UnicodeError):
+        raise InvalidInput("cursor is not valid") from None
+    if len(cursor) > 200 or not _INDEX_SK.fullmatch(sk):
+        raise InvalidInput("cursor is not valid")
+    return sk
