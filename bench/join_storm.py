@@ -37,9 +37,11 @@ from typing import Any
 
 import httpx
 import websockets
+from websockets.typing import Subprotocol
 
 from bench.invocation_timers import InvocationTimers, summarize
 from infra.twin.server import LocalTwin, TwinOptions
+from townhall.routes import SUBPROTOCOL
 
 RESULTS = Path(__file__).resolve().parent / "results"
 RATES = (5, 10, 20, 40, 80, 160, 320, 640)
@@ -143,7 +145,8 @@ async def join_grant(
 async def open_socket(ws_url: str, meeting_id: str, token: str) -> Any:
     # No client pings: API Gateway does not need them, and a busy twin answers late.
     return await websockets.connect(
-        f"{ws_url}?meeting={meeting_id}&token={token}",
+        f"{ws_url}?meeting={meeting_id}",
+        subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(token)],
         max_size=None,
         ping_interval=None,
         open_timeout=JOIN_TIMEOUT_SECONDS,

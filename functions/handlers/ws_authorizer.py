@@ -1,8 +1,9 @@
 """`$connect` REQUEST authorizer: admits a WebSocket only with a valid join token.
 
-The token comes in the query string (browsers cannot set headers on a WebSocket). Its
-verified claims become the authorizer context, which API Gateway attaches to every later
-event of the connection, so the other handlers never re-verify it.
+The token comes as the second WebSocket subprotocol (`townhall.routes`: browsers cannot set
+headers on a WebSocket, and a query string would land in access logs). Its verified claims
+become the authorizer context, which API Gateway attaches to every later event of the
+connection, so the other handlers never re-verify it.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from typing import Any
 from townhall import runtime
 from townhall.errors import Unauthenticated
 from townhall.observability import MetricUnit, logger, metrics
-from townhall.routes import MEETING_QUERY_PARAMETER, TOKEN_QUERY_PARAMETER
+from townhall.routes import MEETING_QUERY_PARAMETER, TOKEN_HEADER, token_from_subprotocols
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     query = event.get("queryStringParameters") or {}
-    token = query.get(TOKEN_QUERY_PARAMETER) or ""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    token = token_from_subprotocols(headers.get(TOKEN_HEADER.lower())) or ""
     try:
         # The client names the meeting it means to enter; a token for any other is refused.
         meeting_id = query.get(MEETING_QUERY_PARAMETER)

@@ -8,6 +8,7 @@ from townhall import runtime
 from townhall.auth.claims import JoinClaims
 from townhall.errors import DomainError
 from townhall.observability import MetricUnit, logger, metrics
+from townhall.routes import SUBPROTOCOL, TOKEN_HEADER
 
 _STATUS = {"not_found": 404, "gone": 410, "forbidden": 403}
 
@@ -26,4 +27,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         return {"statusCode": _STATUS.get(exc.code, 400), "body": exc.message}
     metrics.add_metric(name="Connections", unit=MetricUnit.Count, value=1)
-    return {"statusCode": 200}
+    # The browser offered "townhall, <token>"; selecting the first keeps the token out of the
+    # answer, and a handshake that offered subprotocols fails unless one is selected.
+    return {"statusCode": 200, "headers": {TOKEN_HEADER: SUBPROTOCOL}}

@@ -14,10 +14,26 @@ ROUTE_SELECTION_EXPRESSION = "$request.body.action"
 # because behind CloudFront the viewer path must equal the stage.
 STAGE = "ws"
 
-# The query-string parameter that carries the join token into the `$connect` authorizer.
-TOKEN_QUERY_PARAMETER = "token"
+# The join token travels as the second WebSocket subprotocol, after SUBPROTOCOL: browsers
+# cannot set headers on a WebSocket, and a query string lands in access logs (CloudFront's
+# standard logs record it, `cs-uri-query`). `$connect` selects SUBPROTOCOL in its answer.
+SUBPROTOCOL = "townhall"
+TOKEN_HEADER = "Sec-WebSocket-Protocol"
+# The authorizer's identity source: without this header API Gateway answers 401 itself.
+IDENTITY_SOURCE = f"route.request.header.{TOKEN_HEADER}"
 # The meeting the client means to enter; the authorizer refuses a token for any other meeting.
 MEETING_QUERY_PARAMETER = "meeting"
+
+
+def token_from_subprotocols(header: str | None) -> str | None:
+    """The join token from a `Sec-WebSocket-Protocol` header: "townhall, <token>"."""
+    if not header:
+        return None
+    offered = [p.strip() for p in header.split(",")]
+    if len(offered) != 2 or offered[0] != SUBPROTOCOL or not offered[1]:
+        return None
+    return offered[1]
+
 
 ACTIONS: tuple[str, ...] = (
     "join",

@@ -353,7 +353,7 @@ class ApiStack(cdk.Stack):
         self.ws_authorizer = authorizers.WebSocketLambdaAuthorizer(
             "TokenAuthorizer",
             fns[functions.WS_AUTHORIZER.logical_id],
-            identity_source=[f"route.request.querystring.{routes.TOKEN_QUERY_PARAMETER}"],
+            identity_source=[routes.IDENTITY_SOURCE],
         )
         self.ws_api = apigwv2.WebSocketApi(
             self,

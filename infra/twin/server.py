@@ -2,7 +2,7 @@
 
     with LocalTwin.start(tmp_path) as twin:          # sync or async code alike
         httpx.get(twin.base_url + "/api/health")
-        websockets.connect(twin.ws_url + "?token=...")
+        websockets.connect(twin.ws_url + "?meeting=...", subprotocols=["townhall", token])
 
 Starting a twin starts LocalDynamoDB (restoring the data folder), sets the handlers'
 environment, and serves the router (web app, HTTP API, WebSocket API, management API) from
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Self
 import boto3
 import uvicorn
 
-from infra.twin import ports
+from infra.twin import log_redaction, ports
 from infra.twin.connections import ConnectionRegistry
 from infra.twin.dynamodb import DEFAULT_SNAPSHOT_INTERVAL_SECONDS, LocalDynamoDB
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
@@ -87,6 +87,9 @@ class TwinOptions:
     invocation_observers: tuple[InvocationObserver, ...] = ()
     max_in_flight_per_connection: int = 10
     access_log: bool = False
+    # What API Gateway checks before the authorizer runs (Townhall's: the subprotocol header);
+    # the emulator's own tests use sample handlers that read a query parameter instead.
+    ws_identity_source: str = routes.IDENTITY_SOURCE
 
 
 _running_lock = threading.Lock()
@@ -157,6 +160,7 @@ class LocalTwin:
             public_base_url=self.base_url,
         )
         self._environment.apply(environment)
+        log_redaction.install()
         # Data folders written by older layouts are brought up to date before anything runs.
         moved = migrate(self.dynamodb.table_names["MEETINGS_TABLE"])
         if moved:
@@ -179,6 +183,7 @@ class LocalTwin:
                     max_in_flight_per_connection=options.max_in_flight_per_connection,
                 ),
                 lose_abrupt_disconnects=options.lose_abrupt_disconnects,
+                identity_source=options.ws_identity_source,
             ),
             management_api=ManagementApi(self.registry),
             http_api=HttpApi(self._runtime),
@@ -294,7 +299,8 @@ class LocalTwin:
 
     @property
     def ws_url(self) -> str:
-        """The WebSocket API stage, e.g. ws://127.0.0.1:8000/ws (add ?token=...)."""
+        """The WebSocket API stage, e.g. ws://127.0.0.1:8000/ws (add ?meeting=...; the token
+        goes as the second subprotocol, `townhall.routes`)."""
         return self.base_url.replace("http://", "ws://", 1) + f"/{routes.STAGE}"
 
     @property

@@ -2,8 +2,9 @@
 
 One connection's life, as AWS runs it:
 
-1. Handshake. No `token` in the query string: 401 without calling the authorizer (the
-   identity source is missing). Otherwise the REQUEST authorizer decides (401, 403, 500 or
+1. Handshake. The authorizer's identity source missing (for Townhall the
+   `Sec-WebSocket-Protocol` header that carries the token; `identity_source` to emulate
+   another API): 401 without calling the authorizer. Otherwise the REQUEST authorizer decides (401, 403, 500 or
    allow); then `$connect` runs and a non-2xx answer rejects the handshake with its status.
    The client waits for both, as it does in AWS.
 2. Messages. Each message is routed on `$request.body.action` and is its own invocation of
@@ -123,8 +124,10 @@ class WebSocketApi:
         stage: str = routes.STAGE,
         limits: WebSocketLimits | None = None,
         lose_abrupt_disconnects: bool = False,
+        identity_source: str = routes.IDENTITY_SOURCE,
     ) -> None:
         self.runtime = runtime
+        self.identity_source = identity_source
         self.registry = registry
         self.stage = stage
         self.api_id = new_api_id()
@@ -198,8 +201,7 @@ class WebSocketApi:
     ) -> LiveConnection | None:
         """Authorize and run `$connect`; accept the socket, or reject it and return None."""
         stamp = RequestStamp.new()
-        token = dict(facts.query).get(routes.TOKEN_QUERY_PARAMETER)
-        if not token:
+        if not _identity_present(self.identity_source, facts):
             await self._reject(websocket, 401)
             return None
 
@@ -335,6 +337,17 @@ class WebSocketApi:
         # The runtime has already logged the failure; nobody is left to tell.
         with contextlib.suppress(LambdaInvocationError):
             await self.runtime.invoke(logical_id, event)
+
+
+def _identity_present(source: str, facts: ConnectionFacts) -> bool:
+    """API Gateway's check of the identity source before an authorizer runs: the named
+    header or query parameter must be there and not empty."""
+    kind, _, name = source.removeprefix("route.request.").partition(".")
+    if kind == "header":
+        return any(key.lower() == name.lower() and value for key, value in facts.headers)
+    if kind == "querystring":
+        return bool(dict(facts.query).get(name))
+    raise ValueError(f"unsupported identity source {source!r}")
 
 
 def _connect_answer(answer: Any) -> tuple[int | None, str | None, str | None]:

@@ -305,7 +305,8 @@ def test_connect_authorizer(synth: Synth) -> None:
     ]
     props = resources[authorizer_id]["Properties"]
     assert props["AuthorizerType"] == "REQUEST"
-    assert props["IdentitySource"] == [f"route.request.querystring.{routes.TOKEN_QUERY_PARAMETER}"]
+    # The token rides in the subprotocol header, never in the logged query string.
+    assert props["IdentitySource"] == ["route.request.header.Sec-WebSocket-Protocol"]
     authorizer_fn = synth.logical_id(synth.stacks.api.functions[functions.WS_AUTHORIZER.logical_id])
     assert mentions(props["AuthorizerUri"], authorizer_fn)
     for r in resources.values():

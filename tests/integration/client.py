@@ -13,6 +13,9 @@ from typing import Any
 import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
+
+from townhall.routes import SUBPROTOCOL
 
 Message = dict[str, Any]
 _ids = itertools.count(1)
@@ -45,7 +48,11 @@ class SignalingClient:
         cls, ws_url: str, meeting_id: str, token: str, name: str = ""
     ) -> SignalingClient:
         ws = await websockets.connect(
-            f"{ws_url}?meeting={meeting_id}&token={token}", max_size=None, open_timeout=10
+            f"{ws_url}?meeting={meeting_id}",
+            # The token rides as the second subprotocol (an empty one cannot be offered).
+            subprotocols=[Subprotocol(SUBPROTOCOL), *([Subprotocol(token)] if token else [])],
+            max_size=None,
+            open_timeout=10,
         )
         return cls(ws, name)
 

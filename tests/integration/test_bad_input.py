@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from pathlib import Path
@@ -233,3 +234,31 @@ async def test_replayed_request_changes_nothing(twin: Twin) -> None:
     assert len(host.events_named("chat.message")) == 1
     for c in (host, attendee):
         await c.close()
+
+
+async def test_the_join_token_never_travels_in_the_url_nor_reaches_a_log(
+    twin: Twin, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The token goes as the second WebSocket subprotocol: a URL lands in access logs (the
+    twin's, CloudFront's `cs-uri-query`). A token in the query string is not accepted."""
+    caplog.set_level(logging.DEBUG)
+    host_api = Api(twin.base_url)
+    await host_api.sign_up(f"log-{uuid.uuid4().hex[:8]}@example.com")
+    mid = (await host_api.create_meeting())["meeting_id"]
+    grant = await host_api.join(mid, "Hana Host")
+    token = grant["join_token"]
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(f"{twin.ws_url}?meeting={mid}&token={token}", open_timeout=10)
+    assert refused.value.response.status_code == 401
+    client = await SignalingClient.enter(twin.ws_url, grant)
+    assert client.ws.subprotocol == "townhall"  # the token is not echoed back
+    await client.ok("join")
+    await client.ok("chat", {"text": "hello"})
+    await client.close()
+    printed = capfd.readouterr()  # the handlers' JSON logs (Powertools) go to stdout
+    for secret in (token, grant["resume_token"]):
+        # (Our own refused attempt above is logged by the test's client, not by the twin.)
+        logged = [r for r in caplog.records if not r.name.startswith("websockets.client")]
+        assert not [r for r in logged if secret in r.getMessage()]
+        assert secret not in printed.out and secret not in printed.err
+    await host_api.close()

@@ -39,11 +39,12 @@ import pytest
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from infra.twin.server import TwinOptions
 from tests.integration.client import new_guest_key
 from tests.integration.conftest import Twin, _start
-from townhall.routes import ACTIONS
+from townhall.routes import ACTIONS, SUBPROTOCOL
 
 # Codes a client may be answered with (docs/signaling.md); anything else is a defect.
 CODES = {
@@ -230,8 +231,11 @@ def join(
     grant = httpx.post(
         f"{twin.base_url}/api/meetings/{meeting_id}/join", json=body, headers=headers, timeout=15
     ).json()
-    url = f"{twin.ws_url}?meeting={meeting_id}&token={grant['join_token']}"
-    ws = sockets.enter_context(connect(url, max_size=None))
+    url = f"{twin.ws_url}?meeting={meeting_id}"
+    token = Subprotocol(grant["join_token"])
+    ws = sockets.enter_context(
+        connect(url, subprotocols=[Subprotocol(SUBPROTOCOL), token], max_size=None)
+    )
     answer = request(ws, "join", {})
     assert answer["type"] == "reply", answer
     return ws, grant["participant_id"]

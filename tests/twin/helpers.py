@@ -22,7 +22,13 @@ def with_timeout(spec: functions.FunctionSpec, seconds: int) -> functions.Functi
 
 def sample_options(**changes: Any) -> TwinOptions:
     """Options for a twin whose every function is a recording sample handler."""
-    return dataclasses.replace(TwinOptions(handler_overrides=OVERRIDES), **changes)
+    options = TwinOptions(
+        handler_overrides=OVERRIDES,
+        # The sample authorizer reads a `token` query parameter (any identity source will do
+        # for the emulator's own tests; Townhall's is the subprotocol header).
+        ws_identity_source="route.request.querystring.token",
+    )
+    return dataclasses.replace(options, **changes)
 
 
 def running_twin(data_dir: Path, **changes: Any) -> Iterator[LocalTwin]:

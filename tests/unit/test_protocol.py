@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from townhall import routes
 from townhall.errors import DomainError, Forbidden, InvalidInput
 from townhall.signaling import permissions, protocol
 from townhall.signaling.protocol import ProtocolError
@@ -107,3 +108,22 @@ def test_every_error_code_is_documented() -> None:
     missing = sorted(c for c in everything if f"`{c}`" not in documented)
     assert missing == [], "error codes missing from docs/signaling.md"
     assert townhall.media.node_client.MediaNodeUnavailable.code in everything
+
+
+@pytest.mark.parametrize(
+    ("header", "token"),
+    [
+        ("townhall, abc.def.ghi", "abc.def.ghi"),
+        ("townhall,abc", "abc"),
+        ("townhall", None),
+        ("", None),
+        (None, None),
+        ("other, abc", None),
+        ("townhall, abc, extra", None),
+        ("townhall, ", None),
+    ],
+)
+def test_the_join_token_is_read_from_the_subprotocols(
+    header: str | None, token: str | None
+) -> None:
+    assert routes.token_from_subprotocols(header) == token

@@ -1,0 +1,364 @@
+"""Meetings as a series of sessions, guest identity, removal that sticks, webinar roles and the
+migration of older data, over real HTTP and WebSockets against the twin."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+import websockets
+
+from tests.integration.client import Api, SignalingClient, new_guest_key
+from tests.integration.conftest import Twin
+
+
+async def _host(twin: Twin, **fields: Any) -> tuple[Api, str]:
+    api = Api(twin.base_url)
+    await api.sign_up(f"s-{uuid.uuid4().hex[:8]}@example.com", "Hana Host")
+    return api, (await api.create_meeting(**fields))["meeting_id"]
+
+
+async def _enter(twin: Twin, api: Api, mid: str, name: str, **join: Any) -> SignalingClient:
+    client = await SignalingClient.enter(twin.ws_url, await api.join(mid, name, **join))
+    reply = await client.request("join")
+    assert reply["type"] == "reply", reply
+    return client
+
+
+async def _error(client: SignalingClient, action: str, data: dict[str, Any]) -> str:
+    reply = await client.request(action, data)
+    assert reply["type"] == "error", (action, data, reply)
+    assert reply["error"]["message"]
+    return str(reply["error"]["code"])
+
+
+def _state(twin: Twin, mid: str) -> list[dict[str, Any]]:
+    return [i for i in twin.meeting_items(mid) if not i["sk"].startswith("R#")]
+
+
+async def test_ending_a_session_keeps_the_meeting_and_a_new_start_is_a_new_session(
+    twin: Twin,
+) -> None:
+    api, mid = await _host(twin, rrule="FREQ=WEEKLY")
+    guest = Api(twin.base_url)
+    early = await guest.post(
+        f"/api/meetings/{mid}/join", {"display_name": "Early", "guest_key": new_guest_key()}
+    )
+    assert early.status_code == 409 and early.json()["error"]["code"] == "not_started"
+    assert (await guest.get(f"/api/meetings/{mid}/public")).json()["live"] is False
+
+    host = await _enter(twin, api, mid, "Hana Host")
+    first = host.session_id
+    assert (await guest.get(f"/api/meetings/{mid}/public")).json()["live"] is True
+    bob = await _enter(twin, guest, mid, "Bob")
+    await bob.ok("chat", {"text": "first session"})
+    await host.ok("end")
+    await asyncio.wait_for(bob.closed, 10)
+    listed = (await api.get(f"/api/meetings/{mid}")).json()
+    assert listed["live"] is False and listed["next_occurrences"]  # the series goes on
+
+    host2 = await _enter(twin, api, mid, "Hana Host")
+    assert host2.session_id != first
+    bob2 = await _enter(twin, guest, mid, "Bob")
+    snapshot = await bob2.ok("ping")
+    assert snapshot["pong"] > 0
+    late = await _enter(twin, Api(twin.base_url), mid, "Late")
+    assert late.session_id == host2.session_id
+    # The new session starts afresh: the first one's chat is not in it.
+    rejoined = await SignalingClient.enter(twin.ws_url, await guest.join(mid, "Eve"))
+    fresh = await rejoined.ok("join")
+    assert fresh["chat"] == [] and fresh["meeting"]["session_id"] == host2.session_id
+    for c in (host, host2, bob2, late, rejoined):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_allow_before_host_lets_a_guest_start_but_never_a_webinar(twin: Twin) -> None:
+    api, mid = await _host(twin, allow_before_host=True)
+    guest = Api(twin.base_url)
+    starter = await _enter(twin, guest, mid, "Gus")
+    assert starter.session_id
+    _, webinar = await _host(twin, kind="webinar", allow_before_host=True)
+    refused = await guest.post(
+        f"/api/meetings/{webinar}/join", {"display_name": "Ann", "guest_key": new_guest_key()}
+    )
+    assert refused.status_code == 409 and refused.json()["error"]["code"] == "not_started"
+    assert (await guest.get(f"/api/meetings/{webinar}/public")).json()["allow_before_host"] is False
+    await starter.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_attendance_counts_a_person_once_over_several_joins(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    me = new_guest_key()
+    bob = await _enter(twin, guest, mid, "Bob", guest_key=me)
+    await bob.ok("leave")
+    await bob.close()
+    bob = await _enter(twin, guest, mid, "Bob", guest_key=me)  # the link again, same browser
+    await bob.close()  # a drop this time
+    await host.wait_dropped(bob.participant_id)
+    bob = await _enter(twin, guest, mid, "Bob again", guest_key=me)  # a new tab, same browser
+    # Someone signed in joins from two browsers: one person too.
+    sam = Api(twin.base_url)
+    await sam.sign_up(f"sam-{uuid.uuid4().hex[:8]}@example.com", "Sam")
+    sam_a = await _enter(twin, sam, mid, "Sam")
+    sam_b = await _enter(twin, sam, mid, "Sam")
+    assert sam_a.participant_id == sam_b.participant_id
+    await asyncio.wait_for(sam_a.closed, 10)  # one person, one socket
+
+    summary = (await api.get(f"/api/meetings/{mid}/summary")).json()
+    people = {a["name"]: a for a in summary["attendance"]}
+    assert sorted(people) == ["Bob", "Hana Host", "Sam"]  # the name they were let in with
+    assert len(people["Bob"]["intervals"]) == 3
+    assert len(people["Sam"]["intervals"]) == 1  # the second socket replaced the first
+    for c in (host, bob, sam_b):
+        await c.close()
+    for a in (api, guest, sam):
+        await a.close()
+
+
+async def test_the_session_list_pages_newest_first(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    started = []
+    for _ in range(5):
+        host = await _enter(twin, api, mid, "Hana Host")
+        started.append(host.session_id)
+        await host.ok("end")
+        await host.close()
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(5):
+        query = "?limit=2" + (f"&cursor={cursor}" if cursor else "")
+        page = (await api.get(f"/api/meetings/{mid}/sessions{query}")).json()
+        assert len(page["sessions"]) <= 2
+        seen += [s["session_id"] for s in page["sessions"]]
+        assert all(not s["live"] and s["ended_at"] for s in page["sessions"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(started))
+    summary = await api.get(f"/api/meetings/{mid}/sessions/{started[0]}/summary")
+    assert summary.status_code == 200
+    assert summary.json()["meeting"]["session_id"] == started[0]
+    # Bad input: a clear error, and nobody else's sessions.
+    for bad in ("?limit=0", "?limit=51", "?cursor=%00", "?cursor=" + "A" * 300, "?cursor=bm9wZQ"):
+        response = await api.get(f"/api/meetings/{mid}/sessions{bad}")
+        assert response.status_code == 422, (bad, response.text)
+        assert set(response.json()) == {"error"}
+    assert (await api.get(f"/api/meetings/{mid}/sessions/s_nope/summary")).status_code == 404
+    other = Api(twin.base_url)
+    await other.sign_up(f"o-{uuid.uuid4().hex[:8]}@example.com")
+    assert (await other.get(f"/api/meetings/{mid}/sessions")).status_code == 404
+    assert (
+        await other.get(f"/api/meetings/{mid}/sessions/{started[0]}/summary")
+    ).status_code == 404
+    await api.close()
+    await other.close()
+
+
+async def test_a_removed_participant_cannot_come_back_on_any_path(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    me = new_guest_key()
+    grant = await guest.join(mid, "Mallory", guest_key=me)
+    mallory = await SignalingClient.enter(twin.ws_url, grant)
+    await mallory.ok("join")
+    sam = Api(twin.base_url)
+    await sam.sign_up(f"sam-{uuid.uuid4().hex[:8]}@example.com", "Sam")
+    sam_grant = await sam.join(mid, "Sam")
+    sam_ws = await SignalingClient.enter(twin.ws_url, sam_grant)
+    await sam_ws.ok("join")
+    for target in (mallory, sam_ws):
+        await host.ok("remove", {"participant_id": target.participant_id})
+        await asyncio.wait_for(target.closed, 10)
+
+    # The link again (same browser), and a new tab: the same guest identity.
+    again = await guest.post(
+        f"/api/meetings/{mid}/join", {"display_name": "Mallory", "guest_key": me}
+    )
+    assert again.status_code == 403 and "removed" in again.json()["error"]["message"]
+    # /rejoin with the old resume token.
+    resumed = await guest.post(
+        f"/api/meetings/{mid}/rejoin",
+        {
+            "session_id": grant["session_id"],
+            "participant_id": grant["participant_id"],
+            "resume_token": grant["resume_token"],
+        },
+    )
+    assert resumed.status_code == 403
+    # The old join token on a new socket.
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await SignalingClient.enter(twin.ws_url, grant)
+    assert refused.value.response.status_code == 403
+    # An account from another browser is the same person.
+    other_browser = Api(twin.base_url)
+    other_browser.token = sam.token
+    assert (
+        await other_browser.post(f"/api/meetings/{mid}/join", {"display_name": "Sam"})
+    ).status_code == 403
+    # A guest who clears their storage is a new guest (the waiting room or a lock decides).
+    fresh = await guest.post(
+        f"/api/meetings/{mid}/join", {"display_name": "M.", "guest_key": new_guest_key()}
+    )
+    assert fresh.status_code == 200
+    for c in (host,):
+        await c.close()
+    for a in (api, guest, sam, other_browser):
+        await a.close()
+
+
+async def test_removed_with_may_return_asks_again_through_the_waiting_room(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    me = new_guest_key()
+    bob = await _enter(twin, guest, mid, "Bob", guest_key=me)
+    assert (
+        await _error(host, "remove", {"participant_id": bob.participant_id, "may_return": "yes"})
+        == "invalid_input"
+    )
+    await host.ok("remove", {"participant_id": bob.participant_id, "may_return": True})
+    await asyncio.wait_for(bob.closed, 10)
+    back = await SignalingClient.enter(twin.ws_url, await guest.join(mid, "Bob", guest_key=me))
+    waiting = await back.ok("join")
+    assert waiting["status"] == "waiting"  # the meeting has no waiting room: this is for Bob
+    await host.wait_event("waiting.joined", lambda e: e["data"]["participant"]["name"] == "Bob")
+    await host.ok("admit", {"participant_id": back.participant_id})
+    await back.wait_event("you.admitted")
+    for c in (host, back):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_a_webinar_audience_sees_the_stage_not_each_other(twin: Twin) -> None:
+    api, mid = await _host(twin, kind="webinar")
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    ann = await _enter(twin, guest, mid, "Ann")
+    ben = await _enter(twin, guest, mid, "Ben")
+    await host.wait_event("participant.joined", lambda e: e["data"]["participant"]["name"] == "Ben")
+    await asyncio.sleep(0.3)
+    assert not [e for e in ann.events if e["event"] == "participant.joined"]  # not told of Ben
+    snapshot = await (await SignalingClient.enter(twin.ws_url, await guest.join(mid, "Cy"))).ok(
+        "join"
+    )
+    assert [p["name"] for p in snapshot["participants"]] == ["Hana Host", "Cy"]
+    assert snapshot["attendees"] == 3
+    # No private messages between attendees; to the host, yes.
+    assert await _error(ann, "chat", {"text": "psst", "to": ben.participant_id}) == "forbidden"
+    await ann.ok("chat", {"text": "a question", "to": host.participant_id})
+    # Bad input and the wrong people for allow_talk: refused, nothing changed.
+    before = _state(twin, mid)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "invalid_input"),
+        ({"participant_id": ann.participant_id}, "invalid_input"),
+        ({"participant_id": ann.participant_id, "allowed": 1}, "invalid_input"),
+        ({"participant_id": "p_nobody", "allowed": True}, "not_found"),
+        ({"participant_id": host.participant_id, "allowed": False}, "conflict"),
+        ({"participant_id": ann.participant_id, "allowed": True, "extra": 1}, "invalid_input"),
+    ]
+    for data, code in cases:
+        assert await _error(host, "allow_talk", data) == code, data
+    assert (
+        await _error(ben, "allow_talk", {"participant_id": ann.participant_id, "allowed": True})
+        == "forbidden"
+    )
+    assert _state(twin, mid) == before
+    # Allowed to talk: a panelist everyone sees; taken back: an attendee again, muted.
+    promoted = await host.request(
+        "allow_talk", {"participant_id": ann.participant_id, "allowed": True}, request_id="talk-1"
+    )
+    assert promoted["data"]["participant"]["role"] == "panelist"
+    await ben.wait_event(
+        "participant.updated", lambda e: e["data"]["participant"]["role"] == "panelist"
+    )
+    replay = await host.request(
+        "allow_talk", {"participant_id": ann.participant_id, "allowed": True}, request_id="talk-1"
+    )
+    assert replay["error"]["code"] == "duplicate_request"
+    await ann.ok("mute", {"muted": False})
+    demoted = await host.ok("allow_talk", {"participant_id": ann.participant_id, "allowed": False})
+    assert demoted["participant"]["role"] == "attendee" and demoted["participant"]["muted"]
+    assert await _error(ann, "mute", {"muted": False}) == "forbidden"
+    in_a_meeting_api, meeting_mid = await _host(twin)
+    mhost = await _enter(twin, in_a_meeting_api, meeting_mid, "Hana")
+    mguest = await _enter(twin, guest, meeting_mid, "Gil")
+    assert (
+        await _error(
+            mhost, "allow_talk", {"participant_id": mguest.participant_id, "allowed": True}
+        )
+        == "conflict"
+    )
+    for c in (host, ann, ben, mhost, mguest):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_a_leaving_host_hands_over_and_the_last_to_leave_ends_it(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    bob = await _enter(twin, guest, mid, "Bob")
+    cat = await _enter(twin, guest, mid, "Cat")
+    await host.ok("promote", {"participant_id": cat.participant_id})
+    assert await _error(bob, "leave", {"successor": cat.participant_id}) == "forbidden"
+    assert await _error(host, "leave", {"successor": "p_nobody"}) == "not_found"
+    await host.ok("leave")  # no pick: the co-host present longest
+    await cat.wait_event(
+        "participant.updated",
+        lambda e: (
+            e["data"]["participant"]["participant_id"] == cat.participant_id
+            and e["data"]["participant"]["role"] == "host"
+        ),
+    )
+    await cat.ok("leave", {"successor": bob.participant_id})
+    await bob.wait_event(
+        "participant.updated",
+        lambda e: (
+            e["data"]["participant"]["participant_id"] == bob.participant_id
+            and e["data"]["participant"]["role"] == "host"
+        ),
+    )
+    assert (await api.get(f"/api/meetings/{mid}")).json()["live"] is True
+    await bob.ok("leave")  # the last one
+    assert (await api.get(f"/api/meetings/{mid}")).json()["live"] is False
+    for c in (host, bob, cat):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_a_one_off_tried_today_still_works_tomorrow(twin: Twin) -> None:
+    tomorrow = time.strftime("%Y-%m-%dT%H:%M", time.gmtime(time.time() + 86400))
+    api = Api(twin.base_url)
+    account = await api.sign_up(f"t-{uuid.uuid4().hex[:8]}@example.com", "Hana Host")
+    mid = (await api.create_meeting(start=tomorrow, timezone="UTC"))["meeting_id"]
+    host = await _enter(twin, api, mid, "Hana Host")  # tried out today
+    await host.ok("end")
+    await host.close()
+    try:
+        twin.local.set_clock_offset(86400 + 600)
+        # A day later the access token has long expired: the page refreshes it, as here.
+        refreshed = await api.post("/api/auth/refresh", {"refresh_token": account["refresh_token"]})
+        api.token = refreshed.json()["access_token"]
+        listed = {m["meeting_id"]: m for m in (await api.get("/api/meetings")).json()}
+        assert mid in listed and listed[mid]["next_occurrences"]  # it is happening now
+        again = await _enter(twin, api, mid, "Hana Host")
+        guest = await _enter(twin, Api(twin.base_url), mid, "Gus")
+        assert again.session_id == guest.session_id
+        await again.close()
+        await guest.close()
+    finally:
+        twin.local.set_clock_offset(0)
+    await api.close()
