@@ -47,7 +47,7 @@ from hypothesis import strategies as st
 
 from infra.twin.server import TwinOptions
 from tests.integration.conftest import Twin, _start
-from townhall.meetings.schedule import FIRST_YEAR, LAST_START_YEAR, parse_rrule
+from townhall.model.schedule import FIRST_YEAR, LAST_START_YEAR, parse_rrule
 
 pytestmark = pytest.mark.integration
 

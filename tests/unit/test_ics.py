@@ -4,7 +4,7 @@ import icalendar
 import pytest
 
 from townhall.meetings.ics import render_invite
-from townhall.meetings.schedule import Schedule
+from townhall.model.schedule import Schedule
 
 
 def _invite(schedule: Schedule, title: str = "Weekly sync, team; all") -> str:

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 
 from townhall.errors import InvalidInput
-from townhall.meetings.schedule import Schedule, normalize_rrule
+from townhall.model.schedule import Schedule, normalize_rrule
 
 
 def test_one_off_meeting_has_one_occurrence_until_it_ends() -> None:

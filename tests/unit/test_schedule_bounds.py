@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from townhall.auth.claims import AccessClaims
 from townhall.errors import Conflict, InvalidInput
-from townhall.meetings.schedule import (
+from townhall.meetings.service import MeetingService
+from townhall.model.meeting import Meeting
+from townhall.model.schedule import (
     LAST_YEAR,
     Recurrence,
     Schedule,
@@ -27,8 +29,6 @@ from townhall.meetings.schedule import (
     _month_steps,
     parse_rrule,
 )
-from townhall.meetings.service import MeetingService
-from townhall.model.meeting import Meeting
 from townhall.store.meetings import MeetingStore
 from townhall.store.sessions import SessionStore
 

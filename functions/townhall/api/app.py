@@ -41,10 +41,10 @@ from townhall.auth.accounts import AccountService, Session
 from townhall.auth.claims import AccessClaims
 from townhall.errors import DomainError, NotFound, Unauthenticated
 from townhall.meetings.joining import JoinGrant, Joining, JoinRequest
-from townhall.meetings.schedule import Occurrence
 from townhall.meetings.service import MeetingDraft, MeetingService, usable
 from townhall.meetings.summary import SummaryReader, iso
 from townhall.model.meeting import Meeting
+from townhall.model.schedule import Occurrence
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
 from townhall.store.meetings import MeetingStore

@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from townhall.meetings.schedule import Schedule
+from townhall.model.schedule import Schedule
 
 PRODID = "-//Townhall//Meetings//EN"
 _LINE_OCTETS = 75

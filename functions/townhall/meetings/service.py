@@ -13,8 +13,8 @@ from townhall.auth.claims import AccessClaims
 from townhall.errors import Conflict, InvalidInput, NotFound
 from townhall.ids import new_meeting_id
 from townhall.meetings import ics
-from townhall.meetings.schedule import Occurrence, Schedule
 from townhall.model.meeting import Meeting
+from townhall.model.schedule import Occurrence, Schedule
 from townhall.model.session import MeetingKind, Session, SessionKey
 from townhall.store.meetings import MeetingStore
 from townhall.store.sessions import SessionRow, SessionStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from townhall.meetings.schedule import Schedule
+from townhall.model.schedule import Schedule
 from townhall.model.session import MeetingKind, SessionKey
 
 

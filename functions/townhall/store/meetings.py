@@ -15,8 +15,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from townhall.meetings.schedule import Schedule
 from townhall.model.meeting import Meeting
+from townhall.model.schedule import Schedule
 from townhall.store import dynamo
 from townhall.store.keys import meeting_pk
 
