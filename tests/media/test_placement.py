@@ -21,7 +21,8 @@ from townhall.media.placement import (
     PlacementRecords,
 )
 from townhall.store import dynamo
-from townhall.store.media_nodes import MediaNodeTable, StoreUnavailable
+from townhall.store.dynamo import StoreUnavailable
+from townhall.store.media_nodes import MediaNodeTable
 from townhall.store.placement import PlacementTable
 
 

@@ -12,7 +12,8 @@ from infra.twin.dynamodb import LocalDynamoDB
 from media_fleet.registry import NodeRegistry, to_attributes
 from townhall.media.nodes import NodeDirectory
 from townhall.store import dynamo
-from townhall.store.media_nodes import MediaNodeTable, StoreUnavailable
+from townhall.store.dynamo import StoreUnavailable
+from townhall.store.media_nodes import MediaNodeTable
 
 NOW = 1_800_000_000.0
 

@@ -59,6 +59,7 @@ _STATUS = {
     "conflict": 409,
     "gone": 410,
     "not_started": 409,
+    "unavailable": 503,
     "idempotency_key_reused": 422,
 }
 # Errors the framework raises itself (no route, wrong method, a body it cannot read), in the

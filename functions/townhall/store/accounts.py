@@ -32,6 +32,7 @@ class EmailTaken(Exception):
     pass
 
 
+@dynamo.store_boundary
 class AccountStore:
     def __init__(self, table: str) -> None:
         self._table = table

@@ -37,6 +37,7 @@ def interval_item(
     return item
 
 
+@dynamo.store_boundary
 class AttendanceStore:
     def __init__(self, table: str) -> None:
         self._table = table

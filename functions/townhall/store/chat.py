@@ -32,6 +32,7 @@ def message_from_item(item: dict[str, Any]) -> ChatMessage:
     )
 
 
+@dynamo.store_boundary
 class ChatStore:
     def __init__(self, table: str) -> None:
         self._table = table

@@ -24,6 +24,7 @@ class Connection:
     source_ip: str
 
 
+@dynamo.store_boundary
 class ConnectionStore:
     def __init__(self, table: str) -> None:
         self._table = table

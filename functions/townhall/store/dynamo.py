@@ -7,19 +7,61 @@ which is how the twin points the same code at its moto server.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from townhall import clock
+from townhall.errors import DomainError
 
 Item = dict[str, Any]
+T = TypeVar("T")
+
+
+class StoreUnavailable(DomainError):
+    """DynamoDB failed a request for a reason other than a condition (a throttle, an outage, a
+    timeout): nothing was decided, and the caller may retry. The one error a store lets out
+    besides the domain's own: botocore's exceptions never leave store/."""
+
+    code = "unavailable"
+
+
+@contextlib.contextmanager
+def failures_as_unavailable(what: str) -> Iterator[None]:
+    """botocore's errors leave the block as StoreUnavailable, never as ClientError."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise StoreUnavailable(f"{what} failed; try again") from exc
+
+
+def store_boundary(cls: type[T]) -> type[T]:
+    """Class decorator for a store: every public method lets botocore's errors out only as
+    StoreUnavailable. Conditions the store expects (a failed condition, a cancelled
+    transaction) it handles inside, before they reach here."""
+    for name, member in list(vars(cls).items()):
+        if name.startswith("_") or not callable(member):
+            continue
+        setattr(cls, name, _guarded(member, f"{cls.__name__}.{name}"))
+    return cls
+
+
+def _guarded(method: Callable[..., Any], what: str) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        with failures_as_unavailable(what):
+            return method(*args, **kwargs)
+
+    return guarded
+
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()

@@ -8,15 +8,14 @@ decided above (`townhall.media.nodes`).
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from contracts.media_nodes import MediaNode
 from townhall.store import dynamo
+from townhall.store.dynamo import failures_as_unavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,20 +25,6 @@ log = logging.getLogger(__name__)
 # Bounds a Scan of the registry: at a few hundred items (~300 bytes each) one page holds them
 # all; the bound only stops a runaway loop.
 MAX_SCAN_PAGES = 20
-
-
-class StoreUnavailable(RuntimeError):
-    """DynamoDB failed a request of the media stores for a reason other than a condition (a
-    throttle, an outage): nothing was decided, and the caller may retry."""
-
-
-@contextlib.contextmanager
-def failures_as_unavailable(what: str) -> Iterator[None]:
-    """botocore's errors leave the media stores as StoreUnavailable, never as ClientError."""
-    try:
-        yield
-    except (ClientError, BotoCoreError) as exc:
-        raise StoreUnavailable(f"{what} failed") from exc
 
 
 class MediaNodeTable:

@@ -93,6 +93,7 @@ def _stored_int(value: Any) -> int:
         return 0  # outside Schedule's range: reported as its problem
 
 
+@dynamo.store_boundary
 class MeetingStore:
     def __init__(self, table: str) -> None:
         self._table = table

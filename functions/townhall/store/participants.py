@@ -38,6 +38,7 @@ def participant_from_item(item: dict[str, Any]) -> Participant:
     return Participant(**{k: v for k, v in item.items() if k in _FIELDS})
 
 
+@dynamo.store_boundary
 class ParticipantStore:
     def __init__(self, table: str) -> None:
         self._table = table

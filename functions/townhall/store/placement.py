@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import ClientError
 
 from townhall.store import dynamo
-from townhall.store.media_nodes import failures_as_unavailable
-from townhall.store.meetings import meeting_pk
+from townhall.store.dynamo import failures_as_unavailable
+from townhall.store.keys import meeting_pk
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -28,6 +28,7 @@ def vote_sk(poll_id: str, participant_id: str) -> str:
     return f"V#{poll_id}#{participant_id}"
 
 
+@dynamo.store_boundary
 class PollStore:
     def __init__(self, table: str) -> None:
         self._table = table

@@ -24,6 +24,7 @@ def upvote_sk(question_id: str, participant_id: str) -> str:
     return f"U#{question_id}#{participant_id}"
 
 
+@dynamo.store_boundary
 class QuestionStore:
     def __init__(self, table: str) -> None:
         self._table = table

@@ -123,6 +123,7 @@ def session_from_item(item: Mapping[str, Any]) -> Session:
     )
 
 
+@dynamo.store_boundary
 class SessionStore:
     def __init__(self, table: str) -> None:
         self._table = table

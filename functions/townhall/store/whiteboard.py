@@ -25,6 +25,7 @@ def stroke_sk(seq: int) -> str:
     return f"W#{seq:012d}"
 
 
+@dynamo.store_boundary
 class WhiteboardStore:
     def __init__(self, table: str) -> None:
         self._table = table
