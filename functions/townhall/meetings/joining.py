@@ -35,9 +35,9 @@ from townhall.ids import new_session_id
 from townhall.model.meeting import Meeting
 from townhall.model.participant import Participant, Role
 from townhall.model.session import Session
-from townhall.store.meetings import MeetingStore
-from townhall.store.participants import ParticipantStore
-from townhall.store.sessions import SessionAlreadyLive, SessionStore
+from townhall.store.meetings import MeetingRecords
+from townhall.store.participants import ParticipantRecords
+from townhall.store.sessions import SessionAlreadyLive, SessionRecords
 
 GUEST_KEY = re.compile(r"[A-Za-z0-9_-]{22,128}")
 # Rounds of "no session runs: start one" lost to another join starting one at that moment.
@@ -80,9 +80,9 @@ def guest_participant_id(guest_key: str) -> str:
 class Joining:
     def __init__(
         self,
-        meetings: MeetingStore,
-        sessions: SessionStore,
-        participants: ParticipantStore,
+        meetings: MeetingRecords,
+        sessions: SessionRecords,
+        participants: ParticipantRecords,
         tokens: TokenService,
     ) -> None:
         self._meetings = meetings

@@ -16,8 +16,8 @@ from townhall.meetings import ics
 from townhall.model.meeting import Meeting
 from townhall.model.schedule import Occurrence, Schedule
 from townhall.model.session import MeetingKind, Session, SessionKey
-from townhall.store.meetings import MeetingStore
-from townhall.store.sessions import SessionRow, SessionStore
+from townhall.store.meetings import MeetingRecords
+from townhall.store.sessions import SessionRecords, SessionRow
 
 MAX_VIDEO_SLOTS = 25
 
@@ -56,7 +56,7 @@ def _clean_passcode(passcode: str | None) -> str | None:
 
 
 class MeetingService:
-    def __init__(self, store: MeetingStore, sessions: SessionStore) -> None:
+    def __init__(self, store: MeetingRecords, sessions: SessionRecords) -> None:
         self._store = store
         self._sessions = sessions
 

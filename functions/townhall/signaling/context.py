@@ -18,10 +18,10 @@ from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions
 from townhall.store.chat import ChatStore
 from townhall.store.connections import ConnectionStore
-from townhall.store.participants import ParticipantStore
+from townhall.store.participants import ParticipantRecords, ParticipantStore
 from townhall.store.polls import PollStore
 from townhall.store.questions import QuestionStore
-from townhall.store.sessions import SessionStore
+from townhall.store.sessions import SessionRecords
 from townhall.store.whiteboard import WhiteboardStore
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ class DuplicateRequestError(DomainError):
 
 @dataclass
 class ActionContext:
-    sessions: SessionStore
+    sessions: SessionRecords
     connections: ConnectionStore
     notifier: ConnectionNotifier
     # Built on first use: only the signaling function holds the signing key and the
@@ -85,7 +85,7 @@ class ActionContext:
     clock: Callable[[], float] = clock_now
     pause: Callable[[float], None] = time.sleep
     # Everything of a session lives in its partition of the meetings table.
-    participants: ParticipantStore = field(init=False)
+    participants: ParticipantRecords = field(init=False)
     chat: ChatStore = field(init=False)
     polls: PollStore = field(init=False)
     questions: QuestionStore = field(init=False)

@@ -26,7 +26,7 @@ from townhall.signaling.delivery import mark_offline
 from townhall.signaling.protocol import Request
 from townhall.signaling.table import ACTIONS
 from townhall.store.connections import Connection, ConnectionStore
-from townhall.store.sessions import SessionStore, StaleWrite
+from townhall.store.sessions import SessionRecords, StaleWrite
 
 if TYPE_CHECKING:
     from townhall.media.access import MediaAccess
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 class SignalingService:
     def __init__(
         self,
-        sessions: SessionStore,
+        sessions: SessionRecords,
         connections: ConnectionStore,
         notifier: ConnectionNotifier,
         media: Callable[[], MediaAccess] | None = None,

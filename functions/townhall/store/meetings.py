@@ -11,7 +11,7 @@ its media placement (`store.placement`); each session has a partition of its own
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -91,6 +91,23 @@ def _stored_int(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError, OverflowError):
         return 0  # outside Schedule's range: reported as its problem
+
+
+class MeetingRecords(Protocol):
+    """The meetings as the services use them (MeetingStore is the DynamoDB one)."""
+
+    @property
+    def table(self) -> str: ...
+
+    def create_meeting(self, meeting: Meeting) -> None: ...
+
+    def get_meeting(self, meeting_id: str) -> Meeting | None: ...
+
+    def save_meeting(self, meeting: Meeting, expected_updated_at: int) -> bool: ...
+
+    def delete_meeting(self, meeting_id: str) -> None: ...
+
+    def meetings_of_host(self, host_id: str) -> list[Meeting]: ...
 
 
 @dynamo.store_boundary

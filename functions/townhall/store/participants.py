@@ -10,7 +10,7 @@ them.
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -36,6 +36,22 @@ def participant_item(p: Participant) -> dict[str, Any]:
 
 def participant_from_item(item: dict[str, Any]) -> Participant:
     return Participant(**{k: v for k, v in item.items() if k in _FIELDS})
+
+
+class ParticipantRecords(Protocol):
+    """The participants as the services use them (ParticipantStore is the DynamoDB one)."""
+
+    def get(self, session: SessionKey, participant_id: str) -> Participant | None: ...
+
+    def all(self, session: SessionKey) -> list[Participant]: ...
+
+    def recipients(self, session: SessionKey) -> list[Recipient]: ...
+
+    def create(self, participant: Participant) -> bool: ...
+
+    def set_resume(
+        self, session: SessionKey, participant_id: str, current: str, previous: str | None
+    ) -> None: ...
 
 
 @dynamo.store_boundary

@@ -23,7 +23,7 @@ import binascii
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -79,6 +79,41 @@ class SessionRow:
     started_at: int
     started_by: str
     ended_at: int
+
+
+class SessionRecords(Protocol):
+    """The sessions as the services use them (SessionStore is the DynamoDB one)."""
+
+    @property
+    def table(self) -> str: ...
+
+    def start(self, meeting: Meeting, session_id: str, started_by: str) -> Session: ...
+
+    def end_writes(self, session: Session, ended_at: int) -> list[dict[str, Any]]: ...
+
+    def get(self, key: SessionKey) -> Session | None: ...
+
+    def past(
+        self, meeting_id: str, limit: int = 20, cursor: str | None = None
+    ) -> tuple[list[SessionRow], str | None]: ...
+
+    def next_seq(self, key: SessionKey) -> int: ...
+
+    def load(
+        self, key: SessionKey, participant_id: str, request_id: str | None = None
+    ) -> tuple[Session | None, Participant | None, bool]: ...
+
+    def commit(
+        self,
+        key: SessionKey,
+        seq: int,
+        *,
+        request: tuple[str, str] | None = None,
+        participants: Sequence[ParticipantChange] = (),
+        session_changes: Mapping[str, Any] | None = None,
+        puts: Sequence[dict[str, Any]] = (),
+        extra: Sequence[dict[str, Any]] = (),
+    ) -> None: ...
 
 
 def index_sk(started_at: int, session_id: str) -> str:
