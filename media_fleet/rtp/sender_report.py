@@ -9,7 +9,7 @@ job.
 The RTP timestamp in the SR is the one that corresponds to the NTP time "now": the newest
 sent timestamp plus the wall time since it was sent, times the clock rate. That puts the
 slot on the node's clock, which is right to within the forwarding jitter. (Mapping the
-publisher's own SRs through the slot's timestamp offset would be exact; see docs/media.md.)
+publisher's own SRs through the slot's timestamp offset would be exact; see docs/media-forwarding.md.)
 """
 
 import time

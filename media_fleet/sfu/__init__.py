@@ -1,4 +1,4 @@
-"""The SFU's per-meeting forwarding room (see docs/sfu.md).
+"""The SFU's per-meeting forwarding room (see docs/media-forwarding.md).
 
 - :mod:`.room`: :class:`~.room.MeetingRoom`, the room's public API and its membership;
 - :mod:`.negotiation`: the aiortc peer connections, negotiated once;

@@ -12,7 +12,7 @@ the current or pending source, switches only between frames), the
 
 Nothing here awaits, and the per-slot method is one plain function over a slot's own
 attributes: everything it needs is a direct attribute of the slot or an argument, bound
-once when the slot takes its sink (docs/sfu-hot-path.md has what each piece costs).
+once when the slot takes its sink (docs/performance.md has what each piece costs).
 """
 
 import math

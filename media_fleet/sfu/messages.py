@@ -9,7 +9,7 @@
 
 A peer-connection subscriber hears them on its data channel ``"townhall"``
 (:class:`DataChannelMessages`); a sink subscriber through a callback, or not at all.
-docs/sfu.md has the message shapes.
+docs/media-forwarding.md has the message shapes.
 """
 
 import json

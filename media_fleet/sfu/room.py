@@ -2,7 +2,7 @@
 
 :class:`MeetingRoom` is the room's public API, and its membership: who publishes and who
 subscribes, joining, leaving, closing, one negotiation at a time per participant, and the
-timer. The rest is one module per concept (docs/sfu.md has the rules):
+timer. The rest is one module per concept (docs/media-forwarding.md has the rules):
 
 - :mod:`~media_fleet.sfu.negotiation`: the aiortc peer connections, negotiated once;
 - :mod:`~media_fleet.sfu.membership`: the records (publisher and sources, subscriber and

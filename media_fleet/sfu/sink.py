@@ -96,7 +96,7 @@ Its decoder needs keyframes (at start, after loss, when it cannot decode): it ca
 ``request_keyframe``, and the room sends the PLI upstream to whichever publisher feeds the
 slot at that moment, rate-limited per source as for any subscriber.
 
-**(c) A batched send path that a compiled extension takes over** (docs/sfu-hot-path.md:
+**(c) A batched send path that a compiled extension takes over** (docs/performance.md:
 SRTP protect and ``sendto`` are most of the per-slot cost). Its sinks' ``send`` only
 queues: the slot's header and payload (or the header fields, for the extension to write),
 with the sink's SRTP context. ``batch.flush()`` then protects every queued packet with its

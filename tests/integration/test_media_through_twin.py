@@ -47,7 +47,7 @@ class MediaClient:
     def __init__(self, signaling: SignalingClient) -> None:
         self.signaling = signaling
         # Max-bundle: with several m-lines of one kind, aiortc's default "balanced" policy
-        # leaves the extra ones on a transport that bundling stops (docs/sfu.md).
+        # leaves the extra ones on a transport that bundling stops (docs/media-forwarding.md).
         config = RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         self.publisher = RTCPeerConnection(config)
         self.subscriber = RTCPeerConnection(config)

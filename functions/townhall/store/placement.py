@@ -2,7 +2,7 @@
 table, `pk = M#{meeting_id}`, `sk = MEDIA`, holding `node_id` and `placed_at`.
 
 No query of the meeting's other access patterns (`P#`, `C#`, `R#` prefixes, the `by_host`
-index) sees it. It has no TTL: it is deleted when the meeting ends. Which node to choose, and
+index) sees it. It has no TTL: it is deleted when a session of the meeting ends. Which node to choose, and
 when to move, is decided above (`townhall.media.placement`); every write here is conditional on
 what the caller read, so two placements of one meeting cannot both win.
 """
