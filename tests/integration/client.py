@@ -171,6 +171,7 @@ class Api:
     def __init__(self, base_url: str) -> None:
         self.http = httpx.AsyncClient(base_url=base_url, timeout=15)
         self.token: str | None = None
+        self.refresh_token: str | None = None
 
     def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
@@ -195,6 +196,7 @@ class Api:
         assert response.status_code == 201, response.text
         session: Message = response.json()
         self.token = session["access_token"]
+        self.refresh_token = session["refresh_token"]
         return session
 
     async def create_meeting(self, **fields: Any) -> Message:

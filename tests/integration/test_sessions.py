@@ -362,3 +362,64 @@ async def test_a_one_off_tried_today_still_works_tomorrow(twin: Twin) -> None:
     finally:
         twin.local.set_clock_offset(0)
     await api.close()
+
+
+async def test_a_session_everyone_dropped_out_of_ends_at_the_next_join(twin: Twin) -> None:
+    """Nobody said `leave` (tabs closed, laptops shut): the next join after the reconnect
+    window finds the session abandoned, ends it, and starts a new one."""
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = await _enter(twin, Api(twin.base_url), mid, "Gus")
+    first = host.session_id
+    await host.close()
+    await guest.close()
+    await asyncio.sleep(0.5)  # the $disconnects land
+    # Within the window it is still the same session: a reload comes back into it.
+    back = await _enter(twin, api, mid, "Hana Host")
+    assert back.session_id == first
+    await back.close()
+    await asyncio.sleep(0.5)
+    try:
+        twin.local.set_clock_offset(130)
+        refreshed = await api.post("/api/auth/refresh", {"refresh_token": api.refresh_token})
+        api.token = refreshed.json()["access_token"]
+        again = await _enter(twin, api, mid, "Hana Host")
+        assert again.session_id != first
+        rows = (await api.get(f"/api/meetings/{mid}/sessions")).json()["sessions"]
+        assert [(r["session_id"], r["live"]) for r in rows] == [
+            (again.session_id, True),
+            (first, False),
+        ]
+        await again.close()
+    finally:
+        twin.local.set_clock_offset(0)
+    await api.close()
+
+
+async def test_deleting_a_meeting_deletes_every_session_of_it_but_not_while_one_runs(
+    twin: Twin,
+) -> None:
+    api, mid = await _host(twin)
+    for _ in range(2):
+        host = await _enter(twin, api, mid, "Hana Host")
+        guest = await _enter(twin, Api(twin.base_url), mid, "Gus")
+        await guest.ok("chat", {"text": "hello"})
+        await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]})
+        await host.ok("end")
+        await host.close()
+        await guest.close()
+    live = await _enter(twin, api, mid, "Hana Host")
+    running = await api.http.delete(f"/api/meetings/{mid}", headers=api._headers())
+    assert running.status_code == 409 and "end it first" in running.json()["error"]["message"]
+    await live.ok("end")
+    await live.close()
+    items = twin.meeting_items(mid)
+    sessions = [i["session_id"] for i in items if i["sk"].startswith("SESSION#")]
+    assert len(sessions) == 3 and len(items) > 10
+    deleted = await api.http.delete(f"/api/meetings/{mid}", headers=api._headers())
+    assert deleted.status_code == 204
+    assert twin.meeting_items(mid) == []
+    for sid in sessions:
+        assert twin.session_items(mid, sid) == []
+    assert (await api.get(f"/api/meetings/{mid}")).status_code == 404
+    await api.close()

@@ -33,7 +33,7 @@ from townhall.auth.tokens import TokenService
 from townhall.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
 from townhall.ids import new_session_id
 from townhall.model.meeting import Meeting
-from townhall.model.participant import Participant, Role
+from townhall.model.participant import RECONNECT_WINDOW_SECONDS, Participant, Role
 from townhall.model.session import Session
 from townhall.store.meetings import MeetingRecords
 from townhall.store.participants import ParticipantRecords
@@ -149,10 +149,30 @@ class Joining:
         return meeting
 
     def _live(self, meeting: Meeting) -> Session | None:
+        """The session running now; one everybody left without a `leave` (so nobody ended
+        it) is ended here, and there is none."""
         if meeting.live_session_id is None:
             return None
         session = self._sessions.get(meeting.session_key(meeting.live_session_id))
-        return session if session is not None and session.running else None
+        if session is None or not session.running:
+            return None
+        if self._abandoned(session):
+            self._sessions.end(session, clock.now_ms())
+            return None
+        return session
+
+    def _abandoned(self, session: Session) -> bool:
+        """Nobody connected, nobody reconnecting, and nothing happened for the reconnect
+        window (a session just started, whose host has not connected yet, is not)."""
+        now_ms = clock.now_ms()
+        quiet_since = now_ms - RECONNECT_WINDOW_SECONDS * 1000
+        if session.started_at > quiet_since:
+            return False
+        for p in self._participants.all(session.key):
+            last_seen = max(p.created_at * 1000, p.left_at * 1000, p.dropped_at)
+            if p.connected or last_seen > quiet_since:
+                return False
+        return True
 
     def _start(self, meeting: Meeting, started_by: str) -> Session:
         for _ in range(START_ATTEMPTS):

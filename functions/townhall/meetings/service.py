@@ -75,7 +75,10 @@ class MeetingService:
         return updated
 
     def delete(self, host: AccessClaims, meeting_id: str) -> None:
-        self.owned(host, meeting_id)
+        """Delete the meeting and every session's data; not while a session runs."""
+        meeting = self.owned(host, meeting_id)
+        if meeting.live:
+            raise Conflict("a session of this meeting is running: end it first")
         self._store.delete_meeting(meeting_id)
 
     def owned(self, host: AccessClaims, meeting_id: str) -> Meeting:

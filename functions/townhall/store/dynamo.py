@@ -195,6 +195,22 @@ def batch_get(table: str, keys: list[dict[str, Any]], consistent: bool = True) -
     raise RuntimeError("DynamoDB kept keys unprocessed; retry the request")
 
 
+def delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
+    """Delete the items of `keys`, 25 per BatchWriteItem, retrying what comes back unprocessed
+    (bounded); how many were asked."""
+    for start in range(0, len(keys), 25):  # BatchWriteItem takes 25 at a time
+        request: dict[str, Any] = {
+            table: [{"DeleteRequest": {"Key": to_ddb(k)}} for k in keys[start : start + 25]]
+        }
+        for _ in range(5):  # unprocessed items come back under throttling: bounded retry
+            result = client().batch_write_item(RequestItems=request)
+            request = result.get("UnprocessedItems") or {}
+            if not request:
+                break
+            time.sleep(0.05)
+    return len(keys)
+
+
 def get(table: str, key: Mapping[str, Any]) -> Item | None:
     raw = client().get_item(TableName=table, Key=to_ddb(key), ConsistentRead=True).get("Item")
     return from_ddb(raw) if raw else None

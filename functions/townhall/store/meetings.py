@@ -10,6 +10,7 @@ its media placement (`store.placement`); each session has a partition of its own
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -17,12 +18,20 @@ from botocore.exceptions import ClientError
 
 from townhall.model.meeting import Meeting
 from townhall.model.schedule import Schedule
+from townhall.model.session import SessionKey
 from townhall.store import dynamo
-from townhall.store.keys import meeting_pk
+from townhall.store.keys import meeting_pk, session_pk
 
 META_SK = "META"
+# The meeting's session index rows (store.sessions.INDEX_PREFIX; this module sits below it).
+SESSION_INDEX_PREFIX = "SESSION#"
+# Deleting a meeting deletes this many of its items at most in one request (about 800
+# BatchWriteItem calls: a few seconds), and never pages further than this.
+MAX_DELETED_ITEMS = 20_000
+_DELETE_PAGES = 200
 # Written by the session store only; a scheduling edit never touches them.
 _SESSION_FIELDS = ("live_session_id", "last_session_at")
+log = logging.getLogger(__name__)
 
 
 def meeting_key(meeting_id: str) -> dict[str, str]:
@@ -105,7 +114,7 @@ class MeetingRecords(Protocol):
 
     def save_meeting(self, meeting: Meeting, expected_updated_at: int) -> bool: ...
 
-    def delete_meeting(self, meeting_id: str) -> None: ...
+    def delete_meeting(self, meeting_id: str) -> int: ...
 
     def meetings_of_host(self, host_id: str) -> list[Meeting]: ...
 
@@ -158,10 +167,46 @@ class MeetingStore:
             raise
         return True
 
-    def delete_meeting(self, meeting_id: str) -> None:
+    def delete_meeting(self, meeting_id: str) -> int:
+        """Delete the meeting and everything of its sessions; how many items went. The
+        meeting itself goes first, so it is gone for everyone even if a very long history is
+        cut at MAX_DELETED_ITEMS (the rest is logged, and unreachable)."""
         dynamo.client().delete_item(
             TableName=self._table, Key=dynamo.to_ddb(meeting_key(meeting_id))
         )
+        own = [
+            {"pk": i["pk"], "sk": i["sk"]}
+            for i in dynamo.query_all(
+                self._table,
+                "pk = :pk",
+                {":pk": meeting_pk(meeting_id)},
+                projection="pk, sk, session_id",
+                limit_pages=_DELETE_PAGES,
+            )
+        ]
+        keys = list(own)
+        for row in own:
+            if not row["sk"].startswith(SESSION_INDEX_PREFIX) or len(keys) >= MAX_DELETED_ITEMS:
+                continue
+            session_id = row["sk"].rsplit("#", 1)[1]
+            pk = session_pk(SessionKey(meeting_id, session_id))
+            keys += [
+                {"pk": i["pk"], "sk": i["sk"]}
+                for i in dynamo.query_all(
+                    self._table,
+                    "pk = :pk",
+                    {":pk": pk},
+                    projection="pk, sk",
+                    limit_pages=_DELETE_PAGES,
+                )
+            ]
+        if len(keys) > MAX_DELETED_ITEMS:
+            log.warning(
+                "meeting %s: %d items left after deletion",
+                meeting_id,
+                len(keys) - MAX_DELETED_ITEMS,
+            )
+        return 1 + dynamo.delete_keys(self._table, keys[:MAX_DELETED_ITEMS])
 
     def meetings_of_host(self, host_id: str) -> list[Meeting]:
         items = dynamo.query_all(self._table, "host_id = :h", {":h": host_id}, index="by_host")

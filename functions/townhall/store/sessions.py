@@ -34,12 +34,12 @@ from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import meeting_pk, session_pk
-from townhall.store.meetings import META_SK, meeting_key
+from townhall.store.meetings import META_SK, SESSION_INDEX_PREFIX, meeting_key
 from townhall.store.participants import participant_from_item, participant_sk
 
 REQUEST_TTL_SECONDS = 600
 MAX_TRANSACTION_ITEMS = 100
-INDEX_PREFIX = "SESSION#"
+INDEX_PREFIX = SESSION_INDEX_PREFIX
 _INDEX_SK = re.compile(r"SESSION#\d{13}#[A-Za-z0-9_-]{1,64}")
 _RUNNING = "attribute_exists(pk) AND attribute_not_exists(ended_at)"
 MAX_PAGE = 50
@@ -90,6 +90,8 @@ class SessionRecords(Protocol):
     def start(self, meeting: Meeting, session_id: str, started_by: str) -> Session: ...
 
     def end_writes(self, session: Session, ended_at: int) -> list[dict[str, Any]]: ...
+
+    def end(self, session: Session, ended_at: int) -> bool: ...
 
     def get(self, key: SessionKey) -> Session | None: ...
 
@@ -231,6 +233,26 @@ class SessionStore:
                 condition="live_session_id = :sid",
             ),
         ]
+
+    def end(self, session: Session, ended_at: int) -> bool:
+        """End a session outside any action (one found abandoned); False if it had ended."""
+        items = [
+            dynamo.update(
+                self._table,
+                {"pk": session_pk(session.key), "sk": META_SK},
+                "SET ended_at = :at",
+                {":at": ended_at},
+                condition=_RUNNING,
+            ),
+            *self.end_writes(session, ended_at),
+        ]
+        try:
+            dynamo.client().transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if "ConditionalCheckFailed" in dynamo.cancellation_reasons(exc):
+                return False
+            raise
+        return True
 
     def get(self, key: SessionKey) -> Session | None:
         item = dynamo.get(self._table, {"pk": session_pk(key), "sk": META_SK})

@@ -68,18 +68,7 @@ class WhiteboardStore:
                 limit_pages=MAX_STROKES // 100 + 1,
             )
         ][: MAX_STROKES * 2]
-        for start in range(0, len(keys), 25):  # BatchWriteItem takes 25 at a time
-            request = {
-                self._table: [
-                    {"DeleteRequest": {"Key": dynamo.to_ddb(k)}} for k in keys[start : start + 25]
-                ]
-            }
-            for _ in range(5):  # unprocessed items come back under throttling: bounded retry
-                result = dynamo.client().batch_write_item(RequestItems=request)
-                request = result.get("UnprocessedItems") or {}
-                if not request:
-                    break
-        return len(keys)
+        return dynamo.delete_keys(self._table, keys)
 
     def cleared_at(self, session: SessionKey) -> int:
         return int(limits.counters(self._table, session).get("wb_cleared", 0))

@@ -82,7 +82,7 @@ def _decide_waiting(
                 seq,
                 EventName.PARTICIPANT_JOINED,
                 {"participant": after.public()},
-                everyone_admitted,
+                who_sees(session, after),
                 exclude=target_id,
             )
             if target.connection_id:
