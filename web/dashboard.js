@@ -1,6 +1,8 @@
-// The host's dashboard (dashboard.html): upcoming meetings with their next occurrences in the
-// viewer's time zone, and the form that schedules (or edits) one-off and recurring meetings.
-// Signed-in only: without a session it sends the person to sign in and back.
+// The host's dashboard (dashboard.html): the host's meetings with their next occurrences in the
+// viewer's time zone ("Live now" on one whose session is running), each with its past sessions
+// and their summaries; past one-offs in a group of their own; and the form that schedules (or
+// edits) one-off and recurring meetings. Signed-in only: without a session it sends the person
+// to sign in and back.
 //
 // Exports (pure helpers):
 //   buildRrule({freq, interval, byday, ends, count, untilDate, timezone}) -> RRULE | null
@@ -224,6 +226,12 @@ function renderMeeting(meeting) {
   title.textContent = meeting.title;
 
   const badges = card.querySelector(".badges");
+  if (meeting.live) {
+    const live = badge("Live now");
+    live.classList.add("badge-live");
+    badges.append(live);
+    card.classList.add("live");
+  }
   badges.append(badge(meeting.kind === "webinar" ? "Webinar" : "Meeting", true));
   if (meeting.rrule) badges.append(badge("Recurring"));
   if (meeting.passcode) badges.append(badge("Passcode"));
@@ -270,8 +278,13 @@ function renderMeeting(meeting) {
   // Every card has the same action names; the meeting's title describes them to AT.
   for (const action of card.querySelectorAll(".actions > *, .edit, .delete")) action.setAttribute("aria-describedby", titleId);
   card.querySelector(".edit").addEventListener("click", () => editMeeting(meeting));
-  card.querySelector(".start").href = joinPath(meeting);
-  card.querySelector(".summary").href = `/summary.html?m=${encodeURIComponent(id)}`;
+  const start = card.querySelector(".start");
+  start.href = joinPath(meeting);
+  start.textContent = meeting.live ? "Join" : "Start";
+  const summary = card.querySelector(".summary");
+  summary.href = `/summary.html?m=${encodeURIComponent(id)}`;
+  summary.hidden = !meeting.last_session_at;
+  if (meeting.last_session_at) wireSessions(card, meeting, titleId);
 
   const fallback = card.querySelector(".copy-fallback");
   fallback.querySelector("input").id = `invite-${id}`;
@@ -296,18 +309,34 @@ function renderMeeting(meeting) {
   return card;
 }
 
+// Live now, coming, or needing a fix: upcoming. The rest (one-offs whose time has passed) are
+// past, still listed so their sessions and summaries stay reachable.
+function upcoming(meeting) {
+  return meeting.live || meeting.next_occurrences.length > 0 || Boolean(meeting.schedule_error);
+}
+
 function render(freshId = null) {
   const list = $("meetings");
-  list.replaceChildren(...meetings.map(renderMeeting));
+  const coming = meetings.filter(upcoming);
+  const past = meetings.filter((m) => !upcoming(m));
+  list.replaceChildren(...coming.map(renderMeeting));
+  $("past-meetings").replaceChildren(...past.map(renderMeeting));
+  $("past-group").hidden = past.length === 0;
   const status = $("list-status");
-  if (!meetings.length) {
-    status.textContent = "No upcoming meetings. Schedule one with the form.";
+  if (!coming.length) {
+    status.textContent = meetings.length ? "No upcoming meetings." : "No upcoming meetings. Schedule one with the form.";
     status.className = "empty";
   } else {
-    status.textContent = `${meetings.length} upcoming ${meetings.length === 1 ? "meeting" : "meetings"}`;
+    const live = coming.filter((m) => m.live).length;
+    status.textContent = `${coming.length} upcoming ${coming.length === 1 ? "meeting" : "meetings"}`
+      + (live ? `, ${live} live now` : "");
     status.className = "visually-hidden";
   }
-  const fresh = freshId && list.querySelector(`[data-meeting-id="${CSS.escape(freshId)}"]`);
+  for (const id of expanded) {
+    const card = document.querySelector(`[data-meeting-id="${CSS.escape(id)}"]`);
+    if (card) card.querySelector(".sessions-toggle")?.click();
+  }
+  const fresh = freshId && document.querySelector(`[data-meeting-id="${CSS.escape(freshId)}"]`);
   if (fresh) {
     fresh.classList.add("fresh");
     fresh.scrollIntoView({ block: "nearest" });
@@ -320,9 +349,120 @@ function refreshRelativeTimes() {
   }
 }
 
+// As the API lists them: live first, then what is coming (soonest first), then the rest (the
+// most recently run first).
 function sortMeetings() {
   const first = (m) => (m.next_occurrences[0] ? m.next_occurrences[0].start_utc : "9999");
-  meetings.sort((a, b) => first(a).localeCompare(first(b)));
+  const last = (m) => m.last_session_at || "";
+  meetings.sort((a, b) => Number(b.live) - Number(a.live) || first(a).localeCompare(first(b)) || last(b).localeCompare(last(a)));
+}
+
+// -- past sessions ------------------------------------------------------------------------------
+
+const SESSIONS_PAGE = 5;
+const expanded = new Set(); // meeting ids whose past sessions are shown (kept across renders)
+
+function sessionItem(meetingId, row) {
+  const start = new Date(row.started_at);
+  const end = row.ended_at ? new Date(row.ended_at) : null;
+  const time = document.createElement("time");
+  time.dateTime = row.started_at;
+  time.textContent = `${formatDate(start)}, ${timeFormat.format(start)}`;
+  const link = document.createElement("a");
+  link.href = `/summary.html?m=${encodeURIComponent(meetingId)}&s=${encodeURIComponent(row.session_id)}`;
+  const until = end
+    ? ` – ${sameDay(start, end) ? timeFormat.format(end) : `${formatDate(end)}, ${timeFormat.format(end)}`}`
+    : " – now";
+  link.append(time, document.createTextNode(until));
+  // Every link is a summary: the name says so, and starts with what is shown.
+  link.setAttribute("aria-label", `${link.textContent}: summary`);
+  const li = document.createElement("li");
+  li.dataset.sessionId = row.session_id;
+  li.append(link);
+  if (row.live) {
+    const live = badge("Live now");
+    live.classList.add("badge-live");
+    li.append(" ", live);
+  } else if (end) {
+    const minutes = Math.round((end - start) / 60_000);
+    const length = document.createElement("span");
+    length.className = "muted";
+    length.textContent = minutes < 1 ? " · under a minute" : ` · ${minutes} min`;
+    li.append(length);
+  }
+  return li;
+}
+
+function wireSessions(card, meeting, titleId) {
+  const box = card.querySelector(".sessions");
+  const toggle = box.querySelector(".sessions-toggle");
+  const body = box.querySelector(".sessions-body");
+  const list = box.querySelector(".sessions-list");
+  const more = box.querySelector(".sessions-more");
+  const status = box.querySelector(".sessions-status");
+  const id = meeting.meeting_id;
+  box.hidden = false;
+  body.id = `sessions-${id}`;
+  toggle.setAttribute("aria-controls", body.id);
+  toggle.setAttribute("aria-describedby", titleId);
+  list.setAttribute("aria-label", `Past sessions of ${meeting.title}`);
+  let cursor = null;
+  let loaded = false;
+
+  async function page() {
+    more.disabled = true;
+    status.textContent = "Loading sessions…";
+    try {
+      const query = new URLSearchParams({ limit: String(SESSIONS_PAGE) });
+      if (cursor) query.set("cursor", cursor);
+      const answer = await api(`/api/meetings/${encodeURIComponent(id)}/sessions?${query}`);
+      const items = answer.sessions.map((row) => sessionItem(id, row));
+      list.append(...items);
+      cursor = answer.next_cursor || null;
+      more.hidden = !cursor;
+      const shown = list.children.length;
+      status.textContent = shown
+        ? `${shown} ${shown === 1 ? "session" : "sessions"} shown${cursor ? "; more are older" : ""}.`
+        : "This meeting has not run yet.";
+      return items;
+    } catch (error) {
+      status.textContent = `Could not load the sessions: ${error.message}`;
+      return [];
+    } finally {
+      more.disabled = false;
+    }
+  }
+
+  toggle.addEventListener("click", async () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    body.hidden = !open;
+    if (open) expanded.add(id); else expanded.delete(id);
+    if (open && !loaded) {
+      loaded = true;
+      await page();
+    }
+  });
+  more.addEventListener("click", async () => {
+    const items = await page();
+    // Keyboard users go on from the first session that came in, not from a vanished button.
+    if (items.length) items[0].querySelector("a").focus();
+  });
+}
+
+// Back on the page (another tab started or ended a meeting): the live markers follow.
+async function refreshOnReturn() {
+  if (document.visibilityState !== "visible" || editing) return;
+  try {
+    const fresh = await api("/api/meetings");
+    const key = (list) => JSON.stringify(list.map((m) => [m.meeting_id, m.live, m.last_session_at, m.title]));
+    if (key(fresh) === key(meetings)) return;
+    meetings = fresh;
+    sortMeetings();
+    render();
+  } catch {
+    // offline for now: the list stays as it was
+  }
 }
 
 async function load() {
@@ -404,11 +544,16 @@ function formValues() {
     kind: form.querySelector("input[name=kind]:checked").value,
     passcode: $("passcode").value,
     waitingRoom: $("waiting-room").checked,
+    allowBeforeHost: $("allow-before-host").checked,
   };
 }
 
 function updateRepeat() {
   const v = formValues();
+  // A webinar never starts without its host.
+  const webinar = v.kind === "webinar";
+  $("allow-before-host").disabled = webinar;
+  if (webinar) $("allow-before-host").checked = false;
   $("repeat-options").hidden = !v.freq;
   $("weekdays").hidden = v.freq !== "WEEKLY";
   if (v.freq) {
@@ -467,6 +612,7 @@ async function schedule(event) {
     rrule: buildRrule(v),
     passcode: v.passcode || null,
     waiting_room: v.waitingRoom,
+    allow_before_host: v.allowBeforeHost && v.kind !== "webinar",
     kind: v.kind,
   };
   const button = $("schedule-submit");
@@ -489,7 +635,7 @@ async function schedule(event) {
     }
     const verb = editing ? "Saved" : "Scheduled";
     meetings = meetings.filter((m) => m.meeting_id !== meeting.meeting_id);
-    if (meeting.next_occurrences.length) meetings.push(meeting);
+    meetings.push(meeting); // a one-off already past goes to "Past"
     sortMeetings();
     resetForm();
     render(meeting.meeting_id);
@@ -549,6 +695,7 @@ function editMeeting(meeting) {
   form.querySelector(`input[name=kind][value=${meeting.kind}]`).checked = true;
   $("passcode").value = meeting.passcode || "";
   $("waiting-room").checked = meeting.waiting_room;
+  $("allow-before-host").checked = Boolean(meeting.allow_before_host);
   $("schedule-title").textContent = `Edit “${meeting.title}”`;
   $("schedule-submit").textContent = "Save changes";
   $("cancel-edit").hidden = false;
@@ -622,6 +769,7 @@ async function main() {
     .catch(() => {});
   await load();
   setInterval(refreshRelativeTimes, 30_000);
+  document.addEventListener("visibilitychange", refreshOnReturn);
 }
 
 main();

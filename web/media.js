@@ -43,7 +43,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class MediaSession {
   // signaling: {request(action, data)}; handlers: onTrack(mid, track), onMessage(message),
-  // onState({kind: "publish"|"subscribe", state: "repairing"|"repaired"|"failed", starting}).
+  // onState({kind: "publish"|"subscribe", state: "repairing"|"repaired"|"failed", starting, quiet}).
   constructor(signaling, handlers = {}) {
     this.signaling = signaling;
     this.onTrack = handlers.onTrack || (() => {});
@@ -76,6 +76,51 @@ export class MediaSession {
     const subscribing = this.establish("subscribe");
     this.subscribed = subscribing.then(() => true, () => false);
     await Promise.all([subscribing, mayPublish ? this.establish("publish") : Promise.resolve()]);
+  }
+
+  // A webinar attendee allowed to talk: publish from now on, with tracks asked for only now.
+  async startPublishing(stream, { micOn = true, cameraOn = true } = {}) {
+    this.mic = stream ? stream.getAudioTracks()[0] || null : null;
+    this.micOn = micOn;
+    if (this.mic) this.mic.enabled = micOn;
+    const camera = stream ? stream.getVideoTracks()[0] || null : null;
+    if (camera && !cameraOn) camera.stop();
+    this.setCameraTrack(cameraOn ? camera : null);
+    this.mayPublish = true;
+    this.repairs.publish = 0;
+    await this.establish("publish");
+  }
+
+  // Back to watching: the publish connection closes and every device is released (the
+  // camera light goes out). The subscribe side stays.
+  stopPublishing() {
+    this.mayPublish = false;
+    const pc = this.publisher;
+    this.publisher = null;
+    this.cameraSenders = null;
+    if (pc) pc.close();
+    for (const track of [this.mic, this.camera, this.cameraLow, this.screen]) if (track) track.stop();
+    this.mic = null;
+    this.camera = null;
+    this.cameraLow = null;
+    this.screen = null;
+  }
+
+  // Resolves once one side's connection is no longer connected (the node dropped it), or
+  // after `timeoutMs`, whichever comes first.
+  dropped(kind, timeoutMs) {
+    const pc = kind === "publish" ? this.publisher : this.subscriber;
+    if (!pc || pc.connectionState !== "connected") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        pc.removeEventListener("connectionstatechange", check);
+        resolve();
+      }
+      function check() { if (pc.connectionState !== "connected") done(); }
+      pc.addEventListener("connectionstatechange", check);
+    });
   }
 
   // The first negotiation of one side. If it fails for a reason that may pass (a stalled or
@@ -135,6 +180,7 @@ export class MediaSession {
       throw error;
     }
     await pc.setRemoteDescription({ type: "answer", sdp: reply.sdp });
+    if (!this.mayPublish || this.closed) { pc.close(); return; } // stopped meanwhile
     performance.mark("townhall:media-published");
     const previous = this.publisher;
     this.publisher = pc;
@@ -264,23 +310,29 @@ export class MediaSession {
   // new one through signaling, which also re-places the meeting if the node is gone.
   // True once rebuilt; false when it gave up (or another repair of this side is running).
   // `starting`: the side never connected (its first negotiation failed).
-  async repair(kind, { starting = false } = {}) {
+  // `quiet`: an expected rebuild (the node dropped our media on purpose, as when a webinar
+  // panelist goes back to watching), not a fault to show.
+  async repair(kind, { starting = false, quiet = false } = {}) {
     if (this.repairing[kind] || this.closed) return false;
+    if (kind === "publish" && !this.mayPublish) return false;
     this.repairing[kind] = true;
-    this.onState({ kind, state: "repairing", starting });
+    this.onState({ kind, state: "repairing", starting, quiet });
+    const wanted = () => !this.closed && (kind !== "publish" || this.mayPublish);
     try {
-      while (!this.closed && this.repairs[kind] < MAX_REPAIRS) {
+      while (wanted() && this.repairs[kind] < MAX_REPAIRS) {
         await sleep(REPAIR_BACKOFF_MS[Math.min(this.repairs[kind], REPAIR_BACKOFF_MS.length - 1)]);
+        if (!wanted()) break;
         this.repairs[kind] += 1;
         try {
           await this.negotiate(kind);
-          this.onState({ kind, state: "repaired" });
+          this.onState({ kind, state: "repaired", quiet });
           return true;
         } catch (error) {
           console.warn(`media ${kind} repair failed`, error);
         }
       }
-      if (!this.closed) this.onState({ kind, state: "failed" });
+      if (!this.closed && wanted()) this.onState({ kind, state: "failed", quiet });
+      else this.onState({ kind, state: "repaired", quiet: true }); // not wanted any more
       return false;
     } finally {
       this.repairing[kind] = false;

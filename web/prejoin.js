@@ -541,3 +541,47 @@ export class PreJoinCheck extends EventTarget {
     return keepTracks ? stream : null;
   }
 }
+
+// -- devices asked for later ------------------------------------------------------------------
+
+// A webinar attendee whom the host lets talk: the camera and microphone are asked for only
+// then, with the choices remembered from the last check in this browser. Never throws: a
+// device that cannot be opened is left out and named in `problems`.
+export async function openDevices() {
+  const prefs = readPrefs();
+  const constraints = (kind) => {
+    const base = kind === "audio" ? AUDIO_CONSTRAINTS : VIDEO_CONSTRAINTS;
+    const id = kind === "audio" ? prefs.audioDeviceId : prefs.videoDeviceId;
+    return id ? { ...base, deviceId: { ideal: id } } : { ...base };
+  };
+  const tracks = [];
+  const problems = [];
+  if (navigator.mediaDevices?.getUserMedia) {
+    try {
+      const both = await navigator.mediaDevices.getUserMedia({ audio: constraints("audio"), video: constraints("video") });
+      tracks.push(...both.getTracks());
+    } catch (error) {
+      if (error?.name === "NotAllowedError" || error?.name === "SecurityError") {
+        problems.push(explain(error, "camera and microphone"));
+      } else {
+        for (const kind of ["audio", "video"]) {
+          try {
+            const single = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind) });
+            tracks.push(...single.getTracks());
+          } catch (failure) {
+            problems.push(explain(failure, kind === "audio" ? "microphone" : "camera"));
+          }
+        }
+      }
+    }
+  } else {
+    problems.push("This browser can't use a camera or microphone on this page (it needs HTTPS).");
+  }
+  const stream = new MediaStream(tracks);
+  return {
+    stream,
+    micOn: stream.getAudioTracks().length > 0 && prefs.micOn !== false,
+    cameraOn: stream.getVideoTracks().length > 0 && prefs.cameraOn !== false,
+    problems,
+  };
+}

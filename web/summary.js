@@ -1,15 +1,35 @@
-// The meeting summary for its host (/summary.html?m=ID): attendance, poll results, questions
-// and the public chat transcript from GET /api/meetings/{id}/summary, with downloads.
-// Downloads go through api() so they carry the bearer token; a bare link would not.
+// The summary of one session of a meeting, for its host (/summary.html?m=ID&s=SESSION; without
+// s, the latest session): attendance (each person once, with every interval they were in),
+// poll results, questions and the public chat transcript, with downloads, and links to the
+// meeting's other sessions. Downloads go through api() so they carry the bearer token; a bare
+// link would not.
 
 import { api, isSignedIn } from "/api.js";
 import { h, percent } from "/collab/dom.js";
 
 const $ = (id) => document.getElementById(id);
-const meetingId = new URLSearchParams(location.search).get("m") || "";
+const params = new URLSearchParams(location.search);
+const meetingId = params.get("m") || "";
+const sessionId = params.get("s") || "";
+const meetingPath = `/api/meetings/${encodeURIComponent(meetingId)}`;
+// The session's own endpoints, or the meeting's (its latest session) without one.
+const summaryPath = sessionId ? `${meetingPath}/sessions/${encodeURIComponent(sessionId)}/summary` : `${meetingPath}/summary`;
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
 const timeOnly = new Intl.DateTimeFormat(undefined, { timeStyle: "medium" });
+const timeShort = new Intl.DateTimeFormat(undefined, { timeStyle: "short" });
+
+const ROLE_NAMES = { host: "Host", cohost: "Co-host", panelist: "Panelist", attendee: "Attendee" };
+
+// "Dec 7, 2026, 4:30 PM – 5:10 PM", the date once when both ends fall on the same day.
+function span(fromIso, toIso) {
+  if (!toIso) return `${when(fromIso)} – still running`;
+  const from = new Date(fromIso);
+  const to = new Date(toIso);
+  return from.toDateString() === to.toDateString()
+    ? `${when(fromIso)} – ${timeShort.format(to)}`
+    : `${when(fromIso)} – ${when(toIso)}`;
+}
 
 function when(iso, format = dateTime) {
   return iso ? format.format(new Date(iso)) : "";
@@ -40,9 +60,9 @@ function table(caption, headers, rows) {
 function renderAttendance(summary) {
   const rows = summary.attendance.map((a) => h("tr", {},
     h("th", { scope: "row", text: a.name }),
-    h("td", { text: a.role }),
-    h("td", {}, h("ul", { class: "transcript" }, a.intervals.map((s) =>
-      h("li", {}, timeEl(s.joined_at), "– ", timeEl(s.left_at))))),
+    h("td", { text: ROLE_NAMES[a.role] || a.role }),
+    h("td", {}, h("ul", { class: "intervals", "aria-label": `${a.name}: ${a.intervals.length} ${a.intervals.length === 1 ? "time" : "times"} in the meeting` },
+      a.intervals.map((s) => h("li", {}, timeEl(s.joined_at), " – ", timeEl(s.left_at))))),
     h("td", { class: "num", text: duration(a.total_seconds) })));
   const section = $("attendance");
   section.append(summary.attendance.length
@@ -115,7 +135,7 @@ async function download(kind, summary) {
       const text = JSON.stringify(summary, null, 2);
       save(new Blob([text], { type: "application/json" }), `townhall-${meetingId}-summary.json`);
     } else {
-      const path = `/api/meetings/${encodeURIComponent(meetingId)}/summary.csv?part=${kind}`;
+      const path = `${summaryPath}.csv?part=${kind}`;
       const response = await api(path, { raw: true, headers: { accept: "text/csv" } });
       save(await response.blob(), `townhall-${meetingId}-${kind}.csv`);
     }
@@ -123,6 +143,21 @@ async function download(kind, summary) {
   } catch (error) {
     status.textContent = `Could not download: ${error.message}`;
   }
+}
+
+// The meeting's most recent sessions, this one marked: one click to another summary.
+async function otherSessions(current) {
+  const answer = await api(`${meetingPath}/sessions?limit=10`);
+  if (answer.sessions.length < 2) return;
+  const nav = $("sessions");
+  nav.append(h("ol", { class: "session-links" }, answer.sessions.map((row) => {
+    const text = row.live ? `${when(row.started_at)} (live now)` : span(row.started_at, row.ended_at);
+    return h("li", {}, row.session_id === current
+      ? h("span", { "aria-current": "page", class: "current", text })
+      : h("a", { href: `/summary.html?m=${encodeURIComponent(meetingId)}&s=${encodeURIComponent(row.session_id)}`, text }));
+  })));
+  if (answer.next_cursor) nav.append(h("p", { class: "muted small" }, "Older sessions are on ", h("a", { href: "/dashboard.html", text: "your dashboard" }), "."));
+  nav.hidden = false;
 }
 
 async function main() {
@@ -135,19 +170,18 @@ async function main() {
   }
   let summary;
   try {
-    summary = await api(`/api/meetings/${encodeURIComponent(meetingId)}/summary`);
+    summary = await api(summaryPath);
   } catch (error) {
     status.textContent = error.status === 404
-      ? "Meeting not found: only its host can see a summary."
+      ? `${sessionId ? "Session" : "Meeting"} not found: only its host can see a summary${sessionId ? "" : ", once it has run"}.`
       : `Could not load the summary: ${error.message}`;
     return;
   }
   const m = summary.meeting;
   $("title").textContent = `Summary: ${m.title}`;
   document.title = `${m.title} · Summary · Townhall`;
-  $("when").textContent = m.started_at
-    ? `${when(m.started_at)} – ${m.ended_at ? when(m.ended_at) : "still running"}`
-    : "The meeting has not started.";
+  $("when").textContent = m.started_at ? `Session of ${span(m.started_at, m.ended_at)}` : "The meeting has not started.";
+  otherSessions(m.session_id).catch(() => {}); // a convenience: the summary stands without it
   renderAttendance(summary);
   renderPolls(summary);
   renderQuestions(summary);

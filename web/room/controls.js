@@ -34,7 +34,13 @@ export class Controls {
     $("chat-button").prepend(icon("chat"));
     $("apps-button").prepend(icon("apps"));
     $("leave-button").prepend(icon("leave"));
-    document.addEventListener("keydown", (event) => this.shortcut(event));
+    this.listening = new AbortController();
+    document.addEventListener("keydown", (event) => this.shortcut(event), { signal: this.listening.signal });
+  }
+
+  // The room closed (the end screen, or a rejoin builds a new room): no more shortcuts here.
+  close() {
+    this.listening.abort();
   }
 
   async run(name) {
@@ -52,7 +58,7 @@ export class Controls {
     if (event.ctrlKey || event.metaKey || event.altKey || event.repeat || typing(event.target)) return;
     const key = event.key.toLowerCase();
     for (const [name, spec] of Object.entries(TOGGLES)) {
-      if (spec.key === key && !this.buttons[name].disabled && !document.getElementById("room").hidden) {
+      if (spec.key === key && !this.buttons[name].disabled && this.buttons[name].isConnected && !document.getElementById("room").hidden) {
         event.preventDefault();
         this.run(name);
       }

@@ -1,8 +1,13 @@
 // The people panel: everyone in meeting order with microphone, camera and hand state, the
 // raised hands first-raised-first, and a moderator's controls per person (mute, stop video,
 // lower hand, remove; the host also promotes to co-host and demotes).
+//
+// In a webinar the presenters (host, co-hosts, panelists) are listed first; moderators also
+// see the attendees, counted, and let one talk ("Allow to talk": a panelist) or take it back
+// ("Stop talking"). An attendee's raised hand is how they ask, so moderators get the button
+// beside the hand too. Attendees never see other attendees (the server does not send them).
 
-import { confirmAction } from "/room/dialog.js";
+import { choose } from "/room/dialog.js";
 import { el, icon } from "/room/icons.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,6 +18,10 @@ export class ParticipantsPanel {
   constructor(session, notify) {
     this.session = session;
     this.notify = notify; // (text) => void, for errors and confirmations
+  }
+
+  get webinar() {
+    return Boolean(this.session.meeting && this.session.meeting.kind === "webinar");
   }
 
   render() {
@@ -28,30 +37,43 @@ export class ParticipantsPanel {
 
   draw() {
     const me = this.session.me();
-    const people = this.session.roster.sorted();
-    $("people-count").textContent = `(${people.length})`;
-    $("people").replaceChildren(...people.map((p) => this.row(p, me)));
-    const hands = this.session.roster.hands();
+    const everyone = this.session.roster.sorted();
+    const audience = this.webinar ? everyone.filter((p) => p.role === "attendee" && p.participant_id !== me.participant_id) : [];
+    const listed = this.webinar ? everyone.filter((p) => !audience.includes(p)) : everyone;
+    const moderator = this.session.isModerator();
+    $("people-count").textContent = `(${moderator ? everyone.length : listed.length})`;
+    $("people").replaceChildren(...listed.map((p) => this.row(p, me)));
+    $("audience").hidden = !this.webinar || !moderator;
+    $("audience-count").textContent = `(${audience.length})`;
+    $("audience-list").replaceChildren(...audience.map((p) => this.row(p, me)));
+    $("audience-empty").hidden = audience.length > 0;
+    const hands = this.session.roster.hands().filter((p) => moderator || !audience.includes(p));
     $("hands").hidden = hands.length === 0;
     $("hands-list").replaceChildren(...hands.map((p) => {
-      const lower = this.session.isModerator() || p.participant_id === me.participant_id
-        ? el("button", { type: "button", class: "small secondary", "aria-label": `Lower ${p.name}'s hand`, onclick: () => this.act("hand", { raised: false, participant_id: p.participant_id }) }, "Lower")
+      const lower = moderator || p.participant_id === me.participant_id
+        ? button(`Lower ${p.name}'s hand`, "Lower", () => this.act("hand", { raised: false, participant_id: p.participant_id }))
         : null;
-      return el("li", { dataset: { participant: p.participant_id } }, el("span", { class: "hand-name" }, icon("hand"), el("span", { text: p.name })), lower);
+      const talk = moderator && this.webinar && p.role === "attendee" ? this.allowTalk(p) : null;
+      return el("li", { dataset: { participant: p.participant_id } },
+        el("span", { class: "hand-name" }, icon("hand"), el("span", { text: p.participant_id === me.participant_id ? `${p.name} (you)` : p.name })),
+        el("span", { class: "person-tools" }, talk, lower));
     }));
   }
 
   row(p, me) {
     const self = p.participant_id === me.participant_id;
     const role = ROLE_NAMES[p.role] || "";
+    const reconnecting = p.connected === false;
     const state = el("span", { class: "person-state" },
+      reconnecting ? el("span", { class: "pill pill-warning" }, "Reconnecting…") : null,
       stateIcon(p.muted ? "micOff" : "mic", p.muted ? "Microphone off" : "Microphone on", p.muted),
       stateIcon(p.camera ? "camera" : "cameraOff", p.camera ? "Camera on" : "Camera off", !p.camera),
       p.hand ? el("span", { role: "img", "aria-label": "Hand raised", class: "state hand-mark" }, icon("hand")) : null,
       p.screen ? el("span", { class: "pill" }, "Sharing") : null);
     const name = el("span", { class: "person-name" }, el("span", { text: self ? `${p.name} (you)` : p.name }),
       role ? el("span", { class: "role", text: role }) : null);
-    const row = el("li", { class: "person", dataset: { participant: p.participant_id } }, name, state);
+    const row = el("li", { class: "person", dataset: { participant: p.participant_id, role: p.role } }, name, state);
+    if (reconnecting) row.classList.add("reconnecting");
     const tools = this.tools(p, me, self);
     if (tools) row.append(tools);
     return row;
@@ -62,18 +84,36 @@ export class ParticipantsPanel {
       return me.role === "host" && p.role === "cohost" && !self ? this.toolbar(p, [this.demote(p)]) : null;
     }
     const buttons = [];
+    if (this.webinar && p.role === "attendee") buttons.push(this.allowTalk(p));
+    if (this.webinar && p.role === "panelist") {
+      buttons.push(button(`Stop ${p.name} talking`, "Stop talking", () => this.act("allow_talk", { participant_id: p.participant_id, allowed: false })));
+    }
     if (!p.muted) buttons.push(button(`Mute ${p.name}`, "Mute", () => this.act("mute", { muted: true, participant_id: p.participant_id })));
     if (p.camera) buttons.push(button(`Stop ${p.name}'s video`, "Stop video", () => this.act("camera", { on: false, participant_id: p.participant_id })));
     if (p.screen) buttons.push(button(`Stop ${p.name}'s screen share`, "Stop share", () => this.act("screenshare", { on: false, participant_id: p.participant_id })));
     if (me.role === "host" && (p.role === "attendee" || p.role === "panelist")) {
       buttons.push(button(`Make ${p.name} a co-host`, "Make co-host", () => this.act("promote", { participant_id: p.participant_id })));
     }
-    buttons.push(button(`Remove ${p.name}`, "Remove", async () => {
-      if (await confirmAction(`Remove ${p.name}?`, `${p.name} leaves the meeting and cannot come back.`, "Remove")) {
-        this.act("remove", { participant_id: p.participant_id });
-      }
-    }, "danger"));
+    buttons.push(button(`Remove ${p.name}`, "Remove", () => this.remove(p), "danger"));
     return this.toolbar(p, buttons);
+  }
+
+  allowTalk(p) {
+    return button(`Allow ${p.name} to talk`, "Allow to talk", () => this.act("allow_talk", { participant_id: p.participant_id, allowed: true }), "primary");
+  }
+
+  // Remove for good (this session), or remove and let them ask again through the waiting room.
+  async remove(p) {
+    const choice = await choose({
+      title: `Remove ${p.name}?`,
+      text: `${p.name} leaves the meeting now.`,
+      choices: [
+        { value: "remove", label: "Remove", kind: "danger", description: "they cannot come back into this meeting." },
+        { value: "return", label: "Remove, let back in later", kind: "secondary", description: "they can ask to come back, through the waiting room." },
+      ],
+    });
+    if (!choice) return;
+    await this.act("remove", { participant_id: p.participant_id, may_return: choice === "return" });
   }
 
   demote(p) {

@@ -33,7 +33,9 @@ class Tile {
     this.quality = el("span", { class: "quality", role: "img", dataset: { level: "unknown" } },
       el("i"), el("i"), el("i"));
     this.label = el("figcaption", { class: "tile-label" }, this.mic, this.name, this.hand, this.quality);
-    this.root = el("figure", { class: "tile", dataset: { participant: this.id } }, this.media, this.label);
+    // A dropped connection: shown over the picture until they are back or the window passes.
+    this.reconnecting = el("span", { class: "tile-reconnecting", text: "Reconnecting…", hidden: true });
+    this.root = el("figure", { class: "tile", dataset: { participant: this.id } }, this.media, this.reconnecting, this.label);
     if (self) this.root.classList.add("self");
     this.video = null;
   }
@@ -45,9 +47,12 @@ class Tile {
     this.mic.hidden = !p.muted;
     this.mic.setAttribute("aria-label", "Microphone off");
     this.hand.hidden = !p.hand;
-    this.root.classList.toggle("speaking", speaking);
-    this.root.classList.toggle("camera-off", !p.camera);
-    this.root.setAttribute("aria-label", `${label}${p.muted ? ", muted" : ""}${p.hand ? ", hand raised" : ""}`);
+    const reconnecting = p.connected === false;
+    this.reconnecting.hidden = !reconnecting;
+    this.root.classList.toggle("reconnecting", reconnecting);
+    this.root.classList.toggle("speaking", speaking && !reconnecting);
+    this.root.classList.toggle("camera-off", !p.camera || reconnecting);
+    this.root.setAttribute("aria-label", `${label}${reconnecting ? ", reconnecting" : ""}${p.muted ? ", muted" : ""}${p.hand ? ", hand raised" : ""}`);
   }
 
   show(video) {
@@ -78,6 +83,8 @@ export class Stage {
     this.screenTile = null;
     this.roster = [];
     this.selfId = selfId;
+    // Said when nobody is on the stage (a webinar attendee before the presenters arrive).
+    this.empty = el("p", { class: "stage-empty", text: "The presenters will appear here." });
   }
 
   setLayout(layout) {
@@ -164,7 +171,7 @@ export class Stage {
       let video = null;
       if (tile.self) {
         video = p.camera && this.selfVideo.srcObject ? this.selfVideo : null;
-      } else if (p.camera && byParticipant.has(p.participant_id)) {
+      } else if (p.camera && p.connected !== false && byParticipant.has(p.participant_id)) {
         video = this.slotVideos.get(byParticipant.get(p.participant_id)) || null;
       }
       if (video) used.add(video);
@@ -192,12 +199,13 @@ export class Stage {
     for (const node of nodes) node.classList.toggle("featured", node === feature);
     if (feature) nodes.splice(nodes.indexOf(feature), 1);
     const list = feature ? [feature, ...nodes] : nodes;
+    if (list.length === 0) list.push(this.empty);
     // Re-append only when the order changed: moving a playing video is cheap but not free.
     const current = [...this.root.children];
     if (current.length !== list.length || current.some((node, i) => node !== list[i])) this.root.replaceChildren(...list);
     for (const video of used) if (video.paused) video.play().catch(() => {});
     this.root.dataset.layout = feature ? "featured" : "grid";
-    this.root.dataset.count = String(Math.min(list.length, 16));
+    this.root.dataset.count = String(Math.min(ordered.length + (this.screenTile ? 1 : 0), 16));
   }
 
   renderScreen(screen, used) {
