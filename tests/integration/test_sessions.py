@@ -423,3 +423,35 @@ async def test_deleting_a_meeting_deletes_every_session_of_it_but_not_while_one_
         assert twin.session_items(mid, sid) == []
     assert (await api.get(f"/api/meetings/{mid}")).status_code == 404
     await api.close()
+
+
+async def test_joins_and_rejoins_with_bad_identity_or_session_are_refused_cleanly(
+    twin: Twin,
+) -> None:
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    path = f"/api/meetings/{mid}/join"
+    before = _state(twin, mid)
+    for key in ("short", "x" * 129, "has spaces in it and more", "\u00e9" * 30, 42, ["k"]):
+        response = await guest.post(path, {"display_name": "Bob", "guest_key": key})
+        assert response.status_code == 422, (key, response.text)
+        assert response.json()["error"]["code"] == "invalid_input"
+    assert _state(twin, mid) == before
+    grant = await guest.join(mid, "Bob")
+    rejoin = f"/api/meetings/{mid}/rejoin"
+    resume = {
+        "session_id": grant["session_id"],
+        "participant_id": grant["participant_id"],
+        "resume_token": grant["resume_token"],
+    }
+    other_session = await guest.post(rejoin, {**resume, "session_id": "s_another"})
+    assert other_session.status_code == 410
+    someone_else = await guest.post(rejoin, {**resume, "participant_id": host.participant_id})
+    assert someone_else.status_code == 401
+    await host.ok("end")
+    ended = await guest.post(rejoin, resume)  # the session is over
+    assert ended.status_code == 410
+    await host.close()
+    await api.close()
+    await guest.close()
