@@ -3,7 +3,7 @@
     PYTHONPATH=functions:. .venv/bin/python -m bench.ab --before /tmp/before [--rounds 3]
 
 `--before` is another checkout of this repository (`git worktree add /tmp/before <rev>`); the
-after side is this one. Each round runs, on each side (the order alternating between rounds so
+after side is this one, or `--after`. Each round runs, on each side (the order alternating between rounds so
 that drift on the machine lands on both):
 
 - the SFU at a 10 x 10 meeting (`bench.sfu_forwarding --participants 10`): the node's CPU per
@@ -105,15 +105,19 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the other checkout")
+    parser.add_argument(
+        "--after", type=Path, default=HERE, help="the checkout measured against it (this one)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    before = args.before.resolve()
-    if not (before / "bench" / "sfu_forwarding.py").exists() or not 1 <= args.rounds <= 5:
+    before, after = args.before.resolve(), args.after.resolve()
+    checkouts = (before / "bench" / "sfu_forwarding.py", after / "bench" / "sfu_forwarding.py")
+    if not all(p.exists() for p in checkouts) or not 1 <= args.rounds <= 5:
         raise SystemExit("--before must be a checkout of this repository; rounds 1..5")
     started, load = time.monotonic(), os.getloadavg()
     rounds = []
     for i in range(args.rounds):
-        sides = [("before", before), ("after", HERE)]
+        sides = [("before", before), ("after", after)]
         if i % 2:
             sides.reverse()
         figures = {name: one_side(tree) for name, tree in sides}
@@ -122,6 +126,7 @@ def main() -> None:
     summary = summarize(rounds)
     report = {
         "before": str(before),
+        "after": str(after),
         "rounds": rounds,
         "summary": summary,
         "load_average_before": [round(x, 2) for x in load],
