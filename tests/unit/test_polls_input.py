@@ -7,10 +7,27 @@ from typing import Any
 import pytest
 
 from townhall.errors import InvalidInput
+from townhall.model.collaboration import Poll
 from townhall.signaling.actions.polls import _choices, _options
 
-SINGLE = {"options": ["a", "b", "c"], "multiple": False}
-MULTI = {"options": ["a", "b", "c"], "multiple": True}
+
+def _poll(multiple: bool) -> Poll:
+    return Poll(
+        poll_id="pl_1",
+        question="Q?",
+        options=("a", "b", "c"),
+        multiple=multiple,
+        status="open",
+        counts=(0, 0, 0),
+        voters=0,
+        created_at=0,
+        created_by="p_1",
+        version=1,
+    )
+
+
+SINGLE = _poll(multiple=False)
+MULTI = _poll(multiple=True)
 
 
 def test_options_are_trimmed_and_must_differ() -> None:
@@ -24,7 +41,7 @@ def test_options_are_trimmed_and_must_differ() -> None:
     ("poll", "choices", "expected"),
     [(SINGLE, [2], [2]), (MULTI, [2, 0], [0, 2]), (MULTI, [1], [1])],
 )
-def test_valid_choices(poll: dict[str, Any], choices: list[int], expected: list[int]) -> None:
+def test_valid_choices(poll: Poll, choices: list[int], expected: list[int]) -> None:
     assert _choices({"choices": choices}, poll) == expected
 
 
@@ -42,6 +59,6 @@ def test_valid_choices(poll: dict[str, Any], choices: list[int], expected: list[
         (MULTI, [0, 1, 2, 0]),
     ],
 )
-def test_invalid_choices(poll: dict[str, Any], choices: Any) -> None:
+def test_invalid_choices(poll: Poll, choices: Any) -> None:
     with pytest.raises(InvalidInput):
         _choices({"choices": choices}, poll)

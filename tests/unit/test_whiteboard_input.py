@@ -11,7 +11,7 @@ from townhall.signaling.actions.whiteboard import _points
 
 
 def test_points_are_rounded_to_four_decimals() -> None:
-    assert _points({"points": [[0, 1], [0.123456, 0.99999]]}) == [[0.0, 1.0], [0.1235, 1.0]]
+    assert _points({"points": [[0, 1], [0.123456, 0.99999]]}) == ((0.0, 1.0), (0.1235, 1.0))
 
 
 @pytest.mark.parametrize(

@@ -48,23 +48,23 @@ class SummaryReader:
             ],
             "polls": [
                 {
-                    "question": p["question"],
-                    "options": p["options"],
-                    "counts": p["counts"],
-                    "voters": p["voters"],
-                    "status": p["status"],
-                    "multiple": p["multiple"],
+                    "question": p.question,
+                    "options": list(p.options),
+                    "counts": list(p.counts),
+                    "voters": p.voters,
+                    "status": p.status,
+                    "multiple": p.multiple,
                 }
                 for p in self._polls.polls(key)
             ],
             "questions": [
                 {
-                    "text": q["text"],
-                    "asked_by_name": q["asked_by_name"],
-                    "votes": q["votes"],
-                    "status": q["status"],
-                    "answer": q.get("answer"),
-                    "asked_at": iso(q["created_at"] / 1000),
+                    "text": q.text,
+                    "asked_by_name": q.asked_by_name,
+                    "votes": q.votes,
+                    "status": q.status,
+                    "answer": q.answer,
+                    "asked_at": iso(q.created_at / 1000),
                 }
                 for q in self._questions.questions(key)
             ],

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.collaboration import Poll
 from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
 from townhall.store.keys import session_pk
@@ -28,27 +29,42 @@ def vote_sk(poll_id: str, participant_id: str) -> str:
     return f"V#{poll_id}#{participant_id}"
 
 
+def poll_from_item(item: dict[str, Any]) -> Poll:
+    return Poll(
+        poll_id=item["poll_id"],
+        question=item["question"],
+        options=tuple(item["options"]),
+        multiple=bool(item["multiple"]),
+        status=item["status"],
+        counts=tuple(int(c) for c in item["counts"]),
+        voters=int(item["voters"]),
+        created_at=int(item["created_at"]),
+        created_by=item["created_by"],
+        version=int(item["version"]),
+    )
+
+
 @dynamo.store_boundary
 class PollStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def polls(self, session: SessionKey) -> list[dict[str, Any]]:
+    def polls(self, session: SessionKey) -> list[Poll]:
         items = dynamo.query_all(
             self._table,
             "pk = :pk AND begins_with(sk, :p)",
             {":pk": session_pk(session), ":p": "POLL#"},
             consistent=True,
         )
-        return sorted((dynamo.public(i) for i in items), key=lambda p: p["created_at"])
+        return sorted((poll_from_item(i) for i in items), key=lambda p: p.created_at)
 
-    def get(self, session: SessionKey, poll_id: str) -> dict[str, Any] | None:
+    def get(self, session: SessionKey, poll_id: str) -> Poll | None:
         item = dynamo.get(self._table, {"pk": session_pk(session), "sk": poll_sk(poll_id)})
-        return dynamo.public(item) if item else None
+        return poll_from_item(item) if item else None
 
     def get_with_vote(
         self, session: SessionKey, poll_id: str, participant_id: str
-    ) -> tuple[dict[str, Any] | None, list[int] | None]:
+    ) -> tuple[Poll | None, list[int] | None]:
         """The poll and the participant's choices in it (None if they have not voted): one
         round trip, so a second vote is refused before it costs an event number."""
         pk = session_pk(session)
@@ -64,7 +80,7 @@ class PollStore:
         }
         poll = found.get(poll_sk(poll_id))
         vote = found.get(vote_sk(poll_id, participant_id))
-        return (dynamo.public(poll) if poll else None, vote["choices"] if vote else None)
+        return (poll_from_item(poll) if poll else None, vote["choices"] if vote else None)
 
     def choices_of(
         self, session: SessionKey, participant_id: str, poll_ids: list[str]
@@ -74,9 +90,9 @@ class PollStore:
         keys = [{"pk": pk, "sk": vote_sk(p, participant_id)} for p in poll_ids[:100]]
         return {i["poll_id"]: i["choices"] for i in dynamo.batch_get(self._table, keys)}
 
-    def create(self, session: SessionKey, poll: dict[str, Any]) -> list[dict[str, Any]]:
+    def create(self, session: SessionKey, poll: Poll) -> list[dict[str, Any]]:
         """Transaction items: the poll, and the session's poll counter (fails past the cap)."""
-        item = {"pk": session_pk(session), "sk": poll_sk(poll["poll_id"]), **poll}
+        item = {"pk": session_pk(session), "sk": poll_sk(poll.poll_id), **poll.public()}
         return [
             dynamo.put_new(self._table, item),
             limits.count_up(self._table, session, "polls", MAX_POLLS),

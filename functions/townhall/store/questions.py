@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from townhall.model.collaboration import Question
 from townhall.model.session import SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import session_pk
@@ -24,12 +25,26 @@ def upvote_sk(question_id: str, participant_id: str) -> str:
     return f"U#{question_id}#{participant_id}"
 
 
+def question_from_item(item: dict[str, Any]) -> Question:
+    return Question(
+        question_id=item["question_id"],
+        text=item["text"],
+        asked_by=item["asked_by"],
+        asked_by_name=item["asked_by_name"],
+        votes=int(item["votes"]),
+        status=item["status"],
+        created_at=int(item["created_at"]),
+        version=int(item["version"]),
+        answer=item.get("answer") or None,
+    )
+
+
 @dynamo.store_boundary
 class QuestionStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def questions(self, session: SessionKey) -> list[dict[str, Any]]:
+    def questions(self, session: SessionKey) -> list[Question]:
         """Every question, most votes first, then oldest first (the order clients show)."""
         items = dynamo.query_all(
             self._table,
@@ -38,17 +53,17 @@ class QuestionStore:
             consistent=True,
         )
         return sorted(
-            (dynamo.public(i) for i in items), key=lambda q: (-q["votes"], q["created_at"])
+            (question_from_item(i) for i in items), key=lambda q: (-q.votes, q.created_at)
         )
 
-    def get(self, session: SessionKey, question_id: str) -> dict[str, Any] | None:
+    def get(self, session: SessionKey, question_id: str) -> Question | None:
         key = {"pk": session_pk(session), "sk": question_sk(question_id)}
         item = dynamo.get(self._table, key)
-        return dynamo.public(item) if item else None
+        return question_from_item(item) if item else None
 
     def get_with_upvote(
         self, session: SessionKey, question_id: str, participant_id: str
-    ) -> tuple[dict[str, Any] | None, bool]:
+    ) -> tuple[Question | None, bool]:
         """The question and whether the participant upvoted it, in one round trip."""
         pk = session_pk(session)
         found = {
@@ -63,15 +78,15 @@ class QuestionStore:
         }
         question = found.get(question_sk(question_id))
         return (
-            dynamo.public(question) if question else None,
+            question_from_item(question) if question else None,
             upvote_sk(question_id, participant_id) in found,
         )
 
-    def ask(self, session: SessionKey, question: dict[str, Any]) -> dict[str, Any]:
+    def ask(self, session: SessionKey, question: Question) -> dict[str, Any]:
         item = {
             "pk": session_pk(session),
-            "sk": question_sk(question["question_id"]),
-            **question,
+            "sk": question_sk(question.question_id),
+            **question.public(),
         }
         return dynamo.put_new(self._table, item)
 

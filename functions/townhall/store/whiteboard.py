@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from townhall.model.collaboration import Stroke
 from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
 from townhall.store.keys import session_pk
@@ -30,16 +31,16 @@ class WhiteboardStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def add(self, session: SessionKey, stroke: dict[str, Any]) -> list[dict[str, Any]]:
+    def add(self, session: SessionKey, stroke: Stroke) -> list[dict[str, Any]]:
         """Transaction items: the stroke and the stroke counter (fails past the cap)."""
         item = {
             "pk": session_pk(session),
-            "sk": stroke_sk(stroke["stroke_id"]),
-            "stroke_id": stroke["stroke_id"],
-            "by": stroke["by"],
-            "color": stroke["color"],
-            "width": stroke["width"],
-            "points": json.dumps(stroke["points"], separators=(",", ":")),
+            "sk": stroke_sk(stroke.stroke_id),
+            "stroke_id": stroke.stroke_id,
+            "by": stroke.by,
+            "color": stroke.color,
+            "width": stroke.width,
+            "points": json.dumps([list(p) for p in stroke.points], separators=(",", ":")),
         }
         return [
             dynamo.put_new(self._table, item),
@@ -75,7 +76,7 @@ class WhiteboardStore:
 
     def strokes(
         self, session: SessionKey, *, after: int, before: int | None, budget: int
-    ) -> tuple[list[dict[str, Any]], bool]:
+    ) -> tuple[list[Stroke], bool]:
         """The newest strokes drawn after seq `after` (and before seq `before`) whose JSON
         fits in `budget` bytes, oldest first, and whether older ones were left out."""
         upper = stroke_sk(before - 1) if before is not None else "W#~"
@@ -91,19 +92,19 @@ class WhiteboardStore:
             "ConsistentRead": True,
             "Limit": 200,
         }
-        found: list[dict[str, Any]] = []
+        found: list[Stroke] = []
         used = 0
         for _ in range(MAX_STROKES // 200 + 1):  # bounded: the cap bounds the pages
             page = dynamo.client().query(**request)
             for raw in page.get("Items", []):
                 item = dynamo.from_ddb(raw)
-                stroke = {
-                    "stroke_id": item["stroke_id"],
-                    "by": item["by"],
-                    "color": item["color"],
-                    "width": item["width"],
-                    "points": json.loads(item["points"]),
-                }
+                stroke = Stroke(
+                    stroke_id=int(item["stroke_id"]),
+                    by=item["by"],
+                    color=item["color"],
+                    width=item["width"],
+                    points=tuple((float(x), float(y)) for x, y in json.loads(item["points"])),
+                )
                 size = len(item["points"]) + 100
                 if used + size > budget:
                     found.reverse()

@@ -8,6 +8,7 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, InvalidInput, NotFound
 from townhall.ids import new_id
+from townhall.model.collaboration import Poll
 from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
@@ -23,21 +24,6 @@ MAX_OPTION_CHARS = 100
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 
 
-def public_poll(poll: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "poll_id": poll["poll_id"],
-        "question": poll["question"],
-        "options": poll["options"],
-        "multiple": poll["multiple"],
-        "status": poll["status"],
-        "counts": poll["counts"],
-        "voters": poll["voters"],
-        "created_at": poll["created_at"],
-        "created_by": poll["created_by"],
-        "version": poll["version"],
-    }
-
-
 def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question", "options", "multiple")
     question = protocol.require_text(request.data, "question", MAX_QUESTION_CHARS)
@@ -46,27 +32,27 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
     session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "poll_create")
     seq = next_seq(ctx, caller.session)
-    poll = {
-        "poll_id": new_id("pl_"),
-        "question": question,
-        "options": options,
-        "multiple": multiple,
-        "status": "open",
-        "counts": [0] * len(options),
-        "voters": 0,
-        "created_at": ctx.now_ms(),
-        "created_by": me.participant_id,
-        "version": 1,
-    }
+    poll = Poll(
+        poll_id=new_id("pl_"),
+        question=question,
+        options=tuple(options),
+        multiple=multiple,
+        status="open",
+        counts=(0,) * len(options),
+        voters=0,
+        created_at=ctx.now_ms(),
+        created_by=me.participant_id,
+        version=1,
+    )
     full = Conflict(f"a meeting holds at most {poll_items.MAX_POLLS} polls")
     write = Write(
         extra=ctx.polls.create(caller.session, poll),
         refusals={COLLAB_SK: full},
     )
     commit(ctx, caller, request, seq, write)
-    public = public_poll(poll)
+    public = poll.public()
     fan_out(ctx, session, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
-    return {"poll_id": poll["poll_id"], "poll": public}
+    return {"poll_id": poll.poll_id, "poll": public}
 
 
 def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -77,7 +63,7 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     if poll is None:
         raise NotFound("no such poll in this meeting")
     choices = _choices(request.data, poll)
-    if poll["status"] != "open":
+    if not poll.open:
         raise Conflict("the poll is closed")
     if voted is not None:
         raise Conflict("you already voted in this poll")
@@ -95,10 +81,8 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     # Read back rather than compute: other votes may have landed in between, and the version
     # tells clients which state is newest.
     after = ctx.polls.get(caller.session, poll_id) or poll
-    fan_out(
-        ctx, session, seq, EventName.POLL_UPDATED, {"poll": public_poll(after)}, everyone_admitted
-    )
-    return {"poll": {**public_poll(after), "my_choices": choices}}
+    fan_out(ctx, session, seq, EventName.POLL_UPDATED, {"poll": after.public()}, everyone_admitted)
+    return {"poll": {**after.public(), "my_choices": choices}}
 
 
 def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -109,7 +93,7 @@ def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     poll = ctx.polls.get(caller.session, poll_id)
     if poll is None:
         raise NotFound("no such poll in this meeting")
-    if poll["status"] != "open":
+    if not poll.open:
         raise Conflict("the poll is already closed")
     seq = next_seq(ctx, caller.session)
     write = Write(
@@ -118,21 +102,19 @@ def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     )
     commit(ctx, caller, request, seq, write)
     after = ctx.polls.get(caller.session, poll_id) or poll
-    fan_out(
-        ctx, session, seq, EventName.POLL_CLOSED, {"poll": public_poll(after)}, everyone_admitted
-    )
-    return {"poll": public_poll(after)}
+    fan_out(ctx, session, seq, EventName.POLL_CLOSED, {"poll": after.public()}, everyone_admitted)
+    return {"poll": after.public()}
 
 
 def polls_snapshot(ctx: ActionContext, session: SessionKey, participant_id: str) -> list[Any]:
     """Every poll of the session, oldest first, with the participant's own choices."""
     polls = ctx.polls.polls(session)
-    mine = ctx.polls.choices_of(session, participant_id, [p["poll_id"] for p in polls])
+    mine = ctx.polls.choices_of(session, participant_id, [p.poll_id for p in polls])
     result = []
     for poll in polls:
-        public = public_poll(poll)
-        if poll["poll_id"] in mine:
-            public["my_choices"] = mine[poll["poll_id"]]
+        public = poll.public()
+        if poll.poll_id in mine:
+            public["my_choices"] = mine[poll.poll_id]
         result.append(public)
     return result
 
@@ -149,14 +131,14 @@ def _options(data: dict[str, Any]) -> list[str]:
     return options
 
 
-def _choices(data: dict[str, Any], poll: dict[str, Any]) -> list[int]:
-    raw = protocol.require_list(data, "choices", 1, len(poll["options"]))
+def _choices(data: dict[str, Any], poll: Poll) -> list[int]:
+    raw = protocol.require_list(data, "choices", 1, len(poll.options))
     if not all(isinstance(c, int) and not isinstance(c, bool) for c in raw):
         raise InvalidInput("data.choices must be option indexes (integers)")
-    if any(not 0 <= c < len(poll["options"]) for c in raw):
-        raise InvalidInput(f"data.choices must be from 0 to {len(poll['options']) - 1}")
+    if any(not 0 <= c < len(poll.options) for c in raw):
+        raise InvalidInput(f"data.choices must be from 0 to {len(poll.options) - 1}")
     if len(set(raw)) != len(raw):
         raise InvalidInput("data.choices must not repeat an option")
-    if not poll["multiple"] and len(raw) != 1:
+    if not poll.multiple and len(raw) != 1:
         raise InvalidInput("this poll takes exactly one choice")
     return sorted(raw)

@@ -9,6 +9,7 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, Forbidden, NotFound
 from townhall.ids import new_id
+from townhall.model.collaboration import Question
 from townhall.model.session import Session, SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
@@ -25,41 +26,25 @@ MAX_ANSWER_CHARS = 1000
 SNAPSHOT_BUDGET = 32 * 1024
 
 
-def public_question(q: dict[str, Any]) -> dict[str, Any]:
-    public = {
-        "question_id": q["question_id"],
-        "text": q["text"],
-        "asked_by": q["asked_by"],
-        "asked_by_name": q["asked_by_name"],
-        "votes": q["votes"],
-        "status": q["status"],
-        "created_at": q["created_at"],
-        "version": q["version"],
-    }
-    if q.get("answer"):
-        public["answer"] = q["answer"]
-    return public
-
-
 def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "text")
     text = protocol.require_text(request.data, "text", MAX_QUESTION_CHARS)
     session, me = acting(ctx, caller, request)
     seq = next_seq(ctx, caller.session)
-    question = {
-        "question_id": new_id("q_"),
-        "text": text,
-        "asked_by": me.participant_id,
-        "asked_by_name": me.name,
-        "votes": 0,
-        "status": "open",
-        "created_at": ctx.now_ms(),
-        "version": 1,
-    }
+    question = Question(
+        question_id=new_id("q_"),
+        text=text,
+        asked_by=me.participant_id,
+        asked_by_name=me.name,
+        votes=0,
+        status="open",
+        created_at=ctx.now_ms(),
+        version=1,
+    )
     commit(ctx, caller, request, seq, Write(extra=[ctx.questions.ask(caller.session, question)]))
-    public = public_question(question)
+    public = question.public()
     fan_out(ctx, session, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
-    return {"question_id": question["question_id"], "question": public}
+    return {"question_id": question.question_id, "question": public}
 
 
 def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -71,11 +56,11 @@ def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     )
     if question is None:
         raise NotFound("no such question in this meeting")
-    if question["asked_by"] == me.participant_id:
+    if question.asked_by == me.participant_id:
         raise Forbidden("you cannot upvote your own question")
     if upvoted:
         raise Conflict("you already upvoted this question")
-    if question["status"] == "dismissed":
+    if question.status == "dismissed":
         raise Conflict("the question was dismissed")
     seq = next_seq(ctx, caller.session)
     write = Write(
@@ -98,7 +83,7 @@ def qa_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_answer")
     question = _find(ctx, caller, question_id)
-    if question["status"] == "dismissed":
+    if question.status == "dismissed":
         raise Conflict("the question was dismissed")
     seq = next_seq(ctx, caller.session)
     write = Write(
@@ -115,7 +100,7 @@ def qa_dismiss(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_dismiss")
     question = _find(ctx, caller, question_id)
-    if question["status"] == "dismissed":
+    if question.status == "dismissed":
         raise Conflict("the question was already dismissed")
     seq = next_seq(ctx, caller.session)
     write = Write(
@@ -130,7 +115,7 @@ def questions_snapshot(ctx: ActionContext, session: SessionKey) -> list[dict[str
     """The top questions (by votes, then age) within the snapshot's budget."""
     result, used = [], 0
     for q in ctx.questions.questions(session):
-        public = public_question(q)
+        public = q.public()
         used += len(json.dumps(public, ensure_ascii=False)) + 1
         if used > SNAPSHOT_BUDGET:
             break
@@ -138,7 +123,7 @@ def questions_snapshot(ctx: ActionContext, session: SessionKey) -> list[dict[str
     return result
 
 
-def _find(ctx: ActionContext, caller: Caller, question_id: str) -> dict[str, Any]:
+def _find(ctx: ActionContext, caller: Caller, question_id: str) -> Question:
     question = ctx.questions.get(caller.session, question_id)
     if question is None:
         raise NotFound("no such question in this meeting")
@@ -146,10 +131,10 @@ def _find(ctx: ActionContext, caller: Caller, question_id: str) -> dict[str, Any
 
 
 def _changed(
-    ctx: ActionContext, caller: Caller, session: Session, seq: int, before: dict[str, Any]
+    ctx: ActionContext, caller: Caller, session: Session, seq: int, before: Question
 ) -> dict[str, Any]:
     # Read back: concurrent upvotes may have landed; `version` orders the states.
-    after = ctx.questions.get(caller.session, before["question_id"]) or before
-    public = public_question(after)
+    after = ctx.questions.get(caller.session, before.question_id) or before
+    public = after.public()
     fan_out(ctx, session, seq, EventName.QA_UPDATED, {"question": public}, everyone_admitted)
     return {"question": public}

@@ -11,6 +11,7 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, Forbidden, InvalidInput
+from townhall.model.collaboration import Stroke
 from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
@@ -43,17 +44,20 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     if not permissions.may_publish(me.role, session.kind):
         raise Forbidden("webinar attendees are view-only and may not draw")
     seq = next_seq(ctx, caller.session)
-    stroke = {
-        "stroke_id": seq,
-        "by": me.participant_id,
-        "color": color.lower(),
-        "width": width,
-        "points": points,
-    }
+    stroke = Stroke(
+        stroke_id=seq, by=me.participant_id, color=color.lower(), width=width, points=points
+    )
     full = Conflict(f"the whiteboard is full ({MAX_STROKES} strokes); clear it")
     write = Write(extra=ctx.whiteboard.add(caller.session, stroke), refusals={COLLAB_SK: full})
     commit(ctx, caller, request, seq, write)
-    fan_out(ctx, session, seq, EventName.WHITEBOARD_STROKE, {"stroke": stroke}, everyone_admitted)
+    fan_out(
+        ctx,
+        session,
+        seq,
+        EventName.WHITEBOARD_STROKE,
+        {"stroke": stroke.public()},
+        everyone_admitted,
+    )
     return {"stroke_id": seq}
 
 
@@ -90,7 +94,7 @@ def wb_history(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     strokes, more = ctx.whiteboard.strokes(
         caller.session, after=cleared, before=before, budget=HISTORY_BUDGET
     )
-    return {"strokes": strokes, "more": more}
+    return {"strokes": [s.public() for s in strokes], "more": more}
 
 
 def whiteboard_snapshot(ctx: ActionContext, session: SessionKey) -> dict[str, Any]:
@@ -99,12 +103,12 @@ def whiteboard_snapshot(ctx: ActionContext, session: SessionKey) -> dict[str, An
     strokes, more = ctx.whiteboard.strokes(
         session, after=cleared, before=None, budget=SNAPSHOT_BUDGET
     )
-    return {"whiteboard": strokes, "whiteboard_more": more}
+    return {"whiteboard": [s.public() for s in strokes], "whiteboard_more": more}
 
 
-def _points(data: dict[str, Any]) -> list[list[float]]:
+def _points(data: dict[str, Any]) -> tuple[tuple[float, float], ...]:
     raw = protocol.require_list(data, "points", MIN_POINTS, MAX_POINTS)
-    points = []
+    points: list[tuple[float, float]] = []
     for point in raw:
         if (
             not isinstance(point, list)
@@ -116,5 +120,5 @@ def _points(data: dict[str, Any]) -> list[list[float]]:
         ):
             raise InvalidInput("data.points must be [x, y] pairs of numbers from 0 to 1")
         # Four decimals is a tenth of a pixel on a 4K canvas and keeps strokes small.
-        points.append([round(float(point[0]), 4), round(float(point[1]), 4)])
-    return points
+        points.append((round(float(point[0]), 4), round(float(point[1]), 4)))
+    return tuple(points)
