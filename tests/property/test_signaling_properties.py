@@ -104,6 +104,8 @@ settings.register_profile(
 )
 settings.register_profile("long", parent=settings.get_profile("ci"), max_examples=2000)
 settings.load_profile(PROFILE)
+# The long profile runs for tens of minutes per test: past pytest-timeout's 5 minute default.
+pytestmark = pytest.mark.timeout(3600 if PROFILE == "long" else 300)
 # For the properties that set up a meeting of their own per example, and for the one that
 # spreads its examples over every action.
 fewer = settings(max_examples=max(10, settings().max_examples // 5))
@@ -234,7 +236,11 @@ def join(
     url = f"{twin.ws_url}?meeting={meeting_id}"
     token = Subprotocol(grant["join_token"])
     ws = sockets.enter_context(
-        connect(url, subprotocols=[Subprotocol(SUBPROTOCOL), token], max_size=None)
+        # No client keepalive pings: API Gateway needs none, and an idle shared socket must
+        # not be closed by a ping the twin answers late while the machine is busy.
+        connect(
+            url, subprotocols=[Subprotocol(SUBPROTOCOL), token], max_size=None, ping_interval=None
+        )
     )
     answer = request(ws, "join", {})
     assert answer["type"] == "reply", answer
@@ -252,18 +258,40 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from _start(tmp_path_factory, TwinOptions())
 
 
+class HostAccount:
+    """A host's access token, refreshed before it expires (15 minutes: the long profile
+    runs for longer than that)."""
+
+    def __init__(self, twin: Twin) -> None:
+        self._twin = twin
+        session = httpx.post(
+            f"{twin.base_url}/api/auth/signup",
+            json={
+                "email": f"prop-{uuid.uuid4().hex[:8]}@example.com",
+                "password": "correct horse 1",
+                "name": "Hana Host",
+            },
+            timeout=15,
+        ).json()
+        self._refresh, self._access = session["refresh_token"], session["access_token"]
+        self._fresh_until = time.monotonic() + 10 * 60
+
+    @property
+    def token(self) -> str:
+        if time.monotonic() > self._fresh_until:
+            session = httpx.post(
+                f"{self._twin.base_url}/api/auth/refresh",
+                json={"refresh_token": self._refresh},
+                timeout=15,
+            ).json()
+            self._refresh, self._access = session["refresh_token"], session["access_token"]
+            self._fresh_until = time.monotonic() + 10 * 60
+        return str(self._access)
+
+
 @pytest.fixture(scope="module")
-def host_token(twin: Twin) -> str:
-    session = httpx.post(
-        f"{twin.base_url}/api/auth/signup",
-        json={
-            "email": f"prop-{uuid.uuid4().hex[:8]}@example.com",
-            "password": "correct horse 1",
-            "name": "Hana Host",
-        },
-        timeout=15,
-    ).json()
-    return str(session["access_token"])
+def account(twin: Twin) -> HostAccount:
+    return HostAccount(twin)
 
 
 def new_meeting(twin: Twin, token: str, **fields: Any) -> str:
@@ -284,10 +312,10 @@ def new_meeting(twin: Twin, token: str, **fields: Any) -> str:
 
 
 @pytest.fixture(scope="module")
-def room(twin: Twin, host_token: str) -> Iterator[Room]:
-    mid = new_meeting(twin, host_token)
+def room(twin: Twin, account: HostAccount) -> Iterator[Room]:
+    mid = new_meeting(twin, account.token)
     sockets = ExitStack()
-    host, host_id = join(twin, sockets, mid, "Hana Host", host_token)
+    host, host_id = join(twin, sockets, mid, "Hana Host", account.token)
     attendee, attendee_id = join(twin, sockets, mid, "Ann")
     poll = request(host, "poll_create", {"question": "Q?", "options": ["a", "b", "c"]})
     question = request(attendee, "qa_ask", {"text": "Why?"})
@@ -357,11 +385,11 @@ def test_each_accepted_chat_is_stored_once_and_each_refused_one_not_at_all(
 )
 @fewer
 def test_accepted_votes_and_upvotes_count_exactly(
-    twin: Twin, host_token: str, votes: list[tuple[int, list[int]]], multiple: bool
+    twin: Twin, account: HostAccount, votes: list[tuple[int, list[int]]], multiple: bool
 ) -> None:
-    mid = new_meeting(twin, host_token)
+    mid = new_meeting(twin, account.token)
     with ExitStack() as sockets:
-        host, _ = join(twin, sockets, mid, "Hana Host", host_token)
+        host, _ = join(twin, sockets, mid, "Hana Host", account.token)
         voters = [host, *(join(twin, sockets, mid, f"Voter {n}")[0] for n in range(3))]
         poll = request(
             host, "poll_create", {"question": "Q", "options": ["a", "b", "c"], "multiple": multiple}
@@ -394,11 +422,11 @@ def test_accepted_votes_and_upvotes_count_exactly(
 )
 @fewer
 def test_each_accepted_join_adds_one_participant_per_person(
-    twin: Twin, host_token: str, joins: list[tuple[str, int]]
+    twin: Twin, account: HostAccount, joins: list[tuple[str, int]]
 ) -> None:
     """Joins with any name, by four guest identities (some join more than once): one
     participant per identity that was ever accepted, whatever was refused around them."""
-    mid = new_meeting(twin, host_token, allow_before_host=True)
+    mid = new_meeting(twin, account.token, allow_before_host=True)
     keys = [new_guest_key() for _ in range(4)]
     accepted: set[str] = set()
     for name, who in joins:
