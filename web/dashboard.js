@@ -1,13 +1,14 @@
 // The host's dashboard (dashboard.html): the host's meetings with their next occurrences in the
 // viewer's time zone ("Live now" on one whose session is running), each with its past sessions
 // and their summaries; past one-offs in a group of their own; and the form that schedules (or
-// edits) one-off and recurring meetings. Signed-in only: without a session it sends the person
-// to sign in and back.
+// edits) one-off and recurring meetings, with their co-hosts. Signed-in only: without a session
+// it sends the person to sign in and back.
 //
 // Exports (pure helpers):
 //   buildRrule({freq, interval, byday, ends, count, untilDate, timezone}) -> RRULE | null
 //   describeRrule(rrule) -> "Every week on Monday and Wednesday, 10 times"
 //   zonedToUtc(isoLocal, timezone) -> Date
+//   parseCohosts(text) -> ["ana@example.com", ...] (lower case, each once, in order)
 import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.js";
 
 const $ = (id) => document.getElementById(id);
@@ -17,6 +18,9 @@ const WEEKDAYS = [ // RFC 5545 codes, Monday first (ISO 8601)
   ["FR", "Friday"], ["SA", "Saturday"], ["SU", "Sunday"],
 ];
 const UNITS = { DAILY: ["day", "days"], WEEKLY: ["week", "weeks"], MONTHLY: ["month", "months"] };
+const MAX_COHOSTS = 10; // as the API (townhall.model.meeting.MAX_COHOSTS)
+// What the API takes as an email (townhall.auth.accounts.normalize_email); it says more.
+const EMAIL = /^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$/;
 
 // -- time helpers -----------------------------------------------------------------------------
 
@@ -127,6 +131,23 @@ export function describeRrule(rrule) {
     text += `, until ${dateYearFormat.format(parseUntil(parts.UNTIL))}`;
   }
   return text;
+}
+
+// -- co-hosts ---------------------------------------------------------------------------------
+
+/** The co-host field's emails: split on commas, semicolons and spaces; lower case, each once. */
+export function parseCohosts(text) {
+  const emails = (text || "").split(/[\s,;]+/).map((e) => e.trim().toLowerCase()).filter(Boolean);
+  return [...new Set(emails)];
+}
+
+/** Why the co-host list cannot be sent, or "". */
+function cohostProblem(emails, ownEmail) {
+  const bad = emails.find((e) => e.length > 254 || !EMAIL.test(e));
+  if (bad) return `Co-hosts: “${bad}” is not an email address.`;
+  if (emails.length > MAX_COHOSTS) return `List at most ${MAX_COHOSTS} co-hosts.`;
+  if (ownEmail && emails.includes(ownEmail.toLowerCase())) return "Co-hosts: you host the meeting already; list other people.";
+  return "";
 }
 
 // -- toasts -----------------------------------------------------------------------------------
@@ -258,7 +279,15 @@ function renderMeeting(meeting) {
   if (meeting.rrule) ruleParts.push(describeRrule(meeting.rrule));
   if (meeting.timezone !== viewerZone) ruleParts.push(`scheduled in ${meeting.timezone}`);
   if (meeting.passcode) ruleParts.push(`passcode ${meeting.passcode}`);
+  if (meeting.cohosts?.length) ruleParts.push(`co-hosts ${meeting.cohosts.join(", ")}`);
   card.querySelector(".rule").textContent = ruleParts.join(" · ");
+  if (meeting.stored_error) {
+    // A damaged stored meeting: listed with what could be read, until it is edited or deleted.
+    const damage = document.createElement("p");
+    damage.className = "form-error small";
+    damage.textContent = `This meeting needs fixing (edit and save it, or delete it): ${meeting.stored_error}`;
+    when.after(damage);
+  }
 
   const occurrences = card.querySelector(".occurrences");
   if (later.length) {
@@ -312,7 +341,8 @@ function renderMeeting(meeting) {
 // Live now, coming, or needing a fix: upcoming. The rest (one-offs whose time has passed) are
 // past, still listed so their sessions and summaries stay reachable.
 function upcoming(meeting) {
-  return meeting.live || meeting.next_occurrences.length > 0 || Boolean(meeting.schedule_error);
+  return meeting.live || meeting.next_occurrences.length > 0
+    || Boolean(meeting.schedule_error) || Boolean(meeting.stored_error);
 }
 
 function render(freshId = null) {
@@ -481,6 +511,7 @@ async function load() {
 // -- the schedule form ------------------------------------------------------------------------
 
 let idempotencyKey = null; // kept across retries of one submission, so it is created once
+let ownEmail = ""; // the signed-in host's, never a co-host of their own meeting
 let editing = null; // the meeting the form is editing, or null when it schedules a new one
 
 function fillZones() {
@@ -545,6 +576,7 @@ function formValues() {
     passcode: $("passcode").value,
     waitingRoom: $("waiting-room").checked,
     allowBeforeHost: $("allow-before-host").checked,
+    cohosts: parseCohosts($("cohosts").value),
   };
 }
 
@@ -589,6 +621,7 @@ function validate(v) {
     ["interval", v.freq && !(v.interval >= 1 && v.interval <= 12), "Repeat every 1 to 12."],
     ["count", v.freq && v.ends === "count" && !(v.count >= 1 && v.count <= 500), "End after 1 to 500 times."],
     ["until", v.freq && v.ends === "until" && (!v.untilDate || v.untilDate < v.date), "The end date must be on or after the start date."],
+    ["cohosts", Boolean(cohostProblem(v.cohosts, ownEmail)), cohostProblem(v.cohosts, ownEmail)],
   ];
   let message = "";
   for (const [id, bad, text] of checks) {
@@ -614,6 +647,7 @@ async function schedule(event) {
     waiting_room: v.waitingRoom,
     allow_before_host: v.allowBeforeHost && v.kind !== "webinar",
     kind: v.kind,
+    cohosts: v.cohosts,
   };
   const button = $("schedule-submit");
   const label = button.textContent;
@@ -696,6 +730,7 @@ function editMeeting(meeting) {
   $("passcode").value = meeting.passcode || "";
   $("waiting-room").checked = meeting.waiting_room;
   $("allow-before-host").checked = Boolean(meeting.allow_before_host);
+  $("cohosts").value = (meeting.cohosts || []).join(", ");
   $("schedule-title").textContent = `Edit “${meeting.title}”`;
   $("schedule-submit").textContent = "Save changes";
   $("cancel-edit").hidden = false;
@@ -765,8 +800,10 @@ async function main() {
   });
   $("zone-note").textContent = `Times in your time zone, ${viewerZone.replace(/_/g, " ")}.`;
   wireForm();
-  account().then((who) => { $("account-name").textContent = who ? `${who.name} · ${who.email}` : ""; })
-    .catch(() => {});
+  account().then((who) => {
+    $("account-name").textContent = who ? `${who.name} · ${who.email}` : "";
+    ownEmail = who ? who.email : "";
+  }).catch(() => {});
   await load();
   setInterval(refreshRelativeTimes, 30_000);
   document.addEventListener("visibilitychange", refreshOnReturn);

@@ -43,7 +43,8 @@ let roomUsed = false;
 const page = {
   info: null, // GET /public
   signedIn: false,
-  owner: false, // the signed-in person hosts this meeting
+  owner: false, // the signed-in person hosts this meeting, or is one of its co-hosts
+  cohost: false, // ... one of its co-hosts: starts and joins like the host, but is not the host
   watch: false, // a webinar attendee: no camera or microphone
   name: "",
   passcode: "",
@@ -161,6 +162,8 @@ async function describe() {
     return;
   }
   page.info = info;
+  page.cohost = !page.owner && info.your_role === "cohost";
+  page.owner = page.owner || page.cohost;
   page.watch = info.kind === "webinar" && !page.owner;
   $("title").textContent = info.title;
   document.title = `${info.title} · Townhall`;
@@ -170,7 +173,9 @@ async function describe() {
   $("passcode-row").hidden = page.owner || !info.needs_passcode;
   const note = $("signed-in-note");
   note.hidden = !page.signedIn;
-  note.textContent = page.owner
+  note.textContent = page.cohost
+    ? "You are a co-host of this meeting (signed in): you join as yourself, and may start it."
+    : page.owner
     ? (info.live
       ? "You are the host of this meeting (signed in): you join as yourself."
       : "You are the host of this meeting (signed in). Guests who come before you wait in a lobby until you start.")
@@ -362,7 +367,7 @@ function finished(ended, state, detail) {
   $("ended-title").textContent = texts[state] || "The meeting has ended";
   $("ended-detail").textContent = detail || (state === "removed" ? "You cannot come back into this meeting unless the host lets you." : "");
   // The host gets this session's summary (attendance, chat, polls).
-  const summary = page.owner && (state === "ended" || state === "left");
+  const summary = page.owner && !page.cohost && (state === "ended" || state === "left");
   $("summary-row").hidden = !summary;
   if (summary) {
     $("summary-link").className = state === "ended" ? "button-link" : "button-link secondary";

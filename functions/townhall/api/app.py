@@ -40,7 +40,7 @@ from townhall.api.models import (
 from townhall.auth.accounts import AccountService, Session
 from townhall.auth.claims import AccessClaims
 from townhall.errors import DomainError, NotFound, Unauthenticated
-from townhall.meetings.joining import JoinGrant, Joining, JoinRequest
+from townhall.meetings.joining import JoinGrant, Joining, JoinRequest, host_side
 from townhall.meetings.service import MeetingDraft, MeetingService, usable
 from townhall.meetings.summary import SummaryReader, iso
 from townhall.model.meeting import Meeting
@@ -94,7 +94,7 @@ def accounts() -> AccountService:
 
 def meetings() -> MeetingService:
     table = runtime.settings().meetings_table
-    return MeetingService(MeetingStore(table), SessionStore(table))
+    return MeetingService(MeetingStore(table), SessionStore(table), ParticipantStore(table))
 
 
 def joining() -> Joining:
@@ -111,6 +111,17 @@ def optional_account(
         return None
     claims: AccessClaims = runtime.token_service().verify_access(credentials.credentials)
     return claims
+
+
+def tolerant_account(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> AccessClaims | None:
+    """The signed-in account on a public route: a token that does not verify (expired,
+    revoked key, garbage) is no account, never a refusal of what anyone may read."""
+    try:
+        return optional_account(credentials)
+    except Unauthenticated:
+        return None
 
 
 def account(claims: Annotated[AccessClaims | None, Depends(optional_account)]) -> AccessClaims:
@@ -135,6 +146,7 @@ Account = Annotated[AccessClaims, Depends(account)]
 MeetingId = Annotated[str, Depends(meeting_id_path)]
 SessionId = Annotated[str, Depends(session_id_path)]
 MaybeAccount = Annotated[AccessClaims | None, Depends(optional_account)]
+Reader = Annotated[AccessClaims | None, Depends(tolerant_account)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
@@ -204,6 +216,7 @@ def _meeting_out(
         passcode=m.passcode,
         waiting_room=m.waiting_room,
         allow_before_host=m.allow_before_host,
+        cohosts=list(m.cohosts),
         live=m.live,
         live_session_id=m.live_session_id,
         last_session_at=iso(m.last_session_at / 1000) if m.last_session_at else None,
@@ -212,6 +225,7 @@ def _meeting_out(
         invite_url=f"{public_origin(request)}/api/meetings/{m.meeting_id}/invite.ics",
         next_occurrences=[_occurrence(o) for o in occurrences],
         schedule_error=m.schedule.problem,
+        stored_error=m.damage,
     )
 
 
@@ -285,7 +299,8 @@ def list_meetings(request: Request, claims: Account) -> list[MeetingOut]:
 
 @meeting_routes.get("/{meeting_id}", response_model=MeetingOut)
 def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> MeetingOut:
-    return _meeting_out(request, meetings().owned(claims, meeting_id))
+    service = meetings()
+    return _meeting_out(request, service.current(service.owned(claims, meeting_id)))
 
 
 @meeting_routes.put("/{meeting_id}", response_model=MeetingOut)
@@ -327,7 +342,9 @@ def invite(meeting_id: MeetingId, request: Request, claims: Account) -> Response
 
 
 @meeting_routes.get("/{meeting_id}/public", response_model=PublicMeetingOut)
-def public_meeting(meeting_id: MeetingId) -> PublicMeetingOut:
+def public_meeting(meeting_id: MeetingId, claims: Reader) -> PublicMeetingOut:
+    """What the invite link's page shows anyone; with a bearer token, also whether the
+    signed-in account is the meeting's host or one of its co-hosts."""
     m = meetings().public_info(meeting_id)
     return PublicMeetingOut(
         **_schedule_fields(m),
@@ -337,6 +354,8 @@ def public_meeting(meeting_id: MeetingId) -> PublicMeetingOut:
         allow_before_host=m.guests_may_start,
         next_occurrences=[_occurrence(o) for o in m.schedule.occurrences_after(clock.utc_now(), 3)],
         schedule_error=m.schedule.problem,
+        stored_error=m.damage,
+        your_role=host_side(m, claims),
     )
 
 

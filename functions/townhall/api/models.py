@@ -3,9 +3,11 @@ string sent as a number, is refused with a clear 422 instead of being coerced.""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+from townhall.model.meeting import MAX_COHOSTS
 
 
 class Body(BaseModel):
@@ -62,6 +64,13 @@ class MeetingIn(Body):
         default=False,
         description="guests may start a session before a host is there (never for a webinar)",
     )
+    cohosts: list[Annotated[StrictStr, Field(max_length=254)]] = Field(
+        default_factory=list,
+        max_length=MAX_COHOSTS,
+        description=f"co-hosts: at most {MAX_COHOSTS} account email addresses (not your own; "
+        "kept in lower case, each once). Signed in with one of them, a person may start the "
+        "meeting (a webinar too), is not asked for the passcode and joins as a co-host",
+    )
 
 
 class OccurrenceOut(BaseModel):
@@ -81,6 +90,7 @@ class MeetingOut(BaseModel):
     passcode: str | None
     waiting_room: bool
     allow_before_host: bool
+    cohosts: list[str] = Field(description="co-hosts' account emails")
     live: bool = Field(description="a session of it is running now")
     live_session_id: str | None
     last_session_at: str | None = Field(description="when its last session started, ISO 8601 UTC")
@@ -92,6 +102,11 @@ class MeetingOut(BaseModel):
         default=None,
         description="why the stored schedule cannot be used (then no occurrences): edit the "
         "meeting or delete it",
+    )
+    stored_error: str | None = Field(
+        default=None,
+        description="which stored attributes cannot be read (they are shown with defaults, "
+        "and the meeting cannot be joined): edit the meeting or delete it",
     )
 
 
@@ -111,6 +126,17 @@ class PublicMeetingOut(BaseModel):
     next_occurrences: list[OccurrenceOut]
     schedule_error: str | None = Field(
         default=None, description="set when the host's schedule cannot be used"
+    )
+    stored_error: str | None = Field(
+        default=None,
+        description="set when the meeting's stored settings cannot be read: it cannot be "
+        "joined until its host fixes it",
+    )
+    your_role: Literal["host", "cohost"] | None = Field(
+        default=None,
+        description="with a valid bearer token: 'host' or 'cohost' when the signed-in account "
+        "hosts the meeting or is one of its co-hosts (it may start the meeting and is not "
+        "asked for the passcode); null otherwise",
     )
 
 

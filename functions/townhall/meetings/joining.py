@@ -8,10 +8,19 @@ same participant over every join of a session (attendance counts them once, and 
 sticks: a new tab or the link again finds the removed participant). A guest who clears their
 storage is a new guest; the waiting room and the lock still leave it to the host.
 
-Sessions. A host's join starts a session when none runs; a guest's waits in the lobby
+Host side. The meeting's host and its co-hosts (accounts whose email the host listed in
+`Meeting.cohosts`) are the host side: signed in, they are not asked for the passcode, get
+past a lock, and may start a session (a webinar's too: "webinars never start without the
+host" means without someone of the host side). The host joins as `host`, a co-host new to the
+session as `cohost`. The list is read at each join: whom the host takes off it is, from their
+next join, a guest like any other (the role someone already holds in a running session is
+the session's, changed there by `promote` and `demote`).
+
+Sessions. A host-side join starts a session when none runs; a guest's waits in the lobby
 (`NotStarted`, HTTP 409 `not_started`) unless the meeting allows guests before the host
 (never for a webinar). Someone already let into the running session is not asked for the
-passcode again.
+passcode again. A session everybody dropped out of is ended first (`liveness`). A meeting
+whose stored item is damaged (`Meeting.damaged`) cannot be joined until its host edits it.
 
 Resume. Each grant carries a resume token for `/rejoin`, stored only as a hash and rotated on
 each use. The next token is derived from the one presented (HMAC with a key only the control
@@ -25,6 +34,7 @@ import hashlib
 import hmac
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 from townhall import clock
 from townhall.auth.accounts import clean_name
@@ -32,14 +42,17 @@ from townhall.auth.claims import AccessClaims
 from townhall.auth.tokens import TokenService
 from townhall.errors import Conflict, Forbidden, Gone, InvalidInput, NotFound, Unauthenticated
 from townhall.ids import new_session_id
+from townhall.meetings.liveness import Liveness
 from townhall.model.meeting import Meeting
-from townhall.model.participant import RECONNECT_WINDOW_SECONDS, Participant, Role
+from townhall.model.participant import Participant, Role
 from townhall.model.session import Session
 from townhall.store.meetings import MeetingRecords
 from townhall.store.participants import ParticipantRecords
 from townhall.store.sessions import SessionAlreadyLive, SessionRecords
 
 GUEST_KEY = re.compile(r"[A-Za-z0-9_-]{22,128}")
+# Who joins from the host's side: the meeting's host, or one of its co-hosts.
+HostSide = Literal["host", "cohost"]
 # Rounds of "no session runs: start one" lost to another join starting one at that moment.
 START_ATTEMPTS = 3
 
@@ -89,6 +102,7 @@ class Joining:
         self._sessions = sessions
         self._participants = participants
         self._tokens = tokens
+        self._liveness = Liveness(sessions, participants)
 
     def identity(self, request: JoinRequest, account: AccessClaims | None) -> str:
         """Who is joining: the account, else the guest identity (required for guests)."""
@@ -102,24 +116,26 @@ class Joining:
         self, meeting_id: str, request: JoinRequest, account: AccessClaims | None
     ) -> JoinGrant:
         meeting = self._meeting(meeting_id)
+        if meeting.damage is not None:
+            raise Conflict(f"{meeting.damage}: its host must edit or delete it")
         participant_id = self.identity(request, account)
-        is_host = account is not None and account.user_id == meeting.host_id
+        side = host_side(meeting, account)
         session = self._live(meeting)
         existing = self._participants.get(session.key, participant_id) if session else None
-        if not is_host and not _was_let_in(existing):
+        if side is None and not _was_let_in(existing):
             _check_passcode(meeting, request.passcode)
         if session is None:
-            if not (is_host or meeting.guests_may_start):
+            if side is None and not meeting.guests_may_start:
                 raise NotStarted("the host has not started this meeting yet")
             session = self._start(meeting, participant_id)
             existing = self._participants.get(session.key, participant_id)
         if existing is not None:
             _check_may_return(existing)
-        if session.locked and not is_host and not _was_let_in(existing):
+        if session.locked and side is None and not _was_let_in(existing):
             raise Forbidden("the meeting is locked")
         if existing is None:
-            existing = self._new_participant(session, participant_id, request, account, is_host)
-        role: Role = "host" if is_host else existing.role
+            existing = self._new_participant(session, participant_id, request, account, side)
+        role: Role = "host" if side == "host" else existing.role
         return self._grant(session, existing, role, rotate_from=None)
 
     def rejoin(
@@ -149,30 +165,8 @@ class Joining:
         return meeting
 
     def _live(self, meeting: Meeting) -> Session | None:
-        """The session running now; one everybody left without a `leave` (so nobody ended
-        it) is ended here, and there is none."""
-        if meeting.live_session_id is None:
-            return None
-        session = self._sessions.get(meeting.session_key(meeting.live_session_id))
-        if session is None or not session.running:
-            return None
-        if self._abandoned(session):
-            self._sessions.end(session, clock.now_ms())
-            return None
-        return session
-
-    def _abandoned(self, session: Session) -> bool:
-        """Nobody connected, nobody reconnecting, and nothing happened for the reconnect
-        window (a session just started, whose host has not connected yet, is not)."""
-        now_ms = clock.now_ms()
-        quiet_since = now_ms - RECONNECT_WINDOW_SECONDS * 1000
-        if session.started_at > quiet_since:
-            return False
-        for p in self._participants.all(session.key):
-            last_seen = max(p.created_at * 1000, p.left_at * 1000, p.dropped_at)
-            if p.connected or last_seen > quiet_since:
-                return False
-        return True
+        """The session running now (one everybody dropped out of is ended: none)."""
+        return self._liveness.running(meeting)
 
     def _start(self, meeting: Meeting, started_by: str) -> Session:
         for _ in range(START_ATTEMPTS):
@@ -194,7 +188,7 @@ class Joining:
         participant_id: str,
         request: JoinRequest,
         account: AccessClaims | None,
-        is_host: bool,
+        side: HostSide | None,
     ) -> Participant:
         if request.display_name is None and account is not None:
             name = clean_name(account.name, "display_name")
@@ -205,7 +199,7 @@ class Joining:
             session_id=session.session_id,
             participant_id=participant_id,
             name=name,
-            role="host" if is_host else "attendee",
+            role=side or "attendee",
             status="joining",
             user_id=account.user_id if account else None,
             created_at=int(clock.now()),
@@ -248,6 +242,16 @@ class Joining:
             expires_at,
             resume,
         )
+
+
+def host_side(meeting: Meeting, account: AccessClaims | None) -> HostSide | None:
+    """Who joins from the host's side: `host` for the meeting's host, `cohost` for an account
+    on its co-host list, else None (a guest, signed in or not)."""
+    if account is None:
+        return None
+    if account.user_id == meeting.host_id:
+        return "host"
+    return "cohost" if meeting.is_cohost(account.email) else None
 
 
 def _was_let_in(p: Participant | None) -> bool:
