@@ -39,15 +39,30 @@ def signaling_service(endpoint: str) -> Any:
 @functools.cache
 def _signaling_service(s: Settings, endpoint: str) -> Any:
     from townhall.notifier import ConnectionNotifier
+    from townhall.signaling.context import ActionContext
     from townhall.signaling.service import SignalingService
+    from townhall.store.chat import ChatStore
     from townhall.store.connections import ConnectionStore
+    from townhall.store.participants import ParticipantStore
+    from townhall.store.polls import PollStore
+    from townhall.store.questions import QuestionStore
     from townhall.store.sessions import SessionStore
+    from townhall.store.whiteboard import WhiteboardStore
 
+    # Everything of a session lives in its partition of the Meetings table.
+    table = s.meetings_table
     return SignalingService(
-        SessionStore(s.meetings_table),
-        ConnectionStore(s.connections_table),
-        ConnectionNotifier(endpoint),
-        media=lambda: _media_access(s),
+        ActionContext(
+            sessions=SessionStore(table),
+            participants=ParticipantStore(table),
+            chat=ChatStore(table),
+            polls=PollStore(table),
+            questions=QuestionStore(table),
+            whiteboard=WhiteboardStore(table),
+            connections=ConnectionStore(s.connections_table),
+            notifier=ConnectionNotifier(endpoint),
+            media_factory=lambda: _media_access(s),
+        )
     )
 
 

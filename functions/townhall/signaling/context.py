@@ -1,28 +1,30 @@
 """What every action is given: who called (`Caller`), and the stores, the way out to clients,
 media and time (`ActionContext`). Actions are plain functions of these two and the request,
-so a reader sees everything an action touches in its arguments."""
+so a reader sees everything an action touches in its arguments.
+
+Every store is typed by its Protocol and handed in whole: the composition root
+(`townhall.runtime`) builds the DynamoDB ones, and a test may pass any others."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from townhall.auth.claims import JoinClaims
 from townhall.clock import now as clock_now
 from townhall.errors import DomainError
 from townhall.model.participant import Participant, Recipient
 from townhall.model.session import Session, SessionKey
-from townhall.notifier import ConnectionNotifier
 from townhall.signaling import permissions
-from townhall.store.chat import ChatStore
-from townhall.store.connections import ConnectionStore
-from townhall.store.participants import ParticipantRecords, ParticipantStore
-from townhall.store.polls import PollStore
-from townhall.store.questions import QuestionStore
-from townhall.store.sessions import SessionRecords
-from townhall.store.whiteboard import WhiteboardStore
+from townhall.store.chat import ChatRecords
+from townhall.store.connections import ConnectionRecords
+from townhall.store.participants import ParticipantRecords
+from townhall.store.polls import PollRecords
+from townhall.store.questions import QuestionRecords
+from townhall.store.sessions import RunningSessionRecords
+from townhall.store.whiteboard import WhiteboardRecords
 
 if TYPE_CHECKING:
     from townhall.media.access import MediaAccess
@@ -74,31 +76,32 @@ class DuplicateRequestError(DomainError):
     code = "duplicate_request"
 
 
+class Notifier(Protocol):
+    """The way out to clients (`townhall.notifier.ConnectionNotifier`, over @connections)."""
+
+    def post_many(self, deliveries: Iterable[tuple[str, str]]) -> list[str]:
+        """Deliver each (connection id, message); return the connection ids that are gone."""
+        ...
+
+    def disconnect(self, connection_id: str) -> None: ...
+
+
 @dataclass
 class ActionContext:
-    sessions: SessionRecords
-    connections: ConnectionStore
-    notifier: ConnectionNotifier
+    sessions: RunningSessionRecords
+    participants: ParticipantRecords
+    chat: ChatRecords
+    polls: PollRecords
+    questions: QuestionRecords
+    whiteboard: WhiteboardRecords
+    connections: ConnectionRecords
+    notifier: Notifier
     # Built on first use: only the signaling function holds the signing key and the
     # MediaNodes grant, and $connect/$disconnect never need media.
     media_factory: Callable[[], MediaAccess] | None = None
     clock: Callable[[], float] = clock_now
     pause: Callable[[float], None] = time.sleep
-    # Everything of a session lives in its partition of the meetings table.
-    participants: ParticipantRecords = field(init=False)
-    chat: ChatStore = field(init=False)
-    polls: PollStore = field(init=False)
-    questions: QuestionStore = field(init=False)
-    whiteboard: WhiteboardStore = field(init=False)
     _media: MediaAccess | None = field(init=False, default=None)
-
-    def __post_init__(self) -> None:
-        table = self.sessions.table
-        self.participants = ParticipantStore(table)
-        self.chat = ChatStore(table)
-        self.polls = PollStore(table)
-        self.questions = QuestionStore(table)
-        self.whiteboard = WhiteboardStore(table)
 
     def media(self) -> MediaAccess | None:
         """The media control plane, or None in a deployment without media nodes."""

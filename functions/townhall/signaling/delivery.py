@@ -11,13 +11,13 @@ import logging
 from typing import Any
 
 from contracts.signaling_events import EventName
+from townhall.errors import Conflict, Gone
 from townhall.model.participant import Participant, Recipient
 from townhall.model.session import Session, SessionKey
 from townhall.signaling import protocol
 from townhall.signaling.context import ActionContext, Audience, moderators, who_sees
-from townhall.signaling.transaction import WRITE_ATTEMPTS
-from townhall.store import attendance
-from townhall.store.sessions import ParticipantChange, StaleWrite
+from townhall.signaling.transaction import commit_follow_up, next_seq, retrying
+from townhall.store.writes import CloseAttendance, Operation, ParticipantChange
 
 logger = logging.getLogger(__name__)
 
@@ -75,18 +75,17 @@ def mark_offline(
     interval, and tell the others. After a `leave` (reason "left") they have left; after a
     drop they keep their place for the reconnect window, and the others see them
     "reconnecting" (`reconnecting_until`) rather than gone. Nothing if a newer connection took
-    over meanwhile or the session has ended."""
-    for _ in range(WRITE_ATTEMPTS):
+    over meanwhile or the session has ended, and nothing but a log line if the session stays
+    too busy: this follows a connection that is already gone, so there is nobody to answer."""
+
+    def attempt() -> None:
         session = ctx.sessions.get(key)
         p = ctx.participants.get(key, participant_id)
         if session is None or session.ended_at or p is None:
             return
         if p.connection_id != connection_id:
             return  # a newer connection took over, or already offline
-        try:
-            seq = ctx.sessions.next_seq(key)
-        except StaleWrite:
-            return
+        seq = next_seq(ctx, key)
         left = reason == "left"
         changes: dict[str, Any] = {
             "connection_id": None,
@@ -95,15 +94,8 @@ def mark_offline(
             "dropped_at": 0 if left else ctx.now_ms(),
             "session_at": 0,
         }
-        try:
-            ctx.sessions.commit(
-                key,
-                seq,
-                participants=[ParticipantChange(p, changes)],
-                puts=interval_end(ctx, p),
-            )
-        except StaleWrite:
-            continue
+        write: list[Operation] = [ParticipantChange(p, changes), *interval_end(ctx, p)]
+        commit_follow_up(ctx, key, seq, write)
         after = p.changed(changes, seq)
         data: dict[str, Any]
         if p.status == "waiting":
@@ -119,15 +111,20 @@ def mark_offline(
         elif p.status == "admitted":
             data = {"participant": after.public(), "reason": reason, "changed": ["connected"]}
             fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, who_sees(session, p))
-        return
+
+    try:
+        retrying(attempt)
+    except Gone:
+        return  # the session ended meanwhile: nobody is left to tell
+    except Conflict:
+        logger.warning("mark_offline: the session stayed busy; %s keeps its state", participant_id)
 
 
-def interval_end(ctx: ActionContext, p: Participant) -> list[dict[str, Any]]:
-    """The item that closes the participant's attendance interval, if one is open."""
+def interval_end(ctx: ActionContext, p: Participant) -> list[CloseAttendance]:
+    """What closes the participant's attendance interval, if one is open."""
     if not p.session_at:
         return []
-    key = SessionKey(p.meeting_id, p.session_id)
-    return [attendance.interval_item(key, p.participant_id, p.session_at, ctx.now_ms())]
+    return [CloseAttendance(p.participant_id, p.session_at, ctx.now_ms())]
 
 
 def _clean_up_gone(

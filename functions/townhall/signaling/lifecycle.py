@@ -21,8 +21,8 @@ from townhall.model.session import Session
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import close, fan_out
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import Write, commit, next_seq, retrying
-from townhall.store.sessions import ParticipantChange
+from townhall.signaling.transaction import commit, next_seq, retrying
+from townhall.store.writes import EndSession, ParticipantChange
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +31,7 @@ def end_session(
     ctx: ActionContext, caller: Caller, request: Request | None, session: Session, *, by: str
 ) -> None:
     seq = next_seq(ctx, session.key)
-    ended_at = ctx.now_ms()
-    write = Write(
-        session_changes={"ended_at": ended_at}, extra=ctx.sessions.end_writes(session, ended_at)
-    )
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [EndSession(session, ended_at=ctx.now_ms())])
     everyone = fan_out(
         ctx,
         session,
@@ -80,7 +76,7 @@ def hand_over_host(
             ParticipantChange(successor, {"role": "host"}),
             ParticipantChange(me, {"role": "cohost"}),
         ]
-        commit(ctx, caller, request, seq, Write(participants=changes))
+        commit(ctx, caller, request, seq, changes)
         for change in changes:
             after = change.before.changed(change.changes, seq)
             data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}

@@ -7,49 +7,28 @@ resulting event out to the participants it concerns (`townhall.signaling.deliver
 that loses a race is re-read and retried; a replayed request id changes nothing.
 
 This module knows nothing of Lambda or API Gateway: handlers call it with the verified claims
-of the connection and a parsed request, and tests can call it directly.
+of the connection and a parsed request, and tests can call it directly. Its stores come in the
+`ActionContext` (built by `townhall.runtime`, or by a test with stores of its own).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from townhall.auth.claims import JoinClaims
-from townhall.clock import now as clock_now
 from townhall.errors import Conflict, Forbidden
-from townhall.notifier import ConnectionNotifier
 from townhall.signaling.checks import may_enter_locked, running_session
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.delivery import mark_offline
 from townhall.signaling.protocol import Request
 from townhall.signaling.table import ACTIONS
-from townhall.store.connections import Connection, ConnectionStore
-from townhall.store.sessions import SessionRecords, StaleWrite
-
-if TYPE_CHECKING:
-    from townhall.media.access import MediaAccess
+from townhall.store.connections import Connection
+from townhall.store.writes import StaleWrite
 
 
 class SignalingService:
-    def __init__(
-        self,
-        sessions: SessionRecords,
-        connections: ConnectionStore,
-        notifier: ConnectionNotifier,
-        media: Callable[[], MediaAccess] | None = None,
-        clock: Callable[[], float] = clock_now,
-        pause: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self._ctx = ActionContext(
-            sessions=sessions,
-            connections=connections,
-            notifier=notifier,
-            media_factory=media,
-            clock=clock,
-            pause=pause,
-        )
+    def __init__(self, context: ActionContext) -> None:
+        self._ctx = context
 
     def connect(self, claims: JoinClaims, connection_id: str, source_ip: str) -> None:
         """`$connect`: refuse connections to an ended session, and from removed people."""

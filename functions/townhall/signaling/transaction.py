@@ -1,31 +1,32 @@
-"""The one write path of every action: take an event number, commit one transaction, retry.
+"""The one write path of every action: take an event number, commit one typed write, retry.
 
 An action reads what it needs, decides, takes the session's next `seq`, and commits its whole
-effect (`Write`) in one DynamoDB transaction together with the request's replay record. Three
-things can stop the commit, and each has one answer here:
+effect in one write together with the request's replay record. The write is a sequence of
+operations in the domain's terms (`townhall.store.writes`: a participant change, a chat
+message, a vote...); the store keeps it atomically and answers a failed condition with a
+domain error. What can stop the commit, and each one's answer:
 
 - the request id was served already: `DuplicateRequestError`;
-- a condition failed: a participant changed since it was read (`StaleWrite`, which
-  `retrying` answers by running the action's attempt again on fresh reads), the session ended
-  (`Gone`), or a condition the action named in `Write.refusals` (already voted, poll closed,
-  cap reached: that error);
-- only a concurrent transaction on the same item (DynamoDB's TransactionConflict, which
-  botocore does not retry): the very same transaction is tried again after a short random
-  pause, since its items and seq stay valid.
+- a condition an operation names (already voted, poll closed, cap reached) or the session's
+  end (`SessionEnded`, a `Gone`): that error, as the store raised it;
+- a participant changed since it was read: `StaleWrite`, which `retrying` answers by running
+  the action's attempt again on fresh reads;
+- only a concurrent transaction on the same item (`TransactionConflict`; DynamoDB's, which
+  botocore does not retry): the very same write is tried again after a short random pause,
+  since its operations and seq stay valid.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
-from townhall.errors import Conflict, DomainError, Gone
+from townhall.errors import Conflict
 from townhall.model.session import SessionKey
 from townhall.signaling.context import ActionContext, Caller, DuplicateRequestError
 from townhall.signaling.protocol import Request
-from townhall.store.sessions import DuplicateRequest, ParticipantChange, StaleWrite
+from townhall.store.writes import DuplicateRequest, Operation, StaleWrite, TransactionConflict
 
 T = TypeVar("T")
 
@@ -35,25 +36,9 @@ WRITE_ATTEMPTS = 4
 CONFLICT_ATTEMPTS = 6
 
 
-@dataclass(frozen=True)
-class Write:
-    """One action's whole effect, committed atomically or not at all."""
-
-    participants: Sequence[ParticipantChange] = ()
-    session_changes: Mapping[str, Any] | None = None
-    puts: Sequence[dict[str, Any]] = ()
-    # Ready-made transaction items (the collaboration stores' conditional puts and updates).
-    extra: Sequence[dict[str, Any]] = ()
-    # A failed condition on one of these sort keys is answered with its error.
-    refusals: Mapping[str, DomainError] = field(default_factory=dict)
-
-
 def next_seq(ctx: ActionContext, session: SessionKey) -> int:
-    """The session's next event number; Gone once the session has ended."""
-    try:
-        return ctx.sessions.next_seq(session)
-    except StaleWrite as exc:
-        raise Gone("the meeting has ended") from exc
+    """The session's next event number; SessionEnded (a Gone) once the session has ended."""
+    return ctx.sessions.next_seq(session)
 
 
 def commit(
@@ -61,33 +46,36 @@ def commit(
     caller: Caller,
     request: Request | None,
     seq: int,
-    write: Write = Write(),
+    write: Sequence[Operation] = (),
 ) -> None:
     """Commit `write` with the request's replay record (none when `request` is None, for the
     server's own follow-ups). Raises StaleWrite only for a participant that changed."""
     record = (caller.participant_id, request.request_id) if request is not None else None
+    _commit(ctx, caller.session, seq, write, record)
+
+
+def commit_follow_up(
+    ctx: ActionContext, session: SessionKey, seq: int, write: Sequence[Operation]
+) -> None:
+    """Commit a write no request asked for and no caller made: what follows a connection
+    found gone. The same path as `commit` with `request=None`, for code without a Caller."""
+    _commit(ctx, session, seq, write, None)
+
+
+def _commit(
+    ctx: ActionContext,
+    session: SessionKey,
+    seq: int,
+    write: Sequence[Operation],
+    record: tuple[str, str] | None,
+) -> None:
     for attempt in range(CONFLICT_ATTEMPTS):
         try:
-            ctx.sessions.commit(
-                caller.session,
-                seq,
-                request=record,
-                participants=write.participants,
-                session_changes=write.session_changes,
-                puts=write.puts,
-                extra=write.extra,
-            )
+            ctx.sessions.commit(session, seq, write, request=record)
             return
         except DuplicateRequest as exc:
             raise DuplicateRequestError(f"request id {exc} was already used") from exc
-        except StaleWrite as exc:
-            for sk in exc.failed:
-                if sk in write.refusals:
-                    raise write.refusals[sk] from exc
-            if "META" in exc.failed:
-                raise Gone("the meeting has ended") from exc
-            if exc.failed:
-                raise
+        except TransactionConflict as exc:
             if attempt == CONFLICT_ATTEMPTS - 1:
                 raise Conflict("the meeting is busy; retry the request") from exc
             ctx.pause(random.uniform(0.005, 0.02) * (attempt + 1))

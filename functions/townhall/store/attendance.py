@@ -14,11 +14,12 @@ joins several times is one attendee with several intervals.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from townhall.model.session import SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import session_pk
+from townhall.store.writes import CloseAttendance, OpenAttendance
 
 INTERVAL_PREFIX = "A#"
 
@@ -35,6 +36,28 @@ def interval_item(
     if left_at is not None:
         item["left_at"] = left_at
     return item
+
+
+def open_attendance(
+    table: str, session: SessionKey, op: OpenAttendance
+) -> list[dynamo.TransactItem]:
+    item = interval_item(session, op.participant_id, op.joined_at)
+    return [dynamo.TransactItem(dynamo.put(table, item))]
+
+
+def close_attendance(
+    table: str, session: SessionKey, op: CloseAttendance
+) -> list[dynamo.TransactItem]:
+    """The interval again, now with its end (the same key: it replaces the open one)."""
+    item = interval_item(session, op.participant_id, op.joined_at, op.left_at)
+    return [dynamo.TransactItem(dynamo.put(table, item))]
+
+
+class AttendanceRecords(Protocol):
+    """A session's attendance intervals as the summary reads them (AttendanceStore is the
+    DynamoDB one; intervals are written by `OpenAttendance` and `CloseAttendance`)."""
+
+    def intervals(self, session: SessionKey) -> list[dict[str, Any]]: ...
 
 
 @dynamo.store_boundary

@@ -6,12 +6,13 @@ they were sent. Messages are kept for late joiners' snapshots and the summary.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from townhall.model.chat import ChatMessage
 from townhall.model.session import SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import session_pk
+from townhall.store.writes import AddChatMessage
 
 CHAT_PREFIX = "C#"
 
@@ -32,14 +33,26 @@ def message_from_item(item: dict[str, Any]) -> ChatMessage:
     )
 
 
+def add_message(table: str, session: SessionKey, op: AddChatMessage) -> list[dynamo.TransactItem]:
+    """The message, put in the sending action's transaction (its id is that action's seq)."""
+    message = op.message
+    item = {"pk": session_pk(session), "sk": chat_sk(message.message_id), **message.public()}
+    return [dynamo.TransactItem(dynamo.put(table, item))]
+
+
+class ChatRecords(Protocol):
+    """A session's chat as the services read it (ChatStore is the DynamoDB one; messages are
+    written by the sending action's `AddChatMessage`)."""
+
+    def all(self, session: SessionKey) -> list[ChatMessage]: ...
+
+    def recent(self, session: SessionKey, limit: int = 100) -> list[ChatMessage]: ...
+
+
 @dynamo.store_boundary
 class ChatStore:
     def __init__(self, table: str) -> None:
         self._table = table
-
-    def item(self, session: SessionKey, message: ChatMessage) -> dict[str, Any]:
-        """The message as an item to put in the sending action's transaction."""
-        return {"pk": session_pk(session), "sk": chat_sk(message.message_id), **message.public()}
 
     def all(self, session: SessionKey) -> list[ChatMessage]:
         """Every message of the session, oldest first (the summary; bounded pages)."""

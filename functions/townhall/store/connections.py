@@ -8,6 +8,7 @@ whose `$disconnect` never came (delivery is best-effort) expire on their own.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from townhall import clock
 from townhall.store import dynamo
@@ -22,6 +23,14 @@ class Connection:
     participant_id: str
     connected_at: int
     source_ip: str
+
+
+class ConnectionRecords(Protocol):
+    """The open connections as signaling keeps them (ConnectionStore is the DynamoDB one)."""
+
+    def put(self, connection: Connection) -> None: ...
+
+    def delete(self, connection_id: str) -> None: ...
 
 
 @dynamo.store_boundary

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -214,6 +215,20 @@ def delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
 def get(table: str, key: Mapping[str, Any]) -> Item | None:
     raw = client().get_item(TableName=table, Key=to_ddb(key), ConsistentRead=True).get("Item")
     return from_ddb(raw) if raw else None
+
+
+@dataclass(frozen=True)
+class TransactItem:
+    """One item of a TransactWriteItems request, and the domain error that a failed condition
+    on it means. Without one, a failed condition means the item changed since it was read."""
+
+    request: dict[str, Any]
+    refusal: DomainError | None = None
+
+
+def put(table: str, item: Mapping[str, Any]) -> dict[str, Any]:
+    """A transaction item that writes `item` whatever was there."""
+    return {"Put": {"TableName": table, "Item": to_ddb(item)}}
 
 
 def put_new(table: str, item: Mapping[str, Any]) -> dict[str, Any]:

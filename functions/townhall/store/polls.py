@@ -11,12 +11,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from townhall.model.collaboration import Poll
 from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
 from townhall.store.keys import session_pk
+from townhall.store.writes import (
+    AlreadyVoted,
+    CastVote,
+    ClosePoll,
+    CreatePoll,
+    LimitReached,
+    PollClosed,
+)
 
 MAX_POLLS = 20  # per meeting: every poll rides in the join snapshot
 
@@ -42,6 +50,76 @@ def poll_from_item(item: dict[str, Any]) -> Poll:
         created_by=item["created_by"],
         version=int(item["version"]),
     )
+
+
+def create_poll(table: str, session: SessionKey, op: CreatePoll) -> list[dynamo.TransactItem]:
+    """The poll, and the session's poll counter (refused past the cap)."""
+    item = {"pk": session_pk(session), "sk": poll_sk(op.poll.poll_id), **op.poll.public()}
+    return [
+        dynamo.TransactItem(dynamo.put_new(table, item)),
+        dynamo.TransactItem(
+            limits.count_up(table, session, "polls", MAX_POLLS),
+            LimitReached(f"a meeting holds at most {MAX_POLLS} polls"),
+        ),
+    ]
+
+
+def cast_vote(table: str, session: SessionKey, op: CastVote) -> list[dynamo.TransactItem]:
+    """The voter's record (refused on a second vote) and the counts (refused unless the poll
+    is open)."""
+    pk = session_pk(session)
+    record = {
+        "pk": pk,
+        "sk": vote_sk(op.poll_id, op.participant_id),
+        "poll_id": op.poll_id,
+        "participant_id": op.participant_id,
+        "choices": list(op.choices),
+        "at": op.at,
+    }
+    raises = ", ".join(f"counts[{i}] = counts[{i}] + :one" for i in op.choices)
+    return [
+        dynamo.TransactItem(dynamo.put_new(table, record), AlreadyVoted()),
+        dynamo.TransactItem(
+            dynamo.update(
+                table,
+                {"pk": pk, "sk": poll_sk(op.poll_id)},
+                f"SET {raises}, voters = voters + :one ADD version :one",
+                {":one": 1, ":open": "open"},
+                condition="attribute_exists(pk) AND #s = :open",
+                names={"#s": "status"},
+            ),
+            PollClosed(),
+        ),
+    ]
+
+
+def close_poll(table: str, session: SessionKey, op: ClosePoll) -> list[dynamo.TransactItem]:
+    update = dynamo.update(
+        table,
+        {"pk": session_pk(session), "sk": poll_sk(op.poll_id)},
+        "SET #s = :closed, closed_at = :at ADD version :one",
+        {":one": 1, ":open": "open", ":closed": "closed", ":at": op.at},
+        condition="attribute_exists(pk) AND #s = :open",
+        names={"#s": "status"},
+    )
+    return [dynamo.TransactItem(update, PollClosed("the poll is already closed"))]
+
+
+class PollRecords(Protocol):
+    """A session's polls as the services read them (PollStore is the DynamoDB one; they are
+    written by `CreatePoll`, `CastVote` and `ClosePoll`)."""
+
+    def polls(self, session: SessionKey) -> list[Poll]: ...
+
+    def get(self, session: SessionKey, poll_id: str) -> Poll | None: ...
+
+    def get_with_vote(
+        self, session: SessionKey, poll_id: str, participant_id: str
+    ) -> tuple[Poll | None, list[int] | None]: ...
+
+    def choices_of(
+        self, session: SessionKey, participant_id: str, poll_ids: list[str]
+    ) -> dict[str, list[int]]: ...
 
 
 @dynamo.store_boundary
@@ -89,48 +167,3 @@ class PollStore:
         pk = session_pk(session)
         keys = [{"pk": pk, "sk": vote_sk(p, participant_id)} for p in poll_ids[:100]]
         return {i["poll_id"]: i["choices"] for i in dynamo.batch_get(self._table, keys)}
-
-    def create(self, session: SessionKey, poll: Poll) -> list[dict[str, Any]]:
-        """Transaction items: the poll, and the session's poll counter (fails past the cap)."""
-        item = {"pk": session_pk(session), "sk": poll_sk(poll.poll_id), **poll.public()}
-        return [
-            dynamo.put_new(self._table, item),
-            limits.count_up(self._table, session, "polls", MAX_POLLS),
-        ]
-
-    def vote(
-        self, session: SessionKey, poll_id: str, participant_id: str, choices: list[int], at: int
-    ) -> list[dict[str, Any]]:
-        """Transaction items: the voter's record (fails on a second vote) and the counts
-        (fail unless the poll is open)."""
-        pk = session_pk(session)
-        record = {
-            "pk": pk,
-            "sk": vote_sk(poll_id, participant_id),
-            "poll_id": poll_id,
-            "participant_id": participant_id,
-            "choices": choices,
-            "at": at,
-        }
-        raises = ", ".join(f"counts[{i}] = counts[{i}] + :one" for i in choices)
-        return [
-            dynamo.put_new(self._table, record),
-            dynamo.update(
-                self._table,
-                {"pk": pk, "sk": poll_sk(poll_id)},
-                f"SET {raises}, voters = voters + :one ADD version :one",
-                {":one": 1, ":open": "open"},
-                condition="attribute_exists(pk) AND #s = :open",
-                names={"#s": "status"},
-            ),
-        ]
-
-    def close(self, session: SessionKey, poll_id: str, at: int) -> dict[str, Any]:
-        return dynamo.update(
-            self._table,
-            {"pk": session_pk(session), "sk": poll_sk(poll_id)},
-            "SET #s = :closed, closed_at = :at ADD version :one",
-            {":one": 1, ":open": "open", ":closed": "closed", ":at": at},
-            condition="attribute_exists(pk) AND #s = :open",
-            names={"#s": "status"},
-        )

@@ -9,12 +9,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from townhall.model.collaboration import Question
 from townhall.model.session import SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import session_pk
+from townhall.store.writes import (
+    AlreadyUpvoted,
+    AnswerQuestion,
+    AskQuestion,
+    DismissQuestion,
+    QuestionDismissed,
+    UpvoteQuestion,
+)
 
 
 def question_sk(question_id: str) -> str:
@@ -37,6 +45,82 @@ def question_from_item(item: dict[str, Any]) -> Question:
         version=int(item["version"]),
         answer=item.get("answer") or None,
     )
+
+
+def ask_question(table: str, session: SessionKey, op: AskQuestion) -> list[dynamo.TransactItem]:
+    question = op.question
+    item = {"pk": session_pk(session), "sk": question_sk(question.question_id), **question.public()}
+    return [dynamo.TransactItem(dynamo.put_new(table, item))]
+
+
+def upvote_question(
+    table: str, session: SessionKey, op: UpvoteQuestion
+) -> list[dynamo.TransactItem]:
+    """The upvoter's record (refused on a second upvote) and the count (refused once the
+    question is dismissed)."""
+    pk = session_pk(session)
+    record = {"pk": pk, "sk": upvote_sk(op.question_id, op.participant_id), "at": op.at}
+    return [
+        dynamo.TransactItem(dynamo.put_new(table, record), AlreadyUpvoted()),
+        dynamo.TransactItem(
+            dynamo.update(
+                table,
+                {"pk": pk, "sk": question_sk(op.question_id)},
+                "ADD votes :one, version :one",
+                {":one": 1, ":dismissed": "dismissed"},
+                condition="attribute_exists(pk) AND #s <> :dismissed",
+                names={"#s": "status"},
+            ),
+            QuestionDismissed(),
+        ),
+    ]
+
+
+def answer_question(
+    table: str, session: SessionKey, op: AnswerQuestion
+) -> list[dynamo.TransactItem]:
+    values: dict[str, Any] = {":one": 1, ":answered": "answered", ":dismissed": "dismissed"}
+    expression = "SET #s = :answered ADD version :one"
+    if op.answer:
+        values[":answer"] = op.answer
+        expression = "SET #s = :answered, answer = :answer ADD version :one"
+    update = dynamo.update(
+        table,
+        {"pk": session_pk(session), "sk": question_sk(op.question_id)},
+        expression,
+        values,
+        condition="attribute_exists(pk) AND #s <> :dismissed",
+        names={"#s": "status"},
+    )
+    return [dynamo.TransactItem(update, QuestionDismissed())]
+
+
+def dismiss_question(
+    table: str, session: SessionKey, op: DismissQuestion
+) -> list[dynamo.TransactItem]:
+    update = dynamo.update(
+        table,
+        {"pk": session_pk(session), "sk": question_sk(op.question_id)},
+        "SET #s = :dismissed ADD version :one",
+        {":one": 1, ":dismissed": "dismissed"},
+        condition="attribute_exists(pk) AND #s <> :dismissed",
+        names={"#s": "status"},
+    )
+    return [dynamo.TransactItem(update, QuestionDismissed())]
+
+
+class QuestionRecords(Protocol):
+    """A session's questions as the services read them (QuestionStore is the DynamoDB one;
+    they are written by `AskQuestion`, `UpvoteQuestion`, `AnswerQuestion` and
+    `DismissQuestion`)."""
+
+    def questions(self, session: SessionKey) -> list[Question]: ...
+
+    def get(self, session: SessionKey, question_id: str) -> Question | None: ...
+
+    def get_with_upvote(
+        self, session: SessionKey, question_id: str, participant_id: str
+    ) -> tuple[Question | None, bool]: ...
 
 
 @dynamo.store_boundary
@@ -80,54 +164,4 @@ class QuestionStore:
         return (
             question_from_item(question) if question else None,
             upvote_sk(question_id, participant_id) in found,
-        )
-
-    def ask(self, session: SessionKey, question: Question) -> dict[str, Any]:
-        item = {
-            "pk": session_pk(session),
-            "sk": question_sk(question.question_id),
-            **question.public(),
-        }
-        return dynamo.put_new(self._table, item)
-
-    def upvote(
-        self, session: SessionKey, question_id: str, participant_id: str, at: int
-    ) -> list[dict[str, Any]]:
-        pk = session_pk(session)
-        record = {"pk": pk, "sk": upvote_sk(question_id, participant_id), "at": at}
-        return [
-            dynamo.put_new(self._table, record),
-            dynamo.update(
-                self._table,
-                {"pk": pk, "sk": question_sk(question_id)},
-                "ADD votes :one, version :one",
-                {":one": 1, ":dismissed": "dismissed"},
-                condition="attribute_exists(pk) AND #s <> :dismissed",
-                names={"#s": "status"},
-            ),
-        ]
-
-    def answer(self, session: SessionKey, question_id: str, answer: str | None) -> dict[str, Any]:
-        values: dict[str, Any] = {":one": 1, ":answered": "answered", ":dismissed": "dismissed"}
-        expression = "SET #s = :answered ADD version :one"
-        if answer:
-            values[":answer"] = answer
-            expression = "SET #s = :answered, answer = :answer ADD version :one"
-        return dynamo.update(
-            self._table,
-            {"pk": session_pk(session), "sk": question_sk(question_id)},
-            expression,
-            values,
-            condition="attribute_exists(pk) AND #s <> :dismissed",
-            names={"#s": "status"},
-        )
-
-    def dismiss(self, session: SessionKey, question_id: str) -> dict[str, Any]:
-        return dynamo.update(
-            self._table,
-            {"pk": session_pk(session), "sk": question_sk(question_id)},
-            "SET #s = :dismissed ADD version :one",
-            {":one": 1, ":dismissed": "dismissed"},
-            condition="attribute_exists(pk) AND #s <> :dismissed",
-            names={"#s": "status"},
         )

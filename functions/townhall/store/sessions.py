@@ -14,6 +14,10 @@ In the meeting's partition, one index row per session, `SESSION#{started_at:013d
 time. Starting a session writes its `META`, its index row and the meeting's
 `live_session_id` in one transaction, conditional on no session running; ending it clears
 them in one transaction too, so "the session running now" is never ambiguous.
+
+Everything an action changes is one typed write (`store.writes`): `SessionStore.commit` turns
+its operations into one DynamoDB transaction with the request record, and a failed condition
+back into the error the operation names.
 """
 
 from __future__ import annotations
@@ -32,10 +36,32 @@ from townhall.errors import InvalidInput
 from townhall.model.meeting import Meeting
 from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
-from townhall.store import dynamo
+from townhall.store import attendance, chat, dynamo, polls, questions, whiteboard
 from townhall.store.keys import meeting_pk, session_pk
 from townhall.store.meetings import META_SK, SESSION_INDEX_PREFIX, meeting_key
 from townhall.store.participants import participant_from_item, participant_sk
+from townhall.store.writes import (
+    AddChatMessage,
+    AddStroke,
+    AnswerQuestion,
+    AskQuestion,
+    CastVote,
+    ClearWhiteboard,
+    CloseAttendance,
+    ClosePoll,
+    CreatePoll,
+    DismissQuestion,
+    DuplicateRequest,
+    EndSession,
+    LockSession,
+    OpenAttendance,
+    Operation,
+    ParticipantChange,
+    SessionEnded,
+    StaleWrite,
+    TransactionConflict,
+    UpvoteQuestion,
+)
 
 REQUEST_TTL_SECONDS = 600
 MAX_TRANSACTION_ITEMS = 100
@@ -45,30 +71,8 @@ _RUNNING = "attribute_exists(pk) AND attribute_not_exists(ended_at)"
 MAX_PAGE = 50
 
 
-class DuplicateRequest(Exception):
-    """The request id was already served for this participant."""
-
-
-class StaleWrite(Exception):
-    """Another change landed between our read and our write, or the session ended: re-read.
-
-    `failed` names the sort keys whose condition failed, so an action can tell "you already
-    voted" from "the session ended" without another read."""
-
-    def __init__(self, message: str, failed: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.failed = failed
-
-
 class SessionAlreadyLive(Exception):
     """Another session of the meeting started first (or is still running)."""
-
-
-@dataclass
-class ParticipantChange:
-    before: Participant
-    # New values; None removes the attribute. The write is conditional on `before.rev`.
-    changes: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -82,14 +86,15 @@ class SessionRow:
 
 
 class SessionRecords(Protocol):
-    """The sessions as the services use them (SessionStore is the DynamoDB one)."""
+    """Sessions as scheduling and joining use them: start, end, find, list (SessionStore is
+    the DynamoDB one)."""
 
+    # The Meetings table, for a service that builds its participant store from it when none
+    # is passed in (meetings/service.py does); signaling gets every store injected instead.
     @property
     def table(self) -> str: ...
 
     def start(self, meeting: Meeting, session_id: str, started_by: str) -> Session: ...
-
-    def end_writes(self, session: Session, ended_at: int) -> list[dict[str, Any]]: ...
 
     def end(self, session: Session, ended_at: int) -> bool: ...
 
@@ -99,23 +104,35 @@ class SessionRecords(Protocol):
         self, meeting_id: str, limit: int = 20, cursor: str | None = None
     ) -> tuple[list[SessionRow], str | None]: ...
 
-    def next_seq(self, key: SessionKey) -> int: ...
+
+class RunningSessionRecords(Protocol):
+    """A running session as signaling uses it: read it, take its next event number, commit
+    an action's typed write (SessionStore is the DynamoDB one)."""
+
+    def get(self, key: SessionKey) -> Session | None: ...
 
     def load(
         self, key: SessionKey, participant_id: str, request_id: str | None = None
-    ) -> tuple[Session | None, Participant | None, bool]: ...
+    ) -> tuple[Session | None, Participant | None, bool]:
+        """The session, one participant, and whether the participant's request id was
+        served already."""
+        ...
+
+    def next_seq(self, key: SessionKey) -> int:
+        """Take the session's next event number; SessionEnded once it has ended."""
+        ...
 
     def commit(
         self,
         key: SessionKey,
         seq: int,
+        write: Sequence[Operation],
         *,
         request: tuple[str, str] | None = None,
-        participants: Sequence[ParticipantChange] = (),
-        session_changes: Mapping[str, Any] | None = None,
-        puts: Sequence[dict[str, Any]] = (),
-        extra: Sequence[dict[str, Any]] = (),
-    ) -> None: ...
+    ) -> None:
+        """Apply every operation of `write` atomically, or none, with `request` (participant
+        id, request id) recorded as served. Raises what `store.writes` describes."""
+        ...
 
 
 def index_sk(started_at: int, session_id: str) -> str:
@@ -211,9 +228,9 @@ class SessionStore:
             raise
         return session
 
-    def end_writes(self, session: Session, ended_at: int) -> list[dict[str, Any]]:
-        """What ending a session writes besides its own `META` (which the ending action's
-        commit sets): the index row, and the meeting no longer pointing at it."""
+    def _end_items(self, session: Session, ended_at: int) -> list[dict[str, Any]]:
+        """What ending a session writes besides its own `META`: the index row, and the
+        meeting no longer pointing at it."""
         return [
             dynamo.update(
                 self._table,
@@ -244,7 +261,7 @@ class SessionStore:
                 {":at": ended_at},
                 condition=_RUNNING,
             ),
-            *self.end_writes(session, ended_at),
+            *self._end_items(session, ended_at),
         ]
         try:
             dynamo.client().transact_write_items(TransactItems=items)
@@ -295,7 +312,7 @@ class SessionStore:
     # -- the running session -----------------------------------------------------------------
 
     def next_seq(self, key: SessionKey) -> int:
-        """Take the session's next event number; StaleWrite once the session has ended."""
+        """Take the session's next event number; SessionEnded once the session has ended."""
         try:
             result = dynamo.client().update_item(
                 TableName=self._table,
@@ -307,7 +324,7 @@ class SessionStore:
             )
         except ClientError as exc:
             if dynamo.is_condition_failure(exc):
-                raise StaleWrite("the session has ended or does not exist", (META_SK,)) from exc
+                raise SessionEnded() from exc
             raise
         return int(dynamo.from_ddb(result["Attributes"])["seq"])
 
@@ -336,90 +353,147 @@ class SessionStore:
         self,
         key: SessionKey,
         seq: int,
+        write: Sequence[Operation],
         *,
         request: tuple[str, str] | None = None,
-        participants: Sequence[ParticipantChange] = (),
-        session_changes: Mapping[str, Any] | None = None,
-        puts: Sequence[dict[str, Any]] = (),
-        extra: Sequence[dict[str, Any]] = (),
     ) -> None:
-        """Write one action's whole effect atomically, or nothing.
+        """Write one action's whole effect atomically, or nothing: one TransactWriteItems of
+        the request record, the participant changes (each conditional on its `rev`), the
+        session's `META` (changed, or checked to be still running) and the items of the other
+        operations.
 
-        `extra` holds ready-made transaction items (conditional puts and updates built by the
-        other stores). Raises DuplicateRequest if `request` (participant id, request id) was
-        served already, and StaleWrite if a participant changed since it was read, a
-        condition of `extra` failed, or the session ended.
+        Raises DuplicateRequest if `request` (participant id, request id) was served already;
+        the error an operation names for its failed condition (already voted, a cap...);
+        SessionEnded if the session ended; StaleWrite if a participant changed since it was
+        read; TransactionConflict if only a concurrent transaction got in the way.
         """
         pk = session_pk(key)
         now = int(clock.now())
-        items: list[dict[str, Any]] = []
+        items: list[dynamo.TransactItem] = []
         if request is not None:
             pid, rid = request
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": dynamo.to_ddb(
-                            {
-                                "pk": pk,
-                                "sk": _request_sk(pid, rid),
-                                "seq": seq,
-                                "ttl": now + REQUEST_TTL_SECONDS,
-                            }
-                        ),
-                        # An expired item may linger: it no longer blocks a reuse.
-                        "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
-                        "ExpressionAttributeNames": {"#ttl": "ttl"},
-                        "ExpressionAttributeValues": {":now": dynamo.value(now)},
-                    }
+            record = {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": dynamo.to_ddb(
+                        {
+                            "pk": pk,
+                            "sk": _request_sk(pid, rid),
+                            "seq": seq,
+                            "ttl": now + REQUEST_TTL_SECONDS,
+                        }
+                    ),
+                    # An expired item may linger: it no longer blocks a reuse.
+                    "ConditionExpression": "attribute_not_exists(pk) OR #ttl < :now",
+                    "ExpressionAttributeNames": {"#ttl": "ttl"},
+                    "ExpressionAttributeValues": {":now": dynamo.value(now)},
                 }
-            )
-        for change in participants:
-            items.append({"Update": self._participant_update(key, change, seq)})
-        if session_changes:
-            sets = [f"#{k} = :{k}" for k in session_changes]
-            items.append(
-                dynamo.update(
-                    self._table,
-                    {"pk": pk, "sk": META_SK},
-                    "SET " + ", ".join(sets),
-                    {f":{k}": v for k, v in session_changes.items()},
-                    condition=_RUNNING,
-                    names={f"#{k}": k for k in session_changes},
+            }
+            items.append(dynamo.TransactItem(record))
+        for op in write:
+            if isinstance(op, ParticipantChange):
+                items.append(
+                    dynamo.TransactItem({"Update": self._participant_update(key, op, seq)})
                 )
-            )
-        else:
-            # Every action is conditional on the session still running.
-            items.append(
-                {
-                    "ConditionCheck": {
-                        "TableName": self._table,
-                        "Key": dynamo.to_ddb({"pk": pk, "sk": META_SK}),
-                        "ConditionExpression": _RUNNING,
-                    }
-                }
-            )
-        for put in puts:
-            items.append({"Put": {"TableName": self._table, "Item": dynamo.to_ddb(put)}})
-        items.extend(extra)
+        # Every action is conditional on the session still running, and one transaction may
+        # name the session's META only once: its change, or else a check.
+        session_ops = [op for op in write if isinstance(op, LockSession | EndSession)]
+        if len(session_ops) > 1:
+            raise ValueError("one write changes the session at most once")
+        meta = dynamo.TransactItem(self._meta_item(key, session_ops[0] if session_ops else None))
+        items.append(meta)
+        for change in session_ops:
+            if isinstance(change, EndSession):
+                ended = self._end_items(change.session, change.ended_at)
+                items.extend(dynamo.TransactItem(i) for i in ended)
+        for op in write:
+            if not isinstance(op, ParticipantChange | LockSession | EndSession):
+                items.extend(self._items(key, op))
         if len(items) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"one action may change at most {MAX_TRANSACTION_ITEMS} items")
         try:
-            dynamo.client().transact_write_items(TransactItems=items)
+            dynamo.client().transact_write_items(TransactItems=[i.request for i in items])
         except ClientError as exc:
             reasons = dynamo.cancellation_reasons(exc)
             if not reasons:
                 raise
             if request is not None and reasons[0] == "ConditionalCheckFailed":
                 raise DuplicateRequest(request[1]) from exc
-            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons:
-                failed = tuple(
-                    _sort_key(item)
-                    for item, reason in zip(items, reasons, strict=False)
-                    if reason == "ConditionalCheckFailed"
-                )
-                raise StaleWrite("state changed while the action ran", failed) from exc
+            failed = [
+                item
+                for item, reason in zip(items, reasons, strict=False)
+                if reason == "ConditionalCheckFailed"
+            ]
+            # What the action named comes first ("already voted" even if the session ended
+            # meanwhile), then the session's end, then a participant that changed.
+            for item in failed:
+                if item.refusal is not None:
+                    raise item.refusal from exc
+            if any(item is meta for item in failed):
+                raise SessionEnded() from exc
+            if failed:
+                raise StaleWrite("a participant changed while the action ran") from exc
+            if "TransactionConflict" in reasons:
+                raise TransactionConflict("another transaction was in flight") from exc
             raise
+
+    def _meta_item(
+        self, key: SessionKey, change: LockSession | EndSession | None
+    ) -> dict[str, Any]:
+        """The session's `META` in a commit: updated by a session change, else checked."""
+        meta_key = {"pk": session_pk(key), "sk": META_SK}
+        if change is None:
+            return {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": dynamo.to_ddb(meta_key),
+                    "ConditionExpression": _RUNNING,
+                }
+            }
+        changes: dict[str, Any] = (
+            {"locked": change.locked}
+            if isinstance(change, LockSession)
+            else {"ended_at": change.ended_at}
+        )
+        return dynamo.update(
+            self._table,
+            meta_key,
+            "SET " + ", ".join(f"#{k} = :{k}" for k in changes),
+            {f":{k}": v for k, v in changes.items()},
+            condition=_RUNNING,
+            names={f"#{k}": k for k in changes},
+        )
+
+    def _items(self, key: SessionKey, op: Operation) -> list[dynamo.TransactItem]:
+        """The transaction items of one operation kept outside the session's META and its
+        participants, each with the error its failed condition means."""
+        table = self._table
+        match op:
+            case AddChatMessage():
+                return chat.add_message(table, key, op)
+            case OpenAttendance():
+                return attendance.open_attendance(table, key, op)
+            case CloseAttendance():
+                return attendance.close_attendance(table, key, op)
+            case CreatePoll():
+                return polls.create_poll(table, key, op)
+            case CastVote():
+                return polls.cast_vote(table, key, op)
+            case ClosePoll():
+                return polls.close_poll(table, key, op)
+            case AskQuestion():
+                return questions.ask_question(table, key, op)
+            case UpvoteQuestion():
+                return questions.upvote_question(table, key, op)
+            case AnswerQuestion():
+                return questions.answer_question(table, key, op)
+            case DismissQuestion():
+                return questions.dismiss_question(table, key, op)
+            case AddStroke():
+                return whiteboard.add_stroke(table, key, op)
+            case ClearWhiteboard():
+                return whiteboard.clear_whiteboard(table, key, op)
+        raise TypeError(f"{type(op).__name__} is written with the session or a participant")
 
     def _participant_update(
         self, key: SessionKey, change: ParticipantChange, seq: int
@@ -449,12 +523,6 @@ class SessionStore:
 
 def _request_sk(participant_id: str, request_id: str) -> str:
     return f"R#{participant_id}#{request_id}"
-
-
-def _sort_key(transact_item: dict[str, Any]) -> str:
-    body = next(iter(transact_item.values()))
-    key = body.get("Key") or body.get("Item") or {}
-    return str(key.get("sk", {}).get("S", ""))
 
 
 def _encode_cursor(sk: str) -> str:

@@ -12,12 +12,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from townhall.model.collaboration import Stroke
 from townhall.model.session import SessionKey
 from townhall.store import dynamo, limits
 from townhall.store.keys import session_pk
+from townhall.store.writes import AddStroke, ClearWhiteboard, LimitReached
 
 MAX_STROKES = 5000  # per meeting, since the last clear
 
@@ -26,34 +27,57 @@ def stroke_sk(seq: int) -> str:
     return f"W#{seq:012d}"
 
 
+def add_stroke(table: str, session: SessionKey, op: AddStroke) -> list[dynamo.TransactItem]:
+    """The stroke, and the stroke counter (refused past the cap)."""
+    stroke = op.stroke
+    item = {
+        "pk": session_pk(session),
+        "sk": stroke_sk(stroke.stroke_id),
+        "stroke_id": stroke.stroke_id,
+        "by": stroke.by,
+        "color": stroke.color,
+        "width": stroke.width,
+        "points": json.dumps([list(p) for p in stroke.points], separators=(",", ":")),
+    }
+    return [
+        dynamo.TransactItem(dynamo.put_new(table, item)),
+        dynamo.TransactItem(
+            limits.count_up(table, session, "strokes", MAX_STROKES),
+            LimitReached(f"the whiteboard is full ({MAX_STROKES} strokes); clear it"),
+        ),
+    ]
+
+
+def clear_whiteboard(
+    table: str, session: SessionKey, op: ClearWhiteboard
+) -> list[dynamo.TransactItem]:
+    """Move the clear mark to the clearing action's seq and reset the stroke counter."""
+    update = dynamo.update(
+        table,
+        limits.collab_key(session),
+        "SET strokes = :zero, wb_cleared = :seq",
+        {":zero": 0, ":seq": op.seq},
+    )
+    return [dynamo.TransactItem(update)]
+
+
+class WhiteboardRecords(Protocol):
+    """A session's whiteboard as the services read and tidy it (WhiteboardStore is the
+    DynamoDB one; strokes are written by `AddStroke` and hidden by `ClearWhiteboard`)."""
+
+    def cleared_at(self, session: SessionKey) -> int: ...
+
+    def strokes(
+        self, session: SessionKey, *, after: int, before: int | None, budget: int
+    ) -> tuple[list[Stroke], bool]: ...
+
+    def delete_before(self, session: SessionKey, seq: int) -> int: ...
+
+
 @dynamo.store_boundary
 class WhiteboardStore:
     def __init__(self, table: str) -> None:
         self._table = table
-
-    def add(self, session: SessionKey, stroke: Stroke) -> list[dict[str, Any]]:
-        """Transaction items: the stroke and the stroke counter (fails past the cap)."""
-        item = {
-            "pk": session_pk(session),
-            "sk": stroke_sk(stroke.stroke_id),
-            "stroke_id": stroke.stroke_id,
-            "by": stroke.by,
-            "color": stroke.color,
-            "width": stroke.width,
-            "points": json.dumps([list(p) for p in stroke.points], separators=(",", ":")),
-        }
-        return [
-            dynamo.put_new(self._table, item),
-            limits.count_up(self._table, session, "strokes", MAX_STROKES),
-        ]
-
-    def clear(self, session: SessionKey, seq: int) -> dict[str, Any]:
-        return dynamo.update(
-            self._table,
-            limits.collab_key(session),
-            "SET strokes = :zero, wb_cleared = :seq",
-            {":zero": 0, ":seq": seq},
-        )
 
     def delete_before(self, session: SessionKey, seq: int) -> int:
         """Delete the strokes a clear hid (drawn before `seq`): housekeeping after the clear's

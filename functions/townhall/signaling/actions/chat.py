@@ -6,13 +6,14 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Forbidden, InvalidInput
+from townhall.model.chat import ChatMessage
 from townhall.signaling import protocol
 from townhall.signaling.checks import acting, other
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import Write, commit, next_seq
-from townhall.store.chat import ChatMessage
+from townhall.signaling.transaction import commit, next_seq
+from townhall.store.writes import AddChatMessage
 
 MAX_CHAT_CHARS = 4000
 REACTIONS = frozenset({"👍", "👏", "❤️", "😂", "😮", "🎉", "🙌", "🤔"})
@@ -41,7 +42,7 @@ def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
         text=text,
         ts=ctx.now_ms(),
     )
-    commit(ctx, caller, request, seq, Write(puts=[ctx.chat.item(caller.session, message)]))
+    commit(ctx, caller, request, seq, [AddChatMessage(message)])
     data = {"message": message.public()}
     if target is None:
         fan_out(ctx, session, seq, EventName.CHAT_MESSAGE, data, everyone_admitted)

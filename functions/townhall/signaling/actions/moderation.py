@@ -8,7 +8,7 @@ from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.auth.claims import Role
-from townhall.errors import Conflict
+from townhall.errors import Conflict, Gone
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting, other
 from townhall.signaling.context import (
@@ -22,9 +22,14 @@ from townhall.signaling.delivery import close, fan_out, interval_end, send
 from townhall.signaling.lifecycle import end_session
 from townhall.signaling.protocol import Request
 from townhall.signaling.snapshot import snapshot
-from townhall.signaling.transaction import Write, commit, next_seq, retrying
-from townhall.store import attendance
-from townhall.store.sessions import ParticipantChange, StaleWrite
+from townhall.signaling.transaction import commit, next_seq, retrying
+from townhall.store.writes import (
+    LockSession,
+    OpenAttendance,
+    Operation,
+    ParticipantChange,
+    StaleWrite,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -53,18 +58,15 @@ def _decide_waiting(
         target = other(ctx, caller, target_id, ("waiting",), "not in the waiting room")
         seq = next_seq(ctx, caller.session)
         changes: dict[str, Any] = {"status": "admitted" if admit else "denied"}
-        puts = []
+        attending: list[Operation] = []
         if admit:
             changes["place"] = seq
             if target.connection_id:
                 changes["session_at"] = ctx.now_ms()
-                puts.append(
-                    attendance.interval_item(caller.session, target_id, changes["session_at"])
-                )
+                attending.append(OpenAttendance(target_id, changes["session_at"]))
         else:
             changes["connection_id"] = None
-        write = Write(participants=[ParticipantChange(target, changes)], puts=puts)
-        commit(ctx, caller, request, seq, write)
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), *attending])
         after = target.changed(changes, seq)
         outcome = "admitted" if admit else "denied"
         fan_out(
@@ -111,14 +113,14 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
         seq = next_seq(ctx, caller.session)
         changes = [ParticipantChange(p, {"muted": True}) for p in targets]
         first, rest = changes[:FIRST_BATCH], changes[FIRST_BATCH:]
-        commit(ctx, caller, request, seq, Write(participants=first))
-        # Beyond one transaction, each further batch is atomic per participant only.
+        commit(ctx, caller, request, seq, first)
+        # Beyond one transaction, each further batch is atomic per participant only: a batch
+        # that cannot land (someone in it changed, the session ended, it stayed busy) is
+        # left, and the action stands.
         for start in range(0, len(rest), NEXT_BATCHES):
             try:
-                ctx.sessions.commit(
-                    caller.session, seq, participants=rest[start : start + NEXT_BATCHES]
-                )
-            except StaleWrite:
+                commit(ctx, caller, None, seq, rest[start : start + NEXT_BATCHES])
+            except (StaleWrite, Gone, Conflict):
                 logger.warning("mute_all: a batch changed concurrently; its members keep state")
         muted = [c.before.changed(c.changes, seq).public() for c in changes]
         fan_out(
@@ -157,9 +159,7 @@ def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
             "dropped_at": 0,
             "session_at": 0,
         }
-        write = Write(
-            participants=[ParticipantChange(target, changes)], puts=interval_end(ctx, target)
-        )
+        write: list[Operation] = [ParticipantChange(target, changes), *interval_end(ctx, target)]
         commit(ctx, caller, request, seq, write)
         sees = who_sees(session, target)
         fan_out(
@@ -186,7 +186,7 @@ def lock(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
     session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "lock")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, Write(session_changes={"locked": locked}))
+    commit(ctx, caller, request, seq, [LockSession(locked)])
     fan_out(
         ctx,
         session,
@@ -234,7 +234,7 @@ def _change_role(
         )
         seq = next_seq(ctx, caller.session)
         changes = {"role": new_role}
-        commit(ctx, caller, request, seq, Write(participants=[ParticipantChange(target, changes)]))
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes)])
         after = target.changed(changes, seq)
         fan_out(
             ctx,
@@ -272,7 +272,7 @@ def allow_talk(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
         changes: dict[str, Any] = {"role": new_role}
         if not allowed:
             changes.update(muted=True, camera=False, screen=False)
-        commit(ctx, caller, request, seq, Write(participants=[ParticipantChange(target, changes)]))
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes)])
         after = target.changed(changes, seq)
         data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}
         # Everyone hears of it: attendees learn a new panelist, or drop one who left the stage.

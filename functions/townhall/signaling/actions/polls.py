@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.signaling_events import EventName
-from townhall.errors import Conflict, InvalidInput, NotFound
+from townhall.errors import InvalidInput, NotFound
 from townhall.ids import new_id
 from townhall.model.collaboration import Poll
 from townhall.model.session import SessionKey
@@ -15,9 +15,8 @@ from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import Write, commit, next_seq
-from townhall.store import polls as poll_items
-from townhall.store.limits import COLLAB_SK
+from townhall.signaling.transaction import commit, next_seq
+from townhall.store.writes import AlreadyVoted, CastVote, ClosePoll, CreatePoll, PollClosed
 
 MAX_QUESTION_CHARS = 300
 MAX_OPTION_CHARS = 100
@@ -44,12 +43,7 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
         created_by=me.participant_id,
         version=1,
     )
-    full = Conflict(f"a meeting holds at most {poll_items.MAX_POLLS} polls")
-    write = Write(
-        extra=ctx.polls.create(caller.session, poll),
-        refusals={COLLAB_SK: full},
-    )
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [CreatePoll(poll)])
     public = poll.public()
     fan_out(ctx, session, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
     return {"poll_id": poll.poll_id, "poll": public}
@@ -64,20 +58,12 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise NotFound("no such poll in this meeting")
     choices = _choices(request.data, poll)
     if not poll.open:
-        raise Conflict("the poll is closed")
+        raise PollClosed()
     if voted is not None:
-        raise Conflict("you already voted in this poll")
+        raise AlreadyVoted()
     seq = next_seq(ctx, caller.session)
-    write = Write(
-        extra=ctx.polls.vote(caller.session, poll_id, me.participant_id, choices, ctx.now_ms()),
-        refusals={
-            poll_items.vote_sk(poll_id, me.participant_id): Conflict(
-                "you already voted in this poll"
-            ),
-            poll_items.poll_sk(poll_id): Conflict("the poll is closed"),
-        },
-    )
-    commit(ctx, caller, request, seq, write)
+    vote = CastVote(poll_id, me.participant_id, tuple(choices), at=ctx.now_ms())
+    commit(ctx, caller, request, seq, [vote])
     # Read back rather than compute: other votes may have landed in between, and the version
     # tells clients which state is newest.
     after = ctx.polls.get(caller.session, poll_id) or poll
@@ -94,13 +80,9 @@ def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     if poll is None:
         raise NotFound("no such poll in this meeting")
     if not poll.open:
-        raise Conflict("the poll is already closed")
+        raise PollClosed("the poll is already closed")
     seq = next_seq(ctx, caller.session)
-    write = Write(
-        extra=[ctx.polls.close(caller.session, poll_id, ctx.now_ms())],
-        refusals={poll_items.poll_sk(poll_id): Conflict("the poll is already closed")},
-    )
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [ClosePoll(poll_id, at=ctx.now_ms())])
     after = ctx.polls.get(caller.session, poll_id) or poll
     fan_out(ctx, session, seq, EventName.POLL_CLOSED, {"poll": after.public()}, everyone_admitted)
     return {"poll": after.public()}

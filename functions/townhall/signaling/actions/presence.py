@@ -26,9 +26,8 @@ from townhall.signaling.delivery import close, fan_out, mark_offline
 from townhall.signaling.lifecycle import end_session, hand_over_host
 from townhall.signaling.protocol import Request
 from townhall.signaling.snapshot import snapshot
-from townhall.signaling.transaction import Write, commit, next_seq, retrying
-from townhall.store import attendance
-from townhall.store.sessions import ParticipantChange
+from townhall.signaling.transaction import commit, next_seq, retrying
+from townhall.store.writes import OpenAttendance, Operation, ParticipantChange
 
 # The flags `_set_flag` changes: how to read each, and its public name in
 # `participant.updated`'s `changed`.
@@ -76,15 +75,12 @@ def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
             changes["place"] = seq
         if not permissions.may_publish(role, session.kind):
             changes.update(muted=True, camera=False, screen=False)
-        puts = []
+        attending: list[Operation] = []
         if admitted and not (was_admitted and me.connected and me.session_at):
             # A new attendance interval; a reconnect that replaces a live one continues it.
             changes["session_at"] = ctx.now_ms()
-            puts.append(
-                attendance.interval_item(caller.session, me.participant_id, changes["session_at"])
-            )
-        write = Write(participants=[ParticipantChange(me, changes)], puts=puts)
-        commit(ctx, caller, request, seq, write)
+            attending.append(OpenAttendance(me.participant_id, changes["session_at"]))
+        commit(ctx, caller, request, seq, [ParticipantChange(me, changes), *attending])
         after = me.changed(changes, seq)
         if me.connection_id and me.connection_id != caller.connection_id:
             # One participant, one connection: the older socket would see every event twice.
@@ -267,8 +263,7 @@ def _set_flag(
             commit(ctx, caller, request, 0)  # nothing to change, but the id is spent
             return {"participant": target.public()}
         seq = next_seq(ctx, caller.session)
-        write = Write(participants=[ParticipantChange(target, changes), *others])
-        commit(ctx, caller, request, seq, write)
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), *others])
         for stopped in others:
             data = {
                 "participant": stopped.before.changed(stopped.changes, seq).public(),

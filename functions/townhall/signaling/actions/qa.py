@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from contracts.signaling_events import EventName
-from townhall.errors import Conflict, Forbidden, NotFound
+from townhall.errors import Forbidden, NotFound
 from townhall.ids import new_id
 from townhall.model.collaboration import Question
 from townhall.model.session import Session, SessionKey
@@ -16,8 +16,15 @@ from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import Write, commit, next_seq
-from townhall.store import questions as question_items
+from townhall.signaling.transaction import commit, next_seq
+from townhall.store.writes import (
+    AlreadyUpvoted,
+    AnswerQuestion,
+    AskQuestion,
+    DismissQuestion,
+    QuestionDismissed,
+    UpvoteQuestion,
+)
 
 MAX_QUESTION_CHARS = 1000
 MAX_ANSWER_CHARS = 1000
@@ -41,7 +48,7 @@ def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
         created_at=ctx.now_ms(),
         version=1,
     )
-    commit(ctx, caller, request, seq, Write(extra=[ctx.questions.ask(caller.session, question)]))
+    commit(ctx, caller, request, seq, [AskQuestion(question)])
     public = question.public()
     fan_out(ctx, session, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
     return {"question_id": question.question_id, "question": public}
@@ -59,20 +66,12 @@ def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     if question.asked_by == me.participant_id:
         raise Forbidden("you cannot upvote your own question")
     if upvoted:
-        raise Conflict("you already upvoted this question")
+        raise AlreadyUpvoted()
     if question.status == "dismissed":
-        raise Conflict("the question was dismissed")
+        raise QuestionDismissed()
     seq = next_seq(ctx, caller.session)
-    write = Write(
-        extra=ctx.questions.upvote(caller.session, question_id, me.participant_id, ctx.now_ms()),
-        refusals={
-            question_items.upvote_sk(question_id, me.participant_id): Conflict(
-                "you already upvoted this question"
-            ),
-            question_items.question_sk(question_id): Conflict("the question was dismissed"),
-        },
-    )
-    commit(ctx, caller, request, seq, write)
+    upvote = UpvoteQuestion(question_id, me.participant_id, at=ctx.now_ms())
+    commit(ctx, caller, request, seq, [upvote])
     return _changed(ctx, caller, session, seq, question)
 
 
@@ -84,13 +83,9 @@ def qa_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     permissions.check_action(me.role, "qa_answer")
     question = _find(ctx, caller, question_id)
     if question.status == "dismissed":
-        raise Conflict("the question was dismissed")
+        raise QuestionDismissed()
     seq = next_seq(ctx, caller.session)
-    write = Write(
-        extra=[ctx.questions.answer(caller.session, question_id, answer)],
-        refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
-    )
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [AnswerQuestion(question_id, answer)])
     return _changed(ctx, caller, session, seq, question)
 
 
@@ -101,13 +96,9 @@ def qa_dismiss(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     permissions.check_action(me.role, "qa_dismiss")
     question = _find(ctx, caller, question_id)
     if question.status == "dismissed":
-        raise Conflict("the question was already dismissed")
+        raise QuestionDismissed("the question was already dismissed")
     seq = next_seq(ctx, caller.session)
-    write = Write(
-        extra=[ctx.questions.dismiss(caller.session, question_id)],
-        refusals={question_items.question_sk(question_id): Conflict("the question was dismissed")},
-    )
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [DismissQuestion(question_id)])
     return _changed(ctx, caller, session, seq, question)
 
 

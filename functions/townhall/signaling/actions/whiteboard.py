@@ -10,7 +10,7 @@ import re
 from typing import Any
 
 from contracts.signaling_events import EventName
-from townhall.errors import Conflict, Forbidden, InvalidInput
+from townhall.errors import Forbidden, InvalidInput
 from townhall.model.collaboration import Stroke
 from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
@@ -18,9 +18,8 @@ from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
 from townhall.signaling.delivery import fan_out
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import Write, commit, next_seq
-from townhall.store.limits import COLLAB_SK
-from townhall.store.whiteboard import MAX_STROKES
+from townhall.signaling.transaction import commit, next_seq
+from townhall.store.writes import AddStroke, ClearWhiteboard
 
 logger = logging.getLogger(__name__)
 
@@ -47,9 +46,7 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     stroke = Stroke(
         stroke_id=seq, by=me.participant_id, color=color.lower(), width=width, points=points
     )
-    full = Conflict(f"the whiteboard is full ({MAX_STROKES} strokes); clear it")
-    write = Write(extra=ctx.whiteboard.add(caller.session, stroke), refusals={COLLAB_SK: full})
-    commit(ctx, caller, request, seq, write)
+    commit(ctx, caller, request, seq, [AddStroke(stroke)])
     fan_out(
         ctx,
         session,
@@ -66,7 +63,7 @@ def wb_clear(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
     session, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "wb_clear")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, Write(extra=[ctx.whiteboard.clear(caller.session, seq)]))
+    commit(ctx, caller, request, seq, [ClearWhiteboard(seq)])
     fan_out(
         ctx,
         session,
