@@ -4,6 +4,8 @@ migration of older data, over real HTTP and WebSockets against the twin."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import time
 import uuid
 from typing import Any
@@ -13,6 +15,7 @@ import websockets
 
 from tests.integration.client import Api, SignalingClient, new_guest_key
 from tests.integration.conftest import Twin
+from townhall.auth.accounts import REFRESH_TTL_SECONDS
 
 
 async def _host(twin: Twin, **fields: Any) -> tuple[Api, str]:
@@ -455,3 +458,278 @@ async def test_joins_and_rejoins_with_bad_identity_or_session_are_refused_cleanl
     await host.close()
     await api.close()
     await guest.close()
+
+
+async def test_remove_with_may_return_refuses_bad_input_the_wrong_people_and_a_replay(
+    twin: Twin,
+) -> None:
+    """`remove` with `may_return`: the usual matrix, each refused with a clear code and nothing
+    stored changed (event counter included)."""
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    bob = await _enter(twin, guest, mid, "Bob")
+    cat = await _enter(twin, guest, mid, "Cat")
+    await host.wait_event("participant.joined", lambda e: e["data"]["participant"]["name"] == "Cat")
+    bob_id = bob.participant_id
+    before = _state(twin, mid)
+    cases: list[tuple[dict[str, Any], str]] = [
+        # Malformed, and the wrong types.
+        ({"may_return": True}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": "yes"}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": 1}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": None}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": [True]}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": {"yes": True}}, "invalid_input"),
+        ({"participant_id": 42, "may_return": True}, "invalid_input"),
+        ({"participant_id": "not an id!", "may_return": True}, "invalid_input"),
+        ({"participant_id": "p" * 65, "may_return": True}, "invalid_input"),
+        ({"participant_id": bob_id, "may_return": True, "extra": 1}, "invalid_input"),
+        # Unknown ids.
+        ({"participant_id": "p_nobody", "may_return": True}, "not_found"),
+        ({"participant_id": "p_nobody", "may_return": False}, "not_found"),
+    ]
+    for data, code in cases:
+        assert await _error(host, "remove", data) == code, data
+    # Not a moderator: a guest acting on another guest, or on the host.
+    for target in (cat.participant_id, host.participant_id):
+        for may_return in (True, False):
+            data = {"participant_id": target, "may_return": may_return}
+            assert await _error(bob, "remove", data) == "forbidden", data
+    assert _state(twin, mid) == before
+
+    # A replay: the same request id again, for the same person or another one.
+    done = await host.request(
+        "remove", {"participant_id": bob_id, "may_return": True}, request_id="remove-1"
+    )
+    assert done["type"] == "reply", done
+    await asyncio.wait_for(bob.closed, 10)
+    await asyncio.sleep(0.3)  # Bob's $disconnect lands (and changes nothing more)
+    after = _state(twin, mid)
+    removed = next(i for i in after if i["sk"] == f"P#{bob_id}")
+    assert removed["status"] == "removed" and removed["may_return"] is True
+    for data in (
+        {"participant_id": bob_id, "may_return": True},
+        {"participant_id": cat.participant_id, "may_return": False},
+    ):
+        replay = await host.request("remove", data, request_id="remove-1")
+        assert replay["type"] == "error" and replay["error"]["code"] == "duplicate_request", replay
+    assert _state(twin, mid) == after
+    assert not cat.closed.done()
+    for c in (host, cat):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_leave_with_a_successor_refuses_bad_input_and_the_wrong_people(twin: Twin) -> None:
+    """`leave` with `successor`: bad input or a pick that cannot take over is refused with a
+    clear code before anything happens: the host is still there, still the host."""
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    bob = await _enter(twin, guest, mid, "Bob")
+    cat = await _enter(twin, guest, mid, "Cat")
+    gone = await _enter(twin, guest, mid, "Dan")
+    await host.ok("promote", {"participant_id": cat.participant_id})
+    await gone.ok("leave")
+    await gone.close()
+    await host.wait_event(
+        "participant.left", lambda e: e["data"]["participant_id"] == gone.participant_id
+    )
+    bob_id = bob.participant_id
+    before = _state(twin, mid)
+    cases: list[tuple[dict[str, Any], str]] = [
+        # Malformed, and the wrong types.
+        ({"successor": ""}, "invalid_input"),
+        ({"successor": "not an id!"}, "invalid_input"),
+        ({"successor": "p" * 65}, "invalid_input"),
+        ({"successor": 42}, "invalid_input"),
+        ({"successor": True}, "invalid_input"),
+        ({"successor": [bob_id]}, "invalid_input"),
+        ({"successor": {"participant_id": bob_id}}, "invalid_input"),
+        ({"successor": bob_id, "extra": 1}, "invalid_input"),
+        ({"participant_id": bob_id}, "invalid_input"),  # not the field's name
+        # Unknown, gone, or oneself: nobody present to take over.
+        ({"successor": "p_nobody"}, "not_found"),
+        ({"successor": gone.participant_id}, "not_found"),
+        ({"successor": host.participant_id}, "not_found"),
+    ]
+    for data, code in cases:
+        assert await _error(host, "leave", data) == code, data
+    # Only the host hands on the host role: not a guest, not a co-host.
+    for caller, successor in ((bob, cat.participant_id), (bob, "p_nobody"), (cat, bob_id)):
+        assert await _error(caller, "leave", {"successor": successor}) == "forbidden"
+    assert _state(twin, mid) == before
+    assert (await host.ok("ping"))["pong"] > 0  # still in, on the same connection
+    for c in (host, bob, cat):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="signaling defect: `leave` does not check its request id (reported, not ours)",
+)
+async def test_a_replayed_leave_is_refused_and_changes_nothing(twin: Twin) -> None:
+    """A `leave` whose request id was already served gets `duplicate_request`, as every other
+    action does, and changes nothing. Today a host's `leave` with a used id spends an event
+    number (the hand-over takes `seq` before its commit finds the replay record), and a
+    replayed `leave` after a hand-over is answered as a success."""
+    api, mid = await _host(twin)
+    host = await _enter(twin, api, mid, "Hana Host")
+    guest = Api(twin.base_url)
+    bob = await _enter(twin, guest, mid, "Bob")
+    await host.wait_event("participant.joined", lambda e: e["data"]["participant"]["name"] == "Bob")
+    served = await host.request("chat", {"text": "brb"}, request_id="bye-1")
+    assert served["type"] == "reply"
+    before = _state(twin, mid)
+    reused = await host.request("leave", {"successor": bob.participant_id}, request_id="bye-1")
+    assert (reused["type"], _state(twin, mid)) == ("error", before), reused
+    assert reused["error"]["code"] == "duplicate_request"
+    done = await host.request("leave", {"successor": bob.participant_id}, request_id="bye-2")
+    assert done["type"] == "reply", done
+    await asyncio.sleep(0.3)
+    after = _state(twin, mid)
+    replay = await host.request("leave", {"successor": bob.participant_id}, request_id="bye-2")
+    assert replay["type"] == "error" and replay["error"]["code"] == "duplicate_request", replay
+    assert _state(twin, mid) == after
+    for c in (host, bob):
+        await c.close()
+    await api.close()
+    await guest.close()
+
+
+async def test_a_meeting_is_edited_after_its_session_ended(twin: Twin) -> None:
+    """The bug was `410 gone`: ending a session ended the meeting. Editing it afterwards works,
+    keeps its past sessions, and the next session runs on the new settings."""
+    api, mid = await _host(twin, rrule="FREQ=WEEKLY")
+    host = await _enter(twin, api, mid, "Hana Host")
+    first = host.session_id
+    await host.ok("end")
+    await host.close()
+    ended = (await api.get(f"/api/meetings/{mid}")).json()
+    assert ended["live"] is False and ended["last_session_at"]
+    body = {
+        "title": "Standup, moved",
+        "start": "2026-12-02T10:30",
+        "timezone": "Europe/Paris",
+        "duration_minutes": 45,
+        "rrule": "FREQ=WEEKLY",
+        "waiting_room": True,
+    }
+    edited = await api.http.put(f"/api/meetings/{mid}", json=body, headers=api._headers())
+    assert edited.status_code == 200, edited.text
+    out = edited.json()
+    assert (out["title"], out["start"], out["duration_minutes"], out["waiting_room"]) == (
+        "Standup, moved",
+        "2026-12-02T10:30",
+        45,
+        True,
+    )
+    assert out["last_session_at"] == ended["last_session_at"] and out["live"] is False
+    assert (await api.get(f"/api/meetings/{mid}")).json()["title"] == "Standup, moved"
+    rows = (await api.get(f"/api/meetings/{mid}/sessions")).json()["sessions"]
+    assert [(r["session_id"], r["live"]) for r in rows] == [(first, False)]
+    again = await SignalingClient.enter(twin.ws_url, await api.join(mid, "Hana Host"))
+    snapshot = await again.ok("join")
+    assert snapshot["meeting"]["session_id"] != first
+    assert (snapshot["meeting"]["title"], snapshot["meeting"]["waiting_room"]) == (
+        "Standup, moved",
+        True,
+    )
+    # Edited while a session runs: the answer still says so.
+    live = await api.http.put(
+        f"/api/meetings/{mid}", json={**body, "title": "Standup, live"}, headers=api._headers()
+    )
+    assert live.status_code == 200, live.text
+    assert (live.json()["live"], live.json()["live_session_id"]) == (True, again.session_id)
+    await again.close()
+    await api.close()
+
+
+async def test_a_sessions_summary_csv_holds_that_session_only(twin: Twin) -> None:
+    api, mid = await _host(twin)
+    guest = Api(twin.base_url)
+    runs: list[tuple[str, str, str]] = []
+    for name, text in (("Gus", "first run"), ("Gil", "second run")):
+        host = await _enter(twin, api, mid, "Hana Host")
+        other = await _enter(twin, guest, mid, name)
+        await other.ok("chat", {"text": text})
+        await host.ok("end")
+        for c in (host, other):
+            await c.close()
+        runs.append((host.session_id, name, text))
+
+    def rows(response: Any) -> list[list[str]]:
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("text/csv")
+        return list(csv.reader(io.StringIO(response.text)))
+
+    base = f"/api/meetings/{mid}/sessions"
+    for sid, name, text in runs:
+        chat = rows(await api.get(f"{base}/{sid}/summary.csv?part=chat"))
+        assert chat[0] == ["at", "from_name", "text"]
+        assert [(r[1], r[2]) for r in chat[1:]] == [(name, text)]
+        attendance = rows(await api.get(f"{base}/{sid}/summary.csv?part=attendance"))
+        assert sorted({r[0] for r in attendance[1:]}) == sorted(["Hana Host", name])
+    latest = rows(await api.get(f"/api/meetings/{mid}/summary.csv?part=chat"))
+    assert [r[2] for r in latest[1:]] == ["second run"]
+
+    sid = runs[0][0]
+    assert (await api.get(f"{base}/s_nope/summary.csv?part=chat")).status_code == 404
+    assert (await api.get(f"{base}/{sid}/summary.csv?part=secrets")).status_code == 422
+    other_host = Api(twin.base_url)
+    await other_host.sign_up(f"o-{uuid.uuid4().hex[:8]}@example.com")
+    theirs = (await other_host.create_meeting())["meeting_id"]
+    for path in (
+        f"{base}/{sid}/summary.csv?part=chat",  # another host's meeting
+        f"/api/meetings/{theirs}/sessions/{sid}/summary.csv?part=chat",  # not that meeting's
+    ):
+        response = await other_host.get(path)
+        assert response.status_code == 404, (path, response.text)
+        assert response.json()["error"]["code"] == "not_found"
+    # Nor the host's own session under another of their meetings.
+    mine = (await api.create_meeting())["meeting_id"]
+    wrong = await api.get(f"/api/meetings/{mine}/sessions/{sid}/summary.csv?part=chat")
+    assert wrong.status_code == 404
+    assert (await guest.get(f"{base}/{sid}/summary.csv?part=chat")).status_code == 401
+    for a in (api, guest, other_host):
+        await a.close()
+
+
+async def test_refresh_tokens_live_and_die_by_the_control_planes_clock(twin: Twin) -> None:
+    """A refresh token's 30 days and an account's `created_at` are read from the clock seam
+    (townhall.clock), as the checks are: issued "in 40 days", a token works then, and is
+    refused once the moved clock passes its life."""
+    days = 86400
+    issued_at = 40 * days
+    api = Api(twin.base_url)
+    email = f"clock-{uuid.uuid4().hex[:8]}@example.com"
+    try:
+        twin.local.set_clock_offset(issued_at)
+        account = await api.sign_up(email, "Cleo")
+        signed_in = await api.post(
+            "/api/auth/signin", {"email": email, "password": "correct horse 1"}
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        later = signed_in.json()["refresh_token"]
+        stored = twin.local.dynamodb_client().get_item(
+            TableName=twin.local.table_names["ACCOUNTS_TABLE"],
+            Key={"pk": {"S": f"USER#{account['user_id']}"}},
+            ConsistentRead=True,
+        )["Item"]
+        assert int(stored["created_at"]["N"]) >= time.time() + issued_at - 60
+        refreshed = await api.post("/api/auth/refresh", {"refresh_token": account["refresh_token"]})
+        assert refreshed.status_code == 200, refreshed.text  # fresh, by the clock it was made by
+
+        twin.local.set_clock_offset(issued_at + REFRESH_TTL_SECONDS + 60)
+        expired = await api.post("/api/auth/refresh", {"refresh_token": later})
+        assert expired.status_code == 401, expired.text
+        assert expired.json()["error"]["code"] == "unauthenticated"
+        newest = refreshed.json()["refresh_token"]
+        assert (await api.post("/api/auth/refresh", {"refresh_token": newest})).status_code == 401
+    finally:
+        twin.local.set_clock_offset(0)
+    await api.close()

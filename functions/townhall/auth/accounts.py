@@ -5,17 +5,17 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 import unicodedata
 from dataclasses import dataclass
 
+from townhall import clock
 from townhall.auth import passwords
 from townhall.auth.tokens import TokenService, new_opaque_secret
 from townhall.errors import Conflict, InvalidInput, Unauthenticated
 from townhall.store.accounts import Account, AccountStore, EmailTaken
 
 REFRESH_TTL_SECONDS = 30 * 24 * 3600
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}$")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Session:
 
 def normalize_email(email: str) -> str:
     email = email.strip().lower()
-    if len(email) > 254 or not _EMAIL.match(email):
+    if len(email) > 254 or not _EMAIL.fullmatch(email):
         raise InvalidInput("email is not a valid address")
     return email
 
@@ -88,7 +88,7 @@ class AccountService:
             email=email,
             name=name,
             password_hash=passwords.hash_password(password),
-            created_at=int(time.time()),
+            created_at=int(clock.now()),
         )
         try:
             self._store.create(account)
@@ -134,7 +134,7 @@ class AccountService:
         token_id = secrets.token_hex(12)
         secret = new_opaque_secret()
         self._store.put_refresh(
-            token_id, _hash(secret), account.user_id, int(time.time()) + REFRESH_TTL_SECONDS
+            token_id, _hash(secret), account.user_id, int(clock.now()) + REFRESH_TTL_SECONDS
         )
         return Session(
             user_id=account.user_id,

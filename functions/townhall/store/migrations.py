@@ -1,4 +1,4 @@
-"""Migrations of the Meetings table's layout, run once per version, idempotent.
+"""Migrations of the Meetings table's layout, run once per version, idempotent and resumable.
 
 The table records the layout it holds in one item, `pk = SCHEMA, sk = VERSION`. The twin runs
 `migrate` on start, after restoring its tables; in AWS, run it once after a deploy that needs
@@ -10,8 +10,22 @@ everything of its one run (participants, chat, polls, questions, strokes, attend
 meeting that ran becomes a meeting with one **ended** session, `s_legacy`: its items move to
 that session's partition (attendance to `A#...`), the session gets its `META` and index row,
 and the meeting loses the three fields. A meeting that was running ends with the migration
-(after a restart no connection survives). The session id is fixed, so a migration stopped
-half-way writes the same keys when it runs again.
+(after a restart no connection survives).
+
+A run may stop anywhere (a crash, a throttle, a lost connection), and running it again ends
+in the same state as one uninterrupted run. Per meeting, the steps are ordered so that each
+can be repeated:
+
+1. the session's `META` is written first, and only if it is not there yet: every value that
+   depends on when the migration ran or on which items are still to move (`started_at`,
+   `ended_at`) is decided once, in it, and a rerun reads it back instead of deciding again;
+2. the index row's key is derived from that `META` (any other `s_legacy` row, as an older
+   version of this code could leave behind, is deleted);
+3. each run item is put into the session's partition, then deleted from the meeting's (a
+   rerun puts the same item again: `_moved` depends on nothing but the item);
+4. last, the meeting's `META` loses the old fields: until then the meeting is found again.
+
+The `SCHEMA` item is written only after every meeting is done.
 """
 
 from __future__ import annotations
@@ -20,12 +34,14 @@ import argparse
 from collections.abc import Iterator
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from townhall import clock
 from townhall.model.session import Session, SessionKey
 from townhall.store import dynamo
 from townhall.store.keys import meeting_pk, session_pk
 from townhall.store.meetings import META_SK
-from townhall.store.sessions import INDEX_PREFIX, index_sk, session_item
+from townhall.store.sessions import INDEX_PREFIX, index_sk, session_from_item, session_item
 
 SCHEMA_KEY = {"pk": "SCHEMA", "sk": "VERSION"}
 CURRENT_VERSION = 2
@@ -46,12 +62,12 @@ def migrate(table: str) -> int:
     """Bring the table to the current layout; the number of meetings that were moved."""
     moved = 0
     if version(table) < 2:
-        for meta in _legacy_meetings(table):
+        # Read the whole list first: the moves below write to and delete from the table
+        # being scanned.
+        for meta in list(_legacy_meetings(table)):
             _to_sessions(table, meta)
             moved += 1
-        dynamo.client().put_item(
-            TableName=table, Item=dynamo.to_ddb({**SCHEMA_KEY, "version": CURRENT_VERSION})
-        )
+        _put(table, {**SCHEMA_KEY, "version": CURRENT_VERSION})
     return moved
 
 
@@ -61,6 +77,7 @@ def _legacy_meetings(table: str) -> Iterator[dict[str, Any]]:
         "TableName": table,
         "FilterExpression": "sk = :meta AND begins_with(pk, :m) AND attribute_exists(seq)",
         "ExpressionAttributeValues": {":meta": {"S": META_SK}, ":m": {"S": "M#"}},
+        "ConsistentRead": True,
     }
     for _ in range(_MAX_PASSES):
         page = dynamo.client().scan(**request)
@@ -77,62 +94,112 @@ def _legacy_meetings(table: str) -> Iterator[dict[str, Any]]:
 def _to_sessions(table: str, meta: dict[str, Any]) -> None:
     meeting_id = meta["meeting_id"]
     key = SessionKey(meeting_id, LEGACY_SESSION_ID)
-    items = list(_run_items(table, meeting_id))
+    partition = _partition(table, meeting_pk(meeting_id))
+    items = [i for i in partition if _is_run_item(i)]
+    session = _legacy_session(table, meta, key, items)
+    if session is not None:
+        row = _index_row(session)
+        for stale in partition:
+            if _is_legacy_row(stale) and stale["sk"] != row["sk"]:
+                _delete(table, stale)
+        _put(table, row)
+        for item in items:
+            _put(table, _moved(item, key))
+            _delete(table, item)
+    names = {f"#{f}": f for f in _LEGACY_FIELDS}
+    remove = ", ".join(names)
+    try:
+        dynamo.client().update_item(
+            TableName=table,
+            Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": META_SK}),
+            UpdateExpression=f"REMOVE {remove}, live_session_id SET last_session_at = :at",
+            # Never an upsert: a meeting deleted meanwhile must not come back as a stub.
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":at": dynamo.value(session.started_at if session else 0)},
+        )
+    except ClientError as exc:
+        if not dynamo.is_condition_failure(exc):
+            raise
+
+
+def _legacy_session(
+    table: str, meta: dict[str, Any], key: SessionKey, items: list[dict[str, Any]]
+) -> Session | None:
+    """The meeting's one session, as an earlier (interrupted) run wrote it, or written now;
+    None for a meeting that never ran."""
+    meta_key = {"pk": session_pk(key), "sk": META_SK}
+    existing = dynamo.get(table, meta_key)
+    if existing is not None:
+        return session_from_item(existing)
+    # Nothing moves before the META is written; still, count what is already there.
+    moved = [i for i in _partition(table, session_pk(key)) if i["sk"] != META_SK]
+    if not items and not moved and not meta.get("ended_at"):
+        return None
     created = [
-        int(i["created_at"]) for i in items if i["sk"].startswith("P#") and i.get("created_at")
+        int(i["created_at"])
+        for i in items + moved
+        if i["sk"].startswith("P#") and i.get("created_at")
     ]
     started_at = 1000 * min(created or [int(meta.get("created_at", clock.now()))])
     ended_at = 1000 * int(meta["ended_at"]) if meta.get("ended_at") else clock.now_ms()
-    if items or meta.get("ended_at"):
-        session = Session(
-            meeting_id=meeting_id,
-            session_id=LEGACY_SESSION_ID,
-            started_at=started_at,
-            started_by=meta["host_id"],
-            title=meta["title"],
-            kind=meta.get("kind", "meeting"),
-            host_id=meta["host_id"],
-            waiting_room=bool(meta.get("waiting_room", False)),
-            video_slots=int(meta.get("video_slots", 9)),
-            locked=bool(meta.get("locked", False)),
-            ended_at=max(ended_at, started_at),
-            seq=int(meta.get("seq", 0)),
+    session = Session(
+        meeting_id=key.meeting_id,
+        session_id=key.session_id,
+        started_at=started_at,
+        started_by=meta["host_id"],
+        title=meta["title"],
+        kind=meta.get("kind", "meeting"),
+        host_id=meta["host_id"],
+        waiting_room=bool(meta.get("waiting_room", False)),
+        video_slots=int(meta.get("video_slots", 9)),
+        locked=bool(meta.get("locked", False)),
+        ended_at=max(ended_at, started_at),
+        seq=int(meta.get("seq", 0)),
+    )
+    try:
+        dynamo.client().put_item(
+            TableName=table,
+            Item=dynamo.to_ddb(session_item(session)),
+            ConditionExpression="attribute_not_exists(pk)",
         )
-        _put(table, session_item(session))
-        _put(
-            table,
-            {
-                "pk": meeting_pk(meeting_id),
-                "sk": index_sk(started_at, LEGACY_SESSION_ID),
-                "session_id": LEGACY_SESSION_ID,
-                "started_at": started_at,
-                "started_by": meta["host_id"],
-                "ended_at": session.ended_at,
-            },
-        )
-        for item in items:
-            _put(table, _moved(item, key))
-            dynamo.client().delete_item(
-                TableName=table, Key=dynamo.to_ddb({"pk": item["pk"], "sk": item["sk"]})
-            )
-    names = {f"#{f}": f for f in _LEGACY_FIELDS}
-    remove = ", ".join(names)
-    dynamo.client().update_item(
-        TableName=table,
-        Key=dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": META_SK}),
-        UpdateExpression=f"REMOVE {remove}, live_session_id SET last_session_at = :at",
-        ExpressionAttributeNames=names,
-        ExpressionAttributeValues={":at": dynamo.value(started_at if items else 0)},
+    except ClientError as exc:
+        if not dynamo.is_condition_failure(exc):
+            raise
+        # Another run of the migration wrote it first: its values stand.
+        found = dynamo.get(table, meta_key)
+        if found is None:
+            raise
+        return session_from_item(found)
+    return session
+
+
+def _index_row(session: Session) -> dict[str, Any]:
+    return {
+        "pk": meeting_pk(session.meeting_id),
+        "sk": index_sk(session.started_at, session.session_id),
+        "session_id": session.session_id,
+        "started_at": session.started_at,
+        "started_by": session.started_by,
+        "ended_at": session.ended_at,
+    }
+
+
+def _partition(table: str, pk: str) -> list[dict[str, Any]]:
+    return list(
+        dynamo.query_all(table, "pk = :pk", {":pk": pk}, consistent=True, limit_pages=_MAX_PASSES)
     )
 
 
-def _run_items(table: str, meeting_id: str) -> Iterator[dict[str, Any]]:
-    """The items of the meeting's partition that belong to its run."""
-    for item in dynamo.query_all(
-        table, "pk = :pk", {":pk": meeting_pk(meeting_id)}, limit_pages=_MAX_PASSES
-    ):
-        if item["sk"] not in _MEETING_ITEMS and not item["sk"].startswith(INDEX_PREFIX):
-            yield item
+def _is_run_item(item: dict[str, Any]) -> bool:
+    """An item of the meeting's partition that belongs to its run."""
+    sk: str = item["sk"]
+    return sk not in _MEETING_ITEMS and not sk.startswith(INDEX_PREFIX)
+
+
+def _is_legacy_row(item: dict[str, Any]) -> bool:
+    sk: str = item["sk"]
+    return sk.startswith(INDEX_PREFIX) and sk.endswith("#" + LEGACY_SESSION_ID)
 
 
 def _moved(item: dict[str, Any], key: SessionKey) -> dict[str, Any]:
@@ -148,6 +215,12 @@ def _moved(item: dict[str, Any], key: SessionKey) -> dict[str, Any]:
 
 def _put(table: str, item: dict[str, Any]) -> None:
     dynamo.client().put_item(TableName=table, Item=dynamo.to_ddb(item))
+
+
+def _delete(table: str, item: dict[str, Any]) -> None:
+    dynamo.client().delete_item(
+        TableName=table, Key=dynamo.to_ddb({"pk": item["pk"], "sk": item["sk"]})
+    )
 
 
 def main() -> None:
