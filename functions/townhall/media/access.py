@@ -8,18 +8,30 @@ participant adds to a forwarding node, whatever the meeting's size.
 When a participant is removed, or the meeting ends, the node is told to drop their connections
 and refuse the media tokens issued until then (a revocation): a token lives 120 s, and must not
 outlive the right to use it.
+
+A request the node refuses leaves nothing behind (docs: "every request is safe to retry").
+The meeting is placed before the node is called, since the token names the node and the
+placement is what keeps concurrent requests of one meeting on one node; so what a request
+took to reach its node (a stream reservation, a placement it wrote) is held pending until the
+node answers: settled when the node accepted, given back when it refused or did not answer
+(`MeetingPlacement.hold`, `settle`, `withdraw`). A placement another request relied on in the
+meantime stays, so a refusal never undoes a concurrent success. A node that accepted a request
+but whose answer was lost (a timeout) is treated as a refusal: the client retries, and the
+session the node may have opened times out on its own.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from contracts import node_api
 from contracts.media_nodes import MediaNode
 from townhall.media import node_client
 from townhall.media.nodes import NodeDirectory
-from townhall.media.placement import MeetingPlacement
+from townhall.media.placement import Hold, MeetingPlacement
 from townhall.media.tokens import MediaTokenService
 
 log = logging.getLogger(__name__)
@@ -43,9 +55,12 @@ class MediaAccess:
     def grant(
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
     ) -> dict[str, Any]:
-        node, token, expires_at = self._node_and_token(
-            meeting_id, participant_id, may_publish, video_slots, reserve=False
-        )
+        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=False) as (
+            node,
+            token,
+            expires_at,
+        ):
+            pass  # nothing for the node to refuse: the client connects with the token
         # The node's control URL is for the control plane: clients get its media address and
         # a token.
         return {
@@ -60,11 +75,13 @@ class MediaAccess:
         self, meeting_id: str, participant_id: str, offer_sdp: str, *, video_slots: int
     ) -> str:
         """Relay a publisher's offer to the meeting's node; its answer SDP."""
-        node, token, _ = self._node_and_token(
-            meeting_id, participant_id, True, video_slots, reserve=False
-        )
-        request: node_api.PublishRequest = {"token": token, "sdp": offer_sdp}
-        answer = node_client.call(node, node_api.PUBLISH_PATH, request)
+        with self._on_node(meeting_id, participant_id, True, video_slots, reserve=False) as (
+            node,
+            token,
+            _,
+        ):
+            request: node_api.PublishRequest = {"token": token, "sdp": offer_sdp}
+            answer = node_client.call(node, node_api.PUBLISH_PATH, request)
         return str(answer.get("sdp", ""))
 
     def subscribe(
@@ -72,11 +89,13 @@ class MediaAccess:
     ) -> str:
         """The node's offer for this participant's subscribe connection. Its slots are the load
         a participant adds, so this is where the streams are reserved on the node."""
-        node, token, _ = self._node_and_token(
-            meeting_id, participant_id, may_publish, video_slots, reserve=True
-        )
-        request: node_api.SubscribeRequest = {"token": token}
-        offer = node_client.call(node, node_api.SUBSCRIBE_PATH, request)
+        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=True) as (
+            node,
+            token,
+            _,
+        ):
+            request: node_api.SubscribeRequest = {"token": token}
+            offer = node_client.call(node, node_api.SUBSCRIBE_PATH, request)
         return str(offer.get("sdp", ""))
 
     def answer(
@@ -88,11 +107,13 @@ class MediaAccess:
         may_publish: bool,
         video_slots: int,
     ) -> None:
-        node, token, _ = self._node_and_token(
-            meeting_id, participant_id, may_publish, video_slots, reserve=False
-        )
-        request: node_api.SubscribeAnswerRequest = {"token": token, "sdp": answer_sdp}
-        node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
+        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=False) as (
+            node,
+            token,
+            _,
+        ):
+            request: node_api.SubscribeAnswerRequest = {"token": token, "sdp": answer_sdp}
+            node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
         """Best effort: the node also notices ICE going away on its own."""
@@ -145,14 +166,11 @@ class MediaAccess:
         placement = self._placement.current(meeting_id)
         return self._nodes.get(placement.node_id) if placement is not None else None
 
-    def _current_node(self, meeting_id: str) -> MediaNode | None:
-        node = self._placed_node(meeting_id)
-        return node if node is not None and node.state == "active" else None
-
     def release(self, meeting_id: str) -> None:
         self._placement.release(meeting_id)
 
-    def _node_and_token(
+    @contextmanager
+    def _on_node(
         self,
         meeting_id: str,
         participant_id: str,
@@ -160,17 +178,40 @@ class MediaAccess:
         video_slots: int,
         *,
         reserve: bool,
-    ) -> tuple[MediaNode, str, int]:
+    ) -> Iterator[tuple[MediaNode, str, int]]:
         """The meeting's node (placing the meeting if it has none usable, and reserving this
-        participant's streams when `reserve`) and a media token for it, with its expiry."""
-        node = None if reserve else self._current_node(meeting_id)
-        if node is None:
-            node = self._placement.place(meeting_id, streams_per_participant(video_slots))
-        token, expires_at = self._tokens.issue(
-            meeting_id,
-            participant_id,
-            node.node_id,
-            may_publish=may_publish,
-            video_slots=video_slots,
+        participant's streams when `reserve`), a media token for it and the token's expiry,
+        for the node call in the `with` block. What this request placed or reserved is given
+        back if the block raises (the node refused, or did not answer), and kept otherwise."""
+        hold = self._placement.hold(
+            meeting_id, streams_per_participant(video_slots), reserve=reserve
         )
-        return node, token, expires_at
+        try:
+            token, expires_at = self._tokens.issue(
+                meeting_id,
+                participant_id,
+                hold.node.node_id,
+                may_publish=may_publish,
+                video_slots=video_slots,
+            )
+            yield hold.node, token, expires_at
+        except Exception:
+            self._give_back(meeting_id, hold)
+            raise
+        try:
+            self._placement.settle(hold)
+        except Exception:
+            # The node took the request: its answer stands. An unsettled placement is
+            # settled by the next request of the meeting that relies on it.
+            log.warning("media placement of meeting %s not settled", meeting_id, exc_info=True)
+
+    def _give_back(self, meeting_id: str, hold: Hold) -> None:
+        try:
+            self._placement.withdraw(hold)
+        except Exception:
+            # The refusal is what the caller must hear; what was left is logged.
+            log.warning(
+                "media placement of meeting %s not given back after a refusal",
+                meeting_id,
+                exc_info=True,
+            )
