@@ -393,11 +393,15 @@ async def test_lone_surrogates_are_refused_on_every_text_field(twin: Twin) -> No
         ("POST", "/api/auth/signout", {"refresh_token": session["refresh_token"]}),
         ("POST", "/api/meetings", {**_GOOD, "rrule": "FREQ=DAILY", "passcode": "1234"}),
         ("PUT", f"/api/meetings/{mid}", {**_GOOD, "rrule": "FREQ=DAILY", "passcode": "1234"}),
-        ("POST", f"/api/meetings/{mid}/join", {"display_name": "Ann", "passcode": "1234"}),
+        (
+            "POST",
+            f"/api/meetings/{mid}/join",
+            {"display_name": "Ann", "passcode": "1234", "guest_key": "g" * 32},
+        ),
         (
             "POST",
             f"/api/meetings/{mid}/rejoin",
-            {"participant_id": "p_1", "resume_token": "x" * 20},
+            {"session_id": "s_0123456789", "participant_id": "p_1", "resume_token": "x" * 20},
         ),
     ]
     for method, path, body in bodies:

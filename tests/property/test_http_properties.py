@@ -7,7 +7,9 @@ oversize values, mixed with the model's real field names and plausible values (r
 recurrence rules good and bad, the real meeting, participant and tokens), so that validation
 and the paths behind it are both reached. A second generator sends raw bytes (not UTF-8,
 CESU-8 surrogates, UTF-16, 40,000-deep nesting, 5,000-digit numbers, truncated JSON); a third
-fuzzes path ids, query values and methods.
+fuzzes path ids (meetings and their sessions), query values (`count`, `part`, `limit`,
+`cursor`) and methods; a fourth the bearer token (`/api/auth/me`). Joins carry guest
+identities (new, repeated, malformed) and `Idempotency-Key`s (new, repeated, malformed).
 
 Why a twin and not the app in-process: the twin runs the same Mangum handler on the same
 payload-2.0 events, and adds what sits in front of it in AWS (non-UTF-8 bodies base64-encoded,
@@ -19,7 +21,11 @@ The properties, for every example:
 - never a 5xx; every error is the project's `{"error": {"code", "message"}}` with a known code;
 - a refused request leaves every stored item (meetings, accounts, idempotency records) as it
   was; an accepted one has the effect it says (what it stored reads back, names are clean,
-  schedules valid).
+  schedules valid; a join adds exactly one participant per person, and a join repeated with
+  its `Idempotency-Key` gets the very same answer).
+
+The host's access token is refreshed before it expires (15 minutes), with a session of its
+own, so a long run does not turn into 401s.
 
 Examples are derandomized with no example database, so CI runs the same cases every time;
 `HYPOTHESIS_PROFILE=long` runs ten times as many.
@@ -42,14 +48,13 @@ from typing import Any
 import httpx
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from infra.twin.server import TwinOptions
 from tests.integration.conftest import Twin, _start
+from townhall.meetings.joining import guest_participant_id
 from townhall.model.schedule import FIRST_YEAR, LAST_START_YEAR, parse_rrule
-
-pytestmark = pytest.mark.integration
 
 # Codes the HTTP API answers with (functions/townhall/api/app.py); anything else is a defect,
 # and so is "internal_error", which comes only with a 500.
@@ -66,6 +71,10 @@ CODES = {
 }
 PER_REQUEST_SECONDS = 10.0  # the HTTP function's timeout is 15 s: a hang shows well before
 _SCALE = 10 if os.environ.get("HYPOTHESIS_PROFILE") == "long" else 1
+# The long profile runs for tens of minutes per test: past pytest-timeout's 5 minute default.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600 if _SCALE > 1 else 300)]
+# An access token lives 15 minutes: the host's is refreshed once it is this old.
+TOKEN_FRESH_SECONDS = 10 * 60
 
 
 def _settings(examples: int) -> settings:
@@ -90,20 +99,49 @@ PASSWORD = "correct horse 1"
 PASSCODE = "4321"
 
 
+# Guest identities the join examples use more than once (not Gus's, whose resume token the
+# rejoin examples hold: a join rotates it).
+GUEST_KEYS = {"<guest-1>": "guest-one-" + "1" * 20, "<guest-2>": "guest-two-" + "2" * 20}
+REPEATED_KEY = "join-again-0001"
+
+
 @dataclass(repr=False)
 class Env:
     twin: Twin
     http: httpx.Client
-    token: str
+    access_token: str
     email: str
-    refresh_token: str
+    refresh_token: str  # the examples' own: they rotate it and sign it out
     edit_id: str  # a meeting the PUT examples may change
     join_id: str  # a meeting with a passcode that only joins touch
+    session_id: str  # the join meeting's running session
+    cursor: str  # a real cursor of the join meeting's sessions
     participant_id: str
     resume_token: str
+    host_refresh: str = ""  # the session that keeps `token` fresh, which no example touches
+    fresh_until: float = 0.0
     state: list[str] = field(default_factory=list)
     cases: Counter[str] = field(default_factory=Counter)
     accepted: Counter[str] = field(default_factory=Counter)
+    # (who, Idempotency-Key) -> (the join's payload, its answer)
+    join_answers: dict[tuple[str, str], tuple[dict[str, Any], Any]] = field(default_factory=dict)
+    # The last join accepted with an Idempotency-Key, as sent: body, signed in, headers.
+    last_keyed_join: tuple[Any, bool, dict[str, str]] | None = None
+
+    @property
+    def token(self) -> str:
+        """The host's access token, refreshed before it expires."""
+        if time.monotonic() > self.fresh_until:
+            response = self.http.post(
+                "/api/auth/refresh", json={"refresh_token": self.host_refresh}
+            )
+            assert response.status_code == 200, response.text
+            session = response.json()
+            self.access_token, self.host_refresh = session["access_token"], session["refresh_token"]
+            self.fresh_until = time.monotonic() + TOKEN_FRESH_SECONDS
+            # The refresh rotated a stored token: the state the examples compare against.
+            self.state = _snapshot(self)
+        return self.access_token
 
 
 @pytest.fixture(scope="module")
@@ -132,16 +170,24 @@ def env(twin: Twin) -> Iterator[Env]:
         f"/api/meetings/{target['meeting_id']}/join",
         json={"display_name": "Gus", "passcode": PASSCODE, "guest_key": "g" * 32},
     ).json()
+    sessions = http.get(
+        f"/api/meetings/{target['meeting_id']}/sessions?limit=1", headers=auth
+    ).json()
+    host = http.post("/api/auth/signin", json={"email": email, "password": PASSWORD}).json()
     shared = Env(
         twin=twin,
         http=http,
-        token=session["access_token"],
+        access_token=host["access_token"],
         email=email,
         refresh_token=session["refresh_token"],
         edit_id=edit["meeting_id"],
         join_id=target["meeting_id"],
+        session_id=grant["session_id"],
+        cursor=sessions["next_cursor"] or "",
         participant_id=grant["participant_id"],
         resume_token=grant["resume_token"],
+        host_refresh=host["refresh_token"],
+        fresh_until=time.monotonic() + TOKEN_FRESH_SECONDS,
     )
     shared.state = _snapshot(shared)
     started = time.monotonic()
@@ -438,6 +484,10 @@ def _real(value: Any, env: Env) -> Any:
         "<refresh>": env.refresh_token,
         "<participant>": env.participant_id,
         "<resume>": env.resume_token,
+        "<session>": env.session_id,
+        "<session-nl>": env.session_id + "\n",
+        "<fresh-guest>": f"fresh-guest-{next(_fresh)}-{time.time_ns()}",
+        **GUEST_KEYS,
     }
     if isinstance(value, dict):
         return {k: _real(v, env) for k, v in value.items()}
@@ -524,17 +574,53 @@ def test_update_meeting(env: Env, body: Any) -> None:
 JOIN_FIELDS = {
     "display_name": Field(good_names, bad_names),
     "passcode": Field(st.just(PASSCODE), st.none() | st.just("1234") | text),
+    "guest_key": Field(
+        st.sampled_from(["<fresh-guest>", "<fresh-guest>", *GUEST_KEYS]),
+        st.sampled_from(["short", "x" * 21, "k" * 129, "has spaces in it, 22+ chars", "é" * 30])
+        | text,
+    ),
 }
 
 
+def _participants(env: Env) -> set[str]:
+    return {
+        i["participant_id"] for i in env.twin.meeting_items(env.join_id) if i["sk"].startswith("P#")
+    }
+
+
 @_settings(120)
-@given(body=bodies(JOIN_FIELDS), signed_in=st.booleans())
-def test_join(env: Env, body: Any, signed_in: bool) -> None:
+@given(
+    body=bodies(JOIN_FIELDS),
+    signed_in=st.booleans(),
+    key=st.sampled_from([None, None, "fresh", REPEATED_KEY, REPEATED_KEY, "bad key!", "short"]),
+    replay=st.integers(0, 4),
+)
+def test_join(env: Env, body: Any, signed_in: bool, key: str | None, replay: int) -> None:
+    """Any join; and now and then the last one accepted with an Idempotency-Key again, as it
+    was sent (a client retrying after a lost answer), which must get the very same answer."""
+    body = _real(body, env)
+    headers = dict(_JSON_HEADERS)
+    if key is not None:
+        headers["idempotency-key"] = f"k-{next(_fresh)}-{time.time_ns()}" if key == "fresh" else key
+    if replay == 0 and env.last_keyed_join is not None:
+        body, signed_in, headers = env.last_keyed_join
+        key = headers["idempotency-key"]
+    before = _participants(env)
+
     def accepted(response: httpx.Response) -> None:
         grant = response.json()
         assert grant["meeting_id"] == env.join_id and _is_clean_name(grant["name"]), grant
-        items = env.twin.meeting_items(env.join_id)
-        assert any(i["sk"] == f"P#{grant['participant_id']}" for i in items)
+        assert grant["session_id"] == env.session_id, grant
+        who = grant["participant_id"]
+        if not signed_in:
+            assert who == guest_participant_id(body["guest_key"]), (body, grant)
+        # One participant per person: this one added if new, nobody else.
+        assert _participants(env) == before | {who}, (body, grant)
+        if key is not None:
+            payload = {name: body.get(name) for name in JOIN_FIELDS}
+            seen = env.join_answers.setdefault((who, headers["idempotency-key"]), (payload, grant))
+            assert seen == (payload, grant), (seen, payload, grant)  # the first answer again
+            env.last_keyed_join = (body, signed_in, headers)
 
     path = f"/api/meetings/{env.join_id}/join"
     _exchange(
@@ -543,13 +629,17 @@ def test_join(env: Env, body: Any, signed_in: bool) -> None:
         "POST",
         path,
         _json(body),
-        headers=_JSON_HEADERS,
+        headers=headers,
         authorized=signed_in,
         on_accept=accepted,
     )
 
 
 REJOIN_FIELDS = {
+    "session_id": Field(
+        st.sampled_from(["<session>", "<session>", None]),
+        st.sampled_from(["s_0123456789", "", "x" * 65, "<session-nl>"]) | text,
+    ),
     "participant_id": Field(st.just("<participant>"), st.just("p_0123456789abcdef") | text),
     "resume_token": Field(st.just("<resume>"), st.just("x" * 43) | text),
 }
@@ -561,6 +651,7 @@ def test_rejoin(env: Env, body: Any) -> None:
     def accepted(response: httpx.Response) -> None:
         grant = response.json()
         assert grant["participant_id"] == env.participant_id
+        assert grant["session_id"] == env.session_id
         env.resume_token = grant["resume_token"]  # rotated: the old one is spent
 
     path = f"/api/meetings/{env.join_id}/rejoin"
@@ -700,15 +791,38 @@ ids = st.one_of(
     st.sampled_from(["nosuchmeet", "a" * 3000, "..", "%", "M#x", "x\n"]),
     text,
 )
-SUFFIXES = ["", "/occurrences", "/invite.ics", "/public", "/summary", "/summary.csv", "/join"]
-queries = st.one_of(
-    st.just(""),
-    st.sampled_from(["count", "part"]).flatmap(
-        lambda name: st.one_of(
-            st.sampled_from(["1", "100", "0", "101", "-1", "9" * 5000, "attendance", "chat", "x"]),
-            text,
-        ).map(lambda value: (name, value))
-    ),
+session_ids = st.one_of(
+    st.just("<session>"),
+    st.just("<session>"),
+    st.sampled_from(["s_0123456789", "a" * 3000, "..", "%", "SESSION#x", "x\n"]),
+    text,
+)
+SUFFIXES = [
+    "",
+    "/occurrences",
+    "/invite.ics",
+    "/public",
+    "/summary",
+    "/summary.csv",
+    "/join",
+    "/sessions",
+    "/sessions",
+    "/sessions/{session}/summary",
+    "/sessions/{session}/summary.csv",
+]
+QUERY_VALUES = {
+    "count": ["1", "100", "0", "101", "-1", "9" * 5000, "x"],
+    "part": ["attendance", "chat", "polls", "questions", "x", ""],
+    "limit": ["1", "20", "50", "0", "51", "-1", "1.5", "9" * 5000],
+    "cursor": ["<cursor>", "<cursor>", "<cursor>x", "U0VTU0lPTiMx", "=", "%00", "a" * 201],
+}
+query_pair = st.sampled_from(sorted(QUERY_VALUES)).flatmap(
+    lambda name: st.one_of(st.sampled_from(QUERY_VALUES[name]), text).map(
+        lambda value: (name, value)
+    )
+)
+queries: st.SearchStrategy[list[tuple[str, str]]] = st.one_of(
+    st.just([]), st.lists(query_pair, min_size=1, max_size=3)
 )
 
 
@@ -716,22 +830,88 @@ def _path_part(value: str) -> str:
     return urllib.parse.quote(value.encode("utf-8", "surrogatepass"), safe="")
 
 
+def _host_reads(suffix: str, query: list[tuple[str, str]]) -> Any:
+    """An example of the host reading the shared meeting (the valid path of a route)."""
+    return example(
+        method="GET",
+        meeting="<join>",
+        suffix=suffix,
+        session="<session>",
+        query=query,
+        signed_in=True,
+    ).via("the host's read")
+
+
 @_settings(150)
 @given(
     method=st.sampled_from(["GET", "GET", "GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]),
     meeting=ids,
     suffix=st.sampled_from(SUFFIXES),
+    session=session_ids,
     query=queries,
     signed_in=st.booleans(),
 )
+@_host_reads("/sessions", [("limit", "1")])
+@_host_reads("/sessions", [("limit", "50"), ("cursor", "<cursor>")])
+@_host_reads("/sessions/{session}/summary", [])
+@_host_reads("/sessions/{session}/summary.csv", [("part", "chat")])
+@_host_reads("/summary.csv", [("part", "attendance")])
 def test_paths_queries_and_methods(
-    env: Env, method: str, meeting: str, suffix: str, query: Any, signed_in: bool
+    env: Env,
+    method: str,
+    meeting: str,
+    suffix: str,
+    session: str,
+    query: list[tuple[str, str]],
+    signed_in: bool,
 ) -> None:
     if method == "DELETE" and meeting in ("<edit>", "<join>"):
         meeting = "nosuchmeet"  # the shared meetings stay; deleting has its own tests
     real = {"<edit>": env.edit_id, "<join>": env.join_id}.get(meeting)
-    path = f"/api/meetings/{real or _path_part(meeting)}{suffix}"
+    session_part = env.session_id if session == "<session>" else _path_part(session)
+    path = f"/api/meetings/{real or _path_part(meeting)}{suffix.format(session=session_part)}"
     if query:
-        name, value = query
-        path += f"?{name}={_path_part(value)}"
-    _exchange(env, "paths", method, path, authorized=signed_in)
+        values = [
+            (name, value.replace("<cursor>", env.cursor) if name == "cursor" else value)
+            for name, value in query
+        ]
+        path += "?" + "&".join(f"{name}={_path_part(value)}" for name, value in values)
+
+    def accepted(response: httpx.Response) -> None:
+        if suffix == "/sessions" and method == "GET":
+            page = response.json()
+            assert real is not None and set(page) == {"sessions", "next_cursor"}, page
+            if real == env.join_id:
+                assert {s["session_id"] for s in page["sessions"]} <= {env.session_id}, page
+
+    _exchange(env, "paths", method, path, authorized=signed_in, on_accept=accepted)
+
+
+bearer_tokens = st.one_of(
+    st.sampled_from(["<access>", "<access>", "<refresh>", "", "a.b.c", "null", "<access>x"]),
+    st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=300),
+    st.integers(100, 8000).map(lambda n: "e" * n),
+)
+
+
+@_settings(40)
+@given(
+    scheme=st.sampled_from(["Bearer", "Bearer", "bearer", "Basic", "Token", ""]),
+    token=st.one_of(st.just("<access>"), st.none(), bearer_tokens),
+    method=st.sampled_from(["GET", "GET", "GET", "POST", "DELETE"]),
+)
+@example(scheme="Bearer", token="<access>", method="GET").via("the host's own")
+def test_me(env: Env, scheme: str, token: str | None, method: str) -> None:
+    """Who the bearer token says: only a current access token is anyone."""
+    headers = {}
+    if token is not None:
+        real = token.replace("<access>", env.token).replace("<refresh>", env.refresh_token)
+        headers["authorization"] = f"{scheme} {real}".strip()
+
+    def accepted(response: httpx.Response) -> None:
+        assert (method, scheme.lower(), token) == ("GET", "bearer", "<access>"), response.text
+        assert response.json()["email"] == env.email, response.text
+
+    _exchange(
+        env, "me", method, "/api/auth/me", headers=headers, authorized=False, on_accept=accepted
+    )

@@ -5,15 +5,17 @@ Unicode range (lone surrogates, controls, bidirectional overrides), numbers at a
 limits (NaN and infinities too, which Python's JSON reader accepts), deep nesting and oversize
 values, mixed with the action's real field names and plausible values (the real ids of the
 meeting's participants, poll and question), so that both the validation and the paths behind
-it are reached.
+it are reached. Every action is sent, `join` too, in a meeting and in a webinar (where
+`allow_talk` has a valid path, and attendees' refusals differ).
 
 The properties:
 - every message gets exactly one answer, a reply or an error with a documented code, within a
   bound (never "Internal server error", never silence);
 - a refused message changes nothing stored for the meeting;
 - the counting actions count exactly: each accepted chat stores exactly one message, each
-  accepted vote or upvote moves the counts by exactly its choices, each accepted join adds one
-  participant, whatever else was refused around them.
+  accepted vote or upvote moves the counts by exactly its choices, each accepted join (over
+  HTTP) adds one participant per person and each accepted `join` (over the socket) admits
+  exactly that participant and adds nobody, whatever else was refused around them.
 
 The examples are derandomized (a fixed sequence, no example database), so CI sees the same
 cases on every run; `HYPOTHESIS_PROFILE=long` runs many more.
@@ -36,7 +38,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, example, find, given, settings
 from hypothesis import strategies as st
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Subprotocol
@@ -70,10 +72,12 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "react": ("emoji",),
     "admit": ("participant_id",),
     "deny": ("participant_id",),
-    "remove": ("participant_id",),
+    "remove": ("participant_id", "may_return"),
     "lock": ("locked",),
     "promote": ("participant_id",),
     "demote": ("participant_id",),
+    "allow_talk": ("participant_id", "allowed"),
+    "leave": ("successor",),
     "media_publish": ("sdp",),
     "media_answer": ("sdp",),
     "poll_create": ("question", "options", "multiple"),
@@ -91,6 +95,8 @@ FIELDS: dict[str, tuple[str, ...]] = {
 DISRUPTIVE = {"end", "leave", "remove", "deny", "poll_close", "qa_dismiss", "wb_clear", "lock"}
 # Actions whose valid form ends the shared meeting or the sender's part in it.
 ENDING = {"end", "leave"}
+# Well-formed participant ids that name nobody in the examples' meetings.
+ABSENT_IDS = ["p_0000000000000000", "nobody"]
 REPLY_TIMEOUT_SECONDS = 20.0
 
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
@@ -151,6 +157,7 @@ class Room:
     host: ClientConnection
     attendee: ClientConnection
     ids: dict[str, str]
+    kind: str = "meeting"
 
 
 def plausible(room: Room, field: str) -> st.SearchStrategy[Any]:
@@ -167,6 +174,8 @@ def plausible(room: Room, field: str) -> st.SearchStrategy[Any]:
         "raised": st.booleans(),
         "locked": st.booleans(),
         "multiple": st.booleans(),
+        "allowed": st.booleans(),
+        "may_return": st.booleans(),
         "emoji": st.sampled_from(["👍", "🎉", "💣", ""]),
         "text": st.text(max_size=30),
         "question": st.text(max_size=30),
@@ -180,8 +189,40 @@ def plausible(room: Room, field: str) -> st.SearchStrategy[Any]:
     return by_field.get(field, json_values)
 
 
+def successors(room: Room, sender: str) -> st.SearchStrategy[Any]:
+    """`leave.successor` values that refuse the leave, so the shared meeting goes on: never
+    None (no successor: a valid leave), and from the host never someone present who could
+    take over (an attendee's successor is refused whoever it names: only a host hands on)."""
+    absent = [*ABSENT_IDS, room.ids[sender]]  # the host itself is not among those present
+    named = [*room.ids.values(), *ABSENT_IDS] if sender == "attendee" else absent
+    return st.one_of(
+        st.sampled_from(named),
+        st.sampled_from(named),
+        st.sampled_from(["", "x" * 65, "p 1", "\ud800"]),
+        json_values.filter(lambda v: v is not None and not isinstance(v, str)),
+        deep,
+    )
+
+
+def harmless(field: str) -> st.SearchStrategy[Any] | None:
+    """Well-formed values a disruptive action may get (they name nothing there is, so its
+    validation is passed and the refusal comes from further in); None for other fields."""
+    by_field: dict[str, st.SearchStrategy[Any]] = {
+        "participant_id": st.sampled_from(ABSENT_IDS),
+        "poll_id": st.just("nope"),
+        "question_id": st.just("nope"),
+        "may_return": st.booleans(),
+    }
+    return by_field.get(field)
+
+
 @st.composite
-def action_data(draw: st.DrawFn, room: Room, action: str) -> Any:
+def action_data(draw: st.DrawFn, room: Room, action: str, sender: str = "host") -> Any:
+    if action == "leave" and draw(st.booleans()):
+        leaving = {"successor": draw(successors(room, sender))}
+        if draw(st.integers(0, 3)) == 0:
+            leaving[draw(nasty_text)] = draw(json_values)
+        return leaving
     if action in ENDING:
         # Always invalid for these (they take no data), so the shared meeting goes on.
         return draw(
@@ -196,8 +237,13 @@ def action_data(draw: st.DrawFn, room: Room, action: str) -> Any:
     data: dict[str, Any] = {}
     for field in FIELDS.get(action, ()):
         if draw(st.booleans()):
-            real = action not in DISRUPTIVE and draw(st.booleans())
-            data[field] = draw(plausible(room, field) if real else st.one_of(json_values, deep))
+            real = draw(st.booleans())
+            if action not in DISRUPTIVE:
+                value = plausible(room, field) if real else st.one_of(json_values, deep)
+            else:
+                safe = harmless(field) if real else None
+                value = safe if safe is not None else st.one_of(json_values, deep)
+            data[field] = draw(value)
     if draw(st.integers(0, 4)) == 0:
         data[draw(nasty_text)] = draw(json_values)
     return data
@@ -233,18 +279,23 @@ def join(
     grant = httpx.post(
         f"{twin.base_url}/api/meetings/{meeting_id}/join", json=body, headers=headers, timeout=15
     ).json()
-    url = f"{twin.ws_url}?meeting={meeting_id}"
+    ws = connect_with(twin, sockets, grant)
+    answer = request(ws, "join", {})
+    assert answer["type"] == "reply", answer
+    return ws, grant["participant_id"]
+
+
+def connect_with(twin: Twin, sockets: ExitStack, grant: dict[str, Any]) -> ClientConnection:
+    """A socket for a join grant (not yet joined); `sockets` closes it."""
+    url = f"{twin.ws_url}?meeting={grant['meeting_id']}"
     token = Subprotocol(grant["join_token"])
-    ws = sockets.enter_context(
+    return sockets.enter_context(
         # No client keepalive pings: API Gateway needs none, and an idle shared socket must
         # not be closed by a ping the twin answers late while the machine is busy.
         connect(
             url, subprotocols=[Subprotocol(SUBPROTOCOL), token], max_size=None, ping_interval=None
         )
     )
-    answer = request(ws, "join", {})
-    assert answer["type"] == "reply", answer
-    return ws, grant["participant_id"]
 
 
 def stored(twin: Twin, meeting_id: str) -> list[dict[str, Any]]:
@@ -311,9 +362,8 @@ def new_meeting(twin: Twin, token: str, **fields: Any) -> str:
     return str(response.json()["meeting_id"])
 
 
-@pytest.fixture(scope="module")
-def room(twin: Twin, account: HostAccount) -> Iterator[Room]:
-    mid = new_meeting(twin, account.token)
+def _room(twin: Twin, account: HostAccount, kind: str) -> Iterator[Room]:
+    mid = new_meeting(twin, account.token, kind=kind)
     sockets = ExitStack()
     host, host_id = join(twin, sockets, mid, "Hana Host", account.token)
     attendee, attendee_id = join(twin, sockets, mid, "Ann")
@@ -326,32 +376,129 @@ def room(twin: Twin, account: HostAccount) -> Iterator[Room]:
         "question": question["data"]["question_id"],
     }
     with sockets:
-        yield Room(mid, host, attendee, ids)
+        yield Room(mid, host, attendee, ids, kind)
+
+
+@pytest.fixture(scope="module")
+def room(twin: Twin, account: HostAccount) -> Iterator[Room]:
+    yield from _room(twin, account, "meeting")
+
+
+@pytest.fixture(scope="module")
+def webinar(twin: Twin, account: HostAccount) -> Iterator[Room]:
+    """A webinar: its attendee is view-only until allowed to talk (`allow_talk`)."""
+    yield from _room(twin, account, "webinar")
 
 
 # -- properties ---------------------------------------------------------------------------------
 
-ACTIONS_TRIED = sorted(set(ACTIONS) - {"join"})  # join: its own property below
+ACTIONS_TRIED = sorted(ACTIONS)
+
+
+def _by_sk(items: list[dict[str, Any]], prefix: str) -> dict[str, dict[str, Any]]:
+    return {i["sk"]: i for i in items if i["sk"].startswith(prefix)}
 
 
 @given(data=st.data())
 @more
 def test_any_message_gets_one_clear_answer_and_a_refusal_changes_nothing(
-    twin: Twin, room: Room, data: st.DataObject
+    twin: Twin, room: Room, webinar: Room, data: st.DataObject
 ) -> None:
     action = data.draw(st.sampled_from(ACTIONS_TRIED), label="action")
+    where = room if data.draw(st.integers(0, 3), label="webinar?") else webinar
     sender = data.draw(st.sampled_from(["host", "attendee"]), label="sender")
-    body = data.draw(action_data(room, action), label="data")
-    ws = room.host if sender == "host" else room.attendee
-    before = stored(twin, room.meeting_id)
+    body = data.draw(action_data(where, action, sender), label="data")
+    ws = where.host if sender == "host" else where.attendee
+    before = stored(twin, where.meeting_id)
     answer = request(ws, action, body)
+    after = stored(twin, where.meeting_id)
     if answer["type"] == "error":
         assert answer["error"]["code"] in CODES, answer
         assert answer["error"]["message"], answer
-        assert stored(twin, room.meeting_id) == before, (action, body, answer)
+        assert after == before, (action, body, answer)
     else:
         assert answer["type"] == "reply" and answer["ok"] is True, answer
+        _check_effect(where, action, sender, before, after)
     assert request(ws, "ping", {})["type"] == "reply"  # the connection still works
+
+
+def _check_effect(
+    room: Room, action: str, sender: str, before: list[dict[str, Any]], after: list[dict[str, Any]]
+) -> None:
+    """What the counting actions must have done when accepted, exactly."""
+    people_before, people_after = _by_sk(before, "P#"), _by_sk(after, "P#")
+    if action == "join":
+        # The same participant again on its own socket: nobody added, the sender admitted
+        # on this very connection, as before.
+        assert people_after.keys() == people_before.keys()
+        me = f"P#{room.ids[sender]}"
+        assert people_after[me]["status"] == "admitted"
+        assert people_after[me]["connection_id"] == people_before[me]["connection_id"]
+    elif action == "chat":
+        new = _by_sk(after, "C#").keys() - _by_sk(before, "C#").keys()
+        assert len(new) == 1, new
+    elif action in ("poll_vote", "qa_upvote"):
+        kind, key = ("V#", "POLL#") if action == "poll_vote" else ("U#", "Q#")
+        new = _by_sk(after, kind).keys() - _by_sk(before, kind).keys()
+        assert len(new) == 1, new
+        counted = "voters" if action == "poll_vote" else "votes"
+        moved = {
+            sk: int(item[counted]) - int(_by_sk(before, key)[sk][counted])
+            for sk, item in _by_sk(after, key).items()
+            if sk in _by_sk(before, key)
+        }
+        assert sorted(moved.values()) == [0] * (len(moved) - 1) + [1], moved
+
+
+@given(
+    sender=st.sampled_from(["host", "host", "host", "attendee"]),
+    target=st.sampled_from(["attendee", "attendee", "attendee", "host", "poll", *ABSENT_IDS]),
+    allowed=st.sampled_from([True, False]) | st.sampled_from([True, False]) | json_values,
+    extra=st.sampled_from([None, None, None, "extra"]).flatmap(
+        lambda e: st.none() if e is None else st.tuples(nasty_text, json_values)
+    ),
+)
+@example(sender="host", target="attendee", allowed=True, extra=None)
+@example(sender="host", target="attendee", allowed=False, extra=None)
+@fewer
+def test_allow_talk_in_a_webinar_changes_exactly_the_role(
+    twin: Twin, webinar: Room, sender: str, target: str, allowed: Any, extra: Any
+) -> None:
+    """The valid path of `allow_talk` (a webinar, a moderator, an attendee or panelist, a
+    boolean), and the refusals around it: an accepted one changes the role (and, taking the
+    right back, turns the microphone, camera and screen off), nothing else."""
+    attendee = f"P#{webinar.ids['attendee']}"
+    if _by_sk(stored(twin, webinar.meeting_id), "P#")[attendee]["role"] == "cohost":
+        # Promoted by an example of another property: an attendee again (well, a panelist).
+        demoted = request(webinar.host, "demote", {"participant_id": webinar.ids["attendee"]})
+        assert demoted["type"] == "reply", demoted
+    data = {"participant_id": webinar.ids.get(target, target), "allowed": allowed}
+    if extra is not None:
+        data[extra[0]] = extra[1]
+    ws = webinar.host if sender == "host" else webinar.attendee
+    before = stored(twin, webinar.meeting_id)
+    answer = request(ws, "allow_talk", data)
+    after = stored(twin, webinar.meeting_id)
+    if answer["type"] == "error":
+        assert answer["error"]["code"] in CODES, answer
+        assert after == before, (data, answer)
+        return
+    assert (sender, target, extra) == ("host", "attendee", None), (data, answer)
+    assert isinstance(allowed, bool), (data, answer)
+    was, now = _by_sk(before, "P#")[attendee], _by_sk(after, "P#")[attendee]
+    assert now["role"] == ("panelist" if allowed else "attendee")
+    assert answer["data"]["participant"]["role"] == now["role"]
+    changed = {k for k in was.keys() | now.keys() if was.get(k) != now.get(k)}
+    assert changed <= {"role", "muted", "camera", "screen", "rev"}, changed
+    if not allowed:
+        assert (now["muted"], now["camera"], now["screen"]) == (True, False, False)
+    # Everyone and everything else of the meeting as it was.
+    kept = ("P#", "C#", "POLL#", "V#", "Q#", "U#", "W#")
+
+    def others(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [i for i in items if i["sk"].startswith(kept) and i["sk"] != attendee]
+
+    assert others(after) == others(before)
 
 
 def _chat_items(twin: Twin, meeting_id: str) -> list[dict[str, Any]]:
@@ -414,21 +561,40 @@ def test_accepted_votes_and_upvotes_count_exactly(
         assert int(items[f"Q#{question}"]["votes"]) == len(upvoters)
 
 
+socket_join_data = st.one_of(
+    st.just({}),
+    st.just({}),
+    st.just({}),
+    st.dictionaries(nasty_text, json_values, min_size=1, max_size=2),
+    json_values.filter(lambda v: not isinstance(v, dict) and v is not None),
+    deep,
+)
+
+
 @given(
     joins=st.lists(
         st.tuples(st.one_of(nasty_text, st.text(min_size=1, max_size=20)), st.integers(0, 3)),
+        min_size=1,
         max_size=6,
-    )
+    ),
+    socket_joins=st.lists(st.tuples(st.integers(0, 3), socket_join_data), min_size=1, max_size=5),
 )
 @fewer
 def test_each_accepted_join_adds_one_participant_per_person(
-    twin: Twin, account: HostAccount, joins: list[tuple[str, int]]
+    twin: Twin,
+    account: HostAccount,
+    joins: list[tuple[str, int]],
+    socket_joins: list[tuple[int, Any]],
 ) -> None:
     """Joins with any name, by four guest identities (some join more than once): one
-    participant per identity that was ever accepted, whatever was refused around them."""
+    participant per identity that was ever accepted, whatever was refused around them. Then
+    `join` over the socket with any data, with each one's latest grant (some more than once,
+    from a new socket each time): each accepted one admits exactly its participant, and adds
+    nobody."""
     mid = new_meeting(twin, account.token, allow_before_host=True)
     keys = [new_guest_key() for _ in range(4)]
     accepted: set[str] = set()
+    grants: dict[int, dict[str, Any]] = {}
     for name, who in joins:
         response = httpx.post(
             f"{twin.base_url}/api/meetings/{mid}/join",
@@ -439,10 +605,29 @@ def test_each_accepted_join_adds_one_participant_per_person(
         assert response.status_code < 500, response.text
         if response.status_code == 200:
             accepted.add(response.json()["participant_id"])
+            grants[who] = response.json()
         else:
             assert set(response.json()) == {"error"}, response.text
     participants = [i for i in twin.meeting_items(mid) if i["sk"].startswith("P#")]
     assert sorted(i["participant_id"] for i in participants) == sorted(accepted)
+
+    admitted: set[str] = set()
+    with ExitStack() as sockets:
+        for n, data in socket_joins:
+            if not grants:
+                break
+            who = sorted(grants)[n % len(grants)]
+            ws = connect_with(twin, sockets, grants[who])
+            answer = request(ws, "join", data)
+            if answer["type"] == "reply":
+                assert data == {}, (data, answer)
+                assert answer["data"]["you"]["participant_id"] == grants[who]["participant_id"]
+                admitted.add(grants[who]["participant_id"])
+            else:
+                assert answer["error"]["code"] in ("invalid_input", "malformed_json"), answer
+        people = [i for i in twin.meeting_items(mid) if i["sk"].startswith("P#")]
+        assert sorted(i["participant_id"] for i in people) == sorted(accepted)
+        assert {i["participant_id"] for i in people if i["status"] == "admitted"} == admitted
 
 
 def test_the_generators_reach_the_inputs_that_matter() -> None:
