@@ -479,26 +479,60 @@ async function resume() {
   return true;
 }
 
+// While the page takes someone back in, it says so in place of the form: there is nothing to
+// fill in (the same person, no passcode), so nothing is offered that would suggest otherwise.
+// Off again once in the room, or when the form is needed after all (its status line then says
+// why). The camera and microphone check stays beside it, as it does in the lobby.
+function showReturning(on) {
+  let panel = $("returning");
+  if (on && !panel) {
+    panel = el("section", { id: "returning", class: "join-form host-wait stack", role: "status" },
+      el("h2", { text: "Taking you back into the meeting…" }),
+      el("p", { class: "muted", text: "You were in this meeting in this tab: you join again as yourself." }),
+      el("div", { class: "spinner", "aria-hidden": "true" }));
+    $("join").before(panel);
+  }
+  if (!panel) return;
+  panel.hidden = !on;
+  $("join").hidden = on;
+}
+
 // The tab was in the meeting, but too long ago to resume (or the network failed): the normal
 // join as the same person, with the name it used, and no passcode (someone already let in is
-// not asked again).
+// not asked again), without showing the form. The microphone and camera come back no more on
+// than they were in the meeting: the check opens them as this browser last chose before a
+// meeting, and someone who muted in the room must not come back heard.
 async function joinAgainAfterReload(saved) {
   // `saved`: what the tab held when this page loaded. Still there after a failed resume (only
   // an end, a removal or a refusal clears it), and nobody has pressed Join meanwhile.
-  if (!saved || session || page.lobby || !page.info || !page.info.live) return;
-  if (MeetingSession.resumeOutcome === "elsewhere") {
-    // Another tab of this browser is in the meeting as this person (a duplicated tab): joining
-    // here would push that one out.
-    status("You are in this meeting in another tab of this browser.");
-    return;
+  try {
+    if (!saved || session || page.lobby || !page.info || !page.info.live) return;
+    if (MeetingSession.resumeOutcome === "elsewhere") {
+      // Another tab of this browser is in the meeting as this person (a duplicated tab): joining
+      // here would push that one out.
+      status("You are in this meeting in another tab of this browser.");
+      return;
+    }
+    if (typeof MeetingSession.saved === "function" && !MeetingSession.saved(meetingId)) return;
+    if (!page.owner) {
+      page.name = $("name").value.trim();
+      if (!page.name) return; // nothing to join as: the form asks
+    }
+    showReturning(true);
+    const was = saved.devices || {};
+    if (check && !was.micOn && check.micOn) {
+      if (typeof check.setMic === "function") check.setMic(false);
+      else check.toggle?.("mic");
+    }
+    if (check && !was.cameraOn && check.cameraOn) {
+      if (typeof check.setCamera === "function") check.setCamera(false);
+      else check.toggle?.("camera");
+    }
+    status("Taking you back into the meeting…");
+    await enterMeeting({ passcode: null, fallbackPasscode: null });
+  } finally {
+    showReturning(false); // in the room (the lobby hidden with it), or back to the form
   }
-  if (typeof MeetingSession.saved === "function" && !MeetingSession.saved(meetingId)) return;
-  if (!page.owner) {
-    page.name = $("name").value.trim();
-    if (!page.name) return; // nothing to join as: the form asks
-  }
-  status("Taking you back into the meeting…");
-  await enterMeeting({ passcode: null, fallbackPasscode: null });
 }
 
 async function main() {
@@ -509,7 +543,11 @@ async function main() {
   try { $("name").value = localStorage.getItem(NAME_KEY) || ""; } catch { /* private mode */ }
   described = describe();
   const saved = typeof MeetingSession.saved === "function" ? MeetingSession.saved(meetingId) : null;
-  if (saved && saved.withinWindow && typeof MeetingSession.resume === "function" && (await resume())) return;
+  if (saved) showReturning(true); // straight back in (resume, or joinAgainAfterReload): no form
+  if (saved && saved.withinWindow && typeof MeetingSession.resume === "function" && (await resume())) {
+    showReturning(false); // in the room
+    return;
+  }
   // The check starts once the page knows who joins (a webinar attendee opens no devices).
   checking = described.then(() => (page.watch ? showWatch() : startCheck()));
   await checking;
