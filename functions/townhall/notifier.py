@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -72,6 +72,20 @@ class ConnectionNotifier:
             connection_id, message = batch[0]
             return [] if self._post_logged(connection_id, message) else [connection_id]
         results: Any = _executor().map(lambda d: (d[0], self._post_logged(*d)), batch)
+        return [connection_id for connection_id, delivered in results if not delivered]
+
+    def post_sequences(self, sequences: Iterable[tuple[str, Sequence[str]]]) -> list[str]:
+        """Deliver each connection its messages in order, connections concurrently; return the
+        gone connection ids (a gone connection gets none of its later messages)."""
+        batch = list(sequences)
+
+        def post_in_order(connection_id: str, messages: Sequence[str]) -> bool:
+            return all(self._post_logged(connection_id, m) for m in messages)
+
+        if len(batch) == 1:
+            connection_id, messages = batch[0]
+            return [] if post_in_order(connection_id, messages) else [connection_id]
+        results: Any = _executor().map(lambda s: (s[0], post_in_order(*s)), batch)
         return [connection_id for connection_id, delivered in results if not delivered]
 
     def _post_logged(self, connection_id: str, message: str) -> bool:

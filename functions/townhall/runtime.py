@@ -93,3 +93,43 @@ def signaling_for_event(event: dict[str, Any]) -> Any:
         context["domainName"], context.get("stage", STAGE), settings().ws_management_endpoint
     )
     return signaling_service(endpoint)
+
+
+def _outbox_endpoint(s: Settings) -> str:
+    if not s.ws_management_endpoint:
+        raise RuntimeError("the outbox functions need WS_MANAGEMENT_ENDPOINT")
+    return s.ws_management_endpoint
+
+
+def outbox_poster() -> Any:
+    """The notifier the outbox functions post through (they have no request to answer)."""
+    from townhall.notifier import ConnectionNotifier
+
+    return ConnectionNotifier(_outbox_endpoint(settings()))
+
+
+def outbox_fanout() -> Any:
+    return _outbox_fanout(settings())
+
+
+@functools.cache
+def _outbox_fanout(s: Settings) -> Any:
+    import os
+
+    from townhall.functions import OUTBOX_SLICE, invoke_env_var
+    from townhall.outbox.fanout import OutboxFanout
+    from townhall.outbox.slices import LambdaSlicePoster
+    from townhall.signaling import protocol
+    from townhall.store.participants import ParticipantStore
+
+    endpoint = _outbox_endpoint(s)
+    signaling = _signaling_service(s, endpoint)
+    slice_function = os.environ.get(invoke_env_var(OUTBOX_SLICE))
+    return OutboxFanout(
+        ParticipantStore(s.meetings_table),
+        outbox_poster(),
+        protocol.outbox_message,
+        on_gone=signaling.connections_gone,
+        close=signaling.close_connection,
+        slices=LambdaSlicePoster(slice_function) if slice_function else None,
+    )

@@ -33,6 +33,9 @@ class TableSpec:
     sort_key: KeySpec | None = None
     ttl_attribute: str | None = None
     indexes: tuple[IndexSpec, ...] = field(default_factory=tuple)
+    # The table's stream, if it has one: "NEW_IMAGE" (what the outbox consumer reads), or
+    # another DynamoDB StreamViewType.
+    stream_view: str | None = None
 
 
 ACCOUNTS = TableSpec(
@@ -49,6 +52,8 @@ MEETINGS = TableSpec(
     sort_key=KeySpec("sk"),
     ttl_attribute="ttl",
     indexes=(IndexSpec("by_host", KeySpec("host_id"), KeySpec("start_utc")),),
+    # The outbox: event items written with each change are delivered from this stream.
+    stream_view="NEW_IMAGE",
 )
 
 CONNECTIONS = TableSpec(

@@ -21,7 +21,9 @@ from aws_cdk import aws_apigatewayv2_authorizers as authorizers
 from aws_cdk import aws_apigatewayv2_integrations as integrations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from .config import (
@@ -169,6 +171,26 @@ WS_ACCESS_LOG_FIELDS = {
 }
 
 
+def _filter_pattern(pattern: dict[str, Any]) -> dict[str, Any]:
+    """A filter pattern as CDK's FilterCriteria.filter takes it: leaf lists of plain values or
+    FilterRule objects ({"prefix": ...} becomes FilterRule.begins_with)."""
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [
+                lambda_.FilterRule.begins_with(v["prefix"])[0]
+                if isinstance(v, dict) and set(v) == {"prefix"}
+                else v
+                for v in value
+            ]
+        return value
+
+    converted: dict[str, Any] = convert(pattern)
+    return converted
+
+
 def service_name(spec: functions.FunctionSpec) -> str:
     base = spec.logical_id.removesuffix("Function")
     return "townhall-" + re.sub(r"(?<!^)(?=[A-Z])", "-", base).lower()
@@ -195,9 +217,15 @@ class ApiStack(cdk.Stack):
         self.functions: dict[str, lambda_.Function] = {}
         for spec in functions.ALL_FUNCTIONS:
             self.functions[spec.logical_id] = self._function(spec, code, data)
+        for spec in functions.ALL_FUNCTIONS:
+            for target in spec.invokes:
+                self._grant_invoke(spec, target)
 
         self._http_api(data)
         self._websocket_api(data)
+        self.stream_failures: dict[str, sqs.Queue] = {}
+        for source in functions.ALL_STREAM_SOURCES:
+            self._stream_source(source, data)
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -286,6 +314,92 @@ class ApiStack(cdk.Stack):
             "tests/infra asserts no other action is granted on '*'.",
         )
         return fn
+
+    def _grant_invoke(self, caller: functions.FunctionSpec, target: functions.FunctionSpec) -> None:
+        """`caller` invokes `target` synchronously, by the name in its environment."""
+        fn = self.functions[caller.logical_id]
+        target_fn = self.functions[target.logical_id]
+        fn.add_environment(functions.invoke_env_var(target), target_fn.function_name)
+        # The function itself only: no version or alias ARN (the ":*" grant_invoke adds).
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["lambda:InvokeFunction"], resources=[target_fn.function_arn]
+            )
+        )
+
+    # -- streams -----------------------------------------------------------------------------
+
+    def _stream_source(self, source: functions.StreamSourceSpec, data: DataStack) -> None:
+        """The event source mapping of `source`, with its failure destination: an encrypted
+        queue that keeps what could not be delivered (Lambda sends the batch's place in the
+        stream, not the records) for 14 days."""
+        fn = self.functions[source.function.logical_id]
+        table = data.table(source.table)
+        if table.table_stream_arn is None:
+            raise ValueError(f"{source.table.logical_id} has no stream")
+        failures = sqs.Queue(
+            self,
+            f"{source.logical_id}Failures",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            failures,
+            "AwsSolutions-SQS3",
+            "This queue is itself the failure destination of the outbox's event source "
+            "mapping; it keeps failed batches' stream positions for an operator to inspect.",
+        )
+        self.stream_failures[source.logical_id] = failures
+        # Written out rather than table.grant_stream_read(): that grant would name this role
+        # in the data key's policy and make the data stack depend on this one.
+        role = fn.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "dynamodb:DescribeStream",
+                    "dynamodb:GetRecords",
+                    "dynamodb:GetShardIterator",
+                ],
+                resources=[table.table_stream_arn],
+            )
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(actions=["dynamodb:ListStreams"], resources=["*"])
+        )
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt"],
+                resources=[data.data_key.key_arn],
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"dynamodb.{self.region}.amazonaws.com"}
+                },
+            )
+        )
+        acknowledge(
+            role,
+            "AwsSolutions-IAM5[Resource::*]",
+            "dynamodb:ListStreams has no resource-level permissions (Lambda's event source "
+            "mapping calls it); the X-Ray actions of active tracing use '*' too.",
+        )
+        failures.grant_send_messages(fn)
+        lambda_.EventSourceMapping(
+            self,
+            source.logical_id,
+            target=fn,
+            event_source_arn=table.table_stream_arn,
+            starting_position=lambda_.StartingPosition.LATEST,
+            batch_size=source.batch_size,
+            max_batching_window=cdk.Duration.seconds(source.batching_window_seconds),
+            parallelization_factor=source.parallelization_factor,
+            bisect_batch_on_error=source.bisect_on_error,
+            retry_attempts=source.retry_attempts,
+            max_record_age=cdk.Duration.seconds(source.max_record_age_seconds),
+            report_batch_item_failures=source.report_batch_item_failures,
+            filters=[lambda_.FilterCriteria.filter(_filter_pattern(p)) for p in source.filters],
+            on_failure=event_sources.SqsDlq(failures),
+        )
 
     # -- HTTP API ----------------------------------------------------------------------------
 
@@ -428,6 +542,12 @@ class ApiStack(cdk.Stack):
             if not spec.manages_connections:
                 continue
             fn = fns[spec.logical_id]
+            # Functions that serve no WebSocket request (the outbox's) learn where to post
+            # from here; the others use it too, so every function posts to the same address.
+            fn.add_environment(
+                functions.ENV_WS_MANAGEMENT_ENDPOINT,
+                f"https://{self._execute_api_domain(self.ws_api.api_id)}/{routes.STAGE}",
+            )
             fn.add_to_role_policy(
                 iam.PolicyStatement(
                     actions=["execute-api:ManageConnections"],

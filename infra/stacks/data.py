@@ -107,6 +107,9 @@ class DataStack(cdk.Stack):
                     for index in spec.indexes
                 ]
                 or None,
+                dynamo_stream=(
+                    dynamodb.StreamViewType(spec.stream_view) if spec.stream_view else None
+                ),
                 deletion_protection=True,
                 removal_policy=cdk.RemovalPolicy.RETAIN,
             )

@@ -71,6 +71,9 @@ def test_function_configuration(synth: Synth, spec: functions.FunctionSpec) -> N
     }
     if spec.reads_signing_key:
         expected.add(functions.ENV_SIGNING_KEY_SECRET_ARN)
+    if spec.manages_connections:
+        expected.add(functions.ENV_WS_MANAGEMENT_ENDPOINT)
+    expected.update(functions.invoke_env_var(target) for target in spec.invokes)
     assert set(env) == expected
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Townhall"
     table_ids = _table_ids(synth)
@@ -149,8 +152,8 @@ def test_function_gets_exactly_its_tables(synth: Synth, spec: functions.Function
     granted: dict[str, set[str]] = {}
     for statement in _statements(synth, spec):
         ddb = {a for a in actions(statement) if a.startswith("dynamodb:")}
-        if not ddb:
-            continue
+        if not ddb or ddb <= STREAM_READ:
+            continue  # reading a stream: test_stream_consumers_read_only_their_stream
         assert ddb == actions(statement), "DynamoDB actions share a statement with others"
         for resource in as_list(statement["Resource"]):
             assert resource != "*"
@@ -228,9 +231,96 @@ def test_manage_connections_scoped_to_this_api(synth: Synth, spec: functions.Fun
 
 @pytest.mark.parametrize("spec", functions.ALL_FUNCTIONS, ids=lambda s: s.logical_id)
 def test_only_xray_on_star(synth: Synth, spec: functions.FunctionSpec) -> None:
+    allowed = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    if any(s.function == spec for s in functions.ALL_STREAM_SOURCES):
+        # No resource-level permissions; the event source mapping calls it.
+        allowed.add("dynamodb:ListStreams")
+    on_star = set()
     for statement in _statements(synth, spec):
         if "*" in as_list(statement["Resource"]):
-            assert actions(statement) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+            on_star |= actions(statement)
+    assert on_star <= allowed
+    assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= on_star
+
+
+STREAM_READ = {
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+}
+
+
+@pytest.mark.parametrize("spec", functions.ALL_FUNCTIONS, ids=lambda s: s.logical_id)
+def test_stream_consumers_read_only_their_stream(
+    synth: Synth, spec: functions.FunctionSpec
+) -> None:
+    sources = [s for s in functions.ALL_STREAM_SOURCES if s.function == spec]
+    statements = [
+        s for s in _statements(synth, spec) if actions(s) & (STREAM_READ - {"dynamodb:ListStreams"})
+    ]
+    if not sources:
+        assert statements == []
+        return
+    (source,) = sources
+    (statement,) = statements
+    assert actions(statement) == STREAM_READ - {"dynamodb:ListStreams"}
+    (resource,) = as_list(statement["Resource"])
+    assert "StreamArn" in json.dumps(resource)
+    assert mentions(resource, _table_ids(synth)[source.table.logical_id])
+
+
+@pytest.mark.parametrize("source", functions.ALL_STREAM_SOURCES, ids=lambda s: s.logical_id)
+def test_stream_event_source_mapping(synth: Synth, source: functions.StreamSourceSpec) -> None:
+    api = synth.stacks.api
+    (props,) = [
+        r["Properties"]
+        for r in synth.resources(api, "AWS::Lambda::EventSourceMapping").values()
+        if mentions(r["Properties"]["FunctionName"], synth.logical_id(api.functions[source.function.logical_id]))
+    ]
+    assert props["StartingPosition"] == "LATEST"
+    assert props["BatchSize"] == source.batch_size
+    assert props["MaximumBatchingWindowInSeconds"] == source.batching_window_seconds
+    assert props["ParallelizationFactor"] == source.parallelization_factor
+    assert props["BisectBatchOnFunctionError"] is source.bisect_on_error
+    assert props["MaximumRetryAttempts"] == source.retry_attempts
+    assert props["MaximumRecordAgeInSeconds"] == source.max_record_age_seconds
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    patterns = [json.loads(f["Pattern"]) for f in props["FilterCriteria"]["Filters"]]
+    assert patterns == list(source.filters)
+    assert "StreamArn" in json.dumps(props["EventSourceArn"])
+    queue = api.stream_failures[source.logical_id]
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": [synth.logical_id(queue), "Arn"]
+    }
+    queue_props = synth.template(api)["Resources"][synth.logical_id(queue)]["Properties"]
+    assert queue_props["SqsManagedSseEnabled"] is True
+    # Only the consumer may send to it, and only over TLS.
+    policies = [
+        r["Properties"]["PolicyDocument"]["Statement"]
+        for r in synth.resources(api, "AWS::SQS::QueuePolicy").values()
+        if mentions(r["Properties"]["Queues"], synth.logical_id(queue))
+    ]
+    assert any(
+        st["Effect"] == "Deny" and st["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for statements in policies
+        for st in statements
+    )
+
+
+@pytest.mark.parametrize("spec", functions.ALL_FUNCTIONS, ids=lambda s: s.logical_id)
+def test_functions_invoke_exactly_what_they_declare(
+    synth: Synth, spec: functions.FunctionSpec
+) -> None:
+    api = synth.stacks.api
+    statements = [
+        s for s in _statements(synth, spec) if any(a.startswith("lambda:") for a in actions(s))
+    ]
+    assert len(statements) == len(spec.invokes)
+    for statement, target in zip(statements, spec.invokes, strict=True):
+        assert actions(statement) == {"lambda:InvokeFunction"}
+        (resource,) = as_list(statement["Resource"])
+        assert resource == {"Fn::GetAtt": [synth.logical_id(api.functions[target.logical_id]), "Arn"]}
 
 
 def test_roles_have_no_managed_policies(synth: Synth) -> None:

@@ -45,6 +45,10 @@ def test_table_matches_spec(synth: Synth, spec: schema.TableSpec) -> None:
             "AttributeName": spec.ttl_attribute,
             "Enabled": True,
         }
+    if spec.stream_view:
+        assert props["StreamSpecification"] == {"StreamViewType": spec.stream_view}
+    else:
+        assert "StreamSpecification" not in props
     indexes = {gsi["IndexName"]: gsi for gsi in props.get("GlobalSecondaryIndexes", [])}
     assert set(indexes) == {index.name for index in spec.indexes}
     for index in spec.indexes:
