@@ -28,6 +28,7 @@ const MAX_RECONNECT_ATTEMPTS = 40;
 const OFFLINE_WAIT_MS = 30_000; // while the browser says offline, try at least this often
 const JOIN_TIMEOUT_MS = 10_000;
 const MAX_REPLAY_EVENTS = 1000; // about five minutes, then we give up and say so
+const SEEN_EVENTS = 4096; // event ids kept for dropping repeats: minutes of a busy meeting
 // The server keeps a dropped participant's place this long (docs/signaling.md).
 export const RECONNECT_WINDOW_MS = 120_000;
 const RESUME_MARGIN_MS = 5_000; // a reload this close to the window's end joins afresh
@@ -61,6 +62,9 @@ export class MeetingSession {
     this.you = null;
     this.state = "connecting"; // connecting | waiting | admitted | reconnecting | FINAL
     this.seq = 0;
+    // Ids of the events seen in this session, oldest first (see alreadyHave).
+    this.seen = new Set();
+    this.seenSession = null;
     this.listeners = new Map();
     this.connection = null;
     this.ready = false; // this.connection has answered its join
@@ -564,7 +568,25 @@ export class MeetingSession {
 
   // -- events ------------------------------------------------------------------------------
 
+  // Events are delivered at least once (a retried outbox batch can bring one again), each with
+  // an id unique in its session: a repeat is dropped before anything reacts to it. Commits can
+  // land out of seq order, so "older than the newest" is not a repeat; only the same id is.
+  alreadyHave(event) {
+    const id = event.event_id;
+    if (typeof id !== "string") return false;
+    const session = this.grant ? this.grant.session_id : null;
+    if (session !== this.seenSession) {
+      this.seen.clear();
+      this.seenSession = session;
+    }
+    if (this.seen.has(id)) return true;
+    this.seen.add(id);
+    if (this.seen.size > SEEN_EVENTS) this.seen.delete(this.seen.values().next().value);
+    return false;
+  }
+
   receive(event) {
+    if (this.alreadyHave(event)) return;
     this.seq = Math.max(this.seq, event.seq || 0);
     const data = event.data || {};
     switch (event.event) {
