@@ -14,7 +14,9 @@ neither share the twin's interpreter lock nor starve one loop). Phases, each bou
    join fan-outs still in flight. Reported on its own, so it does not land in the chat tail.
 3. Chat. The host sends `--messages` chats one after another, each waiting for its reply; each
    receiver stamps each message's arrival. Latency is arrival minus send over every (message,
-   receiver) pair, on the system-wide monotonic clock all processes share.
+   receiver) pair, on the system-wide monotonic clock all processes share. The sender's wait
+   for each reply is reported too (`reply_ms`): with the outbox the reply no longer waits for
+   the fan-out.
 4. Reference, in the same run: the emulator's floor, the same number of messages posted to the
    same connections through the management API by the production posting client
    (`ConnectionNotifier.post_many`: same threads, same signing), with none of our handler code
@@ -133,11 +135,13 @@ async def _clients(
             await sender.request("chat", {"text": "warm-up"}, within=60)
             await asyncio.sleep(SETTLE_SECONDS)
             sent: dict[str, float] = {}
+            replies: list[float] = []
             for i in range(argument):
                 text = f"m{i}"
                 sent[text] = time.perf_counter()
                 await sender.request("chat", {"text": text}, within=60)
-            pipe.send(("sent", sent))
+                replies.append((time.perf_counter() - sent[text]) * 1000)
+            pipe.send(("sent", (sent, replies)))
         elif command == "arrivals":
             await asyncio.sleep(SETTLE_SECONDS)
             # The sender's own copies are not deliveries.
@@ -288,7 +292,7 @@ def measure(
         drained = fleet.ask("drain", PHASE_LIMIT_SECONDS)
         drain_s = max(0.0, max(drained) - max(last_replies)) if not seeded else 0.0
         timers.take()
-        (sent,) = fleet.ask("chat", messages, only_host=True)
+        ((sent, replies),) = fleet.ask("chat", messages, only_host=True)
         chat_timings = [t for t in timers.take() if t.route == "chat"]
         floor_sent = reference_posts(twin, messages)
         arrivals = [a for share in fleet.ask("arrivals") for a in share]
@@ -307,6 +311,8 @@ def measure(
         "join_seconds": round(joined_at - started, 1),
         "drain_seconds": round(drain_s, 2),
         "receivers": len(arrivals),
+        # The sender's wait for its reply, and every receiver's wait for the message.
+        "reply_ms": _stats(replies),
         "ours_ms": _stats(ours),
         "reference_ms": _stats(floor),
         "missing": len(sent) * len(arrivals) - len(ours),
