@@ -4,6 +4,10 @@ moto keeps its tables in process memory, so the twin snapshots them into the dat
 stop, and every few seconds while running (writing a file only when its table changed), and
 restores them on start. A user's scheduled meetings therefore survive Ctrl-C.
 
+A table whose spec has a `stream_view` gets a stream (the Meetings table: the outbox, read by
+event_source.py). Restoring writes the items back, so they enter the stream as INSERTs; the
+stream pollers start after the restore, at the stream's end, so none of them is delivered.
+
 moto runs in a child process of its own: its server is pure Python, and sharing one
 interpreter lock with the twin's Lambda threads and its WebSocket loop made every request wait
 on the others (a 50-item query took ~80 ms in-process). The child dies with the twin.
@@ -92,7 +96,8 @@ def table_name(spec: TableSpec) -> str:
 
 
 def create_table_request(spec: TableSpec) -> dict[str, Any]:
-    """The CreateTable request for a spec: keys, GSIs (projecting ALL), on-demand billing."""
+    """The CreateTable request for a spec: keys, GSIs (projecting ALL), on-demand billing,
+    and the table's stream when the spec has one (`stream_view`: what its records carry)."""
     key_specs = [spec.partition_key, spec.sort_key]
     for index in spec.indexes:
         key_specs += [index.partition_key, index.sort_key]
@@ -123,6 +128,8 @@ def create_table_request(spec: TableSpec) -> dict[str, Any]:
             }
             for index in spec.indexes
         ]
+    if spec.stream_view is not None:
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": spec.stream_view}
     return request
 
 

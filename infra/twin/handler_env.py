@@ -8,7 +8,7 @@ puts the previous values back when it stops.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
@@ -16,6 +16,8 @@ from townhall.functions import (
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_FILE,
     ENV_WS_MANAGEMENT_ENDPOINT,
+    FunctionSpec,
+    invoke_env_var,
 )
 
 SERVICE_NAME = "townhall"
@@ -29,16 +31,29 @@ def handler_environment(
     management_endpoint: str,
     signing_key_file: Path,
     public_base_url: str,
+    lambda_endpoint: str,
+    functions: Iterable[FunctionSpec] = (),
 ) -> dict[str, str]:
-    """Every variable the twin sets for the handlers."""
+    """Every variable the twin sets for the handlers.
+
+    A function that invokes another (`FunctionSpec.invokes`) learns its name from
+    `invoke_env_var(target)`; in the twin that is the target's logical id, which the twin's
+    Invoke API accepts as a function name (as it accepts "townhall-<id>" and ARNs).
+    """
+    invoked = {
+        invoke_env_var(target): target.logical_id for spec in functions for target in spec.invokes
+    }
     return {
         **table_names,
         **FAKE_CREDENTIALS,
         "AWS_DEFAULT_REGION": REGION,
         "AWS_REGION": REGION,  # Lambda sets both
-        # Only DynamoDB goes to moto. Any other AWS call a handler makes fails loudly
-        # (no such endpoint, fake credentials) instead of reaching a moto stub.
+        # DynamoDB goes to moto and Lambda to the twin's own Invoke API. Any other AWS call
+        # a handler makes fails loudly (no such endpoint, fake credentials) instead of
+        # reaching a moto stub.
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
+        **invoked,
         # Never ask the EC2 metadata service for credentials; there is none on loopback.
         "AWS_EC2_METADATA_DISABLED": "true",
         ENV_WS_MANAGEMENT_ENDPOINT: management_endpoint,

@@ -21,6 +21,16 @@ management API) then no longer shares an interpreter lock with handler code, whi
 a benchmark wants. Handler overrides must then be importable in a fresh process and cannot
 share state with the test that set them, so tests use the default, threads.
 
+Invocations through the twin's Lambda Invoke API (`invoke_through_api`: a handler calling
+another function synchronously, as the outbox consumer calls its slices) run on a pool of their
+own, `invoke_concurrency` threads, and are never queued: when all are busy the API answers 429
+TooManyRequestsException, as Lambda does at its concurrency limit, and the caller's SDK
+retries. The caller holds one of the shared threads while it waits; if its callee queued for
+the same threads, callers filling all of them would wait on callees that can never start. With
+processes=N, and when some function declares `invokes`, they run in a second set of N worker
+processes (started with the first): past N a call waits for a worker, its timeout running, and
+past `invoke_concurrency` in flight it is refused with 429.
+
 `observers` (InvocationObserver) are told when each handler starts and finishes, on the
 thread (or in the worker process) that runs it: the one hook for watching invocations from
 outside (the control-plane benchmarks time them through it). The runtime knows nothing of
@@ -40,6 +50,7 @@ import multiprocessing
 import os
 import pickle
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,6 +65,8 @@ log = logging.getLogger(__name__)
 
 FUNCTION_NAME_PREFIX = "townhall-"
 DEFAULT_MAX_CONCURRENCY = 16
+# Invocations through the Invoke API at once (threads of their own; see the module docstring).
+DEFAULT_INVOKE_CONCURRENCY = 64
 WORKER_START_TIMEOUT_SECONDS = 120.0
 
 Handler = Callable[[Any, Any], Any]
@@ -96,6 +109,11 @@ class LambdaInvocationError(Exception):
         self.function_name = function_name
         self.error_type = error_type
         self.error_message = error_message
+
+
+class LambdaThrottled(Exception):
+    """Every thread (or worker) for Invoke API calls is busy: Lambda's 429
+    TooManyRequestsException (Reason ConcurrentInvocationLimitExceeded), which SDKs retry."""
 
 
 @dataclass
@@ -146,7 +164,10 @@ class LocalLambdaRuntime:
         fresh_import_packages: Iterable[str] = ("handlers",),
         processes: int = 0,
         observers: Sequence[InvocationObserver] = (),
+        invoke_concurrency: int = DEFAULT_INVOKE_CONCURRENCY,
     ) -> None:
+        if invoke_concurrency < 1:
+            raise ValueError("invoke_concurrency must be at least 1")
         self._specs = {spec.logical_id: spec for spec in functions}
         overrides = dict(handler_overrides or {})
         unknown = set(overrides) - set(self._specs)
@@ -164,30 +185,53 @@ class LocalLambdaRuntime:
             thread_name_prefix="lambda",
             initializer=self._give_thread_an_event_loop,
         )
+        # Invoke API calls: threads of their own, at most this many busy (never queued).
+        self._api_pool = ThreadPoolExecutor(
+            max_workers=invoke_concurrency,
+            thread_name_prefix="lambda-invoke",
+            initializer=self._give_thread_an_event_loop,
+        )
+        self._api_limit = invoke_concurrency
+        self._api_busy = 0
+        self._api_lock = threading.Lock()
         for package in fresh_import_packages:
             _forget_modules(package)
         self._workers: ProcessPoolExecutor | None = None
+        self._api_workers: ProcessPoolExecutor | None = None
         if processes > 0:
-            self._workers = ProcessPoolExecutor(
-                max_workers=processes,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker,
-                initargs=(
-                    list(sys.path),
-                    dict(os.environ),
-                    sorted(set(self._handler_paths.values())),
-                    # Pickled here and unpickled by the worker once it is set up (see
-                    # InvocationObserver), not by multiprocessing before the initializer runs.
-                    pickle.dumps(self._observers),
-                ),
-            )
-            # Start every worker now (spawn, imports): the twin's start waits for it, and no
-            # invocation pays it against its timeout.
-            warming = [self._workers.submit(_warm_worker) for _ in range(processes)]
-            concurrent.futures.wait(warming, timeout=WORKER_START_TIMEOUT_SECONDS)
+            self._workers = self._start_workers(processes)
+            # Only when some function calls another: a second set, so that callers filling
+            # every worker never wait on callees queued behind them.
+            # Past `processes` busy, a call waits for one of them (its timeout running), up to
+            # `invoke_concurrency` in flight; a benchmark's slices then queue rather than fail.
+            if any(spec.invokes for spec in self._specs.values()):
+                self._api_workers = self._start_workers(processes)
+
+    def _start_workers(self, processes: int) -> ProcessPoolExecutor:
+        workers = ProcessPoolExecutor(
+            max_workers=processes,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(
+                list(sys.path),
+                dict(os.environ),
+                sorted(set(self._handler_paths.values())),
+                # Pickled here and unpickled by the worker once it is set up (see
+                # InvocationObserver), not by multiprocessing before the initializer runs.
+                pickle.dumps(self._observers),
+            ),
+        )
+        # Start every worker now (spawn, imports): the twin's start waits for it, and no
+        # invocation pays it against its timeout.
+        warming = [workers.submit(_warm_worker) for _ in range(processes)]
+        concurrent.futures.wait(warming, timeout=WORKER_START_TIMEOUT_SECONDS)
+        return workers
 
     def spec(self, logical_id: str) -> FunctionSpec:
         return self._specs[logical_id]
+
+    def logical_ids(self) -> list[str]:
+        return list(self._specs)
 
     def handler_path(self, logical_id: str) -> str:
         return self._handler_paths[logical_id]
@@ -197,6 +241,29 @@ class LocalLambdaRuntime:
 
         Raises LambdaInvocationError when the invocation fails in any way.
         """
+        return await self._invoke(logical_id, event, self._pool, self._workers)
+
+    async def invoke_through_api(self, logical_id: str, event: Any) -> Any:
+        """Like `invoke`, for the Invoke API: on threads (or workers) of its own, so a handler
+        waiting on another cannot starve it of a thread; raises LambdaThrottled when every
+        one is busy, instead of queueing."""
+        with self._api_lock:
+            if self._api_busy >= self._api_limit:
+                raise LambdaThrottled(function_name(self._specs[logical_id]))
+            self._api_busy += 1
+        try:
+            return await self._invoke(logical_id, event, self._api_pool, self._api_workers)
+        finally:
+            with self._api_lock:
+                self._api_busy -= 1
+
+    async def _invoke(
+        self,
+        logical_id: str,
+        event: Any,
+        pool: ThreadPoolExecutor,
+        workers: ProcessPoolExecutor | None,
+    ) -> Any:
         spec = self._specs[logical_id]
         name = function_name(spec)
         try:
@@ -204,8 +271,8 @@ class LocalLambdaRuntime:
         except (TypeError, ValueError) as exc:  # a bug in the emulator, not in the handler
             raise LambdaInvocationError(name, "InvalidRequestContentException", str(exc)) from exc
         context = self._new_context(spec)
-        if self._workers is not None:
-            return await self._invoke_in_worker(logical_id, payload, context)
+        if workers is not None:
+            return await self._invoke_in_worker(workers, logical_id, payload, context)
         loop = asyncio.get_running_loop()
         running = asyncio.Event()
 
@@ -214,9 +281,7 @@ class LocalLambdaRuntime:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(running.set)
 
-        future = loop.run_in_executor(
-            self._pool, self._call, logical_id, payload, context, mark_running
-        )
+        future = loop.run_in_executor(pool, self._call, logical_id, payload, context, mark_running)
         # The timeout counts from when the handler starts, not from when the invocation was
         # queued: Lambda would have scaled out rather than queue it behind a busy pool.
         wait_running = asyncio.ensure_future(running.wait())
@@ -238,12 +303,13 @@ class LocalLambdaRuntime:
             )
         return result
 
-    async def _invoke_in_worker(self, logical_id: str, payload: Any, context: LambdaContext) -> Any:
-        assert self._workers is not None
+    async def _invoke_in_worker(
+        self, workers: ProcessPoolExecutor, logical_id: str, payload: Any, context: LambdaContext
+    ) -> Any:
         spec = self._specs[logical_id]
         name = context.function_name
         future = asyncio.get_running_loop().run_in_executor(
-            self._workers,
+            workers,
             _call_in_worker,
             logical_id,
             self._handler_paths[logical_id],
@@ -270,9 +336,12 @@ class LocalLambdaRuntime:
     def close(self) -> None:
         # Do not wait: a handler stuck past its timeout must not hang the twin's shutdown.
         self._pool.shutdown(wait=False, cancel_futures=True)
-        if self._workers is not None:
-            processes = list(getattr(self._workers, "_processes", {}).values())
-            self._workers.shutdown(wait=False, cancel_futures=True)
+        self._api_pool.shutdown(wait=False, cancel_futures=True)
+        for workers in (self._workers, self._api_workers):
+            if workers is None:
+                continue
+            processes = list(getattr(workers, "_processes", {}).values())
+            workers.shutdown(wait=False, cancel_futures=True)
             for process in processes:
                 process.join(2)
                 if process.is_alive():  # a handler stuck past its timeout

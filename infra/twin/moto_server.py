@@ -22,7 +22,16 @@ TransactWriteItems moto deep-copies every table the transaction names, to restor
 transaction fails. The meetings table holds every meeting, participant and chat message, so
 each `join` and `chat` copied all of them. Here only the items the transaction writes are
 kept (as they were, or as absent) and put back on failure: the same outcome, and unlike
-restoring a whole copy it does not undo other requests that landed meanwhile.
+restoring a whole copy it does not undo other requests that landed meanwhile. A table with a
+stream (the Meetings table: the outbox) keeps this fast path: the stream's length is noted
+before the transaction, and a rollback also drops every stream record appended since (the
+transaction's own writes and the rollback's put/delete), so a cancelled transaction leaves no
+stream record, as in DynamoDB.
+
+The streams are bounded as DynamoDB's are (`_install_stream_bounds`): records older than 24
+hours are trimmed, and so are the oldest beyond a count (200,000) that keeps moto's memory in
+check; sequence numbers stay what they were. The shard iterators moto registers on every
+GetRecords are dropped once used (a poller asks every few milliseconds).
 
 Above all, it isolates concurrent requests as DynamoDB does (`_install_isolation`): moto alone
 lets two transactions conditional on the same item both commit.
@@ -32,6 +41,9 @@ Run by path (`python infra/twin/moto_server.py -H 127.0.0.1 -p PORT`): it import
 
 from __future__ import annotations
 
+import bisect
+import datetime
+import itertools
 import json
 import os
 import sys
@@ -61,6 +73,18 @@ FREEZE_INTERVAL_SECONDS = 1.0
 # (bench/); the twin never sets it.
 ISOLATION_VARIABLE = "TWIN_DYNAMODB_ISOLATION"
 SWITCH_INTERVAL_VARIABLE = "TWIN_MOTO_SWITCH_INTERVAL"
+# DynamoDB Streams keeps a record 24 hours; the twin trims older ones. The count bounds moto's
+# memory besides (a record holds the item's image): at 200,000 the oldest tenth is trimmed.
+# Both can be lowered through the environment, for tests of the trimming.
+STREAM_RETENTION_VARIABLE = "TWIN_STREAM_RETENTION_SECONDS"
+STREAM_MAX_RECORDS_VARIABLE = "TWIN_STREAM_MAX_RECORDS"
+DEFAULT_STREAM_RETENTION_SECONDS = 24 * 3600
+DEFAULT_STREAM_MAX_RECORDS = 200_000
+# How often a shard looks for records past their retention (on a write; the check is cheap,
+# the trim a list slice).
+STREAM_AGE_CHECK_SECONDS = 1.0
+# Shard iterators obtained but never used are kept up to this many (the oldest go first).
+MAX_SHARD_ITERATORS = 1000
 
 
 def is_wire_ready(value: Any) -> bool:
@@ -74,7 +98,12 @@ def is_wire_ready(value: Any) -> bool:
     return False
 
 
-def install(*, isolate: bool = True) -> None:
+def install(
+    *,
+    isolate: bool = True,
+    stream_retention_seconds: float = DEFAULT_STREAM_RETENTION_SECONDS,
+    stream_max_records: int = DEFAULT_STREAM_MAX_RECORDS,
+) -> None:
     from moto.dynamodb.responses import DynamoResult
 
     stock = DynamoResult.execute_result
@@ -90,6 +119,7 @@ def install(*, isolate: bool = True) -> None:
     DynamoResult.execute_result = execute_result  # type: ignore[method-assign]
     _install_transaction_tokens()
     _install_transaction_item_backups()
+    _install_stream_bounds(stream_retention_seconds, stream_max_records)
     if isolate:
         _install_isolation()
 
@@ -163,7 +193,15 @@ def main(argv: list[str]) -> None:
     switch_interval = os.environ.get(SWITCH_INTERVAL_VARIABLE)
     if switch_interval:
         sys.setswitchinterval(float(switch_interval))
-    install(isolate=os.environ.get(ISOLATION_VARIABLE, "on") != "off")
+    install(
+        isolate=os.environ.get(ISOLATION_VARIABLE, "on") != "off",
+        stream_retention_seconds=float(
+            os.environ.get(STREAM_RETENTION_VARIABLE, DEFAULT_STREAM_RETENTION_SECONDS)
+        ),
+        stream_max_records=int(
+            os.environ.get(STREAM_MAX_RECORDS_VARIABLE, DEFAULT_STREAM_MAX_RECORDS)
+        ),
+    )
     _keep_collections_short()
     moto_main(argv)
 
@@ -214,22 +252,24 @@ def _install_transaction_item_backups() -> None:
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> Any:
         try:
             backups = [_item_backup(self, item) for item in transact_items]
+            marks = _stream_marks(self, transact_items)
         except Exception:
             return stock(self, transact_items)  # malformed: moto reports it as it does
-        if any(backup is None for backup in backups):
-            return stock(self, transact_items)
         inside.active = True
         try:
             return stock(self, transact_items)
         except Exception:
-            for backup in reversed(backups):
-                assert backup is not None
-                table_name, key, before = backup
-                if before is None:
-                    if self.get_item(table_name, key) is not None:
-                        self.delete_item(table_name, key)
-                else:
-                    self.put_item(table_name, before)
+            try:
+                for table_name, key, before in reversed(backups):
+                    if before is None:
+                        if self.get_item(table_name, key) is not None:
+                            self.delete_item(table_name, key)
+                    else:
+                        self.put_item(table_name, before)
+            finally:
+                # After the restore: its put/delete appended records of their own.
+                for shard, end in marks:
+                    drop_stream_records_from(shard, end)
             raise
         finally:
             inside.active = False
@@ -238,16 +278,11 @@ def _install_transaction_item_backups() -> None:
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
 
 
-def _item_backup(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any], Any] | None:
-    """(table, key, the item's attributes or None if absent); None when the table has a
-    stream (a restore by put/delete would add stream records: moto's way then)."""
+def _item_backup(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any], Any]:
+    """(table, key, the item's attributes or None if absent)."""
     _, op = next(iter(item.items()))
     table_name = op["TableName"]
     table = backend.get_table(table_name)
-    if getattr(table, "stream_specification", None) and table.stream_specification.get(
-        "StreamEnabled"
-    ):
-        return None
     if "Key" in op:
         key = op["Key"]
     else:
@@ -257,6 +292,124 @@ def _item_backup(backend: Any, item: dict[str, Any]) -> tuple[str, dict[str, Any
             key[table.range_key_attr] = attrs[table.range_key_attr]
     current = backend.get_item(table_name, key)
     return table_name, key, current.to_json()["Attributes"] if current is not None else None
+
+
+def _stream_marks(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[Any, int]]:
+    """(stream shard, the sequence number its next record will take) for each table of the
+    transaction that has a stream. Requests are served one at a time (`_install_isolation`),
+    so every record past the mark until the transaction ends is the transaction's own."""
+    marks: list[tuple[Any, int]] = []
+    seen: set[str] = set()
+    for item in transact_items:
+        _, op = next(iter(item.items()))
+        table_name = op["TableName"]
+        if table_name in seen:
+            continue
+        seen.add(table_name)
+        shard = backend.get_table(table_name).stream_shard
+        if shard is not None:
+            marks.append((shard, shard.starting_sequence_number + len(shard.items)))
+    return marks
+
+
+def drop_stream_records_from(shard: Any, sequence_number: int) -> None:
+    """Remove the shard's records numbered `sequence_number` and later. Counted from the
+    shard's start as it is now, so a trim of the oldest records meanwhile changes nothing."""
+    keep = max(0, sequence_number - shard.starting_sequence_number)
+    del shard.items[keep:]
+
+
+def trim_stream(shard: Any, *, retention_seconds: float, max_records: int) -> int:
+    """Drop the shard's records older than the retention, and the oldest past `max_records`
+    (down to nine tenths of it, so the list is cut once per many writes rather than on each);
+    returns how many went.
+
+    moto numbers a new record `starting_sequence_number + len(items)` and finds one by the
+    same arithmetic, so the start moves up by as many as were dropped: every record keeps its
+    number, and an iterator pointing before the new start is refused (TrimmedDataAccess).
+    """
+    from moto.core.utils import utcnow
+
+    items = shard.items
+    drop = 0
+    if len(items) > max_records:
+        drop = len(items) - max_records + max_records // 10
+    now = time.monotonic()
+    if now - getattr(shard, "twin_age_checked", 0.0) >= STREAM_AGE_CHECK_SECONDS:
+        shard.twin_age_checked = now
+        cutoff = utcnow() - datetime.timedelta(seconds=retention_seconds)
+        # Records are appended as they are made, so their times only grow.
+        expired = bisect.bisect_left(
+            items, cutoff, key=lambda r: r.record["dynamodb"]["ApproximateCreationDateTime"]
+        )
+        drop = max(drop, expired)
+    drop = min(drop, len(items))
+    if drop:
+        del items[:drop]
+        shard.starting_sequence_number += drop
+    return drop
+
+
+def _install_stream_bounds(retention_seconds: float, max_records: int) -> None:
+    """Keep every stream within DynamoDB's 24 hours (and a count), answer a read of trimmed
+    records as DynamoDB does, and forget shard iterators once used."""
+    from moto.core.exceptions import ServiceException
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    if max_records < 1 or retention_seconds <= 0:
+        raise ValueError("a stream must keep at least one record for some time")
+    stock_add = StreamShard.add
+    stock_get = StreamShard.get
+    stock_iterator = DynamoDBStreamsBackend.get_shard_iterator
+
+    def add(self: Any, old: Any, new: Any) -> None:
+        stock_add(self, old, new)
+        trim_stream(self, retention_seconds=retention_seconds, max_records=max_records)
+
+    def trimmed(sequence_number: int) -> ServiceException:
+        return ServiceException(
+            "TrimmedDataAccessException",
+            f"the stream no longer holds sequence number {sequence_number} (trimmed)",
+        )
+
+    def get(self: Any, start: int, quantity: int) -> list[dict[str, Any]]:
+        if start < self.starting_sequence_number:
+            raise trimmed(start)
+        return stock_get(self, start, quantity)
+
+    def get_shard_iterator(self: Any, *args: Any, **kwargs: Any) -> Any:
+        iterator = stock_iterator(self, *args, **kwargs)
+        if iterator.sequence_number < iterator.stream_shard.starting_sequence_number:
+            del self.shard_iterators[iterator.arn]
+            raise trimmed(iterator.sequence_number)
+        _forget_old_iterators(self.shard_iterators)
+        return iterator
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        # Used once: its answer names the next one. AWS would accept it again for 15 minutes;
+        # no poller does that, and keeping each one would grow without bound.
+        iterator = self.shard_iterators.pop(iterator_arn, None)
+        if iterator is None:
+            raise ServiceException(
+                "ExpiredIteratorException", "the shard iterator was used already or expired"
+            )
+        answer: dict[str, Any] = iterator.get(limit)
+        _forget_old_iterators(self.shard_iterators)
+        return answer
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_shard_iterator = get_shard_iterator  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+def _forget_old_iterators(iterators: dict[str, Any]) -> None:
+    """The dict keeps insertion order: the first ones are the oldest."""
+    excess = len(iterators) - MAX_SHARD_ITERATORS
+    if excess > 0:
+        for arn in list(itertools.islice(iterators, excess)):
+            del iterators[arn]
 
 
 if __name__ == "__main__":

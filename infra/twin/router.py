@@ -3,6 +3,7 @@
 ws  /<stage>                      -> WebSocket API           (wss://…/ws behind CloudFront)
 http /<stage>/@connections/{id}   -> management API          (the execute-api domain)
 http /api/*                       -> HTTP API, payload 2.0   (CloudFront /api/* behaviour)
+http /2015-03-31/functions/*      -> Lambda's Invoke API      (lambda.<region>.amazonaws.com)
 http anything else                -> web/ static files        (CloudFront default: S3)
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from starlette.types import Receive, Scope, Send
 
 from infra.twin.http_api import API_PREFIX, HttpApi
+from infra.twin.lambda_api import LambdaApi, is_lambda_path
 from infra.twin.management_api import ManagementApi, is_management_path
 from infra.twin.static_site import StaticSite
 from infra.twin.websocket_api import WebSocketApi
@@ -24,11 +26,13 @@ class TwinRouter:
         management_api: ManagementApi,
         http_api: HttpApi,
         static_site: StaticSite,
+        lambda_api: LambdaApi | None = None,
     ) -> None:
         self.websocket_api = websocket_api
         self.management_api = management_api
         self.http_api = http_api
         self.static_site = static_site
+        self.lambda_api = lambda_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -50,6 +54,8 @@ class TwinRouter:
             await self.management_api(scope, receive, send)
         elif path.startswith(API_PREFIX):
             await self.http_api(scope, receive, send)
+        elif self.lambda_api is not None and is_lambda_path(path):
+            await self.lambda_api(scope, receive, send)
         else:
             await self.static_site(scope, receive, send)
 

@@ -5,10 +5,12 @@
         websockets.connect(twin.ws_url + "?meeting=...", subprotocols=["townhall", token])
 
 Starting a twin starts LocalDynamoDB (restoring the data folder), sets the handlers'
-environment, and serves the router (web app, HTTP API, WebSocket API, management API) from
-one uvicorn server on its own thread and event loop, so blocking test code and async test
-code can both talk to it. Stopping closes every socket (each one's `$disconnect` runs),
-stops the server, snapshots the tables and restores the environment.
+environment, starts the stream pollers (event_source.py: Lambda's event source mappings, read
+from the end of each stream as it is after the restore), and serves the router (web app, HTTP
+API, WebSocket API, management API, Lambda's Invoke API) from one uvicorn server on its own
+thread and event loop, so blocking test code and async test code can both talk to it.
+Stopping stops the pollers, closes every socket (each one's `$disconnect` runs), stops the
+server, snapshots the tables and restores the environment.
 
 moto's state and `os.environ` belong to the whole process, so only one twin may run at a
 time in a process; starting a second one raises.
@@ -32,10 +34,13 @@ import uvicorn
 from infra.twin import log_redaction, ports
 from infra.twin.connections import ConnectionRegistry
 from infra.twin.dynamodb import DEFAULT_SNAPSHOT_INTERVAL_SECONDS, LocalDynamoDB
+from infra.twin.event_source import EventSources
 from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 from infra.twin.handler_env import EnvironmentPatch, handler_environment
 from infra.twin.http_api import HttpApi
+from infra.twin.lambda_api import LambdaApi
 from infra.twin.lambda_runtime import (
+    DEFAULT_INVOKE_CONCURRENCY,
     DEFAULT_MAX_CONCURRENCY,
     InvocationObserver,
     LocalLambdaRuntime,
@@ -47,7 +52,7 @@ from infra.twin.static_site import StaticSite
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
 from townhall import clock, routes
-from townhall.functions import ALL_FUNCTIONS, FunctionSpec
+from townhall.functions import ALL_FUNCTIONS, ALL_STREAM_SOURCES, FunctionSpec, StreamSourceSpec
 from townhall.store.migrations import migrate
 
 if TYPE_CHECKING:
@@ -79,6 +84,11 @@ class TwinOptions:
     web_dir: Path = REPO_ROOT / "web"
     snapshot_interval_seconds: float = DEFAULT_SNAPSHOT_INTERVAL_SECONDS
     lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY
+    # Invocations through the twin's Lambda Invoke API at once, on threads of their own (past
+    # that: 429, which the caller's SDK retries); see lambda_runtime.py.
+    lambda_invoke_concurrency: int = DEFAULT_INVOKE_CONCURRENCY
+    # The streams polled into functions (Lambda's event source mappings); () for none.
+    stream_sources: tuple[StreamSourceSpec, ...] = ALL_STREAM_SOURCES
     # Run the handlers in this many worker processes instead of threads (0: threads). For
     # benchmarks: the emulator then has an interpreter to itself. See lambda_runtime.py.
     lambda_processes: int = 0
@@ -110,6 +120,7 @@ class LocalTwin:
         self.registry = ConnectionRegistry()
         self._environment = EnvironmentPatch()
         self._runtime: LocalLambdaRuntime | None = None
+        self._event_sources: EventSources | None = None
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -158,6 +169,8 @@ class LocalTwin:
             management_endpoint=self.management_endpoint,
             signing_key_file=self.signing_key_file,
             public_base_url=self.base_url,
+            lambda_endpoint=self.lambda_endpoint,
+            functions=self.options.functions,
         )
         self._environment.apply(environment)
         log_redaction.install()
@@ -172,7 +185,17 @@ class LocalTwin:
             max_concurrency=options.lambda_concurrency,
             processes=options.lambda_processes,
             observers=options.invocation_observers,
+            invoke_concurrency=options.lambda_invoke_concurrency,
         )
+        # Before serving, and after the restore and the migrations: the pollers start at each
+        # stream's end, so no restored item is delivered and no new one is missed.
+        self._event_sources = EventSources(
+            options.stream_sources,
+            self._runtime,
+            dynamodb_endpoint=self.dynamodb.endpoint_url,
+            failures_dir=self.data_dir / "failures",
+        )
+        self._event_sources.start()
         router = TwinRouter(
             websocket_api=WebSocketApi(
                 self._runtime,
@@ -188,6 +211,7 @@ class LocalTwin:
             management_api=ManagementApi(self.registry),
             http_api=HttpApi(self._runtime),
             static_site=StaticSite(options.web_dir),
+            lambda_api=LambdaApi(self._runtime),
         )
         config = uvicorn.Config(
             router,
@@ -260,6 +284,9 @@ class LocalTwin:
             # Nodes first: draining deregisters them in DynamoDB, which must still be up.
             for node in self.media_nodes:
                 node.stop()
+            # Before the server: a batch in flight posts through the management API.
+            if self._event_sources is not None:
+                self._event_sources.stop()
             if self._server is not None and self._thread is not None:
                 self._server.should_exit = True
                 self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)
@@ -313,6 +340,11 @@ class LocalTwin:
         return self.dynamodb.endpoint_url
 
     @property
+    def lambda_endpoint(self) -> str:
+        """endpoint_url for boto3's lambda client (the twin's Invoke API)."""
+        return self.base_url
+
+    @property
     def table_names(self) -> dict[str, str]:
         """Environment variable -> table name, e.g. {"MEETINGS_TABLE": "townhall-meetings"}."""
         return self.dynamodb.table_names
@@ -335,6 +367,25 @@ class LocalTwin:
             aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         )
+
+    def lambda_client(self) -> Any:
+        """A boto3 lambda client for the twin's Invoke API."""
+        return boto3.client(
+            "lambda",
+            endpoint_url=self.lambda_endpoint,
+            region_name=REGION,
+            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
+        )
+
+    def stream_failures(self, logical_id: str) -> list[dict[str, Any]]:
+        """What the stream source `logical_id` (e.g. "OutboxDelivery") sent to its failure
+        destination, oldest first: Lambda's on-failure records (see event_source.py). Also
+        in `<data>/failures/<logical_id>.jsonl`."""
+        if self._event_sources is None:
+            raise RuntimeError("the twin is not running")
+        return self._event_sources.failures(logical_id)
 
     def live_connection_ids(self) -> list[str]:
         """Ids of the open WebSocket connections (call from any thread but the twin's)."""

@@ -3,6 +3,7 @@ shape-walking serializer; every operation it does that for must answer exactly a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 from moto import mock_aws
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import StreamShard
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
+from moto.dynamodbstreams.models import DynamoDBStreamsBackend, dynamodbstreams_backends
 
 from infra.twin import moto_server
 
@@ -33,6 +36,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         DynamoDBBackend, "transact_write_items", DynamoDBBackend.transact_write_items
     )
     monkeypatch.setattr(dynamodb_models, "copy", dynamodb_models.copy)
+    for owner, name in (
+        (StreamShard, "add"),
+        (StreamShard, "get"),
+        (DynamoDBStreamsBackend, "get_records"),
+        (DynamoDBStreamsBackend, "get_shard_iterator"),
+    ):
+        monkeypatch.setattr(owner, name, getattr(owner, name))
     yield
 
 
@@ -302,3 +312,127 @@ def test_a_retried_transaction_is_answered_not_applied_again(aws: None) -> None:
             client.transact_write_items(TransactItems=put_once, ClientRequestToken="token-2")
         with pytest.raises(client.exceptions.IdempotentParameterMismatchException):
             client.transact_write_items(TransactItems=put_once[1:], ClientRequestToken="token-1")
+
+
+# -- streams ------------------------------------------------------------------------------------
+
+
+def _stream_table(client: Any) -> tuple[Any, str, str]:
+    """A table with a NEW_IMAGE stream: (streams client, stream ARN, shard id)."""
+    client.create_table(
+        TableName="s",
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
+    )
+    arn = client.describe_table(TableName="s")["Table"]["LatestStreamArn"]
+    streams = boto3.client("dynamodbstreams", region_name="us-east-1")
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    return streams, arn, shard
+
+
+def _read_all(streams: Any, arn: str, shard: str) -> list[dict[str, Any]]:
+    iterator = streams.get_shard_iterator(
+        StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    return list(streams.get_records(ShardIterator=iterator, Limit=1000)["Records"])
+
+
+def test_a_cancelled_transaction_on_a_stream_table_keeps_the_fast_backup(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No whole-table copy (moto's slow path), and no stream record of the cancelled writes
+    (nor of the rollback's own put and delete)."""
+    moto_server.install()
+    with mock_aws():
+        client: Any = boto3.client("dynamodb", region_name="us-east-1")
+        streams, arn, shard = _stream_table(client)
+        client.put_item(TableName="s", Item={"pk": {"S": "a"}, "n": {"N": "1"}})
+        before = _read_all(streams, arn, shard)
+        copies: list[Any] = []
+        real_deepcopy = dynamodb_models.copy.deepcopy
+
+        def counting(value: Any, memo: Any = None) -> Any:
+            copy = real_deepcopy(value, memo)
+            if copy is not value:
+                copies.append(type(value).__name__)
+            return copy
+
+        monkeypatch.setattr(dynamodb_models.copy, "deepcopy", counting)
+        with pytest.raises(client.exceptions.TransactionCanceledException):
+            client.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "s", "Item": {"pk": {"S": "new"}}}},
+                    {
+                        "Update": {
+                            "TableName": "s",
+                            "Key": {"pk": {"S": "a"}},
+                            "UpdateExpression": "SET n = :two",
+                            "ExpressionAttributeValues": {":two": {"N": "2"}},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": "s",
+                            "Key": {"pk": {"S": "missing"}},
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        assert "Table" not in copies  # every table "copied" as itself: no whole-table copy
+        assert _read_all(streams, arn, shard) == before
+        assert client.get_item(TableName="s", Key={"pk": {"S": "a"}})["Item"]["n"] == {"N": "1"}
+        assert "Item" not in client.get_item(TableName="s", Key={"pk": {"S": "new"}})
+        # The next record follows the last kept one.
+        client.put_item(TableName="s", Item={"pk": {"S": "b"}})
+        after = _read_all(streams, arn, shard)
+        assert int(after[-1]["dynamodb"]["SequenceNumber"]) == (
+            int(before[-1]["dynamodb"]["SequenceNumber"]) + 1
+        )
+
+
+def test_records_past_the_retention_are_trimmed_and_refused(aws: None) -> None:
+    moto_server.install(stream_retention_seconds=0.2)
+    with mock_aws():
+        client: Any = boto3.client("dynamodb", region_name="us-east-1")
+        streams, arn, shard = _stream_table(client)
+        for key in ("a", "b", "c"):
+            client.put_item(TableName="s", Item={"pk": {"S": key}})
+        old = _read_all(streams, arn, shard)
+        assert len(old) == 3
+        time.sleep(moto_server.STREAM_AGE_CHECK_SECONDS + 0.1)
+        client.put_item(TableName="s", Item={"pk": {"S": "d"}})
+        kept = _read_all(streams, arn, shard)
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in kept] == ["d"]
+        assert int(kept[0]["dynamodb"]["SequenceNumber"]) == (
+            int(old[-1]["dynamodb"]["SequenceNumber"]) + 1
+        )
+        with pytest.raises(streams.exceptions.TrimmedDataAccessException):
+            streams.get_shard_iterator(
+                StreamArn=arn,
+                ShardId=shard,
+                ShardIteratorType="AFTER_SEQUENCE_NUMBER",
+                SequenceNumber=old[0]["dynamodb"]["SequenceNumber"],
+            )
+
+
+def test_used_and_surplus_shard_iterators_are_forgotten(aws: None) -> None:
+    moto_server.install()
+    with mock_aws():
+        client: Any = boto3.client("dynamodb", region_name="us-east-1")
+        streams, arn, shard = _stream_table(client)
+        backend = dynamodbstreams_backends["123456789012"]["us-east-1"]
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST"
+        )["ShardIterator"]
+        first = iterator
+        for _ in range(50):  # a poller's life
+            iterator = streams.get_records(ShardIterator=iterator)["NextShardIterator"]
+        assert list(backend.shard_iterators) == [iterator]
+        with pytest.raises(streams.exceptions.ExpiredIteratorException):
+            streams.get_records(ShardIterator=first)
+        for _ in range(moto_server.MAX_SHARD_ITERATORS + 20):
+            streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="LATEST")
+        assert len(backend.shard_iterators) == moto_server.MAX_SHARD_ITERATORS
