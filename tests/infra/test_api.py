@@ -276,7 +276,10 @@ def test_stream_event_source_mapping(synth: Synth, source: functions.StreamSourc
     (props,) = [
         r["Properties"]
         for r in synth.resources(api, "AWS::Lambda::EventSourceMapping").values()
-        if mentions(r["Properties"]["FunctionName"], synth.logical_id(api.functions[source.function.logical_id]))
+        if mentions(
+            r["Properties"]["FunctionName"],
+            synth.logical_id(api.functions[source.function.logical_id]),
+        )
     ]
     assert props["StartingPosition"] == "LATEST"
     assert props["BatchSize"] == source.batch_size
@@ -320,7 +323,9 @@ def test_functions_invoke_exactly_what_they_declare(
     for statement, target in zip(statements, spec.invokes, strict=True):
         assert actions(statement) == {"lambda:InvokeFunction"}
         (resource,) = as_list(statement["Resource"])
-        assert resource == {"Fn::GetAtt": [synth.logical_id(api.functions[target.logical_id]), "Arn"]}
+        assert resource == {
+            "Fn::GetAtt": [synth.logical_id(api.functions[target.logical_id]), "Arn"]
+        }
 
 
 def test_roles_have_no_managed_policies(synth: Synth) -> None:

@@ -71,7 +71,9 @@ class Slices:
         wire = json.loads(json.dumps({"messages": messages, "deliveries": deliveries}))
         messages, deliveries = read_slice_request(wire)
         self.slices.append([c for c, _ in deliveries])
-        return self.poster.post_sequences([(c, [messages[i] for i in idx]) for c, idx in deliveries])
+        return self.poster.post_sequences(
+            [(c, [messages[i] for i in idx]) for c, idx in deliveries]
+        )
 
 
 def person(pid: str, status: str = "admitted", role: str = "guest") -> Recipient:
@@ -82,12 +84,23 @@ def encode(event: OutboxEvent) -> str:
     return f"{event.event_id}:{event.type}"
 
 
-def record(seq: int, event_type: str = "chat.message", audience: Audience = Audience(), *, n: int = 0, close: bool = False) -> StreamRecord:
-    event = OutboxEvent("m1", "s1", seq, event_type, {"x": seq}, audience, at=1_000, n=n, close=close)
+def record(
+    seq: int,
+    event_type: str = "chat.message",
+    audience: Audience | None = None,
+    *,
+    n: int = 0,
+    close: bool = False,
+) -> StreamRecord:
+    event = OutboxEvent(
+        "m1", "s1", seq, event_type, {"x": seq}, audience or Audience(), at=1_000, n=n, close=close
+    )
     return StreamRecord(f"{seq:021d}{n}", event)
 
 
-def fanout(roster: Roster, poster: Poster, **kwargs: Any) -> tuple[OutboxFanout, list[tuple[SessionKey, list[str]]], list[str]]:
+def fanout(
+    roster: Roster, poster: Poster, **kwargs: Any
+) -> tuple[OutboxFanout, list[tuple[SessionKey, list[str]]], list[str]]:
     gone_calls: list[tuple[SessionKey, list[str]]] = []
     closed: list[str] = []
     consumer = OutboxFanout(
@@ -102,7 +115,14 @@ def fanout(roster: Roster, poster: Poster, **kwargs: Any) -> tuple[OutboxFanout,
 
 
 def test_each_connection_gets_its_events_in_commit_order_and_only_those_meant_for_it() -> None:
-    roster = Roster([person("host", role="host"), person("ann"), person("bob"), person("wait", status="waiting")])
+    roster = Roster(
+        [
+            person("host", role="host"),
+            person("ann"),
+            person("bob"),
+            person("wait", status="waiting"),
+        ]
+    )
     poster = Poster()
     consumer, _, _ = fanout(roster, poster)
     records = [
@@ -115,7 +135,12 @@ def test_each_connection_gets_its_events_in_commit_order_and_only_those_meant_fo
     assert consumer.deliver(records) == []
     assert roster.reads == 1  # one roster read for the session's whole batch
     assert poster.got == {
-        "c-host": ["1:chat.message", "2:waiting.joined", "4:meeting.ended", "4.1:participant.updated"],
+        "c-host": [
+            "1:chat.message",
+            "2:waiting.joined",
+            "4:meeting.ended",
+            "4.1:participant.updated",
+        ],
         "c-ann": ["1:chat.message", "3:chat.message", "4:meeting.ended", "4.1:participant.updated"],
         "c-bob": ["1:chat.message", "3:chat.message", "4:meeting.ended"],
         "c-wait": ["4:meeting.ended"],
@@ -126,13 +151,18 @@ def test_a_gone_connection_is_cleaned_up_after_the_batch_and_not_closed() -> Non
     roster = Roster([person("ann"), person("bob")])
     poster = Poster(gone=["c-bob"])
     consumer, gone_calls, closed = fanout(roster, poster)
-    assert consumer.deliver([record(1), record(2, "meeting.ended", Audience(connected=True), close=True)]) == []
+    assert (
+        consumer.deliver(
+            [record(1), record(2, "meeting.ended", Audience(connected=True), close=True)]
+        )
+        == []
+    )
     assert poster.got == {"c-ann": ["1:chat.message", "2:meeting.ended"]}
     assert gone_calls == [(KEY, ["c-bob"])]
     assert closed == ["c-ann"]  # closed after its last event; the gone one is not closed again
 
 
-def test_a_malformed_record_is_reported_and_the_events_before_it_go_out() -> None:
+def test_a_malformed_record_is_reported_and_its_neighbours_still_go_out() -> None:
     roster = Roster([person("ann")])
     poster = Poster()
     consumer, _, _ = fanout(roster, poster)
@@ -173,7 +203,9 @@ def test_a_large_session_is_split_into_slices_each_in_order() -> None:
     assert len(slices.slices) == 2  # the first of three slices is posted by the consumer itself
     assert all(len(s) <= 200 for s in slices.slices)
     assert len(poster.got) == 450
-    assert all(m == ["1:chat.message", "2:chat.message", "3:chat.message"] for m in poster.got.values())
+    assert all(
+        m == ["1:chat.message", "2:chat.message", "3:chat.message"] for m in poster.got.values()
+    )
 
 
 def test_records_are_read_from_the_stream_event_shape() -> None:
@@ -182,7 +214,10 @@ def test_records_are_read_from_the_stream_event_shape() -> None:
     stream_event = {
         "Records": [
             {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "100", "NewImage": image}},
-            {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "101", "NewImage": {"pk": {"S": "x"}}}},
+            {
+                "eventName": "INSERT",
+                "dynamodb": {"SequenceNumber": "101", "NewImage": {"pk": {"S": "x"}}},
+            },
         ]
     }
     first, second = read_records(stream_event, from_ddb)
@@ -199,8 +234,24 @@ def test_records_are_read_from_the_stream_event_shape() -> None:
         {"v": 1, "type": "x", "meeting_id": "m", "session_id": "s", "seq": 1, "payload": []},
         {"v": 1, "type": "", "meeting_id": "m", "session_id": "s", "seq": 1, "payload": {}},
         {"v": 1, "type": "x", "meeting_id": "m", "session_id": "s", "seq": "one", "payload": {}},
-        {"v": 1, "type": "x", "meeting_id": "m", "session_id": "s", "seq": 1, "payload": {}, "audience": {"only": ["a"] * 2001}},
-        {"v": 1, "type": "x", "meeting_id": "m", "session_id": "s", "seq": 1, "payload": {}, "audience": {"roles": [1]}},
+        {
+            "v": 1,
+            "type": "x",
+            "meeting_id": "m",
+            "session_id": "s",
+            "seq": 1,
+            "payload": {},
+            "audience": {"only": ["a"] * 2001},
+        },
+        {
+            "v": 1,
+            "type": "x",
+            "meeting_id": "m",
+            "session_id": "s",
+            "seq": 1,
+            "payload": {},
+            "audience": {"roles": [1]},
+        },
     ],
 )
 def test_unreadable_records_are_malformed(item: dict[str, Any]) -> None:

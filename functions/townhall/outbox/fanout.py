@@ -53,8 +53,9 @@ class MessagePoster(Protocol):
 class SlicePoster(Protocol):
     """Posts one slice through another invocation; returns the gone connection ids."""
 
-    def post_slice(self, messages: list[str], deliveries: list[tuple[str, list[int]]]) -> list[str]:
-        ...
+    def post_slice(
+        self, messages: list[str], deliveries: list[tuple[str, list[int]]]
+    ) -> list[str]: ...
 
 
 # (session, gone connection ids, the roster they were found in)
@@ -77,7 +78,9 @@ class SessionBatch:
     records: list[StreamRecord] = field(default_factory=list)
 
 
-def read_records(event: Mapping[str, Any], image_reader: Callable[[Any], dict[str, Any]]) -> list[StreamRecord]:
+def read_records(
+    event: Mapping[str, Any], image_reader: Callable[[Any], dict[str, Any]]
+) -> list[StreamRecord]:
     """The batch's records in order; a record that is not a readable event keeps its sequence
     number and a `problem`, so it can be reported without stopping the rest."""
     raw = event.get("Records")
@@ -133,7 +136,9 @@ class OutboxFanout:
             if first.event is None:
                 # It can never be delivered: report it, so the event source mapping retries,
                 # bisects and at last sends it to the failure destination and goes on.
-                logger.error("outbox record %s is malformed: %s", first.sequence_number, first.problem)
+                logger.error(
+                    "outbox record %s is malformed: %s", first.sequence_number, first.problem
+                )
                 return [first.sequence_number]
             try:
                 self._deliver_session(batch)
