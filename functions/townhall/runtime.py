@@ -119,17 +119,24 @@ def _outbox_fanout(s: Settings) -> Any:
     from townhall.functions import OUTBOX_SLICE, invoke_env_var
     from townhall.outbox.fanout import OutboxFanout
     from townhall.outbox.slices import LambdaSlicePoster
+    from townhall.outbox.subjects import PollAndQuestionStates
     from townhall.signaling import protocol
+    from townhall.store.outbox import event_from_image
     from townhall.store.participants import ParticipantStore
+    from townhall.store.polls import PollStore
+    from townhall.store.questions import QuestionStore
 
     endpoint = _outbox_endpoint(s)
     signaling = _signaling_service(s, endpoint)
+    table = s.meetings_table
     slice_function = os.environ.get(invoke_env_var(OUTBOX_SLICE))
     return OutboxFanout(
-        ParticipantStore(s.meetings_table),
+        ParticipantStore(table),
         outbox_poster(),
         protocol.outbox_message,
         on_gone=signaling.connections_gone,
         close=signaling.close_connection,
+        read_image=event_from_image,
+        subjects=PollAndQuestionStates(PollStore(table), QuestionStore(table)),
         slices=LambdaSlicePoster(slice_function) if slice_function else None,
     )

@@ -10,21 +10,22 @@ from typing import Any
 
 import pytest
 
-from townhall.model.participant import Recipient
-from townhall.model.session import SessionKey
-from townhall.outbox.event import (
+from townhall.model.event import (
     MODERATORS,
     Audience,
     MalformedEvent,
     OutboxEvent,
 )
+from townhall.model.participant import Recipient
+from townhall.model.session import SessionKey
 from townhall.outbox.fanout import (
     OutboxFanout,
     StreamRecord,
     read_records,
     read_slice_request,
 )
-from townhall.store.dynamo import from_ddb, to_ddb
+from townhall.store.dynamo import to_ddb
+from townhall.store.outbox import event_from_image, event_item
 
 KEY = SessionKey("m1", "s1")
 
@@ -109,6 +110,7 @@ def fanout(
         encode,
         on_gone=lambda key, gone, known: gone_calls.append((key, sorted(gone))),
         close=closed.append,
+        read_image=event_from_image,
         **kwargs,
     )
     return consumer, gone_calls, closed
@@ -210,7 +212,7 @@ def test_a_large_session_is_split_into_slices_each_in_order() -> None:
 
 def test_records_are_read_from_the_stream_event_shape() -> None:
     event = OutboxEvent("m1", "s1", 9, "reaction", {"emoji": "🎉"}, MODERATORS, at=5_000, n=2)
-    image = to_ddb(event.to_item("M#m1#S#s1"))
+    image = to_ddb(event_item(KEY, event))
     stream_event = {
         "Records": [
             {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "100", "NewImage": image}},
@@ -220,11 +222,11 @@ def test_records_are_read_from_the_stream_event_shape() -> None:
             },
         ]
     }
-    first, second = read_records(stream_event, from_ddb)
+    first, second = read_records(stream_event, event_from_image)
     assert first == StreamRecord("100", event)
     assert second.event is None and second.sequence_number == "101"
     with pytest.raises(MalformedEvent):
-        read_records({"Records": [{"dynamodb": {}}]}, from_ddb)
+        read_records({"Records": [{"dynamodb": {}}]}, event_from_image)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +258,7 @@ def test_records_are_read_from_the_stream_event_shape() -> None:
 )
 def test_unreadable_records_are_malformed(item: dict[str, Any]) -> None:
     with pytest.raises(MalformedEvent):
-        OutboxEvent.from_item(item)
+        OutboxEvent.from_record(item)
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,8 @@
 """Signaling runs on any stores that keep the Protocols: real actions (a chat message, a poll
 vote) against small in-memory implementations, no DynamoDB and no `type: ignore`. The typed
 write is what makes this possible: the in-memory session applies the same operations the
-DynamoDB one turns into a transaction."""
+DynamoDB one turns into a transaction, and keeps the events of each write in an in-memory
+outbox that the real outbox consumer delivers."""
 
 from __future__ import annotations
 
@@ -16,10 +17,12 @@ from contracts.signaling_events import EventName
 from townhall.auth.claims import JoinClaims
 from townhall.model.chat import ChatMessage
 from townhall.model.collaboration import Poll, Question, Stroke
+from townhall.model.event import OutboxEvent
 from townhall.model.participant import Participant, Recipient, Role
 from townhall.model.session import Session, SessionKey
+from townhall.outbox.fanout import OutboxFanout, StreamRecord
 from townhall.signaling.context import ActionContext, Caller, DuplicateRequestError
-from townhall.signaling.protocol import Request
+from townhall.signaling.protocol import Request, outbox_message
 from townhall.signaling.service import SignalingService
 from townhall.store.connections import Connection
 from townhall.store.writes import (
@@ -32,6 +35,7 @@ from townhall.store.writes import (
     Operation,
     ParticipantChange,
     PollClosed,
+    PublishEvent,
     SessionEnded,
     StaleWrite,
 )
@@ -49,6 +53,7 @@ class Room:
     polls: dict[str, Poll] = field(default_factory=dict)
     votes: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     served: set[tuple[str, str]] = field(default_factory=set)
+    outbox: list[OutboxEvent] = field(default_factory=list)
 
 
 class MemorySessions:
@@ -95,7 +100,7 @@ class MemorySessions:
                     poll = room.polls.get(poll_id)
                     if poll is None or not poll.open:
                         raise PollClosed()
-                case AddChatMessage() | OpenAttendance() | CloseAttendance():
+                case AddChatMessage() | OpenAttendance() | CloseAttendance() | PublishEvent():
                     pass
                 case _:
                     raise NotImplementedError(type(op).__name__)
@@ -114,6 +119,13 @@ class MemorySessions:
                     room.votes[(poll_id, voter)] = list(choices)
                 case AddChatMessage(message=message):
                     room.chat.append(message)
+        published = [op for op in write if isinstance(op, PublishEvent)]
+        for n, op in enumerate(published):
+            room.outbox.append(
+                OutboxEvent(
+                    key.meeting_id, key.session_id, seq, op.type, op.payload, op.audience, n=n
+                )
+            )
         if request is not None:
             room.served.add(request)
 
@@ -233,8 +245,28 @@ class RecordingNotifier:
         self.posted.extend((c, json.loads(message)) for c, message in deliveries)
         return []
 
+    def post_sequences(self, sequences: Sequence[tuple[str, Sequence[str]]]) -> list[str]:
+        for connection_id, messages in sequences:
+            self.post_many((connection_id, m) for m in messages)
+        return []
+
     def disconnect(self, connection_id: str) -> None:
         self.closed.append(connection_id)
+
+
+def deliver(room: Room, notifier: RecordingNotifier) -> None:
+    """What the outbox's consumer does with the room's events (each delivered once)."""
+    consumer = OutboxFanout(
+        MemoryParticipants(room),
+        notifier,
+        outbox_message,
+        on_gone=lambda key, gone, known: None,
+        close=notifier.disconnect,
+        read_image=lambda image: OutboxEvent.from_record(image),
+    )
+    records = [StreamRecord(str(i), e) for i, e in enumerate(room.outbox)]
+    room.outbox.clear()
+    assert consumer.deliver(records) == []
 
 
 def _participant(pid: str, name: str, role: Role, connection_id: str) -> Participant:
@@ -289,12 +321,16 @@ def test_chat_is_kept_and_posted_to_everyone_admitted(
     sent = ChatMessage(2, "p_guest", "Gia", None, None, "hello", int(NOW * 1000))
     assert room.chat == [sent]
     assert ("p_guest", "r-1") in room.served
+    assert notifier.posted == []  # the reply does not wait for the fan-out
+    assert [(e.type, e.seq) for e in room.outbox] == [(EventName.CHAT_MESSAGE, 2)]
+    deliver(room, notifier)
     assert sorted(c for c, _ in notifier.posted) == ["c-guest", "c-host"]
     for _, event in notifier.posted:
         assert event == {
             "type": "event",
             "event": EventName.CHAT_MESSAGE,
             "seq": 2,
+            "event_id": "2",
             "meeting_id": "m1",
             "data": {"message": sent.public()},
         }
@@ -306,7 +342,7 @@ def test_a_replayed_chat_changes_nothing(
     service.handle(GUEST, Request("chat", "r-1", {"text": "hello"}))
     with pytest.raises(DuplicateRequestError, match="already used"):
         service.handle(GUEST, Request("chat", "r-1", {"text": "hello"}))
-    assert len(room.chat) == 1 and len(notifier.posted) == 2
+    assert len(room.chat) == 1 and len(room.outbox) == 1
 
 
 def test_a_vote_is_counted_once_and_the_counts_are_posted(
@@ -321,6 +357,7 @@ def test_a_vote_is_counted_once_and_the_counts_are_posted(
     assert reply["poll"]["counts"] == [0, 1] and reply["poll"]["my_choices"] == [1]
     assert room.votes == {("pl_1", "p_guest"): [1]}
     assert room.polls["pl_1"].voters == 1 and room.polls["pl_1"].version == 2
+    deliver(room, notifier)
     assert sorted(c for c, _ in notifier.posted) == ["c-guest", "c-host"]
     for _, event in notifier.posted:
         assert event["event"] == EventName.POLL_UPDATED and event["seq"] == 2

@@ -23,12 +23,12 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from townhall.model.event import MalformedEvent, OutboxEvent
 from townhall.model.participant import Recipient
 from townhall.model.session import SessionKey
-from townhall.outbox.event import MalformedEvent, OutboxEvent
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,12 @@ class RosterSource(Protocol):
 
 class MessagePoster(Protocol):
     def post_sequences(self, sequences: Sequence[tuple[str, Sequence[str]]]) -> list[str]: ...
+
+
+class SubjectStates(Protocol):
+    """The current state of an event's subject ("poll:<id>"), as the payload clients get."""
+
+    def current(self, session: SessionKey, subject: str) -> dict[str, Any] | None: ...
 
 
 class SlicePoster(Protocol):
@@ -79,7 +85,7 @@ class SessionBatch:
 
 
 def read_records(
-    event: Mapping[str, Any], image_reader: Callable[[Any], dict[str, Any]]
+    event: Mapping[str, Any], read_image: Callable[[Mapping[str, Any]], OutboxEvent]
 ) -> list[StreamRecord]:
     """The batch's records in order; a record that is not a readable event keeps its sequence
     number and a `problem`, so it can be reported without stopping the rest."""
@@ -96,7 +102,7 @@ def read_records(
             image = dynamodb.get("NewImage")  # type: ignore[union-attr]
             if not isinstance(image, dict):
                 raise MalformedEvent("the record has no NewImage")
-            records.append(StreamRecord(sequence, OutboxEvent.from_item(image_reader(image))))
+            records.append(StreamRecord(sequence, read_image(image)))
         except (MalformedEvent, TypeError, ValueError) as exc:
             records.append(StreamRecord(sequence, None, str(exc)[:200]))
     return records
@@ -111,6 +117,8 @@ class OutboxFanout:
         *,
         on_gone: GoneHandler,
         close: Callable[[str], None],
+        read_image: Callable[[Mapping[str, Any]], OutboxEvent],
+        subjects: SubjectStates | None = None,
         slices: SlicePoster | None = None,
         slice_connections: int = SLICE_CONNECTIONS,
     ) -> None:
@@ -119,14 +127,14 @@ class OutboxFanout:
         self._encode = encode
         self._on_gone = on_gone
         self._close = close
+        self._read_image = read_image
+        self._subjects = subjects
         self._slices = slices
         self._slice_connections = slice_connections
 
     def handle(self, event: Mapping[str, Any]) -> list[str]:
         """A stream event in, the sequence numbers to report as failed out."""
-        from townhall.store.dynamo import from_ddb
-
-        return self.deliver(read_records(event, from_ddb))
+        return self.deliver(read_records(event, self._read_image))
 
     def deliver(self, records: list[StreamRecord]) -> list[str]:
         """Deliver the batch; the sequence numbers to report as failed (the first failure:
@@ -150,7 +158,7 @@ class OutboxFanout:
     def _deliver_session(self, batch: SessionBatch) -> None:
         if not batch.records:
             return
-        events = [r.event for r in batch.records if r.event is not None]
+        events = self._current([r.event for r in batch.records if r.event is not None], batch.key)
         roster = self._roster.recipients(batch.key)
         messages = [self._encode(e) for e in events]
         per_connection: dict[str, list[int]] = {}
@@ -169,6 +177,21 @@ class OutboxFanout:
             self._on_gone(batch.key, gone, roster)
         for connection_id in sorted(closing - set(gone)):
             self._close(connection_id)
+
+    def _current(self, events: list[OutboxEvent], key: SessionKey) -> list[OutboxEvent]:
+        """Events whose payload is a subject's state carry its state at delivery; of several
+        about one subject in a batch only the last is sent (they would all carry the same)."""
+        if self._subjects is None:
+            return events
+        last = {e.subject: i for i, e in enumerate(events) if e.subject}
+        current: list[OutboxEvent] = []
+        for i, event in enumerate(events):
+            if not event.subject:
+                current.append(event)
+            elif last[event.subject] == i:
+                state = self._subjects.current(key, event.subject)
+                current.append(replace(event, payload=state) if state is not None else event)
+        return current
 
     def _post(self, messages: list[str], per_connection: dict[str, list[int]]) -> list[str]:
         ids = sorted(per_connection)

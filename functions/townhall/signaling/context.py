@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 from townhall.auth.claims import JoinClaims
 from townhall.clock import now as clock_now
 from townhall.errors import DomainError
-from townhall.model.participant import Participant, Recipient
+from townhall.model.event import EVERYONE_ADMITTED, MODERATORS, Audience
+from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
-from townhall.signaling import permissions
 from townhall.store.chat import ChatRecords
 from townhall.store.connections import ConnectionRecords
 from townhall.store.participants import ParticipantRecords
@@ -29,15 +29,9 @@ from townhall.store.whiteboard import WhiteboardRecords
 if TYPE_CHECKING:
     from townhall.media.access import MediaAccess
 
-Audience = Callable[[Recipient], bool]
-
-
-def everyone_admitted(p: Recipient) -> bool:
-    return p.status == "admitted"
-
-
-def moderators(p: Recipient) -> bool:
-    return p.status == "admitted" and permissions.is_moderator(p.role)
+# Who hears an event, resolved against the roster when the outbox delivers it.
+everyone_admitted = EVERYONE_ADMITTED
+moderators = MODERATORS
 
 
 def who_sees(session: Session, subject: Participant) -> Audience:
@@ -46,9 +40,9 @@ def who_sees(session: Session, subject: Participant) -> Audience:
     and an attendee always hears about themself)."""
     if session.kind != "webinar" or subject.role != "attendee":
         return everyone_admitted
-    subject_id = subject.participant_id
-    return lambda p: (
-        p.status == "admitted" and (p.role != "attendee" or p.participant_id == subject_id)
+    return Audience(
+        roles=frozenset({"host", "cohost", "panelist"}),
+        include=frozenset({subject.participant_id}),
     )
 
 

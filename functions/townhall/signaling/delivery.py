@@ -1,52 +1,51 @@
-"""Delivering events to connections, and what follows when a connection is gone.
+"""Telling others, and what follows when a connection is gone.
 
-A fan-out posts one event to every connection of its audience through the management API.
+An action tells others by adding `announce(...)` to its write: the event is kept in the
+session's outbox in the same transaction as the change, and the outbox's consumer
+(`townhall.outbox.fanout`) delivers it after the action has replied. Only a message for the one
+connection a request concerns (`you.admitted`, `you.denied`) is posted here directly (`send`).
+
 A post that answers 410 names a connection whose `$disconnect` never came (delivery of it is
-best-effort): its participant is marked offline on the spot, which is itself an event.
+best-effort): the consumer reports it (`connections_gone`), and its participant is marked
+offline, which is itself an event.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Conflict, Gone
+from townhall.model.event import Audience
 from townhall.model.participant import Participant, Recipient
 from townhall.model.session import Session, SessionKey
 from townhall.signaling import protocol
-from townhall.signaling.context import ActionContext, Audience, moderators, who_sees
+from townhall.signaling.context import ActionContext, moderators, who_sees
 from townhall.signaling.transaction import commit_follow_up, next_seq, retrying
-from townhall.store.writes import CloseAttendance, Operation, ParticipantChange
+from townhall.store.writes import CloseAttendance, Operation, ParticipantChange, PublishEvent
 
 logger = logging.getLogger(__name__)
 
 
-def fan_out(
-    ctx: ActionContext,
-    session: Session,
-    seq: int,
+def announce(
     name: EventName,
     data: dict[str, Any],
     audience: Audience,
     *,
     exclude: str | None = None,
-    extra: list[str] | None = None,
-) -> list[Recipient]:
-    """Post the event to its audience; the roster it read, for callers that act on it too."""
-    message = protocol.event(session.meeting_id, seq, name, data)
-    participants = ctx.participants.recipients(session.key)
-    targets = {
-        p.connection_id
-        for p in participants
-        if p.connection_id and audience(p) and p.participant_id != exclude
-    }
-    targets.update(extra or [])
-    gone = ctx.notifier.post_many((c, message) for c in sorted(targets))
-    logger.debug("fan-out", extra={"event": name, "targets": len(targets), "gone": len(gone)})
-    if gone:
-        _clean_up_gone(ctx, session.key, gone, participants)
-    return participants
+    close: bool = False,
+    keep_open: tuple[str, ...] = (),
+    subject: str | None = None,
+) -> PublishEvent:
+    """The write operation that tells `audience` (less `exclude`) about the change; with
+    `close`, their connections (but `keep_open`) are closed once it is delivered; with
+    `subject` ("poll:<id>"),
+    the consumer sends that item's state as it is at delivery instead of `data`."""
+    if exclude is not None:
+        audience = replace(audience, exclude=audience.exclude | {exclude})
+    return PublishEvent(name.value, data, audience, close, keep_open, subject)
 
 
 def send(
@@ -57,7 +56,7 @@ def send(
     name: EventName,
     data: dict[str, Any],
 ) -> None:
-    """Post one event to one connection."""
+    """Post one event to one connection, now (not through the outbox)."""
     ctx.notifier.post_many([(connection_id, protocol.event(session.meeting_id, seq, name, data))])
 
 
@@ -69,14 +68,21 @@ def close(ctx: ActionContext, connection_id: str | None) -> None:
 
 
 def mark_offline(
-    ctx: ActionContext, key: SessionKey, participant_id: str, connection_id: str, reason: str
+    ctx: ActionContext,
+    key: SessionKey,
+    participant_id: str,
+    connection_id: str,
+    reason: str,
+    *,
+    request_id: str | None = None,
 ) -> None:
     """The participant's connection is gone: mark them offline, close their attendance
     interval, and tell the others. After a `leave` (reason "left") they have left; after a
     drop they keep their place for the reconnect window, and the others see them
     "reconnecting" (`reconnecting_until`) rather than gone. Nothing if a newer connection took
     over meanwhile or the session has ended, and nothing but a log line if the session stays
-    too busy: this follows a connection that is already gone, so there is nobody to answer."""
+    too busy: this follows a connection that is already gone, so there is nobody to answer.
+    `request_id` is the `leave` it serves, recorded with the change so a replay is refused."""
 
     def attempt() -> None:
         session = ctx.sessions.get(key)
@@ -94,23 +100,24 @@ def mark_offline(
             "dropped_at": 0 if left else ctx.now_ms(),
             "session_at": 0,
         }
-        write: list[Operation] = [ParticipantChange(p, changes), *interval_end(ctx, p)]
-        commit_follow_up(ctx, key, seq, write)
         after = p.changed(changes, seq)
+        write: list[Operation] = [ParticipantChange(p, changes), *interval_end(ctx, p)]
         data: dict[str, Any]
         if p.status == "waiting":
             data = {"participant_id": participant_id, "outcome": "left"}
-            fan_out(ctx, session, seq, EventName.WAITING_LEFT, data, moderators)
+            write.append(announce(EventName.WAITING_LEFT, data, moderators))
         elif p.status == "admitted" and left:
             data = {
                 "participant_id": participant_id,
                 "reason": reason,
                 "participant": after.public(),
             }
-            fan_out(ctx, session, seq, EventName.PARTICIPANT_LEFT, data, who_sees(session, p))
+            write.append(announce(EventName.PARTICIPANT_LEFT, data, who_sees(session, p)))
         elif p.status == "admitted":
             data = {"participant": after.public(), "reason": reason, "changed": ["connected"]}
-            fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, who_sees(session, p))
+            write.append(announce(EventName.PARTICIPANT_UPDATED, data, who_sees(session, p)))
+        record = (participant_id, request_id) if request_id is not None else None
+        commit_follow_up(ctx, key, seq, write, record)
 
     try:
         retrying(attempt)
@@ -127,10 +134,12 @@ def interval_end(ctx: ActionContext, p: Participant) -> list[CloseAttendance]:
     return [CloseAttendance(p.participant_id, p.session_at, ctx.now_ms())]
 
 
-def _clean_up_gone(
+def connections_gone(
     ctx: ActionContext, key: SessionKey, gone: list[str], known: list[Recipient]
 ) -> None:
-    """Connections that answered 410: their $disconnect never came (it is best-effort)."""
+    """Connections that answered 410 to a delivery (`known` is the roster it used): their
+    $disconnect never came (it is best-effort), so they are forgotten and their participants
+    marked offline here."""
     by_connection = {p.connection_id: p for p in known if p.connection_id}
     for connection_id in gone[: len(known) + 1]:
         logger.info("connection %s is gone; cleaning up", connection_id)

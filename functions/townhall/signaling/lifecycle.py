@@ -16,10 +16,11 @@ import logging
 
 from contracts.signaling_events import EventName
 from townhall.errors import NotFound
+from townhall.model.event import Audience
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
-from townhall.signaling.delivery import close, fan_out
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq, retrying
 from townhall.store.writes import EndSession, ParticipantChange
@@ -31,18 +32,16 @@ def end_session(
     ctx: ActionContext, caller: Caller, request: Request | None, session: Session, *, by: str
 ) -> None:
     seq = next_seq(ctx, session.key)
-    commit(ctx, caller, request, seq, [EndSession(session, ended_at=ctx.now_ms())])
-    everyone = fan_out(
-        ctx,
-        session,
-        seq,
+    # Everyone connected hears it, waiting room included, and their connections are closed
+    # after it; the caller's stays open for its reply (its page closes it).
+    told = announce(
         EventName.MEETING_ENDED,
         {"by": by},
-        lambda p: p.connection_id is not None,
+        Audience(connected=True),
+        close=True,
+        keep_open=(caller.connection_id,),
     )
-    for p in everyone:
-        if p.connection_id and p.connection_id != caller.connection_id:
-            close(ctx, p.connection_id)
+    commit(ctx, caller, request, seq, [EndSession(session, ended_at=ctx.now_ms()), told])
     media = ctx.media()
     if media is not None:
         media.end_meeting(session.meeting_id)  # every media token of it stops working
@@ -55,14 +54,15 @@ def hand_over_host(
     session: Session,
     leaving: Participant,
     successor_id: str | None,
-) -> None:
-    """Make the successor a host and the leaving host a co-host (nothing if nobody is left)."""
+) -> bool:
+    """Make the successor a host and the leaving host a co-host; False if nobody is left to
+    take over (nothing was written, and the request id is not spent)."""
 
-    def attempt() -> None:
+    def attempt() -> bool:
         people = ctx.participants.all(session.key)
         me = next((p for p in people if p.participant_id == leaving.participant_id), None)
         if me is None or me.role != "host":
-            return
+            return False
         present = [
             p
             for p in people
@@ -70,19 +70,21 @@ def hand_over_host(
         ]
         successor = _successor(session, present, successor_id)
         if successor is None or successor.role == "host":
-            return
+            return False
         seq = next_seq(ctx, session.key)
         changes = [
             ParticipantChange(successor, {"role": "host"}),
             ParticipantChange(me, {"role": "cohost"}),
         ]
-        commit(ctx, caller, request, seq, changes)
+        told = []
         for change in changes:
             after = change.before.changed(change.changes, seq)
             data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}
-            fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+            told.append(announce(EventName.PARTICIPANT_UPDATED, data, everyone_admitted))
+        commit(ctx, caller, request, seq, [*changes, *told])
+        return True
 
-    retrying(attempt)
+    return retrying(attempt)
 
 
 def _successor(

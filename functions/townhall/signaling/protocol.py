@@ -12,10 +12,13 @@ Server to client:
 
     {"type": "reply", "id": "r-17", "action": "chat", "ok": true, "data": {...}}
     {"type": "error", "id": "r-17", "action": "chat", "error": {"code": "...", "message": "..."}}
-    {"type": "event", "event": "chat.message", "seq": 42, "meeting_id": "...", "data": {...}}
+    {"type": "event", "event": "chat.message", "seq": 42, "event_id": "42", "meeting_id": "...",
+     "data": {...}}
 
-Events carry the meeting's sequence number, which only grows: clients order by it and drop
-anything at or below the last one they applied. The full list is in docs/signaling.md.
+Events carry the session's sequence number (`seq`, taken in order, though commits may land
+out of order) and an id unique in the session (`event_id`): delivery is at least once, and a
+client drops an event whose id it already has (docs/outbox.md). The full list is in
+docs/signaling.md.
 
 Validation is hand-written on purpose: the signaling Lambda's cold start is dominated by
 imports, and a schema library would cost more than the checks themselves.
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from townhall.errors import DomainError, InvalidInput
+from townhall.model.event import OutboxEvent
 from townhall.routes import ACTIONS
 
 # Every id pattern is used with fullmatch: `$` also matches before a trailing newline.
@@ -233,10 +237,21 @@ def error(action: str | None, request_id: str | None, code: str, message: str) -
     )
 
 
-def event(meeting_id: str, seq: int, name: str, data: dict[str, Any]) -> str:
-    return dumps(
-        {"type": "event", "event": name, "seq": seq, "meeting_id": meeting_id, "data": data}
-    )
+def event(
+    meeting_id: str, seq: int, name: str, data: dict[str, Any], event_id: str | None = None
+) -> str:
+    """An event message. `event_id` (unique in the session) lets clients drop a repeat; the
+    outbox's events carry one, a message posted directly to one connection does not."""
+    message = {"type": "event", "event": name, "seq": seq, "meeting_id": meeting_id, "data": data}
+    if event_id is not None:
+        message["event_id"] = event_id
+    return dumps(message)
+
+
+def outbox_message(outbox_event: OutboxEvent) -> str:
+    """What clients receive for an event of the outbox."""
+    e = outbox_event
+    return event(e.meeting_id, e.seq, e.type, e.payload, e.event_id)
 
 
 def dumps(message: dict[str, Any]) -> str:

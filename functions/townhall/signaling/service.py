@@ -2,8 +2,9 @@
 
 Each action (`townhall.signaling.actions`, named in `townhall.signaling.table`) reads the
 state it needs (strongly consistent), takes the meeting's next event number, writes its whole
-effect in one conditional transaction (`townhall.signaling.transaction`), then fans the
-resulting event out to the participants it concerns (`townhall.signaling.delivery`). A write
+effect, with the events others must hear of, in one conditional transaction
+(`townhall.signaling.transaction`); the outbox's consumer delivers those events after the
+action has replied (`townhall.signaling.delivery`, docs/outbox.md). A write
 that loses a race is re-read and retried; a replayed request id changes nothing.
 
 This module knows nothing of Lambda or API Gateway: handlers call it with the verified claims
@@ -17,9 +18,11 @@ from typing import Any
 
 from townhall.auth.claims import JoinClaims
 from townhall.errors import Conflict, Forbidden
+from townhall.model.participant import Recipient
+from townhall.model.session import SessionKey
 from townhall.signaling.checks import may_enter_locked, running_session
 from townhall.signaling.context import ActionContext, Caller
-from townhall.signaling.delivery import mark_offline
+from townhall.signaling.delivery import close, connections_gone, mark_offline
 from townhall.signaling.protocol import Request
 from townhall.signaling.table import ACTIONS
 from townhall.store.connections import Connection
@@ -56,6 +59,15 @@ class SignalingService:
         """`$disconnect`: the connection is closed; mark its participant offline."""
         self._ctx.connections.delete(caller.connection_id)
         mark_offline(self._ctx, caller.session, caller.participant_id, caller.connection_id, reason)
+
+    def connections_gone(self, key: SessionKey, gone: list[str], known: list[Recipient]) -> None:
+        """The outbox found these connections gone (410): forget them, and mark their
+        participants offline (which the others hear of)."""
+        connections_gone(self._ctx, key, gone, known)
+
+    def close_connection(self, connection_id: str) -> None:
+        """Close a connection from the server's side (after the end of its session)."""
+        close(self._ctx, connection_id)
 
     def handle(self, caller: Caller, request: Request) -> dict[str, Any]:
         """Run one action; return the reply's data or raise a DomainError."""

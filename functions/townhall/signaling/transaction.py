@@ -55,11 +55,16 @@ def commit(
 
 
 def commit_follow_up(
-    ctx: ActionContext, session: SessionKey, seq: int, write: Sequence[Operation]
+    ctx: ActionContext,
+    session: SessionKey,
+    seq: int,
+    write: Sequence[Operation],
+    record: tuple[str, str] | None = None,
 ) -> None:
-    """Commit a write no request asked for and no caller made: what follows a connection
-    found gone. The same path as `commit` with `request=None`, for code without a Caller."""
-    _commit(ctx, session, seq, write, None)
+    """Commit a write that follows a connection's end (found gone, closed, or left), made by
+    code without a Caller: the same path as `commit`. `record` (participant id, request id)
+    is the request it serves, when one asked for it (`leave`)."""
+    _commit(ctx, session, seq, write, record)
 
 
 def _commit(

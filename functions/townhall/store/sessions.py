@@ -33,10 +33,11 @@ from botocore.exceptions import ClientError
 
 from townhall import clock
 from townhall.errors import InvalidInput
+from townhall.model.event import OutboxEvent
 from townhall.model.meeting import Meeting
 from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
-from townhall.store import attendance, chat, dynamo, polls, questions, whiteboard
+from townhall.store import attendance, chat, dynamo, outbox, polls, questions, whiteboard
 from townhall.store.keys import meeting_pk, session_pk
 from townhall.store.meetings import META_SK, SESSION_INDEX_PREFIX, meeting_key
 from townhall.store.participants import participant_from_item, participant_sk
@@ -57,6 +58,7 @@ from townhall.store.writes import (
     OpenAttendance,
     Operation,
     ParticipantChange,
+    PublishEvent,
     SessionEnded,
     StaleWrite,
     TransactionConflict,
@@ -407,8 +409,25 @@ class SessionStore:
                 ended = self._end_items(change.session, change.ended_at)
                 items.extend(dynamo.TransactItem(i) for i in ended)
         for op in write:
-            if not isinstance(op, ParticipantChange | LockSession | EndSession):
+            if not isinstance(op, ParticipantChange | LockSession | EndSession | PublishEvent):
                 items.extend(self._items(key, op))
+        at = clock.now_ms()
+        published = [op for op in write if isinstance(op, PublishEvent)]
+        for n, op in enumerate(published):
+            event = OutboxEvent(
+                meeting_id=key.meeting_id,
+                session_id=key.session_id,
+                seq=seq,
+                type=op.type,
+                payload=op.payload,
+                audience=op.audience,
+                at=at,
+                n=n,
+                close=op.close,
+                keep_open=op.keep_open,
+                subject=op.subject,
+            )
+            items.extend(outbox.publish(self._table, key, event))
         if len(items) > MAX_TRANSACTION_ITEMS:
             raise ValueError(f"one action may change at most {MAX_TRANSACTION_ITEMS} items")
         try:

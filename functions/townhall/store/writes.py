@@ -23,6 +23,7 @@ from typing import Any
 from townhall.errors import Conflict, Gone
 from townhall.model.chat import ChatMessage
 from townhall.model.collaboration import Poll, Question, Stroke
+from townhall.model.event import Audience
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 
@@ -196,6 +197,21 @@ class ClearWhiteboard:
     seq: int
 
 
+@dataclass(frozen=True)
+class PublishEvent:
+    """Tell others: keep the event in the session's outbox, with the change it reports, for
+    the fan-out consumer to deliver to `audience` (`townhall.model.event`). The events of one
+    write are numbered in order (`n`) under the write's `seq`; `close` ends the receiving
+    connections once it is delivered."""
+
+    type: str
+    payload: dict[str, Any]
+    audience: Audience
+    close: bool = False
+    keep_open: tuple[str, ...] = ()  # connections `close` spares
+    subject: str | None = None  # see OutboxEvent.subject
+
+
 Operation = (
     ParticipantChange
     | LockSession
@@ -212,4 +228,5 @@ Operation = (
     | DismissQuestion
     | AddStroke
     | ClearWhiteboard
+    | PublishEvent
 )

@@ -7,10 +7,11 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.errors import Forbidden, InvalidInput
 from townhall.model.chat import ChatMessage
+from townhall.model.event import Audience
 from townhall.signaling import protocol
 from townhall.signaling.checks import acting, other
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
-from townhall.signaling.delivery import fan_out
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
 from townhall.store.writes import AddChatMessage
@@ -42,20 +43,12 @@ def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
         text=text,
         ts=ctx.now_ms(),
     )
-    commit(ctx, caller, request, seq, [AddChatMessage(message)])
     data = {"message": message.public()}
-    if target is None:
-        fan_out(ctx, session, seq, EventName.CHAT_MESSAGE, data, everyone_admitted)
-    else:
-        pair = {me.participant_id, target.participant_id}
-        fan_out(
-            ctx,
-            session,
-            seq,
-            EventName.CHAT_MESSAGE,
-            data,
-            lambda p: p.status == "admitted" and p.participant_id in pair,
-        )
+    audience = everyone_admitted
+    if target is not None:
+        audience = Audience(only=frozenset({me.participant_id, target.participant_id}))
+    told = announce(EventName.CHAT_MESSAGE, data, audience)
+    commit(ctx, caller, request, seq, [AddChatMessage(message), told])
     return {"message_id": seq}
 
 
@@ -64,9 +57,8 @@ def react(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     emoji = protocol.require_text(request.data, "emoji", 8)
     if emoji not in REACTIONS:
         raise InvalidInput(f"emoji must be one of {' '.join(sorted(REACTIONS))}")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq)
     data = {"participant_id": me.participant_id, "name": me.name, "emoji": emoji}
-    fan_out(ctx, session, seq, EventName.REACTION, data, everyone_admitted)
+    commit(ctx, caller, request, seq, [announce(EventName.REACTION, data, everyone_admitted)])
     return {}

@@ -18,7 +18,7 @@ from townhall.signaling.context import (
     moderators,
     who_sees,
 )
-from townhall.signaling.delivery import close, fan_out, interval_end, send
+from townhall.signaling.delivery import announce, close, interval_end, send
 from townhall.signaling.lifecycle import end_session
 from townhall.signaling.protocol import Request
 from townhall.signaling.snapshot import snapshot
@@ -33,9 +33,10 @@ from townhall.store.writes import (
 
 logger = logging.getLogger(__name__)
 
-# A transaction holds 100 items: mute_all's first one has the request record and the meeting
-# check besides its participants; the rest go in further transactions of this many.
-FIRST_BATCH, NEXT_BATCHES = 98, 99
+# A transaction holds 100 items: mute_all's first one has the request record, the meeting
+# check and its event besides its participants; the rest go in further transactions of this
+# many.
+FIRST_BATCH, NEXT_BATCHES = 97, 99
 
 
 def admit(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -66,27 +67,28 @@ def _decide_waiting(
                 attending.append(OpenAttendance(target_id, changes["session_at"]))
         else:
             changes["connection_id"] = None
-        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), *attending])
         after = target.changed(changes, seq)
         outcome = "admitted" if admit else "denied"
-        fan_out(
-            ctx,
-            session,
-            seq,
-            EventName.WAITING_LEFT,
-            {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
-            moderators,
-        )
-        if admit:
-            fan_out(
-                ctx,
-                session,
-                seq,
-                EventName.PARTICIPANT_JOINED,
-                {"participant": after.public()},
-                who_sees(session, after),
-                exclude=target_id,
+        told = [
+            announce(
+                EventName.WAITING_LEFT,
+                {"participant_id": target_id, "outcome": outcome, "by": me.participant_id},
+                moderators,
             )
+        ]
+        if admit:
+            told.append(
+                announce(
+                    EventName.PARTICIPANT_JOINED,
+                    {"participant": after.public()},
+                    who_sees(session, after),
+                    exclude=target_id,
+                )
+            )
+        write = [ParticipantChange(target, changes), *attending, *told]
+        commit(ctx, caller, request, seq, write)
+        # The one whose fate this is hears it directly: a request of theirs waits on it.
+        if admit:
             if target.connection_id:
                 entering = snapshot(ctx, session, after)
                 send(ctx, session, seq, target.connection_id, EventName.YOU_ADMITTED, entering)
@@ -103,7 +105,7 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
     protocol.only_fields(request.data)
 
     def attempt() -> dict[str, Any]:
-        session, me = acting(ctx, caller, request)
+        _, me = acting(ctx, caller, request)
         permissions.check_action(me.role, "mute_all")
         targets = [
             p
@@ -113,7 +115,13 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
         seq = next_seq(ctx, caller.session)
         changes = [ParticipantChange(p, {"muted": True}) for p in targets]
         first, rest = changes[:FIRST_BATCH], changes[FIRST_BATCH:]
-        commit(ctx, caller, request, seq, first)
+        muted = [c.before.changed(c.changes, seq).public() for c in changes]
+        told = announce(
+            EventName.MEETING_MUTED_ALL,
+            {"by": me.participant_id, "participants": muted},
+            everyone_admitted,
+        )
+        commit(ctx, caller, request, seq, [*first, told])
         # Beyond one transaction, each further batch is atomic per participant only: a batch
         # that cannot land (someone in it changed, the session ended, it stayed busy) is
         # left, and the action stands.
@@ -122,15 +130,6 @@ def mute_all(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
                 commit(ctx, caller, None, seq, rest[start : start + NEXT_BATCHES])
             except (StaleWrite, Gone, Conflict):
                 logger.warning("mute_all: a batch changed concurrently; its members keep state")
-        muted = [c.before.changed(c.changes, seq).public() for c in changes]
-        fan_out(
-            ctx,
-            session,
-            seq,
-            EventName.MEETING_MUTED_ALL,
-            {"by": me.participant_id, "participants": muted},
-            everyone_admitted,
-        )
         return {"muted": [p["participant_id"] for p in muted]}
 
     return retrying(attempt)
@@ -159,18 +158,17 @@ def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
             "dropped_at": 0,
             "session_at": 0,
         }
-        write: list[Operation] = [ParticipantChange(target, changes), *interval_end(ctx, target)]
+        data = {"participant_id": target_id, "by": me.participant_id}
+        told = announce(EventName.PARTICIPANT_REMOVED, data, who_sees(session, target))
+        write: list[Operation] = [
+            ParticipantChange(target, changes),
+            *interval_end(ctx, target),
+            told,
+        ]
         commit(ctx, caller, request, seq, write)
-        sees = who_sees(session, target)
-        fan_out(
-            ctx,
-            session,
-            seq,
-            EventName.PARTICIPANT_REMOVED,
-            {"participant_id": target_id, "by": me.participant_id},
-            lambda p: sees(p) or p.participant_id == target_id,
-            extra=[target.connection_id] if target.connection_id else [],
-        )
+        if target.connection_id:
+            # They hear it directly, before their connection is closed.
+            send(ctx, session, seq, target.connection_id, EventName.PARTICIPANT_REMOVED, data)
         close(ctx, target.connection_id)
         media = ctx.media()
         if media is not None:
@@ -183,18 +181,12 @@ def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
 def lock(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "locked")
     locked = protocol.require_bool(request.data, "locked")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "lock")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, [LockSession(locked)])
-    fan_out(
-        ctx,
-        session,
-        seq,
-        EventName.MEETING_UPDATED,
-        {"locked": locked, "by": me.participant_id},
-        everyone_admitted,
-    )
+    data = {"locked": locked, "by": me.participant_id}
+    told = announce(EventName.MEETING_UPDATED, data, everyone_admitted)
+    commit(ctx, caller, request, seq, [LockSession(locked), told])
     return {"locked": locked}
 
 
@@ -234,16 +226,10 @@ def _change_role(
         )
         seq = next_seq(ctx, caller.session)
         changes = {"role": new_role}
-        commit(ctx, caller, request, seq, [ParticipantChange(target, changes)])
         after = target.changed(changes, seq)
-        fan_out(
-            ctx,
-            session,
-            seq,
-            EventName.PARTICIPANT_UPDATED,
-            {"participant": after.public(), "by": me.participant_id, "changed": ["role"]},
-            everyone_admitted,
-        )
+        data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}
+        told = announce(EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), told])
         return {"participant": after.public()}
 
     return retrying(attempt)
@@ -272,11 +258,11 @@ def allow_talk(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
         changes: dict[str, Any] = {"role": new_role}
         if not allowed:
             changes.update(muted=True, camera=False, screen=False)
-        commit(ctx, caller, request, seq, [ParticipantChange(target, changes)])
         after = target.changed(changes, seq)
         data = {"participant": after.public(), "by": me.participant_id, "changed": ["role"]}
         # Everyone hears of it: attendees learn a new panelist, or drop one who left the stage.
-        fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        told = announce(EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), told])
         media = ctx.media()
         if media is not None and not allowed:
             # What they published stops at once; their page renegotiates to watch only.

@@ -3,6 +3,7 @@ and everyone sees the counts live. Nobody's choices are shown to anyone else."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from contracts.signaling_events import EventName
@@ -13,10 +14,17 @@ from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
-from townhall.signaling.delivery import fan_out
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
-from townhall.store.writes import AlreadyVoted, CastVote, ClosePoll, CreatePoll, PollClosed
+from townhall.store.writes import (
+    AlreadyVoted,
+    CastVote,
+    ClosePoll,
+    CreatePoll,
+    PollClosed,
+    PublishEvent,
+)
 
 MAX_QUESTION_CHARS = 300
 MAX_OPTION_CHARS = 100
@@ -28,7 +36,7 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
     question = protocol.require_text(request.data, "question", MAX_QUESTION_CHARS)
     options = _options(request.data)
     multiple = protocol.optional_bool(request.data, "multiple", False)
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "poll_create")
     seq = next_seq(ctx, caller.session)
     poll = Poll(
@@ -43,16 +51,16 @@ def poll_create(ctx: ActionContext, caller: Caller, request: Request) -> dict[st
         created_by=me.participant_id,
         version=1,
     )
-    commit(ctx, caller, request, seq, [CreatePoll(poll)])
     public = poll.public()
-    fan_out(ctx, session, seq, EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
+    told = announce(EventName.POLL_CREATED, {"poll": public}, everyone_admitted)
+    commit(ctx, caller, request, seq, [CreatePoll(poll), told])
     return {"poll_id": poll.poll_id, "poll": public}
 
 
 def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "poll_id", "choices")
     poll_id = protocol.require_item_id(request.data, "poll_id")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     poll, voted = ctx.polls.get_with_vote(caller.session, poll_id, me.participant_id)
     if poll is None:
         raise NotFound("no such poll in this meeting")
@@ -63,18 +71,24 @@ def poll_vote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise AlreadyVoted()
     seq = next_seq(ctx, caller.session)
     vote = CastVote(poll_id, me.participant_id, tuple(choices), at=ctx.now_ms())
-    commit(ctx, caller, request, seq, [vote])
+    counted = replace(
+        poll,
+        counts=tuple(c + (i in choices) for i, c in enumerate(poll.counts)),
+        voters=poll.voters + 1,
+        version=poll.version + 1,
+    )
+    told = _poll_changed(EventName.POLL_UPDATED, counted)
+    commit(ctx, caller, request, seq, [vote, told])
     # Read back rather than compute: other votes may have landed in between, and the version
-    # tells clients which state is newest.
-    after = ctx.polls.get(caller.session, poll_id) or poll
-    fan_out(ctx, session, seq, EventName.POLL_UPDATED, {"poll": after.public()}, everyone_admitted)
+    # tells clients which state is newest (the event's state is read at delivery, likewise).
+    after = ctx.polls.get(caller.session, poll_id) or counted
     return {"poll": {**after.public(), "my_choices": choices}}
 
 
 def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "poll_id")
     poll_id = protocol.require_item_id(request.data, "poll_id")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "poll_close")
     poll = ctx.polls.get(caller.session, poll_id)
     if poll is None:
@@ -82,10 +96,19 @@ def poll_close(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     if not poll.open:
         raise PollClosed("the poll is already closed")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, [ClosePoll(poll_id, at=ctx.now_ms())])
-    after = ctx.polls.get(caller.session, poll_id) or poll
-    fan_out(ctx, session, seq, EventName.POLL_CLOSED, {"poll": after.public()}, everyone_admitted)
+    closed = replace(poll, status="closed", version=poll.version + 1)
+    told = _poll_changed(EventName.POLL_CLOSED, closed)
+    commit(ctx, caller, request, seq, [ClosePoll(poll_id, at=ctx.now_ms()), told])
+    after = ctx.polls.get(caller.session, poll_id) or closed
     return {"poll": after.public()}
+
+
+def _poll_changed(name: EventName, state: Poll) -> PublishEvent:
+    """Tell everyone of a poll's new state: as this write sees it in the record, and as it is
+    when delivered (votes keep landing) in what clients get."""
+    return announce(
+        name, {"poll": state.public()}, everyone_admitted, subject=f"poll:{state.poll_id}"
+    )
 
 
 def polls_snapshot(ctx: ActionContext, session: SessionKey, participant_id: str) -> list[Any]:

@@ -22,7 +22,7 @@ from townhall.signaling.context import (
     moderators,
     who_sees,
 )
-from townhall.signaling.delivery import close, fan_out, mark_offline
+from townhall.signaling.delivery import announce, close, mark_offline
 from townhall.signaling.lifecycle import end_session, hand_over_host
 from townhall.signaling.protocol import Request
 from townhall.signaling.snapshot import snapshot
@@ -80,11 +80,7 @@ def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
             # A new attendance interval; a reconnect that replaces a live one continues it.
             changes["session_at"] = ctx.now_ms()
             attending.append(OpenAttendance(me.participant_id, changes["session_at"]))
-        commit(ctx, caller, request, seq, [ParticipantChange(me, changes), *attending])
         after = me.changed(changes, seq)
-        if me.connection_id and me.connection_id != caller.connection_id:
-            # One participant, one connection: the older socket would see every event twice.
-            close(ctx, me.connection_id)
         if admitted:
             # Back within the reconnect window (or on a replacing socket): the same tile.
             still_there = was_admitted and (me.connected or me.reconnecting_until() > 0)
@@ -92,18 +88,15 @@ def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
             data: dict[str, Any] = {"participant": after.public()}
             if still_there:
                 data["changed"] = ["connected"]
-            fan_out(
-                ctx,
-                session,
-                seq,
-                name,
-                data,
-                who_sees(session, after),
-                exclude=caller.participant_id,
-            )
+            told = announce(name, data, who_sees(session, after), exclude=caller.participant_id)
+        else:
+            told = announce(EventName.WAITING_JOINED, {"participant": after.public()}, moderators)
+        commit(ctx, caller, request, seq, [ParticipantChange(me, changes), *attending, told])
+        if me.connection_id and me.connection_id != caller.connection_id:
+            # One participant, one connection: the older socket would see every event twice.
+            close(ctx, me.connection_id)
+        if admitted:
             return snapshot(ctx, session, after)
-        waiting = {"participant": after.public()}
-        fan_out(ctx, session, seq, EventName.WAITING_JOINED, waiting, moderators)
         return {"status": "waiting", "meeting": session.public(), "you": after.public()}
 
     return retrying(attempt)
@@ -131,7 +124,10 @@ def leave(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     else to the co-host present longest; the last one to leave ends the session."""
     protocol.only_fields(request.data, "successor")
     successor_id = protocol.optional_participant(request.data, "successor")
-    session, me, _ = ctx.sessions.load(caller.session, caller.participant_id)
+    session, me, seen = ctx.sessions.load(caller.session, caller.participant_id, request.request_id)
+    if seen:
+        raise DuplicateRequestError(f"request id {request.request_id} was already used")
+    handed_over = False
     if (
         session is not None
         and session.running
@@ -140,10 +136,18 @@ def leave(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
         and me.status == "admitted"
     ):
         if me.role == "host":
-            hand_over_host(ctx, caller, request, session, me, successor_id)
+            handed_over = hand_over_host(ctx, caller, request, session, me, successor_id)
         elif successor_id is not None:
             raise Forbidden("only a host hands on the host role")
-    mark_offline(ctx, caller.session, caller.participant_id, caller.connection_id, "left")
+    # The request id is spent by the hand-over's write, or else by this one.
+    mark_offline(
+        ctx,
+        caller.session,
+        caller.participant_id,
+        caller.connection_id,
+        "left",
+        request_id=None if handed_over else request.request_id,
+    )
     media = ctx.media()
     if media is not None:
         media.leave(caller.meeting_id, caller.participant_id)
@@ -263,17 +267,18 @@ def _set_flag(
             commit(ctx, caller, request, 0)  # nothing to change, but the id is spent
             return {"participant": target.public()}
         seq = next_seq(ctx, caller.session)
-        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), *others])
+        told = []
         for stopped in others:
             data = {
                 "participant": stopped.before.changed(stopped.changes, seq).public(),
                 "by": me.participant_id,
                 "changed": ["screen"],
             }
-            fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, everyone_admitted)
+            told.append(announce(EventName.PARTICIPANT_UPDATED, data, everyone_admitted))
         after = target.changed(changes, seq)
         data = {"participant": after.public(), "by": me.participant_id, "changed": [public_name]}
-        fan_out(ctx, session, seq, EventName.PARTICIPANT_UPDATED, data, who_sees(session, after))
+        told.append(announce(EventName.PARTICIPANT_UPDATED, data, who_sees(session, after)))
+        commit(ctx, caller, request, seq, [ParticipantChange(target, changes), *others, *told])
         return {"participant": after.public()}
 
     return retrying(attempt)

@@ -4,17 +4,18 @@ moderators answer or dismiss. Clients order questions by votes, then age."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from contracts.signaling_events import EventName
 from townhall.errors import Forbidden, NotFound
 from townhall.ids import new_id
 from townhall.model.collaboration import Question
-from townhall.model.session import Session, SessionKey
+from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
-from townhall.signaling.delivery import fan_out
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
 from townhall.store.writes import (
@@ -22,6 +23,7 @@ from townhall.store.writes import (
     AnswerQuestion,
     AskQuestion,
     DismissQuestion,
+    PublishEvent,
     QuestionDismissed,
     UpvoteQuestion,
 )
@@ -36,7 +38,7 @@ SNAPSHOT_BUDGET = 32 * 1024
 def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "text")
     text = protocol.require_text(request.data, "text", MAX_QUESTION_CHARS)
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     seq = next_seq(ctx, caller.session)
     question = Question(
         question_id=new_id("q_"),
@@ -48,16 +50,16 @@ def qa_ask(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
         created_at=ctx.now_ms(),
         version=1,
     )
-    commit(ctx, caller, request, seq, [AskQuestion(question)])
     public = question.public()
-    fan_out(ctx, session, seq, EventName.QA_ASKED, {"question": public}, everyone_admitted)
+    told = announce(EventName.QA_ASKED, {"question": public}, everyone_admitted)
+    commit(ctx, caller, request, seq, [AskQuestion(question), told])
     return {"question_id": question.question_id, "question": public}
 
 
 def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id")
     question_id = protocol.require_item_id(request.data, "question_id")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     question, upvoted = ctx.questions.get_with_upvote(
         caller.session, question_id, me.participant_id
     )
@@ -71,35 +73,44 @@ def qa_upvote(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise QuestionDismissed()
     seq = next_seq(ctx, caller.session)
     upvote = UpvoteQuestion(question_id, me.participant_id, at=ctx.now_ms())
-    commit(ctx, caller, request, seq, [upvote])
-    return _changed(ctx, caller, session, seq, question)
+    counted = replace(question, votes=question.votes + 1, version=question.version + 1)
+    commit(ctx, caller, request, seq, [upvote, _question_changed(counted)])
+    return _reply(ctx, caller, counted)
 
 
 def qa_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id", "text")
     question_id = protocol.require_item_id(request.data, "question_id")
     answer = protocol.optional_text(request.data, "text", MAX_ANSWER_CHARS)
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_answer")
     question = _find(ctx, caller, question_id)
     if question.status == "dismissed":
         raise QuestionDismissed()
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, [AnswerQuestion(question_id, answer)])
-    return _changed(ctx, caller, session, seq, question)
+    answered = replace(question, status="answered", answer=answer, version=question.version + 1)
+    commit(
+        ctx,
+        caller,
+        request,
+        seq,
+        [AnswerQuestion(question_id, answer), _question_changed(answered)],
+    )
+    return _reply(ctx, caller, answered)
 
 
 def qa_dismiss(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "question_id")
     question_id = protocol.require_item_id(request.data, "question_id")
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "qa_dismiss")
     question = _find(ctx, caller, question_id)
     if question.status == "dismissed":
         raise QuestionDismissed("the question was already dismissed")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, [DismissQuestion(question_id)])
-    return _changed(ctx, caller, session, seq, question)
+    dismissed = replace(question, status="dismissed", version=question.version + 1)
+    commit(ctx, caller, request, seq, [DismissQuestion(question_id), _question_changed(dismissed)])
+    return _reply(ctx, caller, dismissed)
 
 
 def questions_snapshot(ctx: ActionContext, session: SessionKey) -> list[dict[str, Any]]:
@@ -121,11 +132,18 @@ def _find(ctx: ActionContext, caller: Caller, question_id: str) -> Question:
     return question
 
 
-def _changed(
-    ctx: ActionContext, caller: Caller, session: Session, seq: int, before: Question
-) -> dict[str, Any]:
+def _question_changed(state: Question) -> PublishEvent:
+    """Tell everyone of a question's new state: as this write sees it in the record, and as
+    it is when delivered (upvotes keep landing) in what clients get."""
+    return announce(
+        EventName.QA_UPDATED,
+        {"question": state.public()},
+        everyone_admitted,
+        subject=f"question:{state.question_id}",
+    )
+
+
+def _reply(ctx: ActionContext, caller: Caller, expected: Question) -> dict[str, Any]:
     # Read back: concurrent upvotes may have landed; `version` orders the states.
-    after = ctx.questions.get(caller.session, before.question_id) or before
-    public = after.public()
-    fan_out(ctx, session, seq, EventName.QA_UPDATED, {"question": public}, everyone_admitted)
-    return {"question": public}
+    after = ctx.questions.get(caller.session, expected.question_id) or expected
+    return {"question": after.public()}

@@ -16,7 +16,7 @@ from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
 from townhall.signaling.context import ActionContext, Caller, everyone_admitted
-from townhall.signaling.delivery import fan_out
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
 from townhall.store.writes import AddStroke, ClearWhiteboard
@@ -46,32 +46,18 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
     stroke = Stroke(
         stroke_id=seq, by=me.participant_id, color=color.lower(), width=width, points=points
     )
-    commit(ctx, caller, request, seq, [AddStroke(stroke)])
-    fan_out(
-        ctx,
-        session,
-        seq,
-        EventName.WHITEBOARD_STROKE,
-        {"stroke": stroke.public()},
-        everyone_admitted,
-    )
+    told = announce(EventName.WHITEBOARD_STROKE, {"stroke": stroke.public()}, everyone_admitted)
+    commit(ctx, caller, request, seq, [AddStroke(stroke), told])
     return {"stroke_id": seq}
 
 
 def wb_clear(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data)
-    session, me = acting(ctx, caller, request)
+    _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "wb_clear")
     seq = next_seq(ctx, caller.session)
-    commit(ctx, caller, request, seq, [ClearWhiteboard(seq)])
-    fan_out(
-        ctx,
-        session,
-        seq,
-        EventName.WHITEBOARD_CLEARED,
-        {"by": me.participant_id},
-        everyone_admitted,
-    )
+    told = announce(EventName.WHITEBOARD_CLEARED, {"by": me.participant_id}, everyone_admitted)
+    commit(ctx, caller, request, seq, [ClearWhiteboard(seq), told])
     try:
         ctx.whiteboard.delete_before(caller.session, seq)
     except Exception:  # housekeeping only: the clear itself has landed

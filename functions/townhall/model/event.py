@@ -1,22 +1,11 @@
-"""The outbox's event record: what happened, to whom it goes, and how it is stored.
+"""An event of a session for others to hear: what happened, and to whom it goes.
 
-An `OutboxEvent` is written as one item in the session's partition, in the same transaction as
-the change it reports, so an event exists exactly when its change committed. The table's
-stream carries the item to the fan-out consumer, and later to every other consumer (webhooks,
-the broadcast's audience state, recording triggers), so the record names its type, meeting,
-session, place in the session's order (`seq`, and `n` for a second event of the same commit),
-time, payload and schema version, and is readable without the code that wrote it.
-
-Item layout (pk is the session's partition):
-
-    sk      "E#{seq:012d}#{n:02d}"   sorts by commit order within the session
-    v       schema version (RECORD_VERSION)
-    type    the event's name (contracts.signaling_events.EventName value)
-    meeting_id, session_id, seq, n, at (epoch ms)
-    payload the event's data, as clients receive it
-    audience who receives it (Audience.to_item())
-    close   after delivery, close the receiving connections (the end of a session)
-    ttl     epoch seconds: the item expires a day later; nothing reads it after delivery
+Every change others must hear about is kept as an `OutboxEvent` in the same transaction as the
+change (`townhall.store.outbox` stores it, `townhall.store.writes.PublishEvent` asks for it), so
+an event exists exactly when its change committed. The fan-out consumer delivers it, and later
+consumers (webhooks, the broadcast's audience state, recording triggers) read the same record:
+its type, meeting, session, place in the session's order (`seq`, and `n` for a further event
+of the same commit), time, payload and schema version. See docs/outbox.md.
 """
 
 from __future__ import annotations
@@ -27,14 +16,12 @@ from typing import Any
 
 RECORD_VERSION = 1
 MODERATOR_ROLES = frozenset({"host", "cohost"})
-EVENT_SK_PREFIX = "E#"
-EVENT_TTL_SECONDS = 24 * 3600
 # Bounds a record's lists, so a malformed item cannot make a consumer loop for long.
 MAX_AUDIENCE_IDS = 2000
 
 
 class MalformedEvent(ValueError):
-    """An item under the event prefix that is not a readable event record."""
+    """A record that is not a readable event."""
 
 
 @dataclass(frozen=True)
@@ -67,7 +54,7 @@ class Audience:
             return True
         return self.roles is None or role in self.roles
 
-    def to_item(self) -> dict[str, Any]:
+    def to_record(self) -> dict[str, Any]:
         item: dict[str, Any] = {}
         if self.connected:
             item["connected"] = True
@@ -84,7 +71,7 @@ class Audience:
         return item
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> Audience:
+    def from_record(cls, item: Mapping[str, Any]) -> Audience:
         def ids(name: str) -> list[str]:
             value = item.get(name, [])
             if not isinstance(value, list) or len(value) > MAX_AUDIENCE_IDS:
@@ -118,6 +105,12 @@ class OutboxEvent:
     at: int = 0  # epoch ms
     n: int = 0
     close: bool = False
+    # Connections `close` spares: the caller's, which is waiting for its reply on it.
+    keep_open: tuple[str, ...] = ()
+    # "poll:<id>" or "question:<id>": the payload is that item's state, which the consumer
+    # reads again at delivery (concurrent votes land between commit and delivery); the stored
+    # payload is the state as this commit saw it.
+    subject: str | None = None
     version: int = field(default=RECORD_VERSION)
 
     @property
@@ -125,13 +118,9 @@ class OutboxEvent:
         """Unique within the session: what a client deduplicates by."""
         return f"{self.seq}.{self.n}" if self.n else str(self.seq)
 
-    def sort_key(self) -> str:
-        return f"{EVENT_SK_PREFIX}{self.seq:012d}#{self.n:02d}"
-
-    def to_item(self, pk: str) -> dict[str, Any]:
-        item: dict[str, Any] = {
-            "pk": pk,
-            "sk": self.sort_key(),
+    def to_record(self) -> dict[str, Any]:
+        """The record's attributes (plain values); the store adds its keys and expiry."""
+        record: dict[str, Any] = {
             "v": self.version,
             "type": self.type,
             "meeting_id": self.meeting_id,
@@ -140,16 +129,19 @@ class OutboxEvent:
             "n": self.n,
             "at": self.at,
             "payload": self.payload,
-            "audience": self.audience.to_item(),
-            "ttl": self.at // 1000 + EVENT_TTL_SECONDS,
+            "audience": self.audience.to_record(),
         }
         if self.close:
-            item["close"] = True
-        return item
+            record["close"] = True
+        if self.keep_open:
+            record["keep_open"] = list(self.keep_open)
+        if self.subject:
+            record["subject"] = self.subject
+        return record
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> OutboxEvent:
-        """Read a stored record (plain Python values, as store.dynamo.from_ddb gives them)."""
+    def from_record(cls, item: Mapping[str, Any]) -> OutboxEvent:
+        """Read a record (plain values); MalformedEvent if it is not one this code knows."""
         try:
             version = int(item["v"])
             if version != RECORD_VERSION:
@@ -168,12 +160,30 @@ class OutboxEvent:
                 n=int(item.get("n", 0)),
                 type=fields["type"],
                 payload=payload,
-                audience=Audience.from_item(audience),
+                audience=Audience.from_record(audience),
                 at=int(item.get("at", 0)),
                 close=item.get("close") is True,
+                keep_open=_connection_ids(item.get("keep_open", [])),
+                subject=_subject(item.get("subject")),
                 version=version,
             )
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, MalformedEvent):
                 raise
             raise MalformedEvent(f"not an event record: {exc!r}") from exc
+
+
+def _subject(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or ":" not in value or len(value) > 200:
+        raise MalformedEvent("subject must be a short 'kind:id' string")
+    return value
+
+
+def _connection_ids(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or len(value) > MAX_AUDIENCE_IDS:
+        raise MalformedEvent("keep_open must be a bounded list")
+    if not all(isinstance(v, str) for v in value):
+        raise MalformedEvent("keep_open holds a non-string")
+    return tuple(value)
