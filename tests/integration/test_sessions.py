@@ -568,15 +568,10 @@ async def test_leave_with_a_successor_refuses_bad_input_and_the_wrong_people(twi
     await guest.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="signaling defect: `leave` does not check its request id (reported, not ours)",
-)
 async def test_a_replayed_leave_is_refused_and_changes_nothing(twin: Twin) -> None:
     """A `leave` whose request id was already served gets `duplicate_request`, as every other
-    action does, and changes nothing. Today a host's `leave` with a used id spends an event
-    number (the hand-over takes `seq` before its commit finds the replay record), and a
-    replayed `leave` after a hand-over is answered as a success."""
+    action does, and changes nothing: not an event number (the replay is refused before the
+    hand-over takes one), and not a second success after a hand-over."""
     api, mid = await _host(twin)
     host = await _enter(twin, api, mid, "Hana Host")
     guest = Api(twin.base_url)

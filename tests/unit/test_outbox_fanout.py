@@ -164,6 +164,25 @@ def test_a_gone_connection_is_cleaned_up_after_the_batch_and_not_closed() -> Non
     assert closed == ["c-ann"]  # closed after its last event; the gone one is not closed again
 
 
+def test_the_end_closes_every_connection_it_reaches_but_the_callers() -> None:
+    roster = Roster([person("host", role="host"), person("ann"), person("wait", status="waiting")])
+    poster = Poster()
+    consumer, _, closed = fanout(roster, poster)
+    event = OutboxEvent(
+        "m1",
+        "s1",
+        9,
+        "meeting.ended",
+        {},
+        Audience(connected=True),
+        close=True,
+        keep_open=("c-host",),
+    )
+    assert consumer.deliver([StreamRecord("9", event)]) == []
+    assert sorted(poster.got) == ["c-ann", "c-host", "c-wait"]
+    assert sorted(closed) == ["c-ann", "c-wait"]
+
+
 def test_a_malformed_record_is_reported_and_its_neighbours_still_go_out() -> None:
     roster = Roster([person("ann")])
     poster = Poster()

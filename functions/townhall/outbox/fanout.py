@@ -166,7 +166,7 @@ class OutboxFanout:
         for index, event in enumerate(events):
             for connection_id in _targets(event, roster):
                 per_connection.setdefault(connection_id, []).append(index)
-                if event.close:
+                if event.close and connection_id not in event.keep_open:
                     closing.add(connection_id)
         gone = self._post(messages, per_connection)
         logger.debug(
