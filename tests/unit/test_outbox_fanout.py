@@ -295,3 +295,28 @@ def test_unreadable_records_are_malformed(item: dict[str, Any]) -> None:
 def test_slice_requests_are_validated(event: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         read_slice_request(event)
+
+
+def test_a_batch_larger_than_one_slice_payload_goes_out_in_parts_in_order() -> None:
+    people = [person(f"p{i:04d}") for i in range(250)]
+    poster = Poster()
+    slices = Slices(poster)
+    big = "x" * 100_000  # 60 of these exceed one slice invocation's 4 MB
+    records = [
+        StreamRecord(str(i), OutboxEvent("m1", "s1", i, "chat.message", {"t": big}, at=1, n=0))
+        for i in range(1, 61)
+    ]
+    consumer = OutboxFanout(
+        Roster(people),
+        poster,
+        lambda e: f"{e.event_id}:{e.payload['t']}",
+        on_gone=lambda key, gone, known: None,
+        close=lambda c: None,
+        read_image=event_from_image,
+        slices=slices,
+        slice_connections=200,
+    )
+    assert consumer.deliver(records) == []
+    assert len(slices.slices) >= 2  # at least two parts, each sliced
+    for messages in poster.got.values():
+        assert [m.split(":")[0] for m in messages] == [str(i) for i in range(1, 61)]

@@ -160,18 +160,22 @@ class OutboxFanout:
             return
         events = self._current([r.event for r in batch.records if r.event is not None], batch.key)
         roster = self._roster.recipients(batch.key)
-        messages = [self._encode(e) for e in events]
-        per_connection: dict[str, list[int]] = {}
+        gone: list[str] = []
         closing: set[str] = set()
-        for index, event in enumerate(events):
-            for connection_id in _targets(event, roster):
-                per_connection.setdefault(connection_id, []).append(index)
-                if event.close and connection_id not in event.keep_open:
-                    closing.add(connection_id)
-        gone = self._post(messages, per_connection)
+        for part in _parts([(e, self._encode(e)) for e in events]):
+            messages = [message for _, message in part]
+            per_connection: dict[str, list[int]] = {}
+            for index, (event, _) in enumerate(part):
+                for connection_id in _targets(event, roster):
+                    if connection_id in gone:
+                        continue
+                    per_connection.setdefault(connection_id, []).append(index)
+                    if event.close and connection_id not in event.keep_open:
+                        closing.add(connection_id)
+            gone += self._post(messages, per_connection)
         logger.debug(
             "outbox delivery",
-            extra={"events": len(events), "connections": len(per_connection), "gone": len(gone)},
+            extra={"events": len(events), "connections": len(roster), "gone": len(gone)},
         )
         if gone:
             self._on_gone(batch.key, gone, roster)
@@ -201,8 +205,6 @@ class OutboxFanout:
             )
         size = max(self._slice_connections, -(-len(ids) // MAX_SLICES))
         chunks = [ids[start : start + size] for start in range(0, len(ids), size)]
-        if sum(len(m) for m in messages) > MAX_SLICE_PAYLOAD_BYTES:
-            raise ValueError("a batch too large for one slice payload")  # see SLICE limits
         slices = self._slices
 
         def remote(chunk: list[str]) -> list[str]:
@@ -218,6 +220,23 @@ class OutboxFanout:
             futures = [pool.submit(local, chunks[0])]
             futures += [pool.submit(remote, chunk) for chunk in chunks[1:]]
             return [c for future in futures for c in future.result()]
+
+
+def _parts(
+    encoded: list[tuple[OutboxEvent, str]],
+) -> list[list[tuple[OutboxEvent, str]]]:
+    """The batch's events in order, in parts whose messages fit one slice invocation's payload
+    (a message is at most 128 KiB, so every part holds at least one); parts go out in turn."""
+    parts: list[list[tuple[OutboxEvent, str]]] = [[]]
+    size = 0
+    for item in encoded:
+        length = len(item[1].encode())
+        if parts[-1] and size + length > MAX_SLICE_PAYLOAD_BYTES:
+            parts.append([])
+            size = 0
+        parts[-1].append(item)
+        size += length
+    return parts
 
 
 def _targets(event: OutboxEvent, roster: list[Recipient]) -> list[str]:
