@@ -18,7 +18,7 @@ from .config import Settings
 from .data import DataStack
 from .media import MediaStack
 
-from townhall import routes, schema  # isort: skip
+from townhall import functions, routes, schema  # isort: skip
 
 FIVE_MINUTES = cdk.Duration.minutes(5)
 
@@ -154,6 +154,35 @@ class ObservabilityStack(cdk.Stack):
             alarm(f"{spec.logical_id}TableThrottles", throttled, f"{spec.logical_id} throttled")
             table_throttles.append(throttled)
 
+        # -- the outbox --------------------------------------------------------------------
+        outbox_widgets: list[cloudwatch.IWidget] = []
+        for source_id, failures in api.stream_failures.items():
+            failed = failures.metric_approximate_number_of_messages_visible(
+                period=FIVE_MINUTES, statistic="Maximum"
+            )
+            alarm(
+                f"{source_id}FailedBatches",
+                failed,
+                f"{source_id} gave up on stream records (its failure queue holds them)",
+            )
+            consumer = api.functions[
+                next(
+                    s.function.logical_id
+                    for s in functions.ALL_STREAM_SOURCES
+                    if s.logical_id == source_id
+                )
+            ]
+            # How far behind the stream delivery runs: a growing age means events arrive late.
+            iterator_age = consumer.metric("IteratorAge", period=FIVE_MINUTES, statistic="Maximum")
+            outbox_widgets.append(
+                cloudwatch.GraphWidget(
+                    title=f"{source_id}: iterator age (ms) / failed batches",
+                    left=[iterator_age],
+                    right=[failed],
+                    width=12,
+                )
+            )
+
         # -- dashboard ---------------------------------------------------------------------
         dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=f"{settings.prefix}-Operations"
@@ -194,5 +223,7 @@ class ObservabilityStack(cdk.Stack):
                 width=12,
             ),
         )
+        if outbox_widgets:
+            dashboard.add_widgets(*outbox_widgets)
         self.dashboard = dashboard
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)

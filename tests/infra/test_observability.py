@@ -64,6 +64,17 @@ def test_dynamodb_throttle_alarms(synth: Synth, spec: schema.TableSpec) -> None:
     assert _metric_names(mine[0]) == {"ReadThrottleEvents", "WriteThrottleEvents"}
 
 
+@pytest.mark.parametrize("source", functions.ALL_STREAM_SOURCES, ids=lambda s: s.logical_id)
+def test_an_alarm_when_a_stream_source_gives_up_on_records(
+    synth: Synth, source: functions.StreamSourceSpec
+) -> None:
+    queue = synth.stacks.api.stream_failures[source.logical_id]
+    mine = [a for a in _alarms(synth) if mentions(a.get("Dimensions"), synth.logical_id(queue))]
+    assert len(mine) == 1
+    assert _metric_names(mine[0]) == {"ApproximateNumberOfMessagesVisible"}
+    assert mine[0]["Threshold"] == 1
+
+
 def test_topic_is_encrypted_and_ssl_only(synth: Synth) -> None:
     obs = synth.stacks.observability
     topic = synth.template(obs)["Resources"][synth.logical_id(obs.alarm_topic)]["Properties"]
