@@ -14,7 +14,8 @@ neither share the twin's interpreter lock nor starve one loop). Phases, each bou
    join fan-outs still in flight. Reported on its own, so it does not land in the chat tail.
 3. Chat. The host sends `--messages` chats one after another, each waiting for its reply; each
    receiver stamps each message's arrival. Latency is arrival minus send over every (message,
-   receiver) pair, on the system-wide monotonic clock all processes share. The sender's wait
+   receiver) pair, on the system-wide monotonic clock all processes share. Chats are paced
+   (`pace_seconds`): each is sent once the last has had time to reach everyone. The sender's wait
    for each reply is reported too (`reply_ms`): with the outbox the reply no longer waits for
    the fan-out.
 4. Reference, in the same run: the emulator's floor, the same number of messages posted to the
@@ -60,6 +61,7 @@ CLIENTS_PER_PROCESS = 250
 CONNECT_CONCURRENCY = 4  # per client process, when the roster is seeded
 QUIET_SECONDS = 1.0
 SETTLE_SECONDS = 0.5
+WARM_UP_CHATS = 4
 PHASE_LIMIT_SECONDS = 300.0
 LAMBDA_PROCESSES = 0
 
@@ -131,16 +133,23 @@ async def _clients(
         if command == "drain":
             pipe.send(("drained", await _quiet(people, argument)))
         elif command == "chat" and sender is not None:
-            # One untimed chat first: the first call of a code path pays its imports.
-            await sender.request("chat", {"text": "warm-up"}, within=60)
+            messages, pace = argument
+            # Untimed chats first: the first call of a code path pays its imports, in every
+            # worker process that may serve it.
+            for _ in range(WARM_UP_CHATS):
+                await sender.request("chat", {"text": "warm-up"}, within=60)
+                await asyncio.sleep(pace)
             await asyncio.sleep(SETTLE_SECONDS)
             sent: dict[str, float] = {}
             replies: list[float] = []
-            for i in range(argument):
+            for i in range(messages):
                 text = f"m{i}"
                 sent[text] = time.perf_counter()
                 await sender.request("chat", {"text": text}, within=60)
                 replies.append((time.perf_counter() - sent[text]) * 1000)
+                # One message at a time through the emulator: the next is sent once this one
+                # has had time to reach everyone, so latency is not a queue behind earlier ones.
+                await asyncio.sleep(max(0.0, sent[text] + pace - time.perf_counter()))
             pipe.send(("sent", (sent, replies)))
         elif command == "arrivals":
             await asyncio.sleep(SETTLE_SECONDS)
@@ -257,6 +266,14 @@ def seed_roster(twin: LocalTwin, meeting_id: str) -> int:
     return len(items)
 
 
+def pace_seconds(n: int) -> float:
+    """Time from one chat to the next at N connections: longer than the emulator needs to post
+    one message to all of them (its floor is about 0.5 ms a post), so each message is measured
+    alone. Before the outbox the sender's own reply paced it (it waited for the fan-out); with
+    the outbox the reply comes first, and an unpaced sender would measure the queue."""
+    return max(0.25, n * 0.0015)
+
+
 def reference_posts(twin: LocalTwin, messages: int) -> dict[str, float]:
     from townhall.notifier import ConnectionNotifier
 
@@ -268,6 +285,7 @@ def reference_posts(twin: LocalTwin, messages: int) -> dict[str, float]:
         body = json.dumps({"type": "raw", "text": text})
         sent[text] = time.perf_counter()
         notifier.post_many((c, body) for c in ids)
+        time.sleep(max(0.0, sent[text] + pace_seconds(len(ids)) - time.perf_counter()))
     return sent
 
 
@@ -292,7 +310,7 @@ def measure(
         drained = fleet.ask("drain", PHASE_LIMIT_SECONDS)
         drain_s = max(0.0, max(drained) - max(last_replies)) if not seeded else 0.0
         timers.take()
-        ((sent, replies),) = fleet.ask("chat", messages, only_host=True)
+        ((sent, replies),) = fleet.ask("chat", (messages, pace_seconds(n)), only_host=True)
         chat_timings = [t for t in timers.take() if t.route == "chat"]
         floor_sent = reference_posts(twin, messages)
         arrivals = [a for share in fleet.ask("arrivals") for a in share]
