@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -37,17 +38,19 @@ async def _room(twin: Twin, *names: str) -> tuple[str, list[SignalingClient]]:
         client = await SignalingClient.enter(twin.ws_url, await api.join(mid, name))
         assert (await client.request("join"))["type"] == "reply"
         clients.append(client)
-    # Everyone has heard of everyone before the test starts counting.
-    for client in clients:
-        for other in clients:
-            if other is not client and client is clients[0]:
-                await client.wait_event(
-                    "participant.joined",
-                    lambda e, o=other: (
-                        e["data"]["participant"]["participant_id"] == o.participant_id
-                    ),
-                )
+    # The host has heard of everyone before the test starts counting.
+    host = clients[0]
+    for other in clients[1:]:
+        await host.wait_event("participant.joined", _about(other.participant_id))
     return mid, clients
+
+
+def _about(participant_id: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda e: bool(e["data"]["participant"]["participant_id"] == participant_id)
+
+
+def _has_chats(client: SignalingClient, count: int) -> Callable[[], bool]:
+    return lambda: len(client.events_named("chat.message")) >= count
 
 
 async def test_the_reply_comes_first_and_each_client_gets_events_in_commit_order(
@@ -66,9 +69,7 @@ async def test_the_reply_comes_first_and_each_client_gets_events_in_commit_order
     sent = await asyncio.gather(send(ann), send(bob))
     everyone = [host, ann, bob]
     for client in everyone:
-        await client.wait_for(
-            lambda c=client: len(c.events_named("chat.message")) >= 2 * per_sender
-        )
+        await client.wait_for(_has_chats(client, 2 * per_sender))
     orders = [[e["event_id"] for e in c.events_named("chat.message")] for c in everyone]
     # One order for everyone (the session's commit order), nothing twice, nothing missing...
     assert orders[0] == orders[1] == orders[2]
@@ -94,9 +95,7 @@ async def test_a_retried_batch_brings_the_same_event_again_with_its_id(
     # The consumer failed the marked batch once after posting it: Lambda's retry posts the
     # event again. The copies carry one id (pages drop the second: test_browser_outbox.py).
     for client in (host, ann):
-        await client.wait_for(
-            lambda c=client: len([e for e in c.events_named("chat.message")]) >= 3
-        )
+        await client.wait_for(_has_chats(client, 3))
         marked = [
             e
             for e in client.events_named("chat.message")
