@@ -18,6 +18,10 @@ from tests.integration import outbox_handlers
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin, _start
 from townhall.functions import OUTBOX_FANOUT
+from townhall.model.event import OutboxEvent
+from townhall.model.session import SessionKey
+from townhall.store.dynamo import to_ddb
+from townhall.store.outbox import event_item
 
 
 @pytest.fixture(scope="module")
@@ -114,21 +118,39 @@ async def test_a_poisoned_record_goes_to_the_failure_destination_and_the_meeting
     mid, (host, ann) = await _room(outbox_twin, "Ann")
     await ann.ok("chat", {"text": "before"})
     await host.wait_event("chat.message", lambda e: e["data"]["message"]["text"] == "before")
-    # An event item no consumer can read, in the meeting's own session partition, between two
-    # real events: as a bug in a writer, or a record of a schema this consumer does not know.
-    session = ann.session_id
-    db = outbox_twin.local.dynamodb_client()
-    db.put_item(
-        TableName=outbox_twin.local.table_names["MEETINGS_TABLE"],
-        Item={
-            "pk": {"S": f"M#{mid}#S#{session}"},
-            "sk": {"S": "E#999999999999#00"},
-            "v": {"N": "7"},
-            "type": {"S": "from.the.future"},
-        },
+    # An event item no consumer can read, in the meeting's own session partition, written in
+    # one request with a good one after it: both reach the stream at once, so they travel in
+    # one batch, as a bug in a writer (or a record of a schema this consumer does not know)
+    # would send it among real events.
+    key = SessionKey(mid, ann.session_id)
+    good = OutboxEvent(
+        mid,
+        ann.session_id,
+        999_999_999_998,
+        "chat.message",
+        {"message": {"message_id": 0, "text": "beside the poison"}},
+        at=int(time.time() * 1000),
+    )
+    poison = {
+        "pk": {"S": f"M#{mid}#S#{ann.session_id}"},
+        "sk": {"S": "E#999999999999#00"},
+        "v": {"N": "7"},
+        "type": {"S": "from.the.future"},
+    }
+    outbox_twin.local.dynamodb_client().batch_write_item(
+        RequestItems={
+            outbox_twin.local.table_names["MEETINGS_TABLE"]: [
+                {"PutRequest": {"Item": poison}},
+                {"PutRequest": {"Item": to_ddb(event_item(key, good))}},
+            ]
+        }
     )
     started = time.monotonic()
     await ann.ok("chat", {"text": "after"})
+    # The batch is bisected around the poisoned record: its neighbour and what follows arrive.
+    await host.wait_event(
+        "chat.message", lambda e: e["data"]["message"]["text"] == "beside the poison"
+    )
     await host.wait_event("chat.message", lambda e: e["data"]["message"]["text"] == "after")
     # Not held behind the poisoned record for long: its retries are immediate in the twin.
     assert time.monotonic() - started < 5
@@ -139,7 +161,7 @@ async def test_a_poisoned_record_goes_to_the_failure_destination_and_the_meeting
         if found:
             break
         await asyncio.sleep(0.05)
-    (failure,) = found
+    (failure,) = found  # the poisoned record alone
     info = failure["DDBStreamBatchInfo"]
     assert isinstance(info, dict) and info["batchSize"] == 1
     for client in (host, ann):

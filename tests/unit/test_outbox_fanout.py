@@ -20,6 +20,7 @@ from townhall.model.participant import Recipient
 from townhall.model.session import SessionKey
 from townhall.outbox.fanout import (
     OutboxFanout,
+    PoisonedRecord,
     StreamRecord,
     read_records,
     read_slice_request,
@@ -183,22 +184,16 @@ def test_the_end_closes_every_connection_it_reaches_but_the_callers() -> None:
     assert sorted(closed) == ["c-ann", "c-wait"]
 
 
-def test_a_malformed_record_is_reported_and_its_neighbours_still_go_out() -> None:
-    roster = Roster([person("ann")])
+@pytest.mark.parametrize("at", [0, 1, 3])
+def test_a_malformed_record_fails_the_invocation_before_anything_is_posted(at: int) -> None:
+    """A function error, so the event source mapping bisects the batch: the records around it
+    are delivered in their halves, and it alone goes to the failure destination."""
     poster = Poster()
-    consumer, _, _ = fanout(roster, poster)
-    bad = StreamRecord("0000000000000000000025", None, "not an event record")
-    assert consumer.deliver([record(1), record(2), bad, record(3)]) == [bad.sequence_number]
-    assert poster.got == {"c-ann": ["1:chat.message", "2:chat.message", "3:chat.message"]}
-
-
-def test_a_malformed_record_first_in_the_batch_holds_back_what_follows() -> None:
-    """Lambda retries from the reported record, so whatever follows it comes again."""
-    roster = Roster([person("ann")])
-    poster = Poster()
-    consumer, _, _ = fanout(roster, poster)
-    bad = StreamRecord("0000000000000000000005", None, "bad")
-    assert consumer.deliver([bad, record(6)]) == [bad.sequence_number]
+    consumer, _, _ = fanout(Roster([person("ann")]), poster)
+    records = [record(1), record(2), record(3)]
+    records.insert(at, StreamRecord("0000000000000000000025", None, "not an event record"))
+    with pytest.raises(PoisonedRecord, match="1 of 4 records"):
+        consumer.deliver(records)
     assert poster.got == {}
 
 

@@ -69,6 +69,10 @@ GoneHandler = Callable[[SessionKey, list[str], list[Recipient]], None]
 Encoder = Callable[[OutboxEvent], str]
 
 
+class PoisonedRecord(Exception):
+    """The batch holds a record no retry can deliver (see OutboxFanout.deliver)."""
+
+
 @dataclass(frozen=True)
 class StreamRecord:
     sequence_number: str
@@ -138,21 +142,27 @@ class OutboxFanout:
 
     def deliver(self, records: list[StreamRecord]) -> list[str]:
         """Deliver the batch; the sequence numbers to report as failed (the first failure:
-        Lambda retries from there, so nothing after it is lost)."""
-        for batch in _by_session(records):
-            first = batch.records[0]
-            if first.event is None:
-                # It can never be delivered: report it, so the event source mapping retries,
-                # bisects and at last sends it to the failure destination and goes on.
+        Lambda retries from there, so nothing after it is lost).
+
+        A record that can never be delivered (malformed, or of a record version this code
+        does not know) raises PoisonedRecord before anything is posted: a function error,
+        which makes the event source mapping bisect the batch until the record is alone, so
+        the records around it are delivered and it alone goes, after its retries, to the
+        failure destination. Reporting it as a partial failure instead would hold every
+        later record of the batch to its fate."""
+        poisoned = [r for r in records if r.event is None]
+        if poisoned:
+            for record in poisoned:
                 logger.error(
-                    "outbox record %s is malformed: %s", first.sequence_number, first.problem
+                    "outbox record %s is malformed: %s", record.sequence_number, record.problem
                 )
-                return [first.sequence_number]
+            raise PoisonedRecord(f"{len(poisoned)} of {len(records)} records cannot be delivered")
+        for batch in _by_session(records):
             try:
                 self._deliver_session(batch)
             except Exception:
                 logger.exception("delivering the events of a session failed; retrying the batch")
-                return [first.sequence_number]
+                return [batch.records[0].sequence_number]
         return []
 
     def _deliver_session(self, batch: SessionBatch) -> None:
@@ -251,15 +261,12 @@ def _targets(event: OutboxEvent, roster: list[Recipient]) -> list[str]:
 
 
 def _by_session(records: list[StreamRecord]) -> list[SessionBatch]:
-    """Records grouped by session in order of first appearance, each group in commit order.
-    A malformed record cannot name its session: it forms a group of its own at its place."""
+    """Records grouped by session in order of first appearance, each group in commit order."""
     groups: dict[tuple[str, str], SessionBatch] = {}
     ordered: list[SessionBatch] = []
     for record in records:
         if record.event is None:
-            lone = SessionBatch(SessionKey("", ""), [record])
-            ordered.append(lone)
-            continue
+            raise PoisonedRecord(f"record {record.sequence_number} cannot be delivered")
         key = (record.event.meeting_id, record.event.session_id)
         if key not in groups:
             groups[key] = SessionBatch(SessionKey(*key))
