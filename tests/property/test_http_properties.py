@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from infra.twin.server import TwinOptions
@@ -797,6 +797,7 @@ session_ids = st.one_of(
     st.sampled_from(["s_0123456789", "a" * 3000, "..", "%", "SESSION#x", "x\n"]),
     text,
 )
+MAX_URL_CHARS = 60_000
 SUFFIXES = [
     "",
     "/occurrences",
@@ -876,6 +877,9 @@ def test_paths_queries_and_methods(
             for name, value in query
         ]
         path += "?" + "&".join(f"{name}={_path_part(value)}" for name, value in values)
+    # No client sends a URL past httpx's 64 KiB (API Gateway refuses far shorter ones): such
+    # examples are not inputs the API can receive, so they are left out, not passed.
+    assume(len(path) <= MAX_URL_CHARS)
 
     def accepted(response: httpx.Response) -> None:
         if suffix == "/sessions" and method == "GET":
