@@ -115,6 +115,25 @@ class SignalingClient:
         result: dict[str, Any] = reply["data"]
         return result
 
+    async def events_until_now(self, since: int) -> list[Message]:
+        """The events received since index `since`, once every event committed before this
+        call has arrived. Events come through the outbox after their actions replied, in
+        commit order per connection: a reaction of our own, committed now, is the barrier
+        (it is left out of the answer)."""
+        await self.ok("react", {"emoji": "👍"})
+        mine = self.participant_id
+
+        def barrier() -> bool:
+            return any(
+                e["event"] == "reaction" and e["data"]["participant_id"] == mine
+                for e in self.events[since:]
+            )
+
+        await self.wait_for(barrier)
+        received = self.events[since:]
+        last = max(i for i, e in enumerate(received) if e["event"] == "reaction")
+        return received[:last]
+
     async def send_raw(self, text: str | bytes) -> None:
         await self.ws.send(text)
 
