@@ -26,11 +26,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-import boto3
 from botocore.config import Config
 
 from infra.twin import dynamodb_snapshot, ports
-from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+from infra.twin.fake_aws import fake_session
 from townhall.schema import ALL_TABLES, TableSpec
 
 if TYPE_CHECKING:
@@ -227,13 +226,9 @@ class LocalDynamoDB:
 
     def new_client(self) -> DynamoDBClient:
         """A low-level client for this server, with the fake credentials passed explicitly."""
-        return boto3.client(
+        return fake_session().client(
             "dynamodb",
             endpoint_url=self.endpoint_url,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 

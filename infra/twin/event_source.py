@@ -66,13 +66,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.twin.dynamodb import table_name
 from infra.twin.dynamodb_snapshot import item_to_disk
-from infra.twin.fake_aws import ACCOUNT_ID, FAKE_CREDENTIALS, REGION, iso8601
+from infra.twin.fake_aws import ACCOUNT_ID, REGION, fake_session, iso8601
 from infra.twin.lambda_runtime import LambdaInvocationError, LocalLambdaRuntime, function_name
 from townhall.functions import StreamSourceSpec
 
@@ -801,12 +800,7 @@ class EventSources:
             read_timeout=10,
             retries={"max_attempts": 2, "mode": "standard"},
         )
-        session = boto3.session.Session(
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
-            region_name=REGION,
-        )
+        session = fake_session()
         streams = session.client("dynamodbstreams", endpoint_url=self._endpoint, config=config)
         dynamodb = session.client("dynamodb", endpoint_url=self._endpoint, config=config)
         for spec in self.specs:

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-import boto3
 import uvicorn
 
 from infra.twin import log_redaction, ports
 from infra.twin.connections import ConnectionRegistry
 from infra.twin.dynamodb import DEFAULT_SNAPSHOT_INTERVAL_SECONDS, LocalDynamoDB
 from infra.twin.event_source import EventSources
-from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+from infra.twin.fake_aws import fake_session
 from infra.twin.handler_env import EnvironmentPatch, handler_environment
 from infra.twin.http_api import HttpApi
 from infra.twin.lambda_api import LambdaApi
@@ -359,24 +358,16 @@ class LocalTwin:
         return self.dynamodb.new_client()
 
     def management_client(self) -> ApiGatewayManagementApiClient:
-        return boto3.client(
+        return fake_session().client(
             "apigatewaymanagementapi",
             endpoint_url=self.management_endpoint,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         )
 
     def lambda_client(self) -> Any:
         """A boto3 lambda client for the twin's Invoke API."""
-        return boto3.client(
+        return fake_session().client(
             "lambda",
             endpoint_url=self.lambda_endpoint,
-            region_name=REGION,
-            aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-            aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
         )
 
     def stream_failures(self, logical_id: str) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ import pytest
 from contracts.errors import TokenRejected
 from contracts.media_nodes import MediaNode
 from contracts.media_tokens import MediaTokenVerifier
-from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
+from infra.twin.fake_aws import fake_session
 from media_fleet.registry import NodeRegistry
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
@@ -26,15 +26,10 @@ from townhall.store.placement import PlacementTable
 def _registry(
     twin: Twin, node_id: str, capacity: int = 1000, *, heartbeat_interval: float = 5.0
 ) -> NodeRegistry:
-    import boto3
 
-    client = boto3.client(
+    client = fake_session().client(
         "dynamodb",
         endpoint_url=twin.local.dynamodb_endpoint,
-        region_name=REGION,
-        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=FAKE_CREDENTIALS["AWS_SESSION_TOKEN"],
     )
     registry = NodeRegistry(
         twin.local.table_names["MEDIA_NODES_TABLE"],
