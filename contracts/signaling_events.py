@@ -31,3 +31,6 @@ class EventName(StrEnum):
     QA_UPDATED = "qa.updated"
     WHITEBOARD_STROKE = "whiteboard.stroke"
     WHITEBOARD_CLEARED = "whiteboard.cleared"
+    BREAKOUTS_CHANGED = "breakouts.changed"
+    BREAKOUTS_BROADCAST = "breakouts.broadcast"
+    BREAKOUTS_HELP = "breakouts.help"

@@ -68,6 +68,13 @@ ACTIONS: tuple[str, ...] = (
     "wb_stroke",
     "wb_clear",
     "wb_history",
+    "breakout_setup",
+    "breakout_assign",
+    "breakout_open",
+    "breakout_close",
+    "breakout_broadcast",
+    "breakout_move",
+    "breakout_help",
 )
 
 # Routes whose integration response is returned to the caller (a two-way route): the handler's

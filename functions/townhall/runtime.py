@@ -41,6 +41,7 @@ def _signaling_service(s: Settings, endpoint: str) -> Any:
     from townhall.notifier import ConnectionNotifier
     from townhall.signaling.context import ActionContext
     from townhall.signaling.service import SignalingService
+    from townhall.store.breakouts import BreakoutStore
     from townhall.store.chat import ChatStore
     from townhall.store.connections import ConnectionStore
     from townhall.store.participants import ParticipantStore
@@ -60,6 +61,7 @@ def _signaling_service(s: Settings, endpoint: str) -> Any:
             questions=QuestionStore(table),
             whiteboard=WhiteboardStore(table),
             connections=ConnectionStore(s.connections_table),
+            breakouts=BreakoutStore(table),
             notifier=ConnectionNotifier(endpoint),
             media_factory=lambda: _media_access(s),
         )

@@ -19,6 +19,7 @@ from townhall.notifier import ConnectionNotifier
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import CONFLICT_ATTEMPTS, commit
+from townhall.store.breakouts import BreakoutStore
 from townhall.store.chat import ChatStore
 from townhall.store.connections import ConnectionStore
 from townhall.store.participants import ParticipantStore
@@ -68,6 +69,7 @@ def _context(store: ConflictingStore) -> tuple[ActionContext, list[float]]:
         questions=QuestionStore("meetings"),
         whiteboard=WhiteboardStore("meetings"),
         connections=ConnectionStore("connections"),
+        breakouts=BreakoutStore("meetings"),
         notifier=ConnectionNotifier("http://127.0.0.1:9"),
         pause=pauses.append,
     )

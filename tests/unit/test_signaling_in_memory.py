@@ -15,6 +15,7 @@ import pytest
 
 from contracts.signaling_events import EventName
 from townhall.auth.claims import JoinClaims
+from townhall.model.breakout import Breakouts
 from townhall.model.chat import ChatMessage
 from townhall.model.collaboration import Poll, Question, Stroke
 from townhall.model.event import OutboxEvent
@@ -168,8 +169,11 @@ class MemoryChat:
     def all(self, session: SessionKey) -> list[ChatMessage]:
         return list(self.room.chat)
 
-    def recent(self, session: SessionKey, limit: int = 100) -> list[ChatMessage]:
-        return self.room.chat[-limit:]
+    def recent(
+        self, session: SessionKey, limit: int = 100, room: str | None = None
+    ) -> list[ChatMessage]:
+        kept = [m for m in self.room.chat if room is None or m.private or m.room == room]
+        return kept[-limit:]
 
 
 class MemoryPolls:
@@ -211,16 +215,30 @@ class NoQuestions:
 
 
 class BlankWhiteboard:
-    def cleared_at(self, session: SessionKey) -> int:
+    def cleared_at(self, session: SessionKey, room: str = "") -> int:
         return 0
 
     def strokes(
-        self, session: SessionKey, *, after: int, before: int | None, budget: int
+        self,
+        session: SessionKey,
+        *,
+        after: int,
+        before: int | None,
+        budget: int,
+        room: str = "",
     ) -> tuple[list[Stroke], bool]:
         return [], False
 
-    def delete_before(self, session: SessionKey, seq: int) -> int:
+    def delete_before(self, session: SessionKey, seq: int, room: str = "") -> int:
         return 0
+
+
+class NoBreakouts:
+    def get(self, session: SessionKey) -> Breakouts:
+        return Breakouts()
+
+    def visits(self, session: SessionKey) -> list[dict[str, Any]]:
+        return []
 
 
 class MemoryConnections:
@@ -303,6 +321,7 @@ def service(room: Room, notifier: RecordingNotifier) -> SignalingService:
             questions=NoQuestions(),
             whiteboard=BlankWhiteboard(),
             connections=MemoryConnections(),
+            breakouts=NoBreakouts(),
             notifier=notifier,
             clock=lambda: NOW,
         )

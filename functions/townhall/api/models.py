@@ -193,18 +193,36 @@ class AttendanceIntervalOut(BaseModel):
     left_at: str | None = Field(description="null while the interval goes on")
 
 
+class RoomStayOut(BaseModel):
+    room_id: str
+    room: str = Field(description="the breakout room's name")
+    from_: str = Field(alias="from", description="when they entered it, ISO 8601 UTC")
+    to: str | None = Field(description="when they left it; null while they are in it")
+
+
 class AttendanceOut(BaseModel):
     participant_id: str = Field(description="the person: their account, or guest identity")
     name: str
     role: str
     intervals: list[AttendanceIntervalOut] = Field(description="each time they were in")
     total_seconds: int
+    rooms: list[RoomStayOut] = Field(
+        default_factory=list, description="each breakout room they were in, and when"
+    )
+
+
+class BreakoutRoomOut(BaseModel):
+    room_id: str
+    name: str
 
 
 class ChatLineOut(BaseModel):
     at: str
     from_name: str
     text: str
+    room: str | None = Field(
+        default=None, description="the breakout room it was sent in; null for the main room"
+    )
 
 
 class PollResultOut(BaseModel):
@@ -228,6 +246,9 @@ class QuestionResultOut(BaseModel):
 class SummaryOut(BaseModel):
     meeting: SummaryMeetingOut
     attendance: list[AttendanceOut]
+    rooms: list[BreakoutRoomOut] = Field(
+        default_factory=list, description="the session's breakout rooms (the latest setup)"
+    )
     chat: list[ChatLineOut] = Field(description="public messages, in order")
     polls: list[PollResultOut]
     questions: list[QuestionResultOut] = Field(description="most votes first")

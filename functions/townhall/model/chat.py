@@ -16,6 +16,8 @@ class ChatMessage:
     recipient_name: str | None
     text: str
     ts: int  # ms
+    # The breakout room it was sent in ("" for the main room); a private message has none.
+    room: str = ""
 
     @property
     def private(self) -> bool:
@@ -32,4 +34,5 @@ class ChatMessage:
             "private": self.private,
             "text": self.text,
             "ts": self.ts,
+            "room": self.room,
         }

@@ -79,6 +79,7 @@ class Stroke:
     color: str
     width: float
     points: tuple[tuple[float, float], ...]  # normalized 0..1, four decimals
+    room: str = ""  # the breakout room whose board it is on ("" for the main room)
 
     def public(self) -> dict[str, Any]:
         return {

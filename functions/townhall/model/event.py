@@ -30,8 +30,10 @@ class Audience:
 
     By default: every admitted participant with a connection. `connected` widens it to every
     connection of the session (waiting room included); `roles` narrows it to those roles;
-    `only` to those participants; `include` always adds those participants (if admitted) and
-    `exclude` removes them; `connections` adds connection ids outright.
+    `only` to those participants; `rooms` to those in these rooms ("" is the main room; a
+    breakout room's chat, reactions and whiteboard stay in it); `include` always adds those
+    participants (if admitted) and `exclude` removes them; `connections` adds connection ids
+    outright.
     """
 
     connected: bool = False
@@ -40,8 +42,9 @@ class Audience:
     include: frozenset[str] = frozenset()
     exclude: frozenset[str] = frozenset()
     connections: tuple[str, ...] = ()
+    rooms: frozenset[str] | None = None
 
-    def matches(self, participant_id: str, status: str, role: str) -> bool:
+    def matches(self, participant_id: str, status: str, role: str, room: str = "") -> bool:
         if participant_id in self.exclude:
             return False
         if self.connected:
@@ -49,6 +52,8 @@ class Audience:
         if status != "admitted":
             return False
         if self.only is not None and participant_id not in self.only:
+            return False
+        if self.rooms is not None and room not in self.rooms:
             return False
         if participant_id in self.include:
             return True
@@ -58,7 +63,7 @@ class Audience:
         item: dict[str, Any] = {}
         if self.connected:
             item["connected"] = True
-        for name in ("roles", "only"):
+        for name in ("roles", "only", "rooms"):
             value = getattr(self, name)
             if value is not None:
                 item[name] = sorted(value)
@@ -84,6 +89,7 @@ class Audience:
             connected=item.get("connected") is True,
             roles=frozenset(ids("roles")) if "roles" in item else None,
             only=frozenset(ids("only")) if "only" in item else None,
+            rooms=frozenset(ids("rooms")) if "rooms" in item else None,
             include=frozenset(ids("include")),
             exclude=frozenset(ids("exclude")),
             connections=tuple(ids("connections")),

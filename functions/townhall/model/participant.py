@@ -39,6 +39,8 @@ class Participant:
     session_at: int = 0
     # Removed, but may ask again through the waiting room (the moderator's choice).
     may_return: bool = False
+    # The breakout room they are in ("" for the main room; `townhall.model.breakout`).
+    room: str = ""
     rev: int = 0
     resume_hash: str | None = None
     resume_previous_hash: str | None = None
@@ -73,6 +75,7 @@ class Participant:
             "hand_raised_at": self.hand_raised_at,
             "screen": self.screen,
             "place": self.place,
+            "room": self.room,
             "rev": self.rev,
         }
 
@@ -85,3 +88,4 @@ class Recipient:
     status: Status
     role: Role
     connection_id: str | None
+    room: str = ""

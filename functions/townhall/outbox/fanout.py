@@ -254,7 +254,7 @@ def _targets(event: OutboxEvent, roster: list[Recipient]) -> list[str]:
     targets = [
         p.connection_id
         for p in roster
-        if p.connection_id and audience.matches(p.participant_id, p.status, p.role)
+        if p.connection_id and audience.matches(p.participant_id, p.status, p.role, p.room)
     ]
     targets.extend(c for c in audience.connections if c not in targets)
     return targets

@@ -18,6 +18,7 @@ from townhall.errors import DomainError
 from townhall.model.event import EVERYONE_ADMITTED, MODERATORS, Audience
 from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
+from townhall.store.breakouts import BreakoutRecords
 from townhall.store.chat import ChatRecords
 from townhall.store.connections import ConnectionRecords
 from townhall.store.participants import ParticipantRecords
@@ -32,6 +33,12 @@ if TYPE_CHECKING:
 # Who hears an event, resolved against the roster when the outbox delivers it.
 everyone_admitted = EVERYONE_ADMITTED
 moderators = MODERATORS
+
+
+def in_room(me: Participant) -> Audience:
+    """Everyone admitted in the same room as `me` (the main room, or one breakout room): where
+    a public chat message, a reaction or a stroke stays."""
+    return Audience(rooms=frozenset({me.room}))
 
 
 def who_sees(session: Session, subject: Participant) -> Audience:
@@ -89,6 +96,7 @@ class ActionContext:
     questions: QuestionRecords
     whiteboard: WhiteboardRecords
     connections: ConnectionRecords
+    breakouts: BreakoutRecords
     notifier: Notifier
     # Built on first use: only the signaling function holds the signing key and the
     # MediaNodes grant, and $connect/$disconnect never need media.

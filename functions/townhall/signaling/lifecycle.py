@@ -16,6 +16,7 @@ import logging
 
 from contracts.signaling_events import EventName
 from townhall.errors import NotFound
+from townhall.model.breakout import media_room_id
 from townhall.model.event import Audience
 from townhall.model.participant import Participant
 from townhall.model.session import Session
@@ -45,6 +46,8 @@ def end_session(
     media = ctx.media()
     if media is not None:
         media.end_meeting(session.meeting_id)  # every media token of it stops working
+        for room in ctx.breakouts.get(session.key).rooms:
+            media.end_meeting(media_room_id(session.meeting_id, room.room_id))
 
 
 def hand_over_host(

@@ -28,6 +28,11 @@ MODERATOR_ACTIONS = frozenset(
         "qa_dismiss",
         "wb_clear",
         "allow_talk",
+        "breakout_setup",
+        "breakout_assign",
+        "breakout_open",
+        "breakout_close",
+        "breakout_broadcast",
     }
 )
 HOST_ONLY_ACTIONS = frozenset({"end", "promote", "demote"})

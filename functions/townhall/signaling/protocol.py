@@ -162,9 +162,13 @@ def optional_participant(data: dict[str, Any], name: str = "participant_id") -> 
     return require_participant(data, name)
 
 
+def is_participant_id(value: object) -> bool:
+    return isinstance(value, str) and _PARTICIPANT_ID.fullmatch(value) is not None
+
+
 def require_participant(data: dict[str, Any], name: str = "participant_id") -> str:
     value = data.get(name)
-    if not isinstance(value, str) or not _PARTICIPANT_ID.fullmatch(value):
+    if not isinstance(value, str) or not is_participant_id(value):
         raise InvalidInput(f"data.{name} must be a participant id")
     return value
 

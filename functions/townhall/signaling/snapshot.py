@@ -9,6 +9,7 @@ from typing import Any
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
+from townhall.signaling.actions.breakouts import breakouts_snapshot
 from townhall.signaling.actions.polls import polls_snapshot
 from townhall.signaling.actions.qa import questions_snapshot
 from townhall.signaling.actions.whiteboard import whiteboard_snapshot
@@ -43,7 +44,7 @@ def snapshot(ctx: ActionContext, session: Session, me: Participant) -> dict[str,
     )
     chat = [
         m.public()
-        for m in ctx.chat.recent(session.key, CHAT_HISTORY_ON_JOIN * 2)
+        for m in ctx.chat.recent(session.key, CHAT_HISTORY_ON_JOIN * 2, room=me.room)
         if not m.private or me.participant_id in (m.sender_id, m.recipient_id)
     ][-CHAT_HISTORY_ON_JOIN:]
     result: dict[str, Any] = {
@@ -56,8 +57,11 @@ def snapshot(ctx: ActionContext, session: Session, me: Participant) -> dict[str,
         "chat": chat,
         "polls": polls_snapshot(ctx, session.key, me.participant_id),
         "questions": questions_snapshot(ctx, session.key),
-        **whiteboard_snapshot(ctx, session.key),
+        **whiteboard_snapshot(ctx, session.key, me.room),
     }
+    breakouts = breakouts_snapshot(ctx, session)
+    if breakouts is not None:
+        result["breakouts"] = breakouts
     if permissions.is_moderator(me.role):
         result["waiting"] = [
             p.public() for p in participants if p.status == "waiting" and p.connected

@@ -6,7 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from townhall.signaling.actions import chat, media, moderation, polls, presence, qa, whiteboard
+from townhall.signaling.actions import (
+    breakouts,
+    chat,
+    media,
+    moderation,
+    polls,
+    presence,
+    qa,
+    whiteboard,
+)
 from townhall.signaling.context import ActionContext, Caller
 from townhall.signaling.protocol import Request
 
@@ -52,4 +61,12 @@ ACTIONS: Mapping[str, Action] = {
     "wb_stroke": whiteboard.wb_stroke,
     "wb_clear": whiteboard.wb_clear,
     "wb_history": whiteboard.wb_history,
+    # breakout rooms
+    "breakout_setup": breakouts.breakout_setup,
+    "breakout_assign": breakouts.breakout_assign,
+    "breakout_open": breakouts.breakout_open,
+    "breakout_close": breakouts.breakout_close,
+    "breakout_broadcast": breakouts.breakout_broadcast,
+    "breakout_move": breakouts.breakout_move,
+    "breakout_help": breakouts.breakout_help,
 }

@@ -76,15 +76,15 @@ class ParticipantStore:
         return [participant_from_item(item) for item in items]
 
     def recipients(self, session: SessionKey) -> list[Recipient]:
-        """Who an event can reach: projected to four attributes, because a fan-out reads the
+        """Who an event can reach: projected to five attributes, because a fan-out reads the
         whole roster on every action and the rest of each item is dead weight."""
         items = dynamo.query_all(
             self._table,
             "pk = :pk AND begins_with(sk, :p)",
             {":pk": session_pk(session), ":p": PARTICIPANT_PREFIX},
             consistent=True,
-            projection="participant_id, connection_id, #status, #role",
-            names={"#status": "status", "#role": "role"},
+            projection="participant_id, connection_id, #status, #role, #room",
+            names={"#status": "status", "#role": "role", "#room": "room"},
         )
         return [
             Recipient(
@@ -92,6 +92,7 @@ class ParticipantStore:
                 status=item["status"],
                 role=item["role"],
                 connection_id=item.get("connection_id"),
+                room=str(item.get("room", "")),
             )
             for item in items
         ]

@@ -1,6 +1,7 @@
 """Where a meeting's media is placed: one item in the meeting's own partition of the Meetings
-table, `pk = M#{meeting_id}`, `sk = MEDIA`, holding `node_id` and `placed_at`, and `pending`
-while the request that wrote it waits for its node's answer.
+table, `pk = M#{meeting_id}`, `sk = MEDIA` (`MEDIA#{room_id}` for a breakout room), holding
+`node_id` and `placed_at`, and `pending` while the request that wrote it waits for its node's
+answer.
 
 No query of the meeting's other access patterns (`P#`, `C#`, `R#` prefixes, the `by_host`
 index) sees it. It has no TTL: it is deleted when a session of the meeting ends. Which node to
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from townhall.model.breakout import split_media_room_id
 from townhall.store import dynamo
 from townhall.store.dynamo import failures_as_unavailable
 from townhall.store.keys import meeting_pk
@@ -36,6 +38,15 @@ class Placement:
     # accepted that request; None once settled (the node accepted it, or another request of
     # the meeting relied on it).
     pending: str | None = None
+
+
+def placement_key(media_room: str) -> dict[str, str]:
+    """Where a media room's placement is kept: in its meeting's partition, `MEDIA` for the main
+    room and `MEDIA#{room_id}` for a breakout room (`model.breakout.media_room_id`), so
+    deleting a meeting deletes its breakout rooms' placements too."""
+    meeting_id, room_id = split_media_room_id(media_room)
+    sk = f"{PLACEMENT_SK}#{room_id}" if room_id else PLACEMENT_SK
+    return {"pk": meeting_pk(meeting_id), "sk": sk}
 
 
 class PlacementTable:
@@ -136,13 +147,12 @@ class PlacementTable:
 
     @staticmethod
     def _key(meeting_id: str) -> dict[str, Any]:
-        return dynamo.to_ddb({"pk": meeting_pk(meeting_id), "sk": PLACEMENT_SK})
+        return dynamo.to_ddb(placement_key(meeting_id))
 
     @staticmethod
     def _item(placement: Placement) -> dict[str, Any]:
         item: dict[str, Any] = {
-            "pk": meeting_pk(placement.meeting_id),
-            "sk": PLACEMENT_SK,
+            **placement_key(placement.meeting_id),
             "meeting_id": placement.meeting_id,
             "node_id": placement.node_id,
             "placed_at": placement.placed_at,

@@ -37,7 +37,16 @@ from townhall.model.event import OutboxEvent
 from townhall.model.meeting import Meeting
 from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
-from townhall.store import attendance, chat, dynamo, outbox, polls, questions, whiteboard
+from townhall.store import (
+    attendance,
+    breakouts,
+    chat,
+    dynamo,
+    outbox,
+    polls,
+    questions,
+    whiteboard,
+)
 from townhall.store.keys import meeting_pk, session_pk
 from townhall.store.meetings import META_SK, SESSION_INDEX_PREFIX, meeting_key
 from townhall.store.participants import participant_from_item, participant_sk
@@ -54,12 +63,14 @@ from townhall.store.writes import (
     DismissQuestion,
     DuplicateRequest,
     EndSession,
+    EnterRoom,
     LockSession,
     OpenAttendance,
     Operation,
     ParticipantChange,
     PublishEvent,
     SessionEnded,
+    SetBreakouts,
     StaleWrite,
     TransactionConflict,
     UpvoteQuestion,
@@ -490,6 +501,10 @@ class SessionStore:
         match op:
             case AddChatMessage():
                 return chat.add_message(table, key, op)
+            case SetBreakouts():
+                return breakouts.set_breakouts(table, key, op)
+            case EnterRoom():
+                return breakouts.enter_room(table, key, op)
             case OpenAttendance():
                 return attendance.open_attendance(table, key, op)
             case CloseAttendance():

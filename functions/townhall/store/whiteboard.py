@@ -7,6 +7,9 @@
   the seq of the last clear. Clearing moves that mark in its transaction instead of deleting
   up to thousands of items inside one action; reads start after it, and the hidden strokes
   are deleted afterwards as housekeeping.
+
+Each breakout room has a board of its own: `W{room_id}#{seq:012d}` strokes (a prefix no main
+board key shares) and `strokes_{room_id}` / `wb_cleared_{room_id}` in `COLLAB`.
 """
 
 from __future__ import annotations
@@ -23,8 +26,16 @@ from townhall.store.writes import AddStroke, ClearWhiteboard, LimitReached
 MAX_STROKES = 5000  # per meeting, since the last clear
 
 
-def stroke_sk(seq: int) -> str:
-    return f"W#{seq:012d}"
+def board_prefix(room: str) -> str:
+    return f"W{room}#"
+
+
+def stroke_sk(seq: int, room: str = "") -> str:
+    return f"{board_prefix(room)}{seq:012d}"
+
+
+def _counter(name: str, room: str) -> str:
+    return f"{name}_{room}" if room else name
 
 
 def add_stroke(table: str, session: SessionKey, op: AddStroke) -> list[dynamo.TransactItem]:
@@ -32,7 +43,7 @@ def add_stroke(table: str, session: SessionKey, op: AddStroke) -> list[dynamo.Tr
     stroke = op.stroke
     item = {
         "pk": session_pk(session),
-        "sk": stroke_sk(stroke.stroke_id),
+        "sk": stroke_sk(stroke.stroke_id, stroke.room),
         "stroke_id": stroke.stroke_id,
         "by": stroke.by,
         "color": stroke.color,
@@ -42,7 +53,7 @@ def add_stroke(table: str, session: SessionKey, op: AddStroke) -> list[dynamo.Tr
     return [
         dynamo.TransactItem(dynamo.put_new(table, item)),
         dynamo.TransactItem(
-            limits.count_up(table, session, "strokes", MAX_STROKES),
+            limits.count_up(table, session, _counter("strokes", stroke.room), MAX_STROKES),
             LimitReached(f"the whiteboard is full ({MAX_STROKES} strokes); clear it"),
         ),
     ]
@@ -55,8 +66,12 @@ def clear_whiteboard(
     update = dynamo.update(
         table,
         limits.collab_key(session),
-        "SET strokes = :zero, wb_cleared = :seq",
+        "SET #strokes = :zero, #cleared = :seq",
         {":zero": 0, ":seq": op.seq},
+        names={
+            "#strokes": _counter("strokes", op.room_id),
+            "#cleared": _counter("wb_cleared", op.room_id),
+        },
     )
     return [dynamo.TransactItem(update)]
 
@@ -65,13 +80,19 @@ class WhiteboardRecords(Protocol):
     """A session's whiteboard as the services read and tidy it (WhiteboardStore is the
     DynamoDB one; strokes are written by `AddStroke` and hidden by `ClearWhiteboard`)."""
 
-    def cleared_at(self, session: SessionKey) -> int: ...
+    def cleared_at(self, session: SessionKey, room: str = "") -> int: ...
 
     def strokes(
-        self, session: SessionKey, *, after: int, before: int | None, budget: int
+        self,
+        session: SessionKey,
+        *,
+        after: int,
+        before: int | None,
+        budget: int,
+        room: str = "",
     ) -> tuple[list[Stroke], bool]: ...
 
-    def delete_before(self, session: SessionKey, seq: int) -> int: ...
+    def delete_before(self, session: SessionKey, seq: int, room: str = "") -> int: ...
 
 
 @dynamo.store_boundary
@@ -79,7 +100,7 @@ class WhiteboardStore:
     def __init__(self, table: str) -> None:
         self._table = table
 
-    def delete_before(self, session: SessionKey, seq: int) -> int:
+    def delete_before(self, session: SessionKey, seq: int, room: str = "") -> int:
         """Delete the strokes a clear hid (drawn before `seq`): housekeeping after the clear's
         transaction, since reads already start after the mark. Bounded by the cap; returns how
         many went."""
@@ -88,28 +109,39 @@ class WhiteboardStore:
             for item in dynamo.query_all(
                 self._table,
                 "pk = :pk AND sk BETWEEN :lo AND :hi",
-                {":pk": session_pk(session), ":lo": "W#", ":hi": stroke_sk(seq - 1)},
+                {
+                    ":pk": session_pk(session),
+                    ":lo": board_prefix(room),
+                    ":hi": stroke_sk(seq - 1, room),
+                },
                 projection="pk, sk",
                 limit_pages=MAX_STROKES // 100 + 1,
             )
         ][: MAX_STROKES * 2]
         return dynamo.delete_keys(self._table, keys)
 
-    def cleared_at(self, session: SessionKey) -> int:
-        return int(limits.counters(self._table, session).get("wb_cleared", 0))
+    def cleared_at(self, session: SessionKey, room: str = "") -> int:
+        counters = limits.counters(self._table, session)
+        return int(counters.get(_counter("wb_cleared", room), 0))
 
     def strokes(
-        self, session: SessionKey, *, after: int, before: int | None, budget: int
+        self,
+        session: SessionKey,
+        *,
+        after: int,
+        before: int | None,
+        budget: int,
+        room: str = "",
     ) -> tuple[list[Stroke], bool]:
         """The newest strokes drawn after seq `after` (and before seq `before`) whose JSON
         fits in `budget` bytes, oldest first, and whether older ones were left out."""
-        upper = stroke_sk(before - 1) if before is not None else "W#~"
+        upper = stroke_sk(before - 1, room) if before is not None else board_prefix(room) + "~"
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
                 ":pk": dynamo.value(session_pk(session)),
-                ":lo": dynamo.value(stroke_sk(after + 1)),
+                ":lo": dynamo.value(stroke_sk(after + 1, room)),
                 ":hi": dynamo.value(upper),
             },
             "ScanIndexForward": False,
@@ -128,6 +160,7 @@ class WhiteboardStore:
                     color=item["color"],
                     width=item["width"],
                     points=tuple((float(x), float(y)) for x, y in json.loads(item["points"])),
+                    room=room,
                 )
                 size = len(item["points"]) + 100
                 if used + size > budget:

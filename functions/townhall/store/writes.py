@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from townhall.errors import Conflict, Gone
+from townhall.model.breakout import Breakouts
 from townhall.model.chat import ChatMessage
 from townhall.model.collaboration import Poll, Question, Stroke
 from townhall.model.event import Audience
@@ -123,6 +124,26 @@ class CloseAttendance:
 
 
 @dataclass(frozen=True)
+class SetBreakouts:
+    """Replace the session's breakout rooms with `after`, conditional on them being as read
+    (`before_rev`; 0 when there were none); otherwise `StaleWrite`."""
+
+    before_rev: int
+    after: Breakouts
+
+
+@dataclass(frozen=True)
+class EnterRoom:
+    """Record that the participant entered `room_id` ("" is the main room) at `at`: the
+    summary's who was in which room, and when."""
+
+    participant_id: str
+    room_id: str
+    at: int  # ms
+    seq: int
+
+
+@dataclass(frozen=True)
 class AddChatMessage:
     message: ChatMessage
 
@@ -192,9 +213,11 @@ class AddStroke:
 
 @dataclass(frozen=True)
 class ClearWhiteboard:
-    """Hide every stroke drawn before the clearing action's `seq` and reset the stroke cap."""
+    """Hide every stroke of the room's board drawn before the clearing action's `seq` and reset
+    its stroke cap."""
 
     seq: int
+    room_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -218,6 +241,8 @@ Operation = (
     | EndSession
     | OpenAttendance
     | CloseAttendance
+    | SetBreakouts
+    | EnterRoom
     | AddChatMessage
     | CreatePoll
     | CastVote

@@ -10,7 +10,7 @@ from townhall.model.chat import ChatMessage
 from townhall.model.event import Audience
 from townhall.signaling import protocol
 from townhall.signaling.checks import acting, other
-from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.context import ActionContext, Caller, in_room
 from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
@@ -42,9 +42,10 @@ def chat(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
         recipient_name=target.name if target else None,
         text=text,
         ts=ctx.now_ms(),
+        room="" if target else me.room,
     )
     data = {"message": message.public()}
-    audience = everyone_admitted
+    audience = in_room(me)
     if target is not None:
         audience = Audience(only=frozenset({me.participant_id, target.participant_id}))
     told = announce(EventName.CHAT_MESSAGE, data, audience)
@@ -60,5 +61,5 @@ def react(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     _, me = acting(ctx, caller, request)
     seq = next_seq(ctx, caller.session)
     data = {"participant_id": me.participant_id, "name": me.name, "emoji": emoji}
-    commit(ctx, caller, request, seq, [announce(EventName.REACTION, data, everyone_admitted)])
+    commit(ctx, caller, request, seq, [announce(EventName.REACTION, data, in_room(me))])
     return {}

@@ -1,5 +1,6 @@
 """Media through signaling: the meeting's node and a token for it, and the SDP relayed to the
-node's control API (docs/media-control.md).
+node's control API (docs/media-control.md). A participant in a breakout room gets the media of
+that room, which a node hosts as a room of its own (`model.breakout.media_room_id`).
 
 The effect of these actions is on the node, not in the table, so each records its request id
 only after the node has answered: a request the node refused is safe to retry with the same
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from townhall.errors import Gone
+from townhall.model.breakout import media_room_id
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
@@ -29,7 +31,7 @@ def media(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     protocol.only_fields(request.data)
     access, session, me = _media_caller(ctx, caller, request)
     grant = access.grant(
-        session.meeting_id,
+        media_room_id(session.meeting_id, me.room),
         me.participant_id,
         may_publish=permissions.may_publish(me.role, session.kind),
         video_slots=session.video_slots,
@@ -45,7 +47,10 @@ def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[
     access, session, me = _media_caller(ctx, caller, request)
     permissions.check_publish(me.role, session.kind, "audio or video")
     sdp = access.publish(
-        session.meeting_id, me.participant_id, offer, video_slots=session.video_slots
+        media_room_id(session.meeting_id, me.room),
+        me.participant_id,
+        offer,
+        video_slots=session.video_slots,
     )
     commit(ctx, caller, request, 0)
     return {"sdp": sdp}
@@ -56,7 +61,7 @@ def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dic
     protocol.only_fields(request.data)
     access, session, me = _media_caller(ctx, caller, request)
     sdp = access.subscribe(
-        session.meeting_id,
+        media_room_id(session.meeting_id, me.room),
         me.participant_id,
         may_publish=permissions.may_publish(me.role, session.kind),
         video_slots=session.video_slots,
@@ -70,7 +75,7 @@ def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[s
     answer = protocol.require_sdp(request.data)
     access, session, me = _media_caller(ctx, caller, request)
     access.answer(
-        session.meeting_id,
+        media_room_id(session.meeting_id, me.room),
         me.participant_id,
         answer,
         may_publish=permissions.may_publish(me.role, session.kind),

@@ -9,6 +9,7 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.auth.claims import Role
 from townhall.errors import Conflict, Gone
+from townhall.model.breakout import media_room_id
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting, other
 from townhall.signaling.context import (
@@ -173,6 +174,8 @@ def remove(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, An
         media = ctx.media()
         if media is not None:
             media.revoke_participant(caller.meeting_id, target_id)  # their media stops too
+            if target.room:
+                media.revoke_participant(media_room_id(caller.meeting_id, target.room), target_id)
         return {}
 
     return retrying(attempt)

@@ -10,6 +10,7 @@ from typing import Any
 from contracts.signaling_events import EventName
 from townhall.auth.claims import Role
 from townhall.errors import Conflict, Forbidden
+from townhall.model.breakout import media_room_id
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
@@ -73,6 +74,11 @@ def join(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]
         }
         if admitted and not me.place:
             changes["place"] = seq
+        if me.room and not (
+            was_admitted and ctx.breakouts.get(caller.session).is_open(ctx.now_ms())
+        ):
+            # Back in the main room: their breakout room closed, or they had left the meeting.
+            changes["room"] = ""
         if not permissions.may_publish(role, session.kind):
             changes.update(muted=True, camera=False, screen=False)
         attending: list[Operation] = []
@@ -150,7 +156,8 @@ def leave(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any
     )
     media = ctx.media()
     if media is not None:
-        media.leave(caller.meeting_id, caller.participant_id)
+        room = me.room if me is not None else ""
+        media.leave(media_room_id(caller.meeting_id, room), caller.participant_id)
     if session is not None and session.running and not _anyone_left(ctx, session):
         end_session(ctx, caller, None, session, by=caller.participant_id)
     return {}

@@ -15,7 +15,7 @@ from townhall.model.collaboration import Stroke
 from townhall.model.session import SessionKey
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
-from townhall.signaling.context import ActionContext, Caller, everyone_admitted
+from townhall.signaling.context import ActionContext, Caller, in_room
 from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
 from townhall.signaling.transaction import commit, next_seq
@@ -44,9 +44,14 @@ def wb_stroke(ctx: ActionContext, caller: Caller, request: Request) -> dict[str,
         raise Forbidden("webinar attendees are view-only and may not draw")
     seq = next_seq(ctx, caller.session)
     stroke = Stroke(
-        stroke_id=seq, by=me.participant_id, color=color.lower(), width=width, points=points
+        stroke_id=seq,
+        by=me.participant_id,
+        color=color.lower(),
+        width=width,
+        points=points,
+        room=me.room,
     )
-    told = announce(EventName.WHITEBOARD_STROKE, {"stroke": stroke.public()}, everyone_admitted)
+    told = announce(EventName.WHITEBOARD_STROKE, {"stroke": stroke.public()}, in_room(me))
     commit(ctx, caller, request, seq, [AddStroke(stroke), told])
     return {"stroke_id": seq}
 
@@ -56,10 +61,11 @@ def wb_clear(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, 
     _, me = acting(ctx, caller, request)
     permissions.check_action(me.role, "wb_clear")
     seq = next_seq(ctx, caller.session)
-    told = announce(EventName.WHITEBOARD_CLEARED, {"by": me.participant_id}, everyone_admitted)
-    commit(ctx, caller, request, seq, [ClearWhiteboard(seq), told])
+    data = {"by": me.participant_id, "room_id": me.room}
+    told = announce(EventName.WHITEBOARD_CLEARED, data, in_room(me))
+    commit(ctx, caller, request, seq, [ClearWhiteboard(seq, me.room), told])
     try:
-        ctx.whiteboard.delete_before(caller.session, seq)
+        ctx.whiteboard.delete_before(caller.session, seq, me.room)
     except Exception:  # housekeeping only: the clear itself has landed
         logger.exception("whiteboard clean-up after a clear failed")
     return {}
@@ -72,19 +78,20 @@ def wb_history(ctx: ActionContext, caller: Caller, request: Request) -> dict[str
     before = request.data.get("before")
     if isinstance(before, bool) or not isinstance(before, int) or before < 1:
         raise InvalidInput("data.before must be a stroke id (a positive integer)")
-    acting(ctx, caller, request)
-    cleared = ctx.whiteboard.cleared_at(caller.session)
+    _, me = acting(ctx, caller, request)
+    cleared = ctx.whiteboard.cleared_at(caller.session, me.room)
     strokes, more = ctx.whiteboard.strokes(
-        caller.session, after=cleared, before=before, budget=HISTORY_BUDGET
+        caller.session, after=cleared, before=before, budget=HISTORY_BUDGET, room=me.room
     )
     return {"strokes": [s.public() for s in strokes], "more": more}
 
 
-def whiteboard_snapshot(ctx: ActionContext, session: SessionKey) -> dict[str, Any]:
-    """The newest strokes since the last clear, within the snapshot's budget."""
-    cleared = ctx.whiteboard.cleared_at(session)
+def whiteboard_snapshot(ctx: ActionContext, session: SessionKey, room: str = "") -> dict[str, Any]:
+    """The newest strokes of the room's board since its last clear, within the snapshot's
+    budget."""
+    cleared = ctx.whiteboard.cleared_at(session, room)
     strokes, more = ctx.whiteboard.strokes(
-        session, after=cleared, before=None, budget=SNAPSHOT_BUDGET
+        session, after=cleared, before=None, budget=SNAPSHOT_BUDGET, room=room
     )
     return {"whiteboard": [s.public() for s in strokes], "whiteboard_more": more}
 
