@@ -489,3 +489,75 @@ async def test_ending_a_meeting_drops_its_media_and_refuses_every_token(
         for client in clients:
             await client.close()
         await host.close()
+
+
+async def _move(
+    client: MediaClient, room_id: str, moved_by: SignalingClient | None = None
+) -> MediaClient:
+    """Move `client` to a breakout room (itself, or by a moderator's assign) and negotiate its
+    media again on the same signaling connection, as the page does."""
+    for task in client.readers:
+        task.cancel()
+    await client.publisher.close()
+    await client.subscriber.close()
+    if moved_by is None:
+        await client.signaling.ok("breakout_move", {"room_id": room_id})
+    else:
+        await moved_by.ok(
+            "breakout_assign",
+            {"participant_id": client.signaling.participant_id, "room_id": room_id},
+        )
+    again = MediaClient(client.signaling)
+    await asyncio.wait_for(again.start(), 30)
+    return again
+
+
+async def test_a_breakout_room_has_its_own_media_and_ending_the_meeting_drops_it(
+    media_twin: Twin,
+) -> None:
+    twin = media_twin
+    (node,) = twin.local.media_nodes
+    host, mid, clients = await _media_meeting(twin, "Breakout", ("Ada", "Bob", "Cy"))
+    ada, bob, cy = clients
+    try:
+        setup = await ada.signaling.ok(
+            "breakout_setup",
+            {"rooms": ["Side"], "assignments": {bob.signaling.participant_id: 1}},
+        )
+        side = setup["breakouts"]["rooms"][0]["room_id"]
+        await ada.signaling.ok("breakout_open", {"countdown": 0})
+        clients[1] = bob = await _move(bob, side)
+        # Bob, alone in the room, receives nobody; the main room no longer receives Bob.
+        before = {c.signaling.name: _media_of(c) for c in clients}
+        await _wait_for(
+            lambda: (
+                _still_flowing(ada, before["Ada"], "video", 15) == 1
+                and _still_flowing(cy, before["Cy"], "video", 15) == 1
+            ),
+            "the main room's video between Ada and Cy",
+        )
+        await asyncio.sleep(0.5)
+        assert bob.flowing("video", 1) == 0 and bob.flowing("audio", 1) == 0, bob.frames
+
+        # Cy is moved in by the host: Bob and Cy now see each other, and Ada sees neither.
+        clients[2] = cy = await _move(cy, side, moved_by=ada.signaling)
+        await _wait_for(
+            lambda: bob.flowing("video", 15) == 1 and cy.flowing("video", 15) == 1,
+            "video between Bob and Cy in the breakout room",
+            30,
+        )
+        await asyncio.sleep(0.5)  # what was in flight when they left has arrived
+        quiet = _media_of(ada)
+        await asyncio.sleep(1.0)
+        assert _still_flowing(ada, quiet, "video", 1) == 0, "Ada still receives a moved video"
+        assert bob.flowing("video", 15) == 1 and bob.flowing("audio", 15) == 1
+        # Two rooms on the node: Ada's main room and the breakout room.
+        assert (await _health(node))["sessions"] == 3
+
+        # Ending the meeting drops the breakout room's media too (the peers stay open).
+        await ada.signaling.ok("end")
+        await _sessions_reach(node, 0, 10)
+    finally:
+        for client in clients:
+            await client.close()
+        await host.close()
