@@ -153,6 +153,14 @@ async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(t
             "Carol": [("Blue", True)],
             "Dan": [("Blue", True)],
         }
+        csv_rows = (await host_api.get(f"/api/meetings/{mid}/summary.csv?part=rooms")).text
+        assert csv_rows.splitlines()[0] == "name,participant_id,room,from,to"
+        assert sorted(line.split(",")[2] for line in csv_rows.splitlines()[1:]) == [
+            "Blue",
+            "Blue",
+            "Red",
+            "Red",
+        ]
         assert {m["text"]: m["room"] for m in summary["chat"]} == {
             "only in red": "Red",
             "only in main": None,

@@ -517,7 +517,7 @@ async def test_a_breakout_room_has_its_own_media_and_ending_the_meeting_drops_it
 ) -> None:
     twin = media_twin
     (node,) = twin.local.media_nodes
-    host, mid, clients = await _media_meeting(twin, "Breakout", ("Ada", "Bob", "Cy"))
+    host, _mid, clients = await _media_meeting(twin, "Breakout", ("Ada", "Bob", "Cy"))
     ada, bob, cy = clients
     try:
         setup = await ada.signaling.ok(

@@ -13,7 +13,7 @@ import io
 from collections.abc import Iterable
 from typing import Any, Literal
 
-Part = Literal["attendance", "chat", "polls"]
+Part = Literal["attendance", "rooms", "chat", "polls"]
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -47,6 +47,15 @@ def render(summary: dict[str, Any], part: Part) -> str:
                 ]
                 for a in summary["attendance"]
                 for s in a["intervals"]
+            ),
+        )
+    if part == "rooms":
+        return _render(
+            ["name", "participant_id", "room", "from", "to"],
+            (
+                [a["name"], a["participant_id"], s["room"], s["from"], s["to"]]
+                for a in summary["attendance"]
+                for s in a.get("rooms", [])
             ),
         )
     if part == "chat":

@@ -3,7 +3,7 @@
 - `BREAKOUTS`: the session's rooms (`townhall.model.breakout.Breakouts`): generation, rooms,
   assignments, how people are assigned, when they open and close, and `rev`, the seq of the
   write that made it. Each change replaces it, conditional on `rev` (`SetBreakouts`).
-- `V#{participant_id}#{at:013d}#{seq:012d}`: the participant entered a room (or the main room,
+- `RV#{participant_id}#{at:013d}#{seq:012d}`: the participant entered a room (or the main room,
   `room_id` "") at `at` ms: the summary's who was in which room, and when (`EnterRoom`).
 
 One item holds the rooms and the assignments: 50 rooms and a thousand assignments are about
@@ -22,7 +22,7 @@ from townhall.store.keys import session_pk
 from townhall.store.writes import EnterRoom, SetBreakouts
 
 BREAKOUTS_SK = "BREAKOUTS"
-VISIT_PREFIX = "V#"
+VISIT_PREFIX = "RV#"
 
 
 def _key(session: SessionKey) -> dict[str, str]:
