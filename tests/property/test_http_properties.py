@@ -50,11 +50,14 @@ import pytest
 from boto3.dynamodb.types import TypeDeserializer
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from infra.twin.server import TwinOptions
 from tests.integration.conftest import Twin, _start
 from townhall.meetings.joining import guest_participant_id
 from townhall.model.schedule import FIRST_YEAR, LAST_START_YEAR, parse_rrule
+from townhall.routes import SUBPROTOCOL
 
 # Codes the HTTP API answers with (functions/townhall/api/app.py); anything else is a defect,
 # and so is "internal_error", which comes only with a 500.
@@ -164,8 +167,11 @@ def env(twin: Twin) -> Iterator[Env]:
         json={"title": "Join me", "passcode": PASSCODE, "rrule": "FREQ=WEEKLY", **schedule},
         headers=auth,
     ).json()
-    # The host starts a session, so that guests' joins are answered (not the lobby's 409).
-    http.post(f"/api/meetings/{target['meeting_id']}/join", json={}, headers=auth).json()
+    # The host starts a session, so that guests' joins are answered (not the lobby's 409), and
+    # stays in it: a session nobody is connected to counts as abandoned after the reconnect
+    # window (meetings/liveness.py), which a slow run of the tests before the joins outlasts.
+    hosting = http.post(f"/api/meetings/{target['meeting_id']}/join", json={}, headers=auth)
+    host_socket = _present(twin, hosting.json())
     grant = http.post(
         f"/api/meetings/{target['meeting_id']}/join",
         json={"display_name": "Gus", "passcode": PASSCODE, "guest_key": "g" * 32},
@@ -197,7 +203,24 @@ def env(twin: Twin) -> Iterator[Env]:
         f"({sum(shared.accepted.values())} accepted) in {time.monotonic() - started:.1f} s: "
         + ", ".join(f"{k} {v}/{shared.accepted[k]}" for k, v in sorted(shared.cases.items()))
     )
+    host_socket.close()
     http.close()
+
+
+def _present(twin: Twin, grant: dict[str, Any]) -> ClientConnection:
+    """A participant connected and joined over the WebSocket API, for as long as it is open."""
+    socket = connect(
+        f"{twin.ws_url}?meeting={grant['meeting_id']}",
+        subprotocols=[Subprotocol(SUBPROTOCOL), Subprotocol(grant["join_token"])],
+        open_timeout=10,
+    )
+    socket.send(json.dumps({"action": "join", "id": "host-join"}))
+    for _ in range(50):  # bounded: events may come before the reply
+        message = json.loads(socket.recv(timeout=10))
+        if message.get("type") == "reply" and message.get("id") == "host-join":
+            assert message["ok"] is True, message
+            return socket
+    raise AssertionError("no reply to the host's join")
 
 
 def _snapshot(env: Env) -> list[str]:
