@@ -23,6 +23,9 @@ class Settings:
     signing_key_file: str | None
     ws_management_endpoint: str | None
     public_base_url: str | None
+    turn_urls: tuple[str, ...] = ()
+    turn_secret_arn: str | None = None
+    turn_secret_file: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -41,4 +44,7 @@ class Settings:
             signing_key_file=env.get(functions.ENV_SIGNING_KEY_FILE) or None,
             ws_management_endpoint=env.get(functions.ENV_WS_MANAGEMENT_ENDPOINT) or None,
             public_base_url=(env.get(functions.ENV_PUBLIC_BASE_URL) or "").rstrip("/") or None,
+            turn_urls=tuple(env.get(functions.ENV_TURN_URLS, "").split()),
+            turn_secret_arn=env.get(functions.ENV_TURN_SECRET_ARN) or None,
+            turn_secret_file=env.get(functions.ENV_TURN_SECRET_FILE) or None,
         )

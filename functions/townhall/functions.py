@@ -24,6 +24,8 @@ class FunctionSpec:
     manages_connections: bool = False
     # Reads the token-signing key (Secrets Manager in AWS, a key file in the twin).
     reads_signing_key: bool = False
+    # Mints TURN credentials from the TURN servers' shared secret (townhall.media.turn).
+    mints_turn_credentials: bool = False
     timeout_seconds: int = 10
     memory_mb: int = 512
     # Other functions this one invokes synchronously (lambda:InvokeFunction), each named to
@@ -78,6 +80,7 @@ WS_SIGNALING = FunctionSpec(
     ),
     manages_connections=True,
     reads_signing_key=True,
+    mints_turn_credentials=True,
     timeout_seconds=15,
     memory_mb=1024,
 )
@@ -175,3 +178,8 @@ ENV_SIGNING_KEY_SECRET_ARN = "SIGNING_KEY_SECRET_ARN"  # AWS: secret whose strin
 ENV_SIGNING_KEY_FILE = "SIGNING_KEY_FILE"  # twin: PEM file, generated on first use
 ENV_WS_MANAGEMENT_ENDPOINT = "WS_MANAGEMENT_ENDPOINT"  # twin: overrides https://{domain}/{stage}
 ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"  # optional: fixed origin for links (custom domain)
+# TURN (townhall.media.turn): the URLs clients are given (space-separated; none: no TURN), and
+# the servers' shared secret, from Secrets Manager in AWS or a file in the twin.
+ENV_TURN_URLS = "TURN_URLS"
+ENV_TURN_SECRET_ARN = "TURN_SECRET_ARN"
+ENV_TURN_SECRET_FILE = "TURN_SECRET_FILE"

@@ -73,10 +73,14 @@ def _media_access(s: Settings) -> Any:
     from townhall.media.nodes import NodeDirectory
     from townhall.media.placement import MeetingPlacement
     from townhall.media.tokens import MediaTokenService
+    from townhall.media.turn import turn_servers
 
     nodes = NodeDirectory(s.media_nodes_table)
     return MediaAccess(
-        MeetingPlacement(s.meetings_table, nodes), nodes, MediaTokenService(_signing_key(s))
+        MeetingPlacement(s.meetings_table, nodes),
+        nodes,
+        MediaTokenService(_signing_key(s)),
+        turn_servers(s),
     )
 
 

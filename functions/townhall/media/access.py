@@ -33,6 +33,7 @@ from townhall.media import node_client
 from townhall.media.nodes import NodeDirectory
 from townhall.media.placement import Hold, MeetingPlacement
 from townhall.media.tokens import MediaTokenService
+from townhall.media.turn import TurnServers
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +47,16 @@ def streams_per_participant(video_slots: int) -> int:
 
 class MediaAccess:
     def __init__(
-        self, placement: MeetingPlacement, nodes: NodeDirectory, tokens: MediaTokenService
+        self,
+        placement: MeetingPlacement,
+        nodes: NodeDirectory,
+        tokens: MediaTokenService,
+        turn: TurnServers | None = None,
     ) -> None:
         self._placement = placement
         self._nodes = nodes
         self._tokens = tokens
+        self._turn = turn
 
     def grant(
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
@@ -61,14 +67,16 @@ class MediaAccess:
             expires_at,
         ):
             pass  # nothing for the node to refuse: the client connects with the token
-        # The node's control URL is for the control plane: clients get its media address and
-        # a token.
+        # The node's control URL is for the control plane: clients get its media address, a
+        # token, and the TURN servers (with credentials of their own) to reach it through when
+        # UDP to it is blocked.
         return {
             "node_id": node.node_id,
             "address": node.address,
             "token": token,
             "expires_at": expires_at,
             "may_publish": may_publish,
+            "ice_servers": self._turn.ice_servers(participant_id) if self._turn else [],
         }
 
     def publish(
