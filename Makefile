@@ -15,10 +15,10 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: dev test setup system-deps lint typecheck pytest synth bench clean fuzz
+.PHONY: dev test setup system-deps turn-deps lint typecheck pytest synth bench clean fuzz
 
-dev: setup
-	$(BIN)/python -m infra.twin --host 127.0.0.1 --port $(PORT) --data $(DATA) --nodes $(NODES)
+dev: setup turn-deps
+	$(BIN)/python -m infra.twin --host 127.0.0.1 --port $(PORT) --data $(DATA) --nodes $(NODES) --turn
 
 test: setup system-deps lint typecheck pytest
 
@@ -39,13 +39,25 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# coturn, the twin's TURN server (infra/twin/turn.py).
+turn-deps:
+	@command -v turnserver >/dev/null 2>&1 || { \
+	  echo "installing Debian's coturn for the twin's TURN server"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends coturn; }
+
 # Debian's packages the tests drive: Chromium for the browser tests (Playwright drives it; it
 # never downloads a browser), Janus Gateway for the SFU benchmark's reference target (and the
-# test that keeps that target working), iproute2 for the network namespace Janus runs in, and
-# an emoji font so reactions render in the screenshots of headless Chromium.
+# test that keeps that target working), iproute2 for the network namespaces Janus and the TURN
+# test run in, nftables for the firewall in the TURN test's namespace, coturn (the twin's TURN
+# server), certutil (libnss3-tools) to make that test's Chromium trust the twin's CA, and an
+# emoji font so reactions render in the screenshots of headless Chromium.
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v turnserver >/dev/null 2>&1 || missing="$$missing coturn"; \
+	command -v nft >/dev/null 2>&1 || missing="$$missing nftables"; \
+	command -v certutil >/dev/null 2>&1 || missing="$$missing libnss3-tools"; \
 	test -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf || missing="$$missing fonts-noto-color-emoji"; \
 	command -v janus >/dev/null 2>&1 || missing="$$missing janus"; \
 	command -v ip >/dev/null 2>&1 || missing="$$missing iproute2"; \

@@ -17,6 +17,7 @@ const LOW_HEIGHT = 180;
 // machines. The capture stays at its size, so the self view is sharp.
 const FULL_HEIGHT = 360;
 const GATHER_TIMEOUT_MS = 3000;
+const ICE_SERVERS_RENEW_S = 600;
 const DISCONNECTED_GRACE_MS = 4000;
 const REPAIR_BACKOFF_MS = [0, 1000, 2000, 4000, 8000];
 const MAX_REPAIRS = 8;
@@ -140,6 +141,26 @@ export class MediaSession {
     return kind === "publish" ? this.publish() : this.subscribe();
   }
 
+  // The TURN servers to relay through when UDP to the node is blocked, with credentials minted
+  // for this participant (the `media` grant's ice_servers): asked for once, and again well
+  // before they expire. Without them (no TURN deployed, or the ask failed) the page still
+  // negotiates: direct UDP is the usual path.
+  async configuration() {
+    const now = Date.now() / 1000;
+    if (!this.iceServers || now > this.iceServersUntil - ICE_SERVERS_RENEW_S) {
+      try {
+        const grant = await this.signaling.request("media");
+        const servers = grant.ice_servers || [];
+        this.iceServers = servers.map(({ urls, username, credential }) => ({ urls, username, credential }));
+        this.iceServersUntil = Math.min(now + 3600, ...servers.map((s) => s.expires_at));
+      } catch {
+        this.iceServers = this.iceServers || [];
+        this.iceServersUntil = now + 60;
+      }
+    }
+    return { ...CONFIG, iceServers: this.iceServers };
+  }
+
   setCameraTrack(track) {
     if (this.cameraLow) this.cameraLow.stop();
     this.camera = track;
@@ -153,7 +174,7 @@ export class MediaSession {
   // -- publish -----------------------------------------------------------------------------
 
   async publish() {
-    const pc = new RTCPeerConnection(CONFIG);
+    const pc = new RTCPeerConnection(await this.configuration());
     pc.addTransceiver(this.mic || "audio", { direction: "sendonly" });
     const camera = pc.addTransceiver(this.camera || "video", {
       direction: "sendonly",
@@ -255,7 +276,7 @@ export class MediaSession {
   // -- subscribe ---------------------------------------------------------------------------
 
   async subscribe() {
-    const pc = new RTCPeerConnection(CONFIG);
+    const pc = new RTCPeerConnection(await this.configuration());
     pc.addEventListener("track", (event) => {
       if (this.subscriber === pc || this.pendingSubscriber === pc) this.onTrack(event.transceiver.mid, event.track);
     });

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from infra.twin import turn
 from infra.twin.server import LocalTwin, TwinOptions
 
 
@@ -50,6 +51,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="skip $disconnect for sockets dropped without a close frame",
     )
+    parser.add_argument(
+        "--turn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run coturn for TURN (default: when Debian's coturn is installed)",
+    )
     parser.add_argument("--access-log", action="store_true", help="log every HTTP request")
     parser.add_argument(
         "--log-level", default="INFO", help="the twin's log level (default: %(default)s)"
@@ -74,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         max_connection_seconds=args.max_connection,
         lose_abrupt_disconnects=args.lose_abrupt_disconnects,
         access_log=args.access_log,
+        turn=turn.available() if args.turn is None else args.turn,
     )
     stop_requested = threading.Event()
 
@@ -87,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"Townhall twin: web app at {twin.base_url}/", flush=True)
         print(f"  WebSocket API {twin.ws_url}   DynamoDB {twin.dynamodb_endpoint}", flush=True)
+        if twin.turn is not None:
+            print(f"  TURN {' '.join(twin.turn.addresses.urls)}", flush=True)
         print(f"  data in {twin.data_dir}; Ctrl-C to stop", flush=True)
         while not stop_requested.wait(1.0):
             pass

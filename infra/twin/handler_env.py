@@ -15,6 +15,8 @@ from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 from townhall.functions import (
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_FILE,
+    ENV_TURN_SECRET_FILE,
+    ENV_TURN_URLS,
     ENV_WS_MANAGEMENT_ENDPOINT,
     FunctionSpec,
     invoke_env_var,
@@ -33,6 +35,8 @@ def handler_environment(
     public_base_url: str,
     lambda_endpoint: str,
     functions: Iterable[FunctionSpec] = (),
+    turn_urls: tuple[str, ...] = (),
+    turn_secret_file: Path | None = None,
 ) -> dict[str, str]:
     """Every variable the twin sets for the handlers.
 
@@ -43,6 +47,9 @@ def handler_environment(
     invoked = {
         invoke_env_var(target): target.logical_id for spec in functions for target in spec.invokes
     }
+    turn: dict[str, str] = {}
+    if turn_urls and turn_secret_file is not None:
+        turn = {ENV_TURN_URLS: " ".join(turn_urls), ENV_TURN_SECRET_FILE: str(turn_secret_file)}
     return {
         **table_names,
         **FAKE_CREDENTIALS,
@@ -59,6 +66,7 @@ def handler_environment(
         ENV_WS_MANAGEMENT_ENDPOINT: management_endpoint,
         ENV_SIGNING_KEY_FILE: str(signing_key_file),
         ENV_PUBLIC_BASE_URL: public_base_url,
+        **turn,
         "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
         # No X-Ray daemon locally.

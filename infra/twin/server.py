@@ -48,6 +48,7 @@ from infra.twin.management_api import ManagementApi
 from infra.twin.media_nodes import LocalMediaNode, start_media_nodes
 from infra.twin.router import TwinRouter
 from infra.twin.static_site import StaticSite
+from infra.twin.turn import LocalTurnServer
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
 from townhall import clock, routes
@@ -80,6 +81,9 @@ class TwinOptions:
     functions: tuple[FunctionSpec, ...] = ALL_FUNCTIONS
     # SFU node processes to run (`python -m media_fleet`), registered in MediaNodes.
     media_nodes: int = 0
+    # Run coturn (Debian's turnserver) and hand its URLs and credentials out with media
+    # grants (infra/twin/turn.py).
+    turn: bool = False
     web_dir: Path = REPO_ROOT / "web"
     snapshot_interval_seconds: float = DEFAULT_SNAPSHOT_INTERVAL_SECONDS
     lambda_concurrency: int = DEFAULT_MAX_CONCURRENCY
@@ -125,6 +129,7 @@ class LocalTwin:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopped = False
         self.media_nodes: list[LocalMediaNode] = []
+        self.turn: LocalTurnServer | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -162,6 +167,9 @@ class LocalTwin:
         self.port = int(listener.getsockname()[1])
 
         self.dynamodb.start()
+        if self.options.turn:
+            self.turn = LocalTurnServer(self.data_dir, self.data_dir / "logs", self._media_host)
+            self.turn.start()
         environment = handler_environment(
             table_names=self.dynamodb.table_names,
             dynamodb_endpoint=self.dynamodb.endpoint_url,
@@ -170,6 +178,8 @@ class LocalTwin:
             public_base_url=self.base_url,
             lambda_endpoint=self.lambda_endpoint,
             functions=self.options.functions,
+            turn_urls=self.turn.addresses.urls if self.turn else (),
+            turn_secret_file=self.turn.secret_file if self.turn else None,
         )
         self._environment.apply(environment)
         log_redaction.install()
@@ -239,12 +249,17 @@ class LocalTwin:
             # After the server is up: nodes fetch the JWKS from it as they start.
             self.media_nodes = start_media_nodes(
                 options.media_nodes,
-                self.host if self.host not in {"0.0.0.0", ""} else "127.0.0.1",
+                self._media_host,
                 f"{self.base_url}/api/.well-known/jwks.json",
                 self.dynamodb.table_names["MEDIA_NODES_TABLE"],
                 {k: v for k, v in environment.items() if k.startswith("AWS_")},
                 self.data_dir / "logs",
             )
+
+    @property
+    def _media_host(self) -> str:
+        """Where media nodes and coturn listen: the twin's host, or loopback for a wildcard."""
+        return self.host if self.host not in {"0.0.0.0", ""} else "127.0.0.1"
 
     def set_clock_offset(self, seconds: float) -> None:
         """Move the control plane's clock (`townhall.clock`) `seconds` ahead of the system's,
@@ -283,6 +298,8 @@ class LocalTwin:
             # Nodes first: draining deregisters them in DynamoDB, which must still be up.
             for node in self.media_nodes:
                 node.stop()
+            if self.turn is not None:
+                self.turn.stop()
             # Before the server: a batch in flight posts through the management API.
             if self._event_sources is not None:
                 self._event_sources.stop()

@@ -73,9 +73,11 @@ class Twin:
         return {k: _deserializer.deserialize(v) for k, v in item.items()} if item else None
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory, options: TwinOptions) -> Iterator[Twin]:
+def _start(
+    tmp_path_factory: pytest.TempPathFactory, options: TwinOptions, host: str = "127.0.0.1"
+) -> Iterator[Twin]:
     data: Path = tmp_path_factory.mktemp("twin")
-    local = LocalTwin.start(data, options=options)
+    local = LocalTwin.start(data, host=host, options=options)
     try:
         yield Twin(local)
     finally:

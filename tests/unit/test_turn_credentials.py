@@ -28,7 +28,7 @@ def test_credentials_name_the_expiry_and_the_participant_and_sign_them() -> None
     assert forged.ice_servers("p_ann")[0]["credential"] != entry["credential"]
 
 
-def test_no_turn_urls_means_no_turn(tmp_path: object) -> None:
+def test_no_turn_urls_means_no_turn() -> None:
     settings = Settings.from_env({})
     assert settings.turn_urls == ()
     assert turn_servers(settings) is None
