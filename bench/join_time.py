@@ -121,8 +121,33 @@ async def host_page(browser: Browser, base_url: str) -> tuple[Page, str]:
     return page, join_url
 
 
-async def one_join(browser: Browser, join_url: str, index: int) -> dict[str, Any]:
+# The local candidate of each connected peer connection's selected pair (needs the page's
+# peer connections in window.testPeers: bench/turn_join.py records them).
+SELECTED_CANDIDATES = """
+async () => {
+  const found = [];
+  for (const pc of window.testPeers || []) {
+    if (pc.connectionState !== 'connected') continue;
+    const stats = await pc.getStats();
+    for (const s of stats.values()) {
+      if (s.type === 'transport' && s.selectedCandidatePairId) {
+        const local = stats.get(stats.get(s.selectedCandidatePairId).localCandidateId);
+        found.push(local.candidateType === 'relay'
+          ? {type: 'relay', relay: local.relayProtocol} : {type: local.candidateType});
+      }
+    }
+  }
+  return found;
+}
+"""
+
+
+async def one_join(
+    browser: Browser, join_url: str, index: int, *, init_script: str | None = None
+) -> dict[str, Any]:
     context = await browser.new_context()
+    if init_script is not None:
+        await context.add_init_script(init_script)
     try:
         page = await context.new_page()
         await page.goto(join_url)
@@ -144,6 +169,8 @@ async def one_join(browser: Browser, join_url: str, index: int) -> dict[str, Any
             "frame": [timing["width"], timing["height"]],
             "marks_ms": {name: round(marks[name] - click, 1) for name in MARKS if name in marks},
         }
+        if init_script is not None:
+            result["candidates"] = await page.evaluate(SELECTED_CANDIDATES)
         await page.get_by_role("button", name="Leave").click()
         await page.wait_for_selector("#ended:not([hidden])", timeout=10_000)
         return result

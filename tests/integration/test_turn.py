@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
@@ -31,11 +28,17 @@ from playwright.async_api import Browser, async_playwright
 from infra.twin.server import TwinOptions
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin, _start
+from tests.integration.namespaces import (
+    Namespace,
+    chromium_inside,
+    fence,
+    missing_tools,
+    network_namespace,
+)
 from tests.integration.room_pages import join, new_person, room_args, sees_remote_video
 from tests.integration.test_media_through_twin import MediaClient
 from townhall.media.turn import TurnServers
 
-TOOLS = ("ip", "nft", "certutil", "turnserver")
 # Every peer connection a page makes, for its stats (test instrumentation, not the app's).
 RECORD_PEERS = (
     "window.testPeers = []; const NativePeer = window.RTCPeerConnection;"
@@ -63,41 +66,13 @@ async () => {
 """
 
 
-@dataclass(frozen=True)
-class Namespace:
-    name: str
-    host: str  # the root side's address: the twin, its node and coturn
-    inside: str  # the namespace's address
-
-
-def _run(*argv: str, input_text: str | None = None) -> None:
-    subprocess.run(argv, check=True, capture_output=True, text=True, input=input_text, timeout=30)
-
-
 @pytest.fixture(scope="module")
 def namespace() -> Iterator[Namespace]:
-    missing = [t for t in TOOLS if shutil.which(t) is None]
-    if missing or os.geteuid() != 0:
-        pytest.fail(
-            f"the TURN test needs root and {', '.join(missing) or TOOLS}: `make system-deps`"
-        )
-    n = os.getpid() % 250
-    ns = Namespace(f"th-turn-{os.getpid()}", f"10.203.{n}.1", f"10.203.{n}.2")
-    outside, peer = f"thtu{n}a", f"thtu{n}b"
-    _run("ip", "netns", "add", ns.name)
-    try:
-        _run("ip", "link", "add", outside, "type", "veth", "peer", "name", peer)
-        _run("ip", "link", "set", peer, "netns", ns.name)
-        _run("ip", "addr", "add", f"{ns.host}/24", "dev", outside)
-        _run("ip", "link", "set", outside, "up")
-        inside = ("ip", "netns", "exec", ns.name)
-        _run(*inside, "ip", "addr", "add", f"{ns.inside}/24", "dev", peer)
-        _run(*inside, "ip", "link", "set", peer, "up")
-        _run(*inside, "ip", "link", "set", "lo", "up")
+    missing = missing_tools()
+    if missing:
+        pytest.fail(f"the TURN test needs {', '.join(missing)}: `make system-deps`, as root")
+    with network_namespace() as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "link", "del", outside], capture_output=True, timeout=30)
-        subprocess.run(["ip", "netns", "del", ns.name], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")
@@ -120,36 +95,10 @@ async def fenced_browser(
     """Chromium inside the namespace, with UDP to the twin dropped and coturn's plain TCP
     port closed, trusting the twin's CA."""
     assert turn_twin.local.turn is not None
-    turn = turn_twin.local.turn.addresses
-    rules = f"""
-table inet fence {{
-  chain output {{
-    type filter hook output priority 0; policy accept;
-    ip daddr {namespace.host} meta l4proto udp drop
-    ip daddr {namespace.host} tcp dport {turn.port} drop
-  }}
-}}
-"""
-    _run("ip", "netns", "exec", namespace.name, "nft", "-f", "-", input_text=rules)
+    turn = turn_twin.local.turn
+    fence(namespace, [turn.addresses.port])
     home = tmp_path_factory.mktemp("chromium-home")
-    nssdb = home / ".pki" / "nssdb"
-    nssdb.mkdir(parents=True)
-    _run("certutil", "-N", "-d", f"sql:{nssdb}", "--empty-password")
-    _run(
-        "certutil",
-        "-A",
-        "-d",
-        f"sql:{nssdb}",
-        "-n",
-        "townhall-twin",
-        "-t",
-        "C,,",
-        "-i",
-        str(turn_twin.local.turn.ca_file),
-    )
-    wrapper = home / "chromium-in-namespace"
-    wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {namespace.name} {chromium} "$@"\n')
-    wrapper.chmod(0o755)
+    launcher = chromium_inside(namespace, chromium, turn.ca_file, home)
     args = [
         *room_args(),
         # Not loopback, so not a secure context by itself: the camera needs one.
@@ -157,7 +106,7 @@ table inet fence {{
     ]
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=str(wrapper), args=args, env={**os.environ, "HOME": str(home)}
+            executable_path=str(launcher), args=args, env={**os.environ, "HOME": str(home)}
         )
         try:
             yield browser
