@@ -34,3 +34,4 @@ class EventName(StrEnum):
     BREAKOUTS_CHANGED = "breakouts.changed"
     BREAKOUTS_BROADCAST = "breakouts.broadcast"
     BREAKOUTS_HELP = "breakouts.help"
+    MEDIA_MOVED = "media.moved"

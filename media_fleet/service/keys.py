@@ -30,6 +30,8 @@ JWKS_FETCH_TIMEOUT_SECONDS = 5.0
 # A JWKS is a few hundred bytes; anything much larger is not one.
 JWKS_MAX_BYTES = 64 * 1024
 REFRESH_INTERVAL_SECONDS = 30.0
+# Pauses between the tries of one JWKS fetch (then one last try).
+JWKS_FETCH_PAUSES_SECONDS = (0.5, 1.0, 2.0)
 
 JwksLoader = Callable[[], Mapping[str, Any]]
 
@@ -38,10 +40,23 @@ def jwks_loader(location: str, timeout: float = JWKS_FETCH_TIMEOUT_SECONDS) -> J
     """A blocking loader for a JWKS at a URL (http or https) or in a file."""
     if location.startswith(("http://", "https://")):
 
-        def fetch() -> Mapping[str, Any]:
+        def fetch_once() -> Mapping[str, Any]:
             request = urllib.request.Request(location, headers={"Accept": "application/json"})
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return _parse(response.read(JWKS_MAX_BYTES + 1), location)
+
+        def fetch() -> Mapping[str, Any]:
+            # A node often starts while the control plane is cold or busy (a scale-out under
+            # load): a few tries, bounded, before the worker gives up starting.
+            for pause in JWKS_FETCH_PAUSES_SECONDS:
+                try:
+                    return fetch_once()
+                except (OSError, ValueError) as exc:
+                    log.warning(
+                        "JWKS at %s not fetched (%s); again in %.1f s", location, exc, pause
+                    )
+                    time.sleep(pause)
+            return fetch_once()
 
         return fetch
 

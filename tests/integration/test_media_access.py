@@ -3,6 +3,8 @@ gets a media token that a node verifies with the public keys from the JWKS route
 
 from __future__ import annotations
 
+import http.server
+import threading
 import time
 import uuid
 from typing import Any
@@ -24,7 +26,12 @@ from townhall.store.placement import PlacementTable
 
 
 def _registry(
-    twin: Twin, node_id: str, capacity: int = 1000, *, heartbeat_interval: float = 5.0
+    twin: Twin,
+    node_id: str,
+    capacity: int = 1000,
+    *,
+    heartbeat_interval: float = 5.0,
+    control_url: str = "http://127.0.0.1:9/control",
 ) -> NodeRegistry:
 
     client = fake_session().client(
@@ -40,7 +47,7 @@ def _registry(
         MediaNode(
             node_id=node_id,
             address="127.0.0.1:40000",
-            control_url="http://127.0.0.1:9/control",
+            control_url=control_url,
             capacity=capacity,
             started_at=int(time.time()),
         )
@@ -116,11 +123,15 @@ async def test_a_media_request_the_node_refused_is_safe_to_retry_with_its_id(twi
         reply = await host.request("media", request_id="media-1")
         assert reply["type"] == "error" and reply["error"]["code"] == "conflict", reply
 
-    # A node that is registered but never answers (its control URL is a closed port). Its
-    # heartbeat interval is long, so that it stays live through the test with no heartbeat
-    # (which would replace its load).
+    # A node that is registered and refuses every request (its control API answers 500; a
+    # closed port would make it a lost node, taken out of placement). Its heartbeat interval
+    # is long, so that it stays live through the test with no heartbeat (which would replace
+    # its load).
     node_id = f"node-{uuid.uuid4().hex[:6]}"
-    registry = _registry(twin, node_id, heartbeat_interval=60)
+    failing = _failing_control_api()
+    registry = _registry(
+        twin, node_id, heartbeat_interval=60, control_url=f"http://127.0.0.1:{failing.port}/"
+    )
     offer = {"sdp": "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"}
     refused: list[tuple[str, dict[str, Any]]] = [
         ("media_publish", offer),
@@ -154,7 +165,35 @@ async def test_a_media_request_the_node_refused_is_safe_to_retry_with_its_id(twi
     # Placed now: a refused request leaves the placement and the reservations as they were.
     await refused_twice_changing_nothing("placed")
     registry.deregister()
+    failing.shutdown()
     await host.close()
+
+
+class _FailingControlApi(http.server.ThreadingHTTPServer):
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+
+def _failing_control_api() -> _FailingControlApi:
+    """A node's control API that accepts connections and fails every request (HTTP 500)."""
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length") or 0))
+            body = b'{"error": {"code": "internal", "message": "broken"}}'
+            self.send_response(500)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = _FailingControlApi(("127.0.0.1", 0), Failing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
 
 
 def _placement_service(twin: Twin) -> MeetingPlacement:

@@ -15,7 +15,7 @@ from contracts.node_api import ERROR_STATUS, ErrorCode, error_body
 from media_fleet.service.tls import ControlCertificate, generate
 from townhall.errors import Forbidden, Gone, InvalidInput
 from townhall.media import node_client
-from townhall.media.node_client import MediaNodeUnavailable
+from townhall.media.node_client import MediaNodeUnavailable, MediaNodeUnreachable
 
 
 class TlsNode:
@@ -123,9 +123,9 @@ def test_an_https_node_without_a_usable_fingerprint_is_not_called(
 
 
 def test_plain_http_is_not_treated_as_tls() -> None:
-    # A node on a port nobody listens on: an unavailable node, not a fingerprint error.
+    # A node on a port nobody listens on: an unreachable (lost) node, not a fingerprint error.
     node = MediaNode(node_id="n", address="x", control_url="http://127.0.0.1:9", capacity=1)
-    with pytest.raises(MediaNodeUnavailable, match="did not answer") as refused:
+    with pytest.raises(MediaNodeUnreachable, match="cannot be reached") as refused:
         node_client.call(node, "/v1/leave", {})
     # The message reaches participants: the node's address stays in the log.
     assert "127.0.0.1" not in str(refused.value)

@@ -292,6 +292,11 @@ export class RoomView {
       case "meeting.updated":
         if ("locked" in data) this.announce(data.locked ? "The meeting is locked." : "The meeting is unlocked.");
         break;
+      case "media.moved":
+        // Someone found the room's media node lost and signaling placed the room on another:
+        // move now rather than wait to notice the stall (the one who found it is moving).
+        if (data.by !== me && this.media && (data.room_id || "") === ((this.session.me() || {}).room || "")) this.media.move();
+        break;
       default:
         break;
     }

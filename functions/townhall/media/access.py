@@ -18,13 +18,23 @@ node answers: settled when the node accepted, given back when it refused or did 
 meantime stays, so a refusal never undoes a concurrent success. A node that accepted a request
 but whose answer was lost (a timeout) is treated as a refusal: the client retries, and the
 session the node may have opened times out on its own.
+
+A lost node. When a node's control API refuses the connection (its process is gone: the
+port is closed) or accepts none within 2 s (the instance is gone), the node is declared lost
+(`NodeDirectory.declare_lost`: its registry `ttl` ends now, unless it heartbeated since it was
+read) and the meeting is placed again at once, for one more try of the same request, instead
+of every participant waiting out the node's `ttl` (three heartbeats, 15 s). A slow answer (the
+read timeout) is no such evidence: a node paused for a second answers late, and keeps its
+meetings. The caller learns the meeting moved (`NodeAnswer.moved_from`) and tells the room, so
+everyone renegotiates on the new node at once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from contracts import node_api
@@ -39,6 +49,19 @@ log = logging.getLogger(__name__)
 
 SCREEN_SLOTS = 1
 AUDIO_SLOTS = 3
+
+
+@dataclass(frozen=True)
+class NodeAnswer:
+    """What the node answered, and the node the meeting was on before this request found it
+    lost and placed the meeting again (None when it stayed where it was)."""
+
+    body: dict[str, Any]
+    moved_from: str | None = None
+
+
+class _NodeLost(Exception):
+    """The node of this request was declared lost: place the meeting again and retry."""
 
 
 def streams_per_participant(video_slots: int) -> int:
@@ -61,7 +84,7 @@ class MediaAccess:
     def grant(
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
     ) -> dict[str, Any]:
-        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=False) as (
+        with self._holding(meeting_id, participant_id, may_publish, video_slots, False) as (
             node,
             token,
             expires_at,
@@ -81,30 +104,26 @@ class MediaAccess:
 
     def publish(
         self, meeting_id: str, participant_id: str, offer_sdp: str, *, video_slots: int
-    ) -> str:
+    ) -> NodeAnswer:
         """Relay a publisher's offer to the meeting's node; its answer SDP."""
-        with self._on_node(meeting_id, participant_id, True, video_slots, reserve=False) as (
-            node,
-            token,
-            _,
-        ):
+
+        def send(node: MediaNode, token: str) -> dict[str, Any]:
             request: node_api.PublishRequest = {"token": token, "sdp": offer_sdp}
-            answer = node_client.call(node, node_api.PUBLISH_PATH, request)
-        return str(answer.get("sdp", ""))
+            return node_client.call(node, node_api.PUBLISH_PATH, request)
+
+        return self._on_node(meeting_id, participant_id, True, video_slots, False, send)
 
     def subscribe(
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
-    ) -> str:
+    ) -> NodeAnswer:
         """The node's offer for this participant's subscribe connection. Its slots are the load
         a participant adds, so this is where the streams are reserved on the node."""
-        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=True) as (
-            node,
-            token,
-            _,
-        ):
+
+        def send(node: MediaNode, token: str) -> dict[str, Any]:
             request: node_api.SubscribeRequest = {"token": token}
-            offer = node_client.call(node, node_api.SUBSCRIBE_PATH, request)
-        return str(offer.get("sdp", ""))
+            return node_client.call(node, node_api.SUBSCRIBE_PATH, request)
+
+        return self._on_node(meeting_id, participant_id, may_publish, video_slots, True, send)
 
     def answer(
         self,
@@ -114,14 +133,12 @@ class MediaAccess:
         *,
         may_publish: bool,
         video_slots: int,
-    ) -> None:
-        with self._on_node(meeting_id, participant_id, may_publish, video_slots, reserve=False) as (
-            node,
-            token,
-            _,
-        ):
+    ) -> NodeAnswer:
+        def send(node: MediaNode, token: str) -> dict[str, Any]:
             request: node_api.SubscribeAnswerRequest = {"token": token, "sdp": answer_sdp}
-            node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
+            return node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
+
+        return self._on_node(meeting_id, participant_id, may_publish, video_slots, False, send)
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
         """Best effort: the node also notices ICE going away on its own."""
@@ -177,14 +194,44 @@ class MediaAccess:
     def release(self, meeting_id: str) -> None:
         self._placement.release(meeting_id)
 
-    @contextmanager
     def _on_node(
         self,
         meeting_id: str,
         participant_id: str,
         may_publish: bool,
         video_slots: int,
-        *,
+        reserve: bool,
+        send: Callable[[MediaNode, str], dict[str, Any]],
+    ) -> NodeAnswer:
+        """`send` a request to the meeting's node with a media token for it, placing the
+        meeting if it has no usable node (and reserving this participant's streams when
+        `reserve`). A node that cannot be reached is declared lost and the meeting placed
+        again at once, for one more try (see the module's docstring)."""
+        lost: str | None = None
+        for attempt in range(2):
+            try:
+                with self._holding(
+                    meeting_id, participant_id, may_publish, video_slots, reserve
+                ) as (node, token, _):
+                    try:
+                        return NodeAnswer(send(node, token), moved_from=lost)
+                    except node_client.MediaNodeUnreachable:
+                        if attempt == 1 or not self._nodes.declare_lost(node):
+                            raise
+                        raise _NodeLost(node.node_id) from None
+            except _NodeLost as gone:
+                # What this request held on it was given back on the way out of `_holding`.
+                log.warning("media node %s lost; placing meeting %s again", gone, meeting_id)
+                lost = str(gone)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    @contextmanager
+    def _holding(
+        self,
+        meeting_id: str,
+        participant_id: str,
+        may_publish: bool,
+        video_slots: int,
         reserve: bool,
     ) -> Iterator[tuple[MediaNode, str, int]]:
         """The meeting's node (placing the meeting if it has none usable, and reserving this

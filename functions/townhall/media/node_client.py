@@ -29,6 +29,9 @@ from contracts.node_api import ErrorCode
 from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput
 
 TIMEOUT_SECONDS = 10.0  # aiortc gathers candidates before it answers; loopback takes ~0.1 s
+# A node accepts a connection in well under this, busy or not (the kernel accepts it); no
+# connection in this time means the instance is gone.
+CONNECT_TIMEOUT_SECONDS = 2.0
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,12 @@ _lock = threading.Lock()
 
 class MediaNodeUnavailable(DomainError):
     code = "media_unavailable"
+
+
+class MediaNodeUnreachable(MediaNodeUnavailable):
+    """No connection to the node's control API: refused (its process is gone: the port is
+    closed), reset before any answer, or not accepted in time (the instance is gone). Unlike
+    a slow answer, this is evidence the node is lost (`townhall.media.access`)."""
 
 
 def _http() -> Any:
@@ -82,21 +91,34 @@ def call_url(
 
     pool = _pool_for(control_url, cert_sha256)
     base = urlsplit(control_url).path.rstrip("/")
-    try:
-        response = pool.request(
+
+    def post() -> Any:
+        return pool.request(
             "POST",
             base + path,
             body=json.dumps(body).encode(),
             headers={"content-type": "application/json"},
-            timeout=urllib3.Timeout(connect=2.0, read=TIMEOUT_SECONDS),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=TIMEOUT_SECONDS),
             retries=False,
         )
+
+    try:
+        try:
+            response = post()
+        except urllib3.exceptions.ProtocolError:
+            # A kept-alive connection that broke (the node restarted, or died): once more on
+            # a new one, which tells a lost node (refused) from a blip. A repeat reaches the
+            # node as a renegotiation at worst.
+            response = post()
     except urllib3.exceptions.SSLError as exc:
         # The detail (the node's address) goes to the log, not to the participant.
         log.warning("media node %s%s: TLS refused: %s", control_url, path, exc)
         raise MediaNodeUnavailable(
             "the media node's TLS certificate is not the one it registered"
         ) from exc
+    except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
+        log.warning("media node %s%s unreachable: %s", control_url, path, exc)
+        raise MediaNodeUnreachable("the media node cannot be reached; try again") from exc
     except urllib3.exceptions.HTTPError as exc:
         log.warning("media node %s%s did not answer: %s", control_url, path, exc)
         raise MediaNodeUnavailable("the media node did not answer; try again") from exc

@@ -34,6 +34,8 @@ class MediaNodeRecords(Protocol):
 
     def remove_load(self, node_id: str, streams: int) -> None: ...
 
+    def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool: ...
+
 
 class NodeDirectory:
     """Live nodes and reservations, read once per placement (never per participant of a
@@ -83,6 +85,13 @@ class NodeDirectory:
         return self._records.add_load(
             node.node_id, streams, most=node.capacity - streams, now=self._clock()
         )
+
+    def declare_lost(self, node: MediaNode) -> bool:
+        """The node is gone (its control API refused a connection, or accepted none in time):
+        take it out of placement now instead of at the end of its `ttl` (up to three
+        heartbeats later), unless it heartbeated since it was read. A node wrongly declared
+        lost comes back at its next heartbeat. True if it was taken out."""
+        return self._records.expire(node.node_id, node.heartbeat_at, self._clock())
 
     def unreserve(self, node_id: str, streams: int) -> None:
         """Give back a reservation that was not used (best effort: a heartbeat may already

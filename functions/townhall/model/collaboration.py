@@ -88,4 +88,5 @@ class Stroke:
             "color": self.color,
             "width": self.width,
             "points": [list(p) for p in self.points],
+            "room": self.room,
         }

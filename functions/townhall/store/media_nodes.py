@@ -104,6 +104,29 @@ class MediaNodeTable:
                 raise
         return MediaNode.from_item(dynamo.from_ddb(result["Attributes"]))
 
+    def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool:
+        """End the node's life now (its `ttl`), unless it heartbeated after `heartbeat_at`: a
+        node the control plane found lost. A node that is alive after all puts its `ttl`
+        forward again at its next heartbeat. True if it was expired."""
+        with failures_as_unavailable(f"expiring media node {node_id}"):
+            try:
+                self.client.update_item(
+                    TableName=self._table,
+                    Key=dynamo.to_ddb({"node_id": node_id}),
+                    UpdateExpression="SET #ttl = :now",
+                    ConditionExpression="heartbeat_at = :seen",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":now": dynamo.value(int(now)),
+                        ":seen": dynamo.value(heartbeat_at),
+                    },
+                )
+            except ClientError as exc:
+                if dynamo.is_condition_failure(exc):
+                    return False
+                raise
+        return True
+
     def remove_load(self, node_id: str, streams: int) -> None:
         """Take `streams` off the node's load, unless that would go below zero (a heartbeat
         may already have replaced the load) or the node is gone."""

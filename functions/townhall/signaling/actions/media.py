@@ -12,18 +12,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from contracts.signaling_events import EventName
 from townhall.errors import Gone
 from townhall.model.breakout import media_room_id
 from townhall.model.participant import Participant
 from townhall.model.session import Session
 from townhall.signaling import permissions, protocol
 from townhall.signaling.checks import acting
-from townhall.signaling.context import ActionContext, Caller
+from townhall.signaling.context import ActionContext, Caller, in_room
+from townhall.signaling.delivery import announce
 from townhall.signaling.protocol import Request
-from townhall.signaling.transaction import commit
+from townhall.signaling.transaction import commit, next_seq
 
 if TYPE_CHECKING:
-    from townhall.media.access import MediaAccess
+    from townhall.media.access import MediaAccess, NodeAnswer
 
 
 def media(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -46,43 +48,58 @@ def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[
     offer = protocol.require_sdp(request.data)
     access, session, me = _media_caller(ctx, caller, request)
     permissions.check_publish(me.role, session.kind, "audio or video")
-    sdp = access.publish(
+    answer = access.publish(
         media_room_id(session.meeting_id, me.room),
         me.participant_id,
         offer,
         video_slots=session.video_slots,
     )
-    commit(ctx, caller, request, 0)
-    return {"sdp": sdp}
+    _spend(ctx, caller, request, me, answer)
+    return {"sdp": str(answer.body.get("sdp", ""))}
 
 
 def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     """The node's offer for the caller's subscribe connection (answer with media_answer)."""
     protocol.only_fields(request.data)
     access, session, me = _media_caller(ctx, caller, request)
-    sdp = access.subscribe(
+    offer = access.subscribe(
         media_room_id(session.meeting_id, me.room),
         me.participant_id,
         may_publish=permissions.may_publish(me.role, session.kind),
         video_slots=session.video_slots,
     )
-    commit(ctx, caller, request, 0)
-    return {"sdp": sdp}
+    _spend(ctx, caller, request, me, offer)
+    return {"sdp": str(offer.body.get("sdp", ""))}
 
 
 def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
     protocol.only_fields(request.data, "sdp")
     answer = protocol.require_sdp(request.data)
     access, session, me = _media_caller(ctx, caller, request)
-    access.answer(
+    answered = access.answer(
         media_room_id(session.meeting_id, me.room),
         me.participant_id,
         answer,
         may_publish=permissions.may_publish(me.role, session.kind),
         video_slots=session.video_slots,
     )
-    commit(ctx, caller, request, 0)
+    _spend(ctx, caller, request, me, answered)
     return {}
+
+
+def _spend(
+    ctx: ActionContext, caller: Caller, request: Request, me: Participant, answer: NodeAnswer
+) -> None:
+    """Spend the request id now that the node answered; and when this request found the
+    room's node lost and placed it again, tell everyone in the room, so their pages move to
+    the new node at once instead of each finding out by itself."""
+    if answer.moved_from is None:
+        commit(ctx, caller, request, 0)
+        return
+    seq = next_seq(ctx, caller.session)
+    data = {"room_id": me.room, "lost_node": answer.moved_from, "by": me.participant_id}
+    told = announce(EventName.MEDIA_MOVED, data, in_room(me))
+    commit(ctx, caller, request, seq, [told])
 
 
 def _media_caller(
