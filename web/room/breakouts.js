@@ -579,7 +579,11 @@ export class Breakouts {
   }
 
   broadcastNotice({ text, by_name: byName, by }) {
-    const who = by === this.session.participantId ? "You" : byName || "The host";
+    if (by === this.session.participantId) {
+      this.room.banner.show("Your message went to every room.", { kind: "ok", for: 4000 });
+      return;
+    }
+    const who = byName || "The host";
     this.notice("broadcast", `${who}, to every room: ${text}`, [], { ms: BROADCAST_SHOWN_MS });
     this.room.announce(`Message from ${who} to every room: ${text}`);
   }
@@ -667,9 +671,8 @@ export class Breakouts {
     const view = el("div", { class: "stack-sm" });
     view.append(el("p", { class: "muted small", text: `Assigned ${modeName.toLowerCase()}.` }));
     // Each room and who goes to it, as the server has it.
-    const names = new Map(people.map((x) => [x.participant_id, x.name]));
     view.append(el("ul", { class: "bo-overview", "aria-label": "Rooms" }, ...b.rooms.map((r) => {
-      const going = Object.entries(b.assignments || {}).filter(([, roomId]) => roomId === r.room_id).map(([pid]) => names.get(pid)).filter(Boolean);
+      const going = people.filter((x) => (b.assignments || {})[x.participant_id] === r.room_id).map((x) => x.name);
       return el("li", {}, el("strong", { text: `${r.name} (${going.length})` }), `: ${going.length ? going.join(", ") : "nobody yet"}`);
     })));
     const others = people.filter((x) => x.participant_id !== this.session.participantId);
@@ -699,7 +702,6 @@ export class Breakouts {
   // and Close.
   openView(p, people) {
     const b = this.b;
-    const now = this.serverNow();
     const view = el("div", { class: "stack-sm" });
     const status = el("p", { class: "bo-status" });
     const inRooms = people.filter((x) => x.room).length;
@@ -707,6 +709,22 @@ export class Breakouts {
     else if (p === "closing") status.append("Closing in ", el("span", { class: "bo-count", dataset: { until: "close" } }), ". Everyone comes back to the main room.");
     else status.append(`Open: ${plural(inRooms, "person", "people")} in ${plural(b.rooms.length, "room")}.`);
     view.append(status);
+    let closeRow;
+    const closeNow = el("button", { type: "button", class: "danger", dataset: { focusKey: "close-now" } }, "Close now");
+    closeNow.addEventListener("click", () => this.act("breakout_close", { countdown: 0 }, "close the rooms"));
+    if (p === "opening" || p === "open") {
+      const countdown = el("input", { id: "bo-close-countdown", type: "number", min: 0, max: MAX_CLOSE_COUNTDOWN_S, value: this.closeCountdown ?? CLOSE_COUNTDOWN_S, inputmode: "numeric", class: "bo-seconds", dataset: { focusKey: "close-countdown" } });
+      countdown.addEventListener("input", () => { this.closeCountdown = countdown.value; });
+      const close = el("button", { type: "button", class: "primary", dataset: { focusKey: "close" } }, "Close rooms");
+      close.addEventListener("click", () => {
+        const s = clampInt(countdown.value, 0, MAX_CLOSE_COUNTDOWN_S, CLOSE_COUNTDOWN_S);
+        this.act("breakout_close", { countdown: s }, "close the rooms");
+      });
+      closeRow = (el("div", { class: "bo-go row" }, el("label", { for: "bo-close-countdown", text: "Countdown (seconds)" }), countdown, close, closeNow));
+    } else {
+      closeRow = (el("div", { class: "bo-go row" }, closeNow));
+    }
+    view.append(closeRow);
     const groups = [{ room_id: MAIN_ROOM, name: "Main room" }, ...b.rooms];
     const list = el("ul", { class: "bo-rooms", "aria-label": "Rooms and who is in them" });
     for (const r of groups) {
@@ -731,7 +749,7 @@ export class Breakouts {
       const text = el("textarea", { id: "bo-broadcast", rows: 2, maxlength: MAX_BROADCAST, placeholder: "e.g. Five minutes left", dataset: { focusKey: "broadcast" } });
       if (this.draft) text.value = this.draft;
       text.addEventListener("input", () => { this.draft = text.value; });
-      const form = el("form", { class: "collab-card stack-sm", "aria-label": "Message to every room" },
+      const form = el("form", { class: "collab-card stack-sm", "aria-label": "Broadcast" },
         el("label", { for: "bo-broadcast", text: "Message to every room" }), text,
         el("button", { type: "submit", class: "secondary", dataset: { focusKey: "send-broadcast" } }, "Send to all rooms"));
       form.addEventListener("submit", async (event) => {
@@ -745,21 +763,6 @@ export class Breakouts {
       });
       view.append(form);
     }
-    const closeNow = el("button", { type: "button", class: "danger", dataset: { focusKey: "close-now" } }, "Close now");
-    closeNow.addEventListener("click", () => this.act("breakout_close", { countdown: 0 }, "close the rooms"));
-    if (p === "opening" || p === "open") {
-      const countdown = el("input", { id: "bo-close-countdown", type: "number", min: 0, max: MAX_CLOSE_COUNTDOWN_S, value: this.closeCountdown ?? CLOSE_COUNTDOWN_S, inputmode: "numeric", class: "bo-seconds", dataset: { focusKey: "close-countdown" } });
-      countdown.addEventListener("input", () => { this.closeCountdown = countdown.value; });
-      const close = el("button", { type: "button", class: "primary", dataset: { focusKey: "close" } }, "Close rooms");
-      close.addEventListener("click", () => {
-        const s = clampInt(countdown.value, 0, MAX_CLOSE_COUNTDOWN_S, CLOSE_COUNTDOWN_S);
-        this.act("breakout_close", { countdown: s }, "close the rooms");
-      });
-      view.append(el("div", { class: "bo-go row" }, el("label", { for: "bo-close-countdown", text: "Countdown (seconds)" }), countdown, close, closeNow));
-    } else {
-      view.append(el("div", { class: "bo-go row" }, closeNow));
-    }
-    void now;
     return view;
   }
 
