@@ -473,7 +473,7 @@ export class Breakouts {
     if (!visible) { this.bar.replaceChildren(); return; }
     const keep = document.activeElement && this.bar.contains(document.activeElement) ? document.activeElement.dataset.focusKey : null;
     const parts = [];
-    const where = el("p", { class: "bo-where" });
+    const where = el("p", { class: "bo-where", tabindex: -1, dataset: { focusKey: "where" } });
     if (this.movingTo !== null) {
       where.append(el("strong", { text: this.movingTo ? `Going to ${this.roomName(this.movingTo)}…` : "Going back to the main room…" }));
     } else if (this.current !== MAIN_ROOM) {
@@ -516,8 +516,8 @@ export class Breakouts {
     if (actions.childElementCount) parts.push(actions);
     this.bar.replaceChildren(...parts);
     if (keep) {
-      const again = this.bar.querySelector(`[data-focus-key="${CSS.escape(keep)}"]`);
-      if (again) again.focus();
+      const again = this.bar.querySelector(`[data-focus-key="${CSS.escape(keep)}"]`) || where;
+      again.focus();
     }
   }
 
@@ -613,7 +613,7 @@ export class Breakouts {
     this.drawn.panel = key;
     const active = document.activeElement;
     const keep = active && this.panel.contains(active) ? active.dataset.focusKey : null;
-    const parts = [el("h2", { class: "collab-heading", text: "Breakout rooms" })];
+    const parts = [el("h2", { class: "collab-heading", id: "bo-heading", tabindex: -1, dataset: { focusKey: "heading" }, text: "Breakout rooms" })];
     if (setup) {
       parts.push(this.buildSetup());
     } else if (p === "ready") {
@@ -624,8 +624,10 @@ export class Breakouts {
     parts.push(el("p", { class: "collab-error", role: "alert", id: "bo-panel-error" }));
     this.panel.replaceChildren(...parts);
     if (keep) {
-      const again = this.panel.querySelector(`[data-focus-key="${CSS.escape(keep)}"]`);
-      if (again && again !== document.activeElement) again.focus();
+      // The same control again, or (it is gone: the rooms opened or closed) the heading, not
+      // the top of the page.
+      const again = this.panel.querySelector(`[data-focus-key="${CSS.escape(keep)}"]`) || $("bo-heading");
+      if (again !== document.activeElement) again.focus();
     }
   }
 
@@ -667,9 +669,12 @@ export class Breakouts {
   // Set up, not open: who goes where (each change is sent at once), and Open.
   readyView(people) {
     const b = this.b;
-    const modeName = (ASSIGNMENTS.find(([v]) => v === b.assignment) || [])[1] || b.assignment;
     const view = el("div", { class: "stack-sm" });
-    view.append(el("p", { class: "muted small", text: `Assigned ${modeName.toLowerCase()}.` }));
+    view.append(el("p", { class: "muted small", text: {
+      manual: "Choose each person's room below.",
+      random: "People were spread at random: change anyone's room below.",
+      choose: "Everyone picks a room when they open.",
+    }[b.assignment] || "" }));
     // Each room and who goes to it, as the server has it.
     view.append(el("ul", { class: "bo-overview", "aria-label": "Rooms" }, ...b.rooms.map((r) => {
       const going = people.filter((x) => (b.assignments || {})[x.participant_id] === r.room_id).map((x) => x.name);
@@ -678,13 +683,13 @@ export class Breakouts {
     const others = people.filter((x) => x.participant_id !== this.session.participantId);
     const list = el("ul", { class: "bo-assign", "aria-label": "Who goes where" });
     for (const person of others) {
-      const select = this.roomSelect(person, b.assignments[person.participant_id] || MAIN_ROOM, { unassigned: "Main room (not assigned)" });
+      const select = this.roomSelect(person, b.assignments[person.participant_id] || MAIN_ROOM, { unassigned: "Not assigned" });
       select.addEventListener("change", () => this.act("breakout_assign", { participant_id: person.participant_id, room_id: select.value }, `assign ${person.name}`));
       list.append(el("li", { class: "bo-person" }, el("label", { for: select.id, text: person.name }), select));
     }
     if (!others.length) list.append(el("li", { class: "muted small", text: "Nobody else is here yet." }));
     view.append(el("h3", { class: "bo-sub", text: b.assignment === "choose" ? "Suggested rooms (people may pick another)" : "Who goes where" }), list);
-    if (b.assignment === "choose") view.append(el("p", { class: "muted small", text: "When the rooms open, everyone picks a room; people you assign here go straight to theirs." }));
+    if (b.assignment === "choose") view.append(el("p", { class: "muted small", text: "People you assign here go straight to their room; the others pick one." }));
     const countdown = el("input", { id: "bo-open-countdown", type: "number", min: 0, max: MAX_OPEN_COUNTDOWN_S, value: this.openCountdown ?? OPEN_COUNTDOWN_S, inputmode: "numeric", class: "bo-seconds", dataset: { focusKey: "open-countdown" } });
     countdown.addEventListener("input", () => { this.openCountdown = countdown.value; });
     const open = el("button", { type: "button", class: "primary", dataset: { focusKey: "open" } }, "Open rooms");
