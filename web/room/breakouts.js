@@ -178,8 +178,9 @@ export class Breakouts {
             this.room.announce(`A host moved you to ${this.roomName(p.room)}.`);
             this.move(p.room || MAIN_ROOM);
           }
-        } else if (this.live) {
-          if ((p.room || MAIN_ROOM) === this.current) this.room.announce(`${p.name} joined ${this.current ? "this room" : "the main room"}.`);
+        } else if (this.live && this.phase() === "open" && (p.room || MAIN_ROOM) === this.current) {
+          // Not while the rooms close: everyone comes back then, and that is said once.
+          this.room.announce(`${p.name} joined ${this.current ? "this room" : "the main room"}.`);
         }
         break;
       }
