@@ -165,6 +165,7 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         assert sorted(await _tiles(page)) == sorted([bob_id, cy_id, await ada.participant_id()])
         # The accessibility scan: the host's panel with the rooms open, and the bar of a room.
         await open_panel(page, "breakouts")
+        await page.screenshot(path=str(ARTIFACTS / "breakouts-panel-open.png"))
         violations = await axe_violations(page)
         assert violations == [], violations
 

@@ -713,7 +713,7 @@ export class Breakouts {
     const inRooms = people.filter((x) => x.room).length;
     if (p === "opening") status.append("Opening in ", el("span", { class: "bo-count", dataset: { until: "open" } }), ".");
     else if (p === "closing") status.append("Closing in ", el("span", { class: "bo-count", dataset: { until: "close" } }), ". Everyone comes back to the main room.");
-    else status.append(`Open: ${plural(inRooms, "person", "people")} in ${plural(b.rooms.length, "room")}.`);
+    else status.append(`Open: ${plural(inRooms, "person", "people")} in breakout rooms, ${people.length - inRooms} in the main room.`);
     view.append(status);
     let closeRow;
     const closeNow = el("button", { type: "button", class: "danger", dataset: { focusKey: "close-now" } }, "Close now");
