@@ -49,6 +49,8 @@ export function renderBreakouts(summary, section) {
         : h("p", { class: "muted small", text: "Nobody went in." }));
   })));
   section.hidden = false;
+  const download = document.querySelector('[data-download="rooms"]'); // summary.csv?part=rooms
+  if (download) download.hidden = false;
 }
 
 // "Room 1" before a chat line sent in a breakout room.

@@ -186,6 +186,9 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         rooms = page.locator("#breakouts")
         await expect(rooms).to_contain_text("Room 1 · 3 people")
         await expect(page.locator("#chat .summary-room-tag")).to_have_text(["Room 1"])
+        await expect(
+            page.get_by_role("button", name="Download breakout rooms (CSV)")
+        ).to_be_visible()
         await page.screenshot(path=str(ARTIFACTS / "breakouts-summary.png"), full_page=True)
     finally:
         expect.set_options(timeout=5_000)
