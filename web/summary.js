@@ -6,6 +6,7 @@
 
 import { api, isSignedIn } from "/api.js";
 import { h, percent } from "/collab/dom.js";
+import { renderBreakouts, roomStays, roomTag, usedRooms } from "/summary-breakouts.js";
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -58,15 +59,17 @@ function table(caption, headers, rows) {
 }
 
 function renderAttendance(summary) {
+  const rooms = usedRooms(summary); // a column of breakout rooms, when there were any
   const rows = summary.attendance.map((a) => h("tr", {},
     h("th", { scope: "row", text: a.name }),
     h("td", { text: ROLE_NAMES[a.role] || a.role }),
     h("td", {}, h("ul", { class: "intervals", "aria-label": `${a.name}: ${a.intervals.length} ${a.intervals.length === 1 ? "time" : "times"} in the meeting` },
       a.intervals.map((s) => h("li", {}, timeEl(s.joined_at), " – ", timeEl(s.left_at))))),
-    h("td", { class: "num", text: duration(a.total_seconds) })));
+    h("td", { class: "num", text: duration(a.total_seconds) }),
+    rooms ? h("td", {}, roomStays(a)) : null));
   const section = $("attendance");
   section.append(summary.attendance.length
-    ? table(`${summary.attendance.length} people attended`, [["Name"], ["Role"], ["Joined – left"], ["Time in meeting", "num"]], rows)
+    ? table(`${summary.attendance.length} people attended`, [["Name"], ["Role"], ["Joined – left"], ["Time in meeting", "num"], ...(rooms ? [["Breakout rooms"]] : [])], rows)
     : h("p", { class: "muted", text: "Nobody joined." }));
   section.hidden = false;
 }
@@ -113,7 +116,7 @@ function renderChat(summary) {
   const section = $("chat");
   section.append(summary.chat.length
     ? h("ol", { class: "transcript", "aria-label": "Messages in order" }, summary.chat.map((m) =>
-      h("li", {}, timeEl(m.at), h("span", { class: "from", text: `${m.from_name}:` }), m.text)))
+      h("li", {}, timeEl(m.at), roomTag(m), h("span", { class: "from", text: `${m.from_name}:` }), m.text)))
     : h("p", { class: "muted", text: "No public messages." }));
   section.hidden = false;
 }
@@ -183,6 +186,7 @@ async function main() {
   $("when").textContent = m.started_at ? `Session of ${span(m.started_at, m.ended_at)}` : "The meeting has not started.";
   otherSessions(m.session_id).catch(() => {}); // a convenience: the summary stands without it
   renderAttendance(summary);
+  if (usedRooms(summary)) renderBreakouts(summary, $("breakouts"));
   renderPolls(summary);
   renderQuestions(summary);
   renderChat(summary);

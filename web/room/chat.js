@@ -70,6 +70,17 @@ export class ChatPanel {
     if (this.visible) log.scrollTop = log.scrollHeight;
   }
 
+  // The page moved to another breakout room (or back): that room's messages replace the ones
+  // shown. Private messages are nobody's room's and stay, and so do ours still being sent.
+  replace(messages) {
+    const chat = this.session.chat;
+    for (const [id, m] of chat) if (!m.private) chat.delete(id);
+    for (const m of messages) chat.set(m.message_id, m);
+    this.shown.clear();
+    for (const li of [...$("chat").children]) if (!li.dataset.requestId) li.remove();
+    this.render({ quiet: true });
+  }
+
   // The recipient list follows the roster; a departed recipient falls back to everyone.
   renderRecipients() {
     const select = $("chat-to");

@@ -9,7 +9,7 @@ const COLLAB = [
   { key: "qa", module: "/collab/qa.js", exportName: "QaPanel" },
   { key: "whiteboard", module: "/collab/whiteboard.js", exportName: "WhiteboardPanel" },
 ];
-const TABS = ["people", "chat", "polls", "qa", "whiteboard"];
+const TABS = ["people", "chat", "polls", "qa", "whiteboard", "breakouts"];
 
 export class Drawer {
   constructor({ onChange }) {
@@ -51,7 +51,7 @@ export class Drawer {
   show(key) {
     this.open = true;
     this.current = key;
-    if (key !== "people" && key !== "chat") this.lastApp = key;
+    if (!["people", "chat", "breakouts"].includes(key)) this.lastApp = key;
     $("drawer").hidden = false;
     for (const tab of TABS) {
       const selected = tab === key;
@@ -68,7 +68,7 @@ export class Drawer {
     this.open = false;
     $("drawer").hidden = true;
     for (const panel of this.collab.values()) panel.visible = false;
-    const opener = { people: "people-button", chat: "chat-button" }[this.current] || "apps-button";
+    const opener = { people: "people-button", chat: "chat-button", breakouts: "breakouts-button" }[this.current] || "apps-button";
     $(opener).focus();
     this.sync();
   }
@@ -81,6 +81,7 @@ export class Drawer {
     $("people-button").setAttribute("aria-pressed", String(this.visible("people")));
     $("chat-button").setAttribute("aria-pressed", String(this.visible("chat")));
     $("apps-button").setAttribute("aria-pressed", String(this.open && ["polls", "qa", "whiteboard"].includes(this.current)));
+    if ($("breakouts-button")) $("breakouts-button").setAttribute("aria-pressed", String(this.visible("breakouts")));
     for (const key of ["polls", "qa", "whiteboard"]) {
       const panel = this.collab.get(key);
       this.setUnread(key, panel ? Number(panel.unread) || 0 : 0);

@@ -18,6 +18,9 @@ export class ParticipantsPanel {
   constructor(session, notify) {
     this.session = session;
     this.notify = notify; // (text) => void, for errors and confirmations
+    // The breakout rooms while in use ([{room_id, name}], set by the room), else null: then
+    // the list is grouped by room, the main room first.
+    this.rooms = () => null;
   }
 
   get webinar() {
@@ -42,7 +45,7 @@ export class ParticipantsPanel {
     const listed = this.webinar ? everyone.filter((p) => !audience.includes(p)) : everyone;
     const moderator = this.session.isModerator();
     $("people-count").textContent = `(${moderator ? everyone.length : listed.length})`;
-    $("people").replaceChildren(...listed.map((p) => this.row(p, me)));
+    $("people").replaceChildren(...this.grouped(listed, me));
     $("audience").hidden = !this.webinar || !moderator;
     $("audience-count").textContent = `(${audience.length})`;
     $("audience-list").replaceChildren(...audience.map((p) => this.row(p, me)));
@@ -58,6 +61,23 @@ export class ParticipantsPanel {
         el("span", { class: "hand-name" }, icon("hand"), el("span", { text: p.participant_id === me.participant_id ? `${p.name} (you)` : p.name })),
         el("span", { class: "person-tools" }, talk, lower));
     }));
+  }
+
+  // Everyone's rows; while breakout rooms are in use, under a heading per room.
+  grouped(listed, me) {
+    const rooms = this.rooms();
+    if (!rooms) return listed.map((p) => this.row(p, me));
+    const items = [];
+    const known = new Set(rooms.map((r) => r.room_id));
+    const roomOf = (p) => (p.room && known.has(p.room) ? p.room : "");
+    for (const room of [{ room_id: "", name: "Main room" }, ...rooms]) {
+      const inside = listed.filter((p) => roomOf(p) === room.room_id);
+      if (!inside.length && room.room_id) continue;
+      items.push(el("li", { class: "people-group", dataset: { room: room.room_id || "main" } },
+        el("h3", { text: room.name }), el("span", { class: "count", text: `(${inside.length})` })));
+      items.push(...inside.map((p) => this.row(p, me)));
+    }
+    return items;
   }
 
   row(p, me) {

@@ -8,6 +8,7 @@
 
 import { MediaSession } from "/media.js";
 import { Banner } from "/room/banner.js";
+import { Breakouts } from "/room/breakouts.js";
 import { ChatPanel } from "/room/chat.js";
 import { Controls } from "/room/controls.js";
 import { choose, confirmAction } from "/room/dialog.js";
@@ -68,6 +69,8 @@ export class RoomView {
     });
     this.drawer = new Drawer({ onChange: () => this.chat.setVisible(this.drawer.visible("chat")) });
     this.reactions = new Reactions(session, { announce: this.announce, notify: this.notify });
+    this.breakouts = new Breakouts(this); // breakout rooms: the bar, the notices, the panel
+    this.people.rooms = () => (this.breakouts.inUse() ? this.breakouts.rooms() : null);
     this.controls = new Controls({
       mic: () => this.toggleMic(),
       camera: () => this.toggleCamera(),
@@ -120,6 +123,7 @@ export class RoomView {
     const s = this.session;
     s.on("snapshot", ({ snapshot, rejoin }) => {
       s.roster.prune();
+      this.breakouts.load(snapshot, { rejoin });
       this.drawer.load(snapshot);
       this.render({ quiet: true });
       if (!rejoin) return;
@@ -181,6 +185,7 @@ export class RoomView {
     });
     this.selfState = { muted: !(micOn && publishing), camera: Boolean(cameraOn && publishing) };
     this.setPublishControls(publishing);
+    this.breakouts.load(s.snapshot);
     this.render({ quiet: true });
     if (!publishing) this.announce("You are watching. Raise your hand to ask to talk.");
     // The collaboration panels load beside the media, not after it.
@@ -204,6 +209,7 @@ export class RoomView {
     this.quality = new QualityMonitor(this.media, this.stage, s.participantId);
     // A role change that came while the media started (an attendee allowed to talk at once).
     this.followRole();
+    this.breakouts.start(); // and into our breakout room, if one is open for us
     await collab;
   }
 
@@ -236,6 +242,7 @@ export class RoomView {
   onEvent(event) {
     try {
       this.react(event);
+      this.breakouts.handle(event);
       this.drawer.handle(event);
     } finally {
       this.render(); // whatever failed above, the stage must show the roster as it now is
@@ -423,7 +430,8 @@ export class RoomView {
     const everyone = s.roster.sorted();
     for (const p of everyone) this.names.set(p.participant_id, p.name);
     // Webinar attendees watch: no tile for them, on anyone's page (their own included).
-    this.stage.setRoster(this.webinar ? everyone.filter((p) => p.role !== "attendee") : everyone);
+    // Only the people in our room (breakout rooms) are on the stage.
+    this.stage.setRoster(this.breakouts.here(this.webinar ? everyone.filter((p) => p.role !== "attendee") : everyone));
     this.people.render();
     this.queue.render();
     this.chat.render({ quiet });
@@ -436,6 +444,7 @@ export class RoomView {
     $("lock").textContent = locked ? "Unlock meeting" : "Lock meeting";
     $("lock-state").hidden = !locked;
     this.controls.set("hand", me.hand, { disabled: false });
+    this.breakouts.render();
   }
 
   // Reconnecting participants leave the page when their window passes: the next one is timed.
@@ -609,6 +618,7 @@ export class RoomView {
     this.banner.hide();
     clearInterval(this.clock);
     clearTimeout(this.expiry);
+    this.breakouts.close();
     this.controls.close();
     if (this.quality) this.quality.stop();
     if (this.media) this.media.close();
