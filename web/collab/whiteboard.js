@@ -58,6 +58,8 @@ export class WhiteboardPanel {
     if (event.event === "whiteboard.stroke") {
       const stroke = event.data && event.data.stroke;
       if (!stroke || stroke.stroke_id <= this.clearedSeq || this.strokes.has(stroke.stroke_id)) return;
+      // A stroke of the breakout room just left can arrive after the move: not this board's.
+      if ((stroke.room || "") !== ((this.session.me() || {}).room || "")) return;
       this.strokes.set(stroke.stroke_id, stroke);
       const me = this.session.me();
       if (!me || stroke.by !== me.participant_id) {
@@ -65,6 +67,7 @@ export class WhiteboardPanel {
       }
       this.drawStroke(stroke);
     } else if (event.event === "whiteboard.cleared") {
+      if (((event.data || {}).room_id || "") !== ((this.session.me() || {}).room || "")) return;
       this.clear(event.seq);
       this.session.announce("The whiteboard was cleared.");
     } else if (event.event === "participant.updated") {
