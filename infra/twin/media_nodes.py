@@ -195,6 +195,16 @@ class LocalMediaNode:
     def resume(self) -> None:
         self._process.send_signal(signal.SIGCONT)
 
+    def halt(self) -> None:
+        """Stop at once (SIGKILL), for the twin's own shutdown: a drain would move the
+        participants to another node of this twin, which is stopping too. The twin deletes
+        the registry item."""
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGCONT)
+            self._process.kill()
+            self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        self._log.close()
+
     def stop(self) -> None:
         if self._process.poll() is None:
             self._process.send_signal(signal.SIGCONT)  # a paused node could not drain

@@ -256,6 +256,17 @@ class LocalTwin:
                 self.data_dir / "logs",
             )
 
+    def _forget_media_nodes(self) -> None:
+        if not self.media_nodes:
+            return
+        table = self.dynamodb.table_names["MEDIA_NODES_TABLE"]
+        client = self.dynamodb_client()
+        for node in self.media_nodes:
+            try:
+                client.delete_item(TableName=table, Key={"node_id": {"S": node.node_id}})
+            except Exception:  # the twin stops all the same; the item's ttl ends it
+                log.warning("media node %s not removed from the registry", node.node_id)
+
     @property
     def _media_host(self) -> str:
         """Where media nodes and coturn listen: the twin's host, or loopback for a wildcard."""
@@ -295,9 +306,11 @@ class LocalTwin:
             return
         self._stopped = True
         try:
-            # Nodes first: draining deregisters them in DynamoDB, which must still be up.
+            # Nodes first, at once (no drain: every node of the twin is stopping), and out of
+            # the registry while DynamoDB is still up.
             for node in self.media_nodes:
-                node.stop()
+                node.halt()
+            self._forget_media_nodes()
             if self.turn is not None:
                 self.turn.stop()
             # Before the server: a batch in flight posts through the management API.
