@@ -97,6 +97,7 @@ def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
         data=data,
         api=api,
         media=media,
+        turn=turn,
         description="Townhall: dashboard, alarms, alarm topic",
     )
     for stack in (data, turn, api, media, edge, observability):

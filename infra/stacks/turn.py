@@ -525,8 +525,10 @@ class TurnStack(cdk.Stack):
             # credentials required): keep every service down until ours is in place.
             "printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d",
             "chmod 0755 /usr/sbin/policy-rc.d",
-            "apt-get update -q",
-            "apt-get install -y -q --no-install-recommends coturn python3-boto3 logrotate",
+            # First boot: apt-daily or unattended-upgrades may hold dpkg's lock for a while.
+            "apt-get -o DPkg::Lock::Timeout=600 update -q",
+            "apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "
+            "coturn python3-boto3 logrotate",
             "rm -f /usr/sbin/policy-rc.d",
             "systemctl stop coturn || true",
             "install -d -m 0755 /etc/townhall /etc/systemd/system/coturn.service.d",

@@ -101,7 +101,7 @@ def test_user_data_installs_coturn_with_its_service_held_back(synth: Synth) -> N
     assert script.startswith("#!/bin/bash\nset -euo pipefail\n")
     steps = [
         "> /usr/sbin/policy-rc.d",  # no service starts during the install ...
-        "apt-get install -y -q --no-install-recommends coturn python3-boto3",
+        "install -y -q --no-install-recommends coturn python3-boto3",
         "rm -f /usr/sbin/policy-rc.d",  # ... and the block is lifted right after
         f"cat > {turn_stack.CONFIG_TEMPLATE} ",
         f"cat > {turn_stack.CONFIG_SCRIPT} ",
