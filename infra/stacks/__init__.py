@@ -13,6 +13,7 @@ from .data import DataStack
 from .edge import EdgeStack
 from .media import MediaStack
 from .observability import ObservabilityStack
+from .turn import TurnStack
 
 __all__ = [
     "ApiStack",
@@ -22,6 +23,7 @@ __all__ = [
     "ObservabilityStack",
     "Settings",
     "TownhallStacks",
+    "TurnStack",
     "build_app",
 ]
 
@@ -33,9 +35,10 @@ class TownhallStacks:
     media: MediaStack
     edge: EdgeStack
     observability: ObservabilityStack
+    turn: TurnStack
 
     def all(self) -> tuple[cdk.Stack, ...]:
-        return (self.data, self.api, self.media, self.edge, self.observability)
+        return (self.data, self.turn, self.api, self.media, self.edge, self.observability)
 
 
 def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
@@ -49,8 +52,16 @@ def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
         app,
         name("Data"),
         env=env,
-        description="Townhall: DynamoDB tables, KMS keys, token-signing secret",
+        description="Townhall: DynamoDB tables, KMS keys, token-signing and TURN secrets",
         termination_protection=True,
+    )
+    turn = TurnStack(
+        app,
+        name("Turn"),
+        env=env,
+        settings=settings,
+        data=data,
+        description="Townhall: TURN servers (coturn group, Network Load Balancer)",
     )
     api = ApiStack(
         app,
@@ -58,6 +69,7 @@ def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
         env=env,
         settings=settings,
         data=data,
+        turn=turn,
         description="Townhall: Lambda functions, HTTP API and WebSocket API",
     )
     media = MediaStack(
@@ -85,13 +97,14 @@ def build_app(app: cdk.App, *, nag: bool = True) -> TownhallStacks:
         data=data,
         api=api,
         media=media,
+        turn=turn,
         description="Townhall: dashboard, alarms, alarm topic",
     )
-    for stack in (data, api, media, edge, observability):
+    for stack in (data, turn, api, media, edge, observability):
         cdk.Tags.of(stack).add("project", "townhall")
 
     if nag:
         cdk.Validations.of(app).add_plugins(
             AwsSolutionsChecks(app, verbose=True, write_suppressions_to_cloud_formation=True)
         )
-    return TownhallStacks(data, api, media, edge, observability)
+    return TownhallStacks(data, api, media, edge, observability, turn)

@@ -38,6 +38,7 @@ from .data import DataStack
 from .grants import grant_table
 from .layer import DependenciesLayer
 from .nag import acknowledge, acknowledge_wildcard_resource
+from .turn import TurnStack
 
 from townhall import functions, routes  # isort: skip
 
@@ -206,10 +207,12 @@ class ApiStack(cdk.Stack):
         *,
         settings: Settings,
         data: DataStack,
+        turn: TurnStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.settings = settings
+        self.turn = turn
 
         self.deps_layer = DependenciesLayer(self, "Dependencies")
         code = lambda_.Code.from_asset(str(function_code_dir()))
@@ -277,14 +280,22 @@ class ApiStack(cdk.Stack):
             table = data.table(table_spec)
             fn.add_environment(table_spec.env_var, table.table_name)
             grant_table(role, table, table_spec, access, key=data.data_key, region=self.region)
+        secrets = []
         if spec.reads_signing_key:
             fn.add_environment(functions.ENV_SIGNING_KEY_SECRET_ARN, data.signing_secret.secret_arn)
+            secrets.append(data.signing_secret.secret_arn)
+        if spec.mints_turn_credentials and self.turn is not None:
+            # The URLs browsers are given, and the secret their credentials derive from.
+            fn.add_environment(functions.ENV_TURN_URLS, " ".join(self.turn.client_urls))
+            fn.add_environment(functions.ENV_TURN_SECRET_ARN, data.turn_secret.secret_arn)
+            secrets.append(data.turn_secret.secret_arn)
+        if secrets:
             # Written out rather than secret.grant_read(): that grant names this role in the
             # data key's policy, which would make the data stack depend on this one.
             role.add_to_policy(
                 iam.PolicyStatement(
                     actions=["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
-                    resources=[data.signing_secret.secret_arn],
+                    resources=secrets,
                 )
             )
             role.add_to_policy(

@@ -80,6 +80,20 @@ class Settings:
     media_udp_port_max: int = 49999
     media_control_port: int = 7880
     media_drain_minutes: int = 15
+    # TURN (infra/stacks/turn.py, docs/turn.md): coturn on a small group of its own behind an
+    # internet-facing Network Load Balancer.
+    turn_instance_type: str = "t4g.small"
+    turn_min_capacity: int = 1
+    turn_max_capacity: int = 4
+    # Relayed traffic an instance sends, in Mbit/s, that target tracking keeps the group at.
+    turn_target_mbps: int = 100
+    turn_relay_port_min: int = 49152
+    turn_relay_port_max: int = 65535
+    # TURN over TLS on 443 (`turns:`), terminated by the load balancer: both or neither. The
+    # domain must be a DNS name the deployer points at the load balancer's DNS name (output
+    # TurnLoadBalancerDnsName), and the ACM certificate (same Region) must cover it.
+    turn_domain: str = ""
+    turn_certificate_arn: str = ""
     # API Gateway needs an account-level CloudWatch role before a WebSocket stage may log.
     # It is one setting per account and Region: turn this off where something else owns it.
     manage_api_gateway_account: bool = True

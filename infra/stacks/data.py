@@ -1,4 +1,5 @@
-"""Stateful resources: the DynamoDB tables, their key, the token-signing secret, the logs key."""
+"""Stateful resources: the DynamoDB tables, their key, the token-signing secret, the TURN
+servers' shared secret, the logs key."""
 
 from __future__ import annotations
 
@@ -136,6 +137,32 @@ class DataStack(cdk.Stack):
             "outstanding session and join token at once, because handlers know one key. Rotation "
             "is a runbook instead: issue tokens with a key id (kid) in the JWT header, publish old "
             "and new key side by side for the token lifetime, then retire the old one.",
+        )
+
+        # coturn's `static-auth-secret`, shared with the signaling function, which derives each
+        # participant's short-lived TURN credentials from it (townhall.media.turn). The string
+        # itself is the secret (no JSON): letters and digits only, so it sits in turnserver.conf
+        # without quoting.
+        self.turn_secret = secretsmanager.Secret(
+            self,
+            "TurnSecret",
+            description="Townhall: TURN REST API shared secret (coturn static-auth-secret)",
+            encryption_key=self.data_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64,
+                exclude_punctuation=True,
+                include_space=False,
+            ),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.turn_secret,
+            "AwsSolutions-SMG4",
+            "coturn reads the TURN secret when it starts, so a scheduled rotation would make "
+            "the signaling function mint credentials that running TURN servers refuse. Rotation "
+            "is a runbook (docs/turn.md): stage the new value as AWSPENDING, refresh the TURN "
+            "group (each instance accepts AWSCURRENT, AWSPENDING and AWSPREVIOUS), then promote "
+            "it to AWSCURRENT; no outstanding credential is refused on the way.",
         )
 
     def table(self, spec: schema.TableSpec) -> dynamodb.TableV2:

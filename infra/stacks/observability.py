@@ -17,6 +17,7 @@ from .api import ApiStack
 from .config import Settings
 from .data import DataStack
 from .media import MediaStack
+from .turn import TurnStack
 
 from townhall import functions, routes, schema  # isort: skip
 
@@ -33,6 +34,7 @@ class ObservabilityStack(cdk.Stack):
         data: DataStack,
         api: ApiStack,
         media: MediaStack,
+        turn: TurnStack | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -183,13 +185,57 @@ class ObservabilityStack(cdk.Stack):
                 )
             )
 
+        # -- TURN ------------------------------------------------------------------------
+        turn_widgets: list[cloudwatch.IWidget] = []
+        if turn is not None:
+            # Dimensions from the TURN stack's own attributes: CDK's target-group metrics
+            # split the listener's ARN, which cfn-lint refuses over a cross-stack value.
+            def nlb_metric(name: str, statistic: str, **dimensions: str) -> cloudwatch.Metric:
+                return cloudwatch.Metric(
+                    namespace="AWS/NetworkELB",
+                    metric_name=name,
+                    dimensions_map={"LoadBalancer": turn.nlb.load_balancer_full_name, **dimensions},
+                    statistic=statistic,
+                    period=FIVE_MINUTES,
+                )
+
+            target_group = {"TargetGroup": turn.turn_targets.target_group_full_name}
+            unhealthy = nlb_metric("UnHealthyHostCount", "Maximum", **target_group)
+            healthy = nlb_metric("HealthyHostCount", "Minimum", **target_group)
+            alarm(
+                "TurnUnhealthyServers",
+                unhealthy,
+                "A TURN server failed the load balancer's health check (TCP 3478)",
+            )
+            turn_widgets = [
+                cloudwatch.GraphWidget(
+                    title="TURN servers: healthy / unhealthy",
+                    left=[healthy, unhealthy],
+                    width=12,
+                ),
+                cloudwatch.GraphWidget(
+                    title="TURN: bytes through the NLB / out of the servers",
+                    left=[nlb_metric("ProcessedBytes", "Sum")],
+                    right=[
+                        cloudwatch.Metric(
+                            namespace="AWS/EC2",
+                            metric_name="NetworkOut",
+                            dimensions_map={"AutoScalingGroupName": turn.asg_name},
+                            statistic="Average",
+                            period=FIVE_MINUTES,
+                        )
+                    ],
+                    width=12,
+                ),
+            ]
+
         # -- dashboard ---------------------------------------------------------------------
         dashboard = cloudwatch.Dashboard(
             self, "Dashboard", dashboard_name=f"{settings.prefix}-Operations"
         )
         dashboard.add_widgets(
             cloudwatch.TextWidget(
-                markdown="# Townhall\nLambda, APIs, DynamoDB and the media fleet.",
+                markdown="# Townhall\nLambda, APIs, DynamoDB, the media fleet and TURN.",
                 width=24,
                 height=1,
             )
@@ -225,5 +271,7 @@ class ObservabilityStack(cdk.Stack):
         )
         if outbox_widgets:
             dashboard.add_widgets(*outbox_widgets)
+        if turn_widgets:
+            dashboard.add_widgets(*turn_widgets)
         self.dashboard = dashboard
         cdk.CfnOutput(self, "AlarmTopicArn", value=self.alarm_topic.topic_arn)

@@ -23,6 +23,9 @@ from aws_cdk.assertions import Template
 
 from infra.app import make_app
 from infra.stacks import TownhallStacks, build_app
+from infra.stacks.config import Settings
+from infra.stacks.data import DataStack
+from infra.stacks.turn import TurnStack
 
 FAIL_SYNTH_ON_VALIDATION_ERRORS = "@aws-cdk/core:failSynthOnValidationErrors"
 
@@ -75,3 +78,35 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         path = outdir / stack.template_file
         result.templates[stack.stack_name] = json.loads(path.read_text())
     return result
+
+
+TURN_TLS_CONTEXT = {
+    "townhall:turnDomain": "turn.example.com",
+    "townhall:turnCertificateArn": (
+        "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+    ),
+}
+
+
+@dataclass
+class TurnTls:
+    """The TURN stack as a deployer with a domain gets it: only it and the data stack (no
+    Lambda layer to bundle), synthesized once; cfn-lint and cdk-nag check it too."""
+
+    app: cdk.App
+    turn: TurnStack
+    template: dict[str, Any]
+    path: Path
+
+
+@pytest.fixture(scope="session")
+def turn_tls(tmp_path_factory: pytest.TempPathFactory) -> TurnTls:
+    app = cdk.App(context=TURN_TLS_CONTEXT)
+    settings = Settings.from_context(app)
+    env = cdk.Environment(region=settings.region)
+    data = DataStack(app, "Data", env=env)
+    turn = TurnStack(app, "Turn", env=env, settings=settings, data=data)
+    template = dict(Template.from_stack(turn).to_json())
+    path = tmp_path_factory.mktemp("turn-tls") / "Turn.template.json"
+    path.write_text(json.dumps(template))
+    return TurnTls(app, turn, template, path)

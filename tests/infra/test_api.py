@@ -71,6 +71,8 @@ def test_function_configuration(synth: Synth, spec: functions.FunctionSpec) -> N
     }
     if spec.reads_signing_key:
         expected.add(functions.ENV_SIGNING_KEY_SECRET_ARN)
+    if spec.mints_turn_credentials:
+        expected |= {functions.ENV_TURN_URLS, functions.ENV_TURN_SECRET_ARN}
     if spec.manages_connections:
         expected.add(functions.ENV_WS_MANAGEMENT_ENDPOINT)
     expected.update(functions.invoke_env_var(target) for target in spec.invokes)
@@ -182,7 +184,7 @@ def test_kms_only_through_dynamodb_or_secrets_manager(
     expected = set()
     if spec.tables:
         expected.add("dynamodb")
-    if spec.reads_signing_key:
+    if spec.reads_signing_key or spec.mints_turn_credentials:
         expected.add("secretsmanager")
     assert services == expected
     writes = any(acc != "read" for _, acc in spec.tables)
@@ -193,15 +195,26 @@ def test_kms_only_through_dynamodb_or_secrets_manager(
 
 
 @pytest.mark.parametrize("spec", functions.ALL_FUNCTIONS, ids=lambda s: s.logical_id)
-def test_signing_secret_only_for_readers(synth: Synth, spec: functions.FunctionSpec) -> None:
-    secret_id = synth.logical_id(synth.stacks.data.signing_secret)
+def test_secrets_only_for_readers(synth: Synth, spec: functions.FunctionSpec) -> None:
+    """The signing secret for `reads_signing_key`, the TURN secret for `mints_turn_credentials`,
+    nothing for the others."""
+    data = synth.stacks.data
+    signing_id = synth.logical_id(data.signing_secret)
+    turn_id = synth.logical_id(data.turn_secret)
     statements = [s for s in _statements(synth, spec) if mentions(s, "secretsmanager:")]
-    if not spec.reads_signing_key:
+    expected = set()
+    if spec.reads_signing_key:
+        expected.add(signing_id)
+    if spec.mints_turn_credentials:
+        expected.add(turn_id)
+    if not expected:
         assert statements == []
         return
     (statement,) = statements
     assert actions(statement) == {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
-    assert mentions(statement["Resource"], secret_id)
+    resources = as_list(statement["Resource"])
+    assert len(resources) == len(expected)
+    assert {i for i in (signing_id, turn_id) if mentions(resources, i)} == expected
 
 
 @pytest.mark.parametrize("spec", functions.ALL_FUNCTIONS, ids=lambda s: s.logical_id)

@@ -90,6 +90,17 @@ def test_topic_is_encrypted_and_ssl_only(synth: Synth) -> None:
     assert "cloudwatch.amazonaws.com" in principals
 
 
+def test_an_alarm_when_a_turn_server_is_unhealthy(synth: Synth) -> None:
+    turn = synth.stacks.turn
+    target_group = synth.logical_id(turn.turn_targets)
+    (alarm,) = [a for a in _alarms(synth) if mentions(a, target_group)]
+    assert alarm["MetricName"] == "UnHealthyHostCount"
+    assert alarm["Namespace"] == "AWS/NetworkELB" and alarm["Statistic"] == "Maximum"
+    assert {d["Name"] for d in alarm["Dimensions"]} == {"LoadBalancer", "TargetGroup"}
+    assert alarm["Threshold"] == 1
+    assert turn in synth.stacks.observability.dependencies
+
+
 def test_dashboard_covers_the_system(synth: Synth) -> None:
     (dashboard,) = synth.resources(
         synth.stacks.observability, "AWS::CloudWatch::Dashboard"
@@ -106,5 +117,8 @@ def test_dashboard_covers_the_system(synth: Synth) -> None:
         "MessageCount",
         "ReadThrottleEvents",
         "NodeLoad",
+        "HealthyHostCount",
+        "ProcessedBytes",
+        "NetworkOut",
     ):
         assert metric in body, metric
