@@ -97,9 +97,13 @@ async def test_three_pages_see_the_other_two(meeting: Meeting) -> None:
 async def test_mute_shows_on_the_other_pages(meeting: Meeting) -> None:
     bob = meeting.people["bob"]
     bob_id = await bob.participant_id()
+    mic = bob.page.locator("#mic-button")
+    await expect(mic).to_have_text("Mute")
     await bob.page.locator("#stage").click()  # focus on the page, not in an input
     await bob.page.keyboard.press("m")
-    await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+    await expect(mic).to_have_attribute("aria-pressed", "true")
+    await expect(mic).to_have_text("Unmute")  # what a click does now
+    await expect(mic).to_have_attribute("title", "Unmute (M)")
     for key in ("ada", "cy"):
         tile = meeting.people[key].page.locator(f'#stage .tile[data-participant="{bob_id}"]')
         await expect(tile.locator(".tile-mic")).to_be_visible()
@@ -109,8 +113,9 @@ async def test_mute_shows_on_the_other_pages(meeting: Meeting) -> None:
     await bob.page.locator("#text").type("m")
     await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
     await bob.page.locator("#text").fill("")
-    await bob.page.get_by_role("button", name="Mute", exact=True).click()
-    await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "false")
+    await bob.page.get_by_role("button", name="Unmute", exact=True).click()
+    await expect(mic).to_have_attribute("aria-pressed", "false")
+    await expect(mic).to_have_text("Mute")
     tile = meeting.people["ada"].page.locator(f'#stage .tile[data-participant="{bob_id}"]')
     await expect(tile.locator(".tile-mic")).to_be_hidden()
 
@@ -143,6 +148,7 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     # Hands: Cy then Bob raise; the host sees them first-raised-first and lowers Cy's.
     await cy.page.get_by_role("button", name="Raise hand").click()
     await expect(cy.page.locator("#hand-button")).to_have_attribute("aria-pressed", "true")
+    await expect(cy.page.locator("#hand-button")).to_have_text("Lower hand")
     await bob.page.locator("#stage").click()
     await bob.page.keyboard.press("h")
     await open_panel(ada.page, "people")
@@ -152,8 +158,9 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     await expect(hands.nth(1)).to_contain_text("Bob")
     await ada.page.get_by_role("button", name="Lower Cy's hand").click()
     await expect(cy.page.locator("#hand-button")).to_have_attribute("aria-pressed", "false")
+    await expect(cy.page.locator("#hand-button")).to_have_text("Raise hand")
     await expect(hands).to_have_count(1)
-    await bob.page.get_by_role("button", name="Raise hand").click()
+    await bob.page.get_by_role("button", name="Lower hand").click()
     await expect(hands).to_have_count(0)
 
     # A reaction floats on every page.
@@ -186,6 +193,7 @@ async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None
     bob_id = await bob.participant_id()
     await bob.page.get_by_role("button", name="Share screen").click()
     await expect(bob.page.locator("#share-button")).to_have_attribute("aria-pressed", "true")
+    await expect(bob.page.locator("#share-button")).to_have_text("Stop sharing")
     for key in ("ada", "cy"):
         page = meeting.people[key].page
         screen = page.locator('#stage .tile[data-screen="true"]')
@@ -196,8 +204,9 @@ async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None
         assert videos[0]["w"] >= 640, videos  # the fake screen, not a camera thumbnail
     # Bob's camera still reaches the others after the re-publish.
     await sees_remote_video(meeting.people["cy"].page, 2)
-    await bob.page.get_by_role("button", name="Share screen").click()
+    await bob.page.get_by_role("button", name="Stop sharing").click()
     await expect(bob.page.locator("#share-button")).to_have_attribute("aria-pressed", "false")
+    await expect(bob.page.locator("#share-button")).to_have_text("Share screen")
     for key in ("ada", "cy"):
         page = meeting.people[key].page
         await expect(page.locator('#stage .tile[data-screen="true"]')).to_have_count(
