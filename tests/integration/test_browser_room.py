@@ -86,6 +86,10 @@ async def test_three_pages_see_the_other_two(meeting: Meeting) -> None:
     # The signed-in host joined as host: the host tools are there for Ada only.
     await open_panel(people["ada"].page, "people")
     await expect(people["ada"].page.get_by_role("button", name="Mute all")).to_be_visible()
+    # The drawer's close button shows an icon (and is named, for the people who cannot see it).
+    close = people["ada"].page.get_by_role("button", name="Close panels")
+    box = await close.locator("svg").bounding_box()
+    assert box and box["width"] >= 16 and box["height"] >= 16, box
     await open_panel(people["bob"].page, "people")
     await expect(people["bob"].page.locator("#host-tools")).to_be_hidden()
     for person in people.values():
