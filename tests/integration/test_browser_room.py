@@ -123,6 +123,29 @@ async def test_mute_shows_on_the_other_pages(meeting: Meeting) -> None:
     tile = meeting.people["ada"].page.locator(f'#stage .tile[data-participant="{bob_id}"]')
     await expect(tile.locator(".tile-mic")).to_be_hidden()
 
+    # The host mutes everyone: the others see who did it in a notice, which takes no focus,
+    # goes by itself, and can be dismissed; their microphone buttons now offer "Unmute".
+    ada, cy = meeting.people["ada"].page, meeting.people["cy"].page
+    await close_panels(bob.page)
+    await bob.page.locator("#chat-button").focus()
+    await open_panel(ada, "people")
+    await ada.get_by_role("button", name="Mute all").click()
+    for page in (bob.page, cy):
+        notice = page.locator("#notices .notice", has_text="Ada muted everyone.")
+        await expect(notice).to_be_visible()
+        await expect(page.locator("#mic-button")).to_have_text("Unmute")
+        await expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+        await expect(page.locator("#announcer")).to_contain_text("Ada muted everyone.")
+    await expect(bob.page.locator("#chat-button")).to_be_focused()  # not taken by the notice
+    await bob.page.screenshot(path=str(ARTIFACTS / "room-notice.png"))
+    await bob.page.locator("#notices").get_by_role("button", name="Dismiss").click()
+    await expect(bob.page.locator("#notices .notice")).to_have_count(0)
+    for page in (bob.page, cy):
+        await page.get_by_role("button", name="Unmute", exact=True).click()
+        await expect(page.locator("#mic-button")).to_have_text("Mute")
+    await expect(ada.locator("#notices")).to_contain_text("You muted everyone.")
+    await expect(cy.locator("#notices .notice")).to_have_count(0, timeout=10_000)  # by itself
+
 
 async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     ada, bob, cy = (meeting.people[k] for k in ("ada", "bob", "cy"))
@@ -251,11 +274,19 @@ async def test_waiting_room_admits_a_guest(meeting: Meeting) -> None:
         await expect(guest.page.locator("#waiting")).to_be_visible()
         await expect(guest.page.get_by_role("heading", name="Waiting to be let in")).to_be_visible()
         await expect(host.locator("#people-badge")).to_have_text("1")
-        await host.get_by_role("button", name="People, 1 waiting").click()
-        await host.get_by_role("button", name="Admit Dee").click()
+        # A notice names the guest, with Admit, Deny and View right there, and takes no focus.
+        notice = host.locator("#notices .notice", has_text="Dee is waiting to join.")
+        await expect(notice).to_be_visible()
+        await expect(notice.get_by_role("button", name="Deny Dee")).to_be_visible()
+        await expect(notice.get_by_role("button", name="View the waiting room")).to_be_visible()
+        assert await host.evaluate("() => !document.activeElement.closest('#notices')")
+        await host.screenshot(path=str(ARTIFACTS / "room-waiting-notice.png"))
+        await notice.get_by_role("button", name="Admit Dee").click()
         await expect(guest.page.locator("#room")).to_be_visible(timeout=10_000)
         await expect(guest.page.locator("#waiting")).to_be_hidden()
         await expect(host.locator("#people-badge")).to_be_hidden()
+        await expect(notice).to_have_count(0)
+        await host.get_by_role("button", name="People").click()
         await expect(host.locator("#people .person")).to_have_count(2)
         await expect(guest.page.locator("#stage .tile")).to_have_count(2)
         assert guest.errors == [], guest.errors
