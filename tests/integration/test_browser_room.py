@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from infra.twin.server import TwinOptions
 from tests.integration.browser import ARTIFACTS, axe_violations
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
 from tests.integration.room_pages import (
+    STAGE,
     Person,
     close_panels,
     join,
@@ -196,23 +198,63 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     await expect(ada.page.locator("#reactions-layer .reaction")).to_contain_text("🎉")
 
 
+async def _wait_featured(page: Any, participant: str, what: str) -> None:
+    try:
+        await page.wait_for_function(
+            "id => { const t = document.querySelector('#stage .tile.featured');"
+            " return t && t.dataset.participant === id; }",
+            arg=participant,
+            timeout=20_000,
+        )
+    except PlaywrightTimeout:
+        raise AssertionError(f"{what}: stage {await page.evaluate(STAGE)}") from None
+
+
 async def test_speaker_view(meeting: Meeting) -> None:
-    ada = meeting.people["ada"].page
+    """Speaker view follows who speaks (the node's active speaker, from the audio levels), and
+    never features a muted guest with the camera off while someone else has video."""
+    people = meeting.people
+    ada, bob, cy = (people[k].page for k in ("ada", "bob", "cy"))
+    ids = {key: await p.participant_id() for key, p in people.items()}
     await close_panels(ada)
     await ada.get_by_role("button", name="Speaker view").click()
     await expect(ada.locator("#layout-button")).to_have_attribute("aria-pressed", "true")
+    await expect(ada.locator("#layout-button")).to_have_text("Grid view")
     await expect(ada.locator("#stage")).to_have_attribute("data-layout", "featured")
     featured = ada.locator("#stage .tile.featured")
     await expect(featured).to_have_count(1)
     await expect(featured).not_to_have_class(re.compile(r"\bself\b"))
+
+    # Only Cy's microphone is on (Chromium's fake one beeps): the big tile goes to Cy.
+    for page in (ada, bob):
+        await page.locator("#stage").click()
+        await page.keyboard.press("m")
+        await expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+    await _wait_featured(ada, ids["cy"], "Cy, the only one heard, featured")
+    # Cy mutes and stops the camera, and nobody speaks: Bob, whose video is there, takes the
+    # big tile from the last speaker (the node's speaker slot still names Cy).
+    await cy.get_by_role("button", name="Stop video").click()
+    await expect(cy.locator("#camera-button")).to_have_text("Start video")
+    await expect(cy.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
+    await cy.get_by_role("button", name="Mute", exact=True).click()
+    await _wait_featured(ada, ids["bob"], "Bob, seen, featured over a silent Cy without video")
+    await bob.get_by_role("button", name="Unmute", exact=True).click()
+    await ada.wait_for_timeout(1500)  # Bob's voice does not move it elsewhere
+    assert await featured.get_attribute("data-participant") == ids["bob"]
     await ada.wait_for_function(
         "() => { const v = document.querySelector('#stage .tile.featured video');"
         " return v && v.videoWidth > 0; }",
         timeout=10_000,
     )
     await ada.screenshot(path=str(ARTIFACTS / "room-speaker.png"))
-    await ada.get_by_role("button", name="Speaker view").click()
+    # Back as they were: Cy's camera and microphone on, Ada unmuted, the grid.
+    await cy.get_by_role("button", name="Start video").click()
+    await expect(cy.locator("#camera-button")).to_have_text("Stop video")
+    await cy.get_by_role("button", name="Unmute", exact=True).click()
+    await ada.get_by_role("button", name="Unmute", exact=True).click()
+    await ada.get_by_role("button", name="Grid view").click()
     await expect(ada.locator("#stage")).to_have_attribute("data-layout", "grid")
+    await expect(ada.locator("#layout-button")).to_have_text("Speaker view")
 
 
 async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None:

@@ -33,7 +33,7 @@ export class Controls {
       button.addEventListener("click", () => this.run(name));
     }
     $("react-button").prepend(icon("smile"));
-    $("layout-button").prepend(icon("speaker"));
+    $("layout-button").replaceChildren(icon("speaker"), Object.assign(document.createElement("span"), { className: "control-label", textContent: "Speaker view" }));
     $("people-button").prepend(icon("people"));
     $("chat-button").prepend(icon("chat"));
     $("apps-button").prepend(icon("apps"));
@@ -67,6 +67,16 @@ export class Controls {
         this.run(name);
       }
     }
+  }
+
+  // The layout toggle: "Speaker view" in the grid, "Grid view" in speaker view.
+  setLayout(speaker) {
+    const button = $("layout-button");
+    button.setAttribute("aria-pressed", String(speaker));
+    button.querySelector("svg")?.replaceWith(icon(speaker ? "grid" : "speaker"));
+    const label = button.querySelector(".control-label");
+    if (label) label.textContent = speaker ? "Grid view" : "Speaker view";
+    button.title = speaker ? "Grid view" : "Speaker view";
   }
 
   // pressed: muted / camera stopped / sharing / hand raised.

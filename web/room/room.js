@@ -146,7 +146,7 @@ export class RoomView {
     $("layout-button").addEventListener("click", () => {
       const speaker = this.stage.layout !== "speaker";
       this.stage.setLayout(speaker ? "speaker" : "grid");
-      $("layout-button").setAttribute("aria-pressed", String(speaker));
+      this.controls.setLayout(speaker);
     });
     $("leave-button").addEventListener("click", () => this.leave());
     $("mute-all").addEventListener("click", () => this.moderate("mute_all", {}));
