@@ -22,7 +22,7 @@ import icalendar
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.integration.browser import ARTIFACTS, CHROMIUM_ARGS, MEDIA_ARGS, axe_violations
+from tests.integration.browser import ARTIFACTS, CHROMIUM_ARGS, MEDIA_ARGS, ROOT, axe_violations
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
 
@@ -147,9 +147,27 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     errors = _watch_errors(page)
     email = f"host-{uuid.uuid4().hex[:8]}@example.com"
 
-    # Landing: join by link or ID refuses what is not one, and offers sign-up.
-    await page.goto("/")
+    # A mistyped address: the app's own 404 page (status 404), with a way home.
+    missing = await page.goto("/meetings/not-a-page")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
+    await expect(page).to_have_title("Page not found · Townhall")
+    await page.screenshot(path=str(ARTIFACTS / "not-found.png"))
+    await _no_serious_axe(page, "404 page")
+    await page.get_by_role("link", name="Go to the home page").click()
+    await page.wait_for_url(twin.base_url + "/")
+
+    # Landing: join by link or ID refuses what is not one, and offers sign-up. Every page
+    # links the SVG favicon, which is served as SVG.
     await _no_serious_axe(page, "index")
+    icon = await page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon == "/favicon.svg"
+    favicon = await page.request.get(icon)
+    assert favicon.status == 200 and favicon.headers["content-type"] == "image/svg+xml"
+    assert (await favicon.text()).startswith("<svg")
+    for name in ("dashboard", "join", "signin", "summary", "404"):
+        html = (ROOT / "web" / f"{name}.html").read_text()
+        assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in html, name
     await page.get_by_label("Meeting link or ID").fill("not a meeting!")
     await page.get_by_role("button", name="Continue").click()
     await expect(page.locator("#meeting-error")).to_contain_text("doesn't look like")
