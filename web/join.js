@@ -46,6 +46,7 @@ const page = {
   owner: false, // the signed-in person hosts this meeting, or is one of its co-hosts
   cohost: false, // ... one of its co-hosts: starts and joins like the host, but is not the host
   watch: false, // a webinar attendee: no camera or microphone
+  unknown: false, // the link leads to no meeting (showUnknown)
   name: "",
   passcode: "",
   lobby: null, // AbortController while waiting for the host
