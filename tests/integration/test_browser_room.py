@@ -241,8 +241,11 @@ async def test_speaker_view(meeting: Meeting) -> None:
     await expect(cy.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
     await cy.get_by_role("button", name="Mute", exact=True).click()
     await _wait_featured(ada, ids["bob"], "Bob, seen, featured over a silent Cy without video")
+    # Bob speaks: the node names him the speaker, and he keeps the big tile.
     await bob.get_by_role("button", name="Unmute", exact=True).click()
-    await ada.wait_for_timeout(1500)  # Bob's voice does not move it elsewhere
+    await expect(
+        ada.locator(f'#stage .tile.speaking[data-participant="{ids["bob"]}"]')
+    ).to_have_count(1)
     assert await featured.get_attribute("data-participant") == ids["bob"]
     await ada.wait_for_function(
         "() => { const v = document.querySelector('#stage .tile.featured video');"
