@@ -120,6 +120,8 @@ async def test_mute_shows_on_the_other_pages(meeting: Meeting) -> None:
     await expect(ada.page.locator("#notices")).to_contain_text("You muted everyone.")
     await expect(bob.page.locator("#chat-button")).to_be_focused()  # not taken by the notice
     await bob.page.screenshot(path=str(ARTIFACTS / "room-notice.png"))
+    violations = await axe_violations(cy.page)  # Cy's page, with the notice showing
+    assert violations == [], violations
     await bob.page.locator("#notices").get_by_role("button", name="Dismiss").click()
     await expect(bob.page.locator("#notices .notice")).to_have_count(0)
     for key in ("ada", "cy"):
