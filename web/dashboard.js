@@ -12,7 +12,48 @@
 import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.js";
 
 const $ = (id) => document.getElementById(id);
-const viewerZone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+// Names that IANA has replaced (tzdata's "backward" links) but that the browser's ICU still
+// lists, or reports as the viewer's zone: the form shows and sends the current name. Python's
+// zoneinfo (the API) accepts both.
+const RENAMED_ZONES = {
+  "Africa/Asmera": "Africa/Asmara",
+  "America/Buenos_Aires": "America/Argentina/Buenos_Aires",
+  "America/Catamarca": "America/Argentina/Catamarca",
+  "America/Coral_Harbour": "America/Atikokan",
+  "America/Cordoba": "America/Argentina/Cordoba",
+  "America/Godthab": "America/Nuuk",
+  "America/Indianapolis": "America/Indiana/Indianapolis",
+  "America/Jujuy": "America/Argentina/Jujuy",
+  "America/Louisville": "America/Kentucky/Louisville",
+  "America/Mendoza": "America/Argentina/Mendoza",
+  "Asia/Calcutta": "Asia/Kolkata",
+  "Asia/Katmandu": "Asia/Kathmandu",
+  "Asia/Rangoon": "Asia/Yangon",
+  "Asia/Saigon": "Asia/Ho_Chi_Minh",
+  "Asia/Ulan_Bator": "Asia/Ulaanbaatar",
+  "Atlantic/Faeroe": "Atlantic/Faroe",
+  "Europe/Kiev": "Europe/Kyiv",
+  "Pacific/Enderbury": "Pacific/Kanton",
+  "Pacific/Ponape": "Pacific/Pohnpei",
+  "Pacific/Truk": "Pacific/Chuuk",
+};
+
+function zoneWorks(zone) {
+  try {
+    new Intl.DateTimeFormat("en", { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The current IANA name of a zone the browser names the old way. */
+function currentZoneName(zone) {
+  const renamed = RENAMED_ZONES[zone];
+  return renamed && zoneWorks(renamed) ? renamed : zone;
+}
+
+const viewerZone = currentZoneName(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC");
 const WEEKDAYS = [ // RFC 5545 codes, Monday first (ISO 8601)
   ["MO", "Monday"], ["TU", "Tuesday"], ["WE", "Wednesday"], ["TH", "Thursday"],
   ["FR", "Friday"], ["SA", "Saturday"], ["SU", "Sunday"],
@@ -277,7 +318,7 @@ function renderMeeting(meeting) {
   }
   const ruleParts = [];
   if (meeting.rrule) ruleParts.push(describeRrule(meeting.rrule));
-  if (meeting.timezone !== viewerZone) ruleParts.push(`scheduled in ${meeting.timezone}`);
+  if (currentZoneName(meeting.timezone) !== viewerZone) ruleParts.push(`scheduled in ${meeting.timezone}`);
   if (meeting.passcode) ruleParts.push(`passcode ${meeting.passcode}`);
   if (meeting.cohosts?.length) ruleParts.push(`co-hosts ${meeting.cohosts.join(", ")}`);
   card.querySelector(".rule").textContent = ruleParts.join(" · ");
@@ -514,20 +555,60 @@ let idempotencyKey = null; // kept across retries of one submission, so it is cr
 let ownEmail = ""; // the signed-in host's, never a co-host of their own meeting
 let editing = null; // the meeting the form is editing, or null when it schedules a new one
 
+// The time zone is typed, with the browser's list as suggestions (a datalist: typing "kol"
+// or "new y" narrows it): the viewer's own zone first, then UTC, then every zone by its
+// current name, A to Z. An old name typed in (Asia/Calcutta) is taken as the current one.
+let zoneNames = new Map(); // lower case, spaces as "_" -> the zone's name to send
+let zoneCities = new Map(); // "paris" -> Europe/Paris, for a city typed alone (when only one)
+
+function zoneOffsetLabel(zone) {
+  try {
+    const parts = new Intl.DateTimeFormat("en-US", { timeZone: zone, timeZoneName: "shortOffset" }).formatToParts(new Date());
+    return (parts.find((p) => p.type === "timeZoneName") || {}).value || "";
+  } catch {
+    return "";
+  }
+}
+
 function fillZones() {
-  const select = $("timezone");
-  let zones = [];
-  try { zones = Intl.supportedValuesOf("timeZone"); } catch { zones = []; }
-  if (!zones.includes(viewerZone)) zones = [viewerZone, ...zones];
-  if (!zones.includes("UTC")) zones.push("UTC");
+  let listed = [];
+  try { listed = Intl.supportedValuesOf("timeZone"); } catch { listed = []; }
+  const current = [...new Set(listed.map(currentZoneName))].filter((z) => z !== viewerZone && z !== "UTC").sort();
+  const zones = [viewerZone, ...(viewerZone === "UTC" ? [] : ["UTC"]), ...current];
+  zoneNames = new Map(zones.map((zone) => [zone.toLowerCase(), zone]));
+  for (const old of Object.keys(RENAMED_ZONES)) {
+    if (zoneWorks(old)) zoneNames.set(old.toLowerCase(), currentZoneName(old));
+  }
+  zoneCities = new Map();
+  const seen = new Set();
+  for (const [name, zone] of zoneNames) {
+    const city = name.split("/").pop();
+    if (!name.includes("/")) continue;
+    if (seen.has(city) && zoneCities.get(city) !== zone) zoneCities.set(city, null); // ambiguous
+    else zoneCities.set(city, zone);
+    seen.add(city);
+  }
   const options = zones.map((zone) => {
     const option = document.createElement("option");
     option.value = zone;
-    option.textContent = zone.replace(/_/g, " ");
+    const offset = zoneOffsetLabel(zone);
+    // Shown beside the name, and searched too: "new york" finds America/New_York.
+    const place = zone.split("/").pop().replace(/_/g, " ");
+    option.label = [zone === viewerZone ? "Your time zone" : "", place, offset].filter(Boolean).join(" · ");
     return option;
   });
-  select.replaceChildren(...options);
-  select.value = viewerZone;
+  $("timezone-list").replaceChildren(...options);
+  $("timezone").value = viewerZone;
+}
+
+/** The zone the field names, by its current name, or "" if it names none. */
+function chosenZone() {
+  const typed = $("timezone").value.trim().replace(/\s+/g, "_");
+  if (!typed) return "";
+  const known = zoneNames.get(typed.toLowerCase()) || zoneCities.get(typed.toLowerCase());
+  if (known) return known;
+  // Not listed, but a name the browser and zoneinfo know (US/Eastern, Etc/GMT+5): as typed.
+  return /^[A-Za-z0-9_+\-]+(\/[A-Za-z0-9_+\-]+)*$/.test(typed) && zoneWorks(typed) ? currentZoneName(typed) : "";
 }
 
 function fillWeekdays() {
@@ -564,7 +645,7 @@ function formValues() {
     title: $("title").value.trim(),
     date: $("date").value,
     time: $("time").value,
-    timezone: $("timezone").value,
+    timezone: chosenZone(),
     duration: Number($("duration").value),
     freq,
     interval: Number($("interval").value || 1),
@@ -596,11 +677,11 @@ function updateRepeat() {
     const box = $("weekdays").querySelector(`input[value=${weekdayOf(v.date)}]`);
     if (box) box.checked = true;
   }
-  const rule = v.freq ? buildRrule({ ...formValues() }) : null;
+  const rule = v.freq ? buildRrule({ ...v, timezone: v.timezone || viewerZone }) : null;
   $("repeat-summary").textContent = rule ? describeRrule(rule) : "";
   // A meeting set in another zone: say when that is for the person scheduling it.
   let preview = "";
-  if (v.date && v.time && v.timezone !== viewerZone) {
+  if (v.date && v.time && v.timezone && v.timezone !== viewerZone) {
     const start = zonedToUtc(`${v.date}T${v.time}`, v.timezone);
     if (!Number.isNaN(start.getTime())) {
       preview = `That's ${formatDate(start)}, ${timeZoneFormat.format(start)} for you.`;
@@ -616,6 +697,7 @@ function validate(v) {
     ["title", !v.title, "Give the meeting a title."],
     ["date", !v.date, "Pick a date."],
     ["time", !v.time, "Pick a start time."],
+    ["timezone", !v.timezone, "Pick a time zone from the list, such as Europe/Paris."],
     ["passcode", v.passcode && (v.passcode.length < 4 || v.passcode.trim() !== v.passcode),
       "A passcode needs 4 to 32 characters, without spaces at either end."],
     ["interval", v.freq && !(v.interval >= 1 && v.interval <= 12), "Repeat every 1 to 12."],
@@ -708,10 +790,7 @@ function editMeeting(meeting) {
   $("date").min = "";
   $("date").value = date;
   $("time").value = time.slice(0, 5);
-  if (![...$("timezone").options].some((o) => o.value === meeting.timezone)) {
-    $("timezone").append(new Option(meeting.timezone, meeting.timezone));
-  }
-  $("timezone").value = meeting.timezone;
+  $("timezone").value = currentZoneName(meeting.timezone);
   const duration = String(meeting.duration_minutes);
   if (![...$("duration").options].some((o) => o.value === duration)) {
     $("duration").append(new Option(`${meeting.duration_minutes} min`, duration));
@@ -761,6 +840,7 @@ function resetForm() {
   $("time").value = start.time;
   $("date").min = start.date;
   $("timezone").value = viewerZone;
+  $("timezone-error").textContent = "";
   updateRepeat();
 }
 
@@ -775,6 +855,14 @@ function wireForm() {
   $("until").addEventListener("focus", () => { form.querySelector("input[name=ends][value=until]").checked = true; });
   $("count").addEventListener("focus", () => { form.querySelector("input[name=ends][value=count]").checked = true; });
   $("generate-passcode").addEventListener("click", generatePasscode);
+  // Once typed, the field shows the zone's current name ("asia/calcutta" -> Asia/Kolkata).
+  $("timezone").addEventListener("change", () => {
+    const zone = chosenZone();
+    if (zone && zone !== $("timezone").value) $("timezone").value = zone;
+    $("timezone").setAttribute("aria-invalid", zone ? "false" : "true");
+    $("timezone-error").textContent = zone ? "" : "No time zone has that name: pick one from the list.";
+    updateRepeat();
+  });
   $("cancel-edit").addEventListener("click", () => {
     const id = editing?.meeting_id;
     resetForm();

@@ -46,6 +46,7 @@ const page = {
   owner: false, // the signed-in person hosts this meeting, or is one of its co-hosts
   cohost: false, // ... one of its co-hosts: starts and joins like the host, but is not the host
   watch: false, // a webinar attendee: no camera or microphone
+  unknown: false, // the link leads to no meeting (showUnknown)
   name: "",
   passcode: "",
   lobby: null, // AbortController while waiting for the host
@@ -147,19 +148,24 @@ async function requestGrant({ passcode, signal }) {
 
 // -- what the page says before joining ----------------------------------------------------------
 
+// Resolves false when the link leads to no meeting: the page then says so, and neither opens
+// the camera nor offers to join.
 async function describe() {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(meetingId)) {
-    status("This link has no meeting in it. Check the invite link.");
-    $("join-button").disabled = true;
-    return;
+    showUnknown(meetingId ? "This link has no meeting in it." : "This link has no meeting ID in it.");
+    return false;
   }
   page.signedIn = await isSignedIn();
   let info;
   try {
     [info, page.owner] = await Promise.all([callApi(`${meetingPath}/public`), page.signedIn ? ownsMeeting() : false]);
   } catch (error) {
-    status(error.status === 404 ? "No meeting has this link. Check the invite link." : `Could not load the meeting: ${error.message}`);
-    return;
+    if (error.status === 404) {
+      showUnknown(`No meeting has the ID “${meetingId}”.`);
+      return false;
+    }
+    status(`Could not load the meeting: ${error.message}`);
+    return true;
   }
   page.info = info;
   page.cohost = !page.owner && info.your_role === "cohost";
@@ -184,6 +190,25 @@ async function describe() {
   if (!page.owner && !info.live && !info.allow_before_host) {
     status("The host has not started this meeting yet. You can join now and wait.");
   }
+  return true;
+}
+
+// A link to no meeting (mistyped, or the meeting was deleted): say so in place of the meeting,
+// with no form to fill in and no camera check.
+function showUnknown(text) {
+  page.unknown = true;
+  $("title").textContent = "Meeting not found";
+  document.title = "Meeting not found · Townhall";
+  $("when").textContent = "";
+  $("join-button").disabled = true;
+  for (const id of ["name-row", "passcode-row", "signed-in-note"]) $(id).hidden = true;
+  status("There is no meeting to join at this link.");
+  const root = $("prejoin");
+  root.setAttribute("aria-label", "Meeting not found");
+  root.replaceChildren(el("div", { class: "watch-panel unknown-meeting stack", role: "alert" },
+    el("h2", { text: "This meeting does not exist" }),
+    el("p", { text: `${text} Check the invite link, or ask the host to send it again.` }),
+    el("p", {}, el("a", { class: "button-link secondary", href: "/", text: "Go to Townhall's home page" }))));
 }
 
 // GET /api/meetings/{id} answers only its host.
@@ -241,6 +266,7 @@ function showWatch() {
 async function join(event) {
   event.preventDefault();
   await described;
+  if (page.unknown) return;
   if (!page.owner) {
     const name = $("name").value.trim();
     if (!name) {
@@ -549,7 +575,10 @@ async function main() {
     return;
   }
   // The check starts once the page knows who joins (a webinar attendee opens no devices).
-  checking = described.then(() => (page.watch ? showWatch() : startCheck()));
+  checking = described.then((known) => {
+    if (known === false) return null;
+    return page.watch ? showWatch() : startCheck();
+  });
   await checking;
   await joinAgainAfterReload(saved);
 }

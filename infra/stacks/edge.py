@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -45,6 +47,66 @@ function handler(event) {
   return request;
 }
 """
+
+NOT_FOUND_PAGE = "404.html"
+# CloudFront Functions' limit on a function's code.
+FUNCTION_CODE_LIMIT = 10 * 1024
+
+
+def site_paths(web_dir: Path = WEB_DIR) -> list[str]:
+    """The URL paths of the files BucketDeployment uploads from web/ (WEB_ASSET_EXCLUDES
+    left out), plus "/" (the default root object)."""
+    paths = ["/"]
+    for file in sorted(web_dir.rglob("*")):
+        if not file.is_file():
+            continue
+        relative = file.relative_to(web_dir).as_posix()
+        prefixes = ["/".join(relative.split("/")[: i + 1]) for i in range(relative.count("/") + 1)]
+        if any(
+            fnmatch.fnmatchcase(part, pattern)
+            for pattern in WEB_ASSET_EXCLUDES
+            for part in prefixes
+        ):
+            continue
+        paths.append(f"/{relative}")
+    return paths
+
+
+def not_found_function(web_dir: Path = WEB_DIR, csp: str | None = None) -> str:
+    """A viewer-request CloudFront Function for the site's behavior: a path that is not one of
+    the deployed files gets web/404.html with status 404, answered at the edge.
+
+    S3 behind OAC answers a missing key with 403 and a bare XML error. A distribution-wide
+    custom error response would also rewrite the API's own 403s and 404s (its JSON errors), so
+    the site's paths are checked here instead, against the file list of this deployment.
+    """
+    page = (web_dir / NOT_FOUND_PAGE).read_text(encoding="utf-8")
+    page = re.sub(r">\s+<", "><", page.strip())  # within the function size limit
+    headers = {
+        "content-type": {"value": "text/html; charset=utf-8"},
+        "cache-control": {"value": "no-cache"},
+        "x-content-type-options": {"value": "nosniff"},
+        "content-security-policy": {"value": csp or content_security_policy(web_dir)},
+    }
+    files = {path: 1 for path in site_paths(web_dir)}
+    return f"""\
+var FILES = {json.dumps(files, separators=(",", ":"))};
+var PAGE = {json.dumps(page)};
+var HEADERS = {json.dumps(headers, separators=(",", ":"))};
+function handler(event) {{
+  var request = event.request;
+  if (FILES[request.uri] === 1) {{
+    return request;
+  }}
+  return {{
+    statusCode: 404,
+    statusDescription: 'Not Found',
+    headers: HEADERS,
+    body: {{ encoding: 'text', data: PAGE }}
+  }};
+}}
+"""
+
 
 _INLINE_SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script\s*>", re.DOTALL | re.IGNORECASE)
 
@@ -177,6 +239,14 @@ class EdgeStack(cdk.Stack):
             runtime=cloudfront.FunctionRuntime.JS_2_0,
         )
 
+        not_found = cloudfront.Function(
+            self,
+            "NotFoundFunction",
+            comment="Answer paths that are not files of the web app with its 404 page",
+            code=cloudfront.FunctionCode.from_inline(not_found_function()),
+            runtime=cloudfront.FunctionRuntime.JS_2_0,
+        )
+
         api_origin = origins.HttpOrigin(
             api.http_api_domain,
             protocol_policy=cloudfront.OriginProtocolPolicy.HTTPS_ONLY,
@@ -206,6 +276,12 @@ class EdgeStack(cdk.Stack):
                 cache_policy=cloudfront.CachePolicy.CACHING_OPTIMIZED,
                 response_headers_policy=security_headers,
                 compress=True,
+                function_associations=[
+                    cloudfront.FunctionAssociation(
+                        function=not_found,
+                        event_type=cloudfront.FunctionEventType.VIEWER_REQUEST,
+                    )
+                ],
             ),
             additional_behaviors={
                 "/api/*": cloudfront.BehaviorOptions(

@@ -7,7 +7,8 @@ reload. Like CloudFront in front of S3, there is no index for sub-folders: `/roo
 `/rooms/index.html`, so the web app cannot come to rely on one locally.
 
 A path that leads outside `web/` (`..`, an encoded `%2e%2e`, a symlink pointing out) is
-refused with 404, the same answer as a missing file.
+refused with 404, the same answer as a missing file. A 404 is the app's own page,
+`web/404.html`, as CloudFront answers it (infra/stacks/edge.py), with status 404.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
 NO_CACHE = {"Cache-Control": "no-cache"}
+NOT_FOUND_PAGE = "404.html"
 
 _CONTENT_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -70,6 +72,12 @@ class StaticSite:
             candidate = self.root / "index.html"
         return candidate if candidate.is_file() else None
 
+    def not_found(self) -> Response:
+        page = self.root / NOT_FOUND_PAGE
+        if not page.is_file():
+            return PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)
+        return FileResponse(page, status_code=404, media_type=content_type(page), headers=NO_CACHE)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         response: Response
@@ -78,7 +86,7 @@ class StaticSite:
         else:
             path = self.resolve(request.url.path)
             if path is None:
-                response = PlainTextResponse("Not Found", status_code=404, headers=NO_CACHE)
+                response = self.not_found()
             else:
                 response = FileResponse(path, media_type=content_type(path), headers=NO_CACHE)
         await response(scope, receive, send)

@@ -14,7 +14,12 @@ import pytest
 from aws_cdk import aws_cloudfront as cloudfront
 
 from infra.stacks.config import WEB_DIR
-from infra.stacks.edge import FORWARDED_HOST_FUNCTION
+from infra.stacks.edge import (
+    FORWARDED_HOST_FUNCTION,
+    FUNCTION_CODE_LIMIT,
+    not_found_function,
+    site_paths,
+)
 from townhall import routes
 
 from .conftest import Synth
@@ -107,6 +112,44 @@ def test_forwarded_host_function_runs() -> None:
     headers = json.loads(out.stdout)["headers"]
     assert headers["x-forwarded-host"] == {"value": "meet.example.org"}
     assert headers["host"] == {"value": "meet.example.org"}
+
+
+def test_site_paths_outside_the_files_get_the_404_page(synth: Synth) -> None:
+    edge = synth.stacks.edge
+    default = _distribution(synth)["DefaultCacheBehavior"]
+    (association,) = default["FunctionAssociations"]
+    assert association["EventType"] == "viewer-request"
+    functions = synth.resources(edge, "AWS::CloudFront::Function")
+    fn = functions[association["FunctionARN"]["Fn::GetAtt"][0]]["Properties"]
+    assert fn["FunctionConfig"]["Runtime"] == "cloudfront-js-2.0"
+    assert fn["FunctionCode"] == not_found_function()
+    assert len(fn["FunctionCode"].encode()) < FUNCTION_CODE_LIMIT
+    paths = site_paths()
+    assert {"/", "/index.html", "/join.html", "/404.html", "/favicon.svg", "/room/room.js"} <= set(
+        paths
+    )
+    assert not [p for p in paths if "node_modules" in p or p.endswith(".test.js")]
+
+
+def test_not_found_function_runs() -> None:
+    assert shutil.which("node"), "node is not installed (the README lists Node.js 20+)"
+    uris = ["/", "/join.html", "/room/stage.js", "/favicon.svg", "/joinn.html", "/room/", "/x/y"]
+    program = not_found_function() + "".join(
+        f"console.log(JSON.stringify(handler({{request: {{uri: {json.dumps(u)}, headers: {{}}}}}})));"
+        for u in uris
+    )
+    out = subprocess.run(["node", "-e", program], capture_output=True, text=True, check=True)
+    answers = dict(zip(uris, [json.loads(line) for line in out.stdout.splitlines()], strict=True))
+    for uri in ("/", "/join.html", "/room/stage.js", "/favicon.svg"):
+        assert answers[uri] == {"uri": uri, "headers": {}}  # on to S3, unchanged
+    for uri in ("/joinn.html", "/room/", "/x/y"):
+        answer = answers[uri]
+        assert answer["statusCode"] == 404
+        assert answer["headers"]["content-type"] == {"value": "text/html; charset=utf-8"}
+        assert "default-src 'self'" in answer["headers"]["content-security-policy"]["value"]
+        assert answer["body"]["encoding"] == "text"
+        assert "This page does not exist" in answer["body"]["data"]
+        assert 'href="/"' in answer["body"]["data"]
 
 
 def test_buckets_private_encrypted_ssl_only(synth: Synth) -> None:

@@ -1,6 +1,7 @@
 """The join page in real Chromium (Debian's, driven by Playwright) against the twin, without
 media: the invite link shows the meeting, a passcode is asked for and checked, two people join
-and chat, and a denied guest learns it on the page."""
+and chat, a denied guest learns it on the page, and a link to no meeting says so without
+turning the camera on."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import uuid
 
 from playwright.async_api import Page, async_playwright, expect
 
-from tests.integration.browser import MEDIA_ARGS
+from tests.integration.browser import ARTIFACTS, MEDIA_ARGS, axe_violations
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin
 
@@ -91,6 +92,28 @@ async def test_a_denied_guest_is_told_on_the_page(twin: Twin, chromium: str) -> 
                 "deny", {"participant_id": joined["data"]["participant"]["participant_id"]}
             )
             await expect(guest.locator("#ended-title")).to_have_text("The host did not let you in")
+
+            # A link to no meeting: the page says so, opens no camera, and offers no Join.
+            context = await browser.new_context()
+            await context.add_init_script(
+                "window.mediaAsked = 0; const ask = navigator.mediaDevices.getUserMedia"
+                ".bind(navigator.mediaDevices); navigator.mediaDevices.getUserMedia ="
+                " (...a) => { window.mediaAsked += 1; return ask(...a); };"
+            )
+            lost = await context.new_page()
+            await lost.goto(f"{twin.base_url}/join.html?m=zzzz-zzzz-zz")
+            await expect(lost.locator("#title")).to_have_text("Meeting not found")
+            await expect(lost.get_by_role("alert")).to_contain_text("zzzz-zzzz-zz")
+            await expect(lost.get_by_role("button", name="Join")).to_be_disabled()
+            await expect(lost.locator("#name")).to_be_hidden()
+            await expect(
+                lost.get_by_role("link", name="Go to Townhall's home page")
+            ).to_be_visible()
+            await lost.screenshot(path=str(ARTIFACTS / "join-unknown.png"))
+            await lost.wait_for_timeout(300)  # what would have opened the camera has run
+            assert await lost.evaluate("window.mediaAsked") == 0
+            assert await lost.locator("#prejoin video").count() == 0
+            assert await axe_violations(lost) == []
         finally:
             await browser.close()
     await host_ws.close()

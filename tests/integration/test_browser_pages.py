@@ -22,7 +22,7 @@ import icalendar
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
-from tests.integration.browser import ARTIFACTS, CHROMIUM_ARGS, MEDIA_ARGS, axe_violations
+from tests.integration.browser import ARTIFACTS, CHROMIUM_ARGS, MEDIA_ARGS, ROOT, axe_violations
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
 
@@ -108,7 +108,7 @@ async def _schedule(page: Page, fill: dict[str, Any]) -> dict[str, Any]:
     await form.get_by_label("Title").fill(fill["title"])
     await form.get_by_label("Date", exact=True).fill(fill["date"])
     await form.get_by_label("Start time").fill(fill["time"])
-    await form.get_by_label("Time zone").select_option(fill["timezone"])
+    await form.get_by_label("Time zone").fill(fill["timezone"])
     await form.get_by_label("Duration").select_option(str(fill["duration"]))
     if "preview" in fill:  # what the chosen wall time is in the viewer's zone
         await expect(page.locator("#start-preview")).to_have_text(fill["preview"])
@@ -147,9 +147,27 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     errors = _watch_errors(page)
     email = f"host-{uuid.uuid4().hex[:8]}@example.com"
 
-    # Landing: join by link or ID refuses what is not one, and offers sign-up.
-    await page.goto("/")
+    # A mistyped address: the app's own 404 page (status 404), with a way home.
+    missing = await page.goto("/meetings/not-a-page")
+    assert missing is not None and missing.status == 404
+    await expect(page.get_by_role("heading", name="This page does not exist")).to_be_visible()
+    await expect(page).to_have_title("Page not found · Townhall")
+    await page.screenshot(path=str(ARTIFACTS / "not-found.png"))
+    await _no_serious_axe(page, "404 page")
+    await page.get_by_role("link", name="Go to the home page").click()
+    await page.wait_for_url(twin.base_url + "/")
+
+    # Landing: join by link or ID refuses what is not one, and offers sign-up. Every page
+    # links the SVG favicon, which is served as SVG.
     await _no_serious_axe(page, "index")
+    icon = await page.locator('link[rel="icon"]').get_attribute("href")
+    assert icon == "/favicon.svg"
+    favicon = await page.request.get(icon)
+    assert favicon.status == 200 and favicon.headers["content-type"] == "image/svg+xml"
+    assert (await favicon.text()).startswith("<svg")
+    for name in ("dashboard", "join", "signin", "summary", "404"):
+        html = (ROOT / "web" / f"{name}.html").read_text()
+        assert '<link rel="icon" href="/favicon.svg" type="image/svg+xml">' in html, name
     await page.get_by_label("Meeting link or ID").fill("not a meeting!")
     await page.get_by_role("button", name="Continue").click()
     await expect(page.locator("#meeting-error")).to_contain_text("doesn't look like")
@@ -174,19 +192,41 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await expect(page.locator("#schedule-error")).to_have_text("Give the meeting a title.")
     await expect(page.locator("li.meeting")).to_have_count(0)
 
-    # A one-off meeting set in Paris, seen from New York (before the US DST change).
+    # The time zone is searched by typing: the viewer's zone first, current names only (no
+    # Asia/Calcutta or Europe/Kiev), and an old name typed in becomes the current one.
+    zone = page.locator("#schedule-form").get_by_label("Time zone")
+    await expect(zone).to_have_value(VIEWER_ZONE)
+    listed = await page.locator("#timezone-list option").evaluate_all(
+        "options => options.map(o => o.value)"
+    )
+    assert listed[:2] == [VIEWER_ZONE, "UTC"] and len(listed) > 300, listed[:5]
+    assert {"Asia/Kolkata", "Europe/Kyiv", "Europe/Paris"} <= set(listed)
+    assert not {"Asia/Calcutta", "Europe/Kiev", "Asia/Saigon"} & set(listed)
+    assert listed[2:] == sorted(listed[2:])
+    await zone.fill("europe/kiev")
+    await zone.press("Tab")
+    await expect(zone).to_have_value("Europe/Kyiv")
+    await zone.fill("Mars/Olympus_Mons")
+    await zone.press("Tab")
+    await expect(zone).to_have_attribute("aria-invalid", "true")
+    await expect(page.locator("#timezone-error")).to_contain_text("No time zone has that name")
+    await page.screenshot(path=str(ARTIFACTS / "dashboard-timezone.png"))
+
+    # A one-off meeting set in Paris (typed as it comes), seen from New York (before the US
+    # DST change).
     one_off = await _schedule(
         page,
         {
             "title": "Board review",
             "date": "2027-03-10",
             "time": "14:30",
-            "timezone": "Europe/Paris",
+            "timezone": "paris",
             "duration": 90,
             "preview": re.compile(r"^That's Wed, Mar 10, 2027, 8:30\sAM EST for you\.$"),
         },
     )
     assert one_off["next_occurrences"][0]["start_utc"] == "2027-03-10T13:30:00Z"
+    assert one_off["timezone"] == "Europe/Paris"
     await expect(page.locator("#start-preview")).to_have_text("")  # the form reset to NY
     card = page.locator(f'li[data-meeting-id="{one_off["meeting_id"]}"]')
     await expect(card).to_contain_text("8:30")
@@ -382,6 +422,19 @@ async def test_sign_up_schedule_invite_and_sign_back_in(
     await page.get_by_role("button", name="Continue").click()
     await page.wait_for_url(f"**/join.html?m={weekly['meeting_id']}")
     assert errors == []
+
+    # Seen from India, whose zone Chromium still calls Asia/Calcutta: the form offers the
+    # viewer's zone first, by its current name.
+    refresh_token = await page.evaluate("localStorage.getItem('townhall.refresh')")
+    await context.close()
+    context = await browser.new_context(base_url=twin.base_url, timezone_id="Asia/Kolkata")
+    await context.add_init_script(f"localStorage.setItem('townhall.refresh', {refresh_token!r});")
+    page = await context.new_page()
+    await page.goto("/dashboard.html")
+    await expect(page.locator("#zone-note")).to_have_text("Times in your time zone, Asia/Kolkata.")
+    await expect(page.get_by_label("Time zone")).to_have_value("Asia/Kolkata")
+    first = page.locator("#timezone-list option").first
+    await expect(first).to_have_attribute("value", "Asia/Kolkata")
     await context.close()
 
 

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, expect
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 from infra.twin.server import TwinOptions
 from tests.integration.browser import ARTIFACTS, axe_violations
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
 from tests.integration.room_pages import (
+    STAGE,
     Person,
     close_panels,
     join,
@@ -86,6 +88,10 @@ async def test_three_pages_see_the_other_two(meeting: Meeting) -> None:
     # The signed-in host joined as host: the host tools are there for Ada only.
     await open_panel(people["ada"].page, "people")
     await expect(people["ada"].page.get_by_role("button", name="Mute all")).to_be_visible()
+    # The drawer's close button shows an icon (and is named, for the people who cannot see it).
+    close = people["ada"].page.get_by_role("button", name="Close panels")
+    box = await close.locator("svg").bounding_box()
+    assert box and box["width"] >= 16 and box["height"] >= 16, box
     await open_panel(people["bob"].page, "people")
     await expect(people["bob"].page.locator("#host-tools")).to_be_hidden()
     for person in people.values():
@@ -95,24 +101,57 @@ async def test_three_pages_see_the_other_two(meeting: Meeting) -> None:
 
 
 async def test_mute_shows_on_the_other_pages(meeting: Meeting) -> None:
-    bob = meeting.people["bob"]
+    ada, bob, cy = (meeting.people[k] for k in ("ada", "bob", "cy"))
     bob_id = await bob.participant_id()
-    await bob.page.locator("#stage").click()  # focus on the page, not in an input
-    await bob.page.keyboard.press("m")
-    await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+    mic = bob.page.locator("#mic-button")
+    await expect(mic).to_have_text("Mute")
+    # The host mutes everyone: the others see who did it in a notice, which takes no focus,
+    # can be dismissed and goes by itself; their microphone buttons now offer "Unmute", and
+    # their tiles show them muted.
+    await bob.page.locator("#chat-button").focus()
+    await open_panel(ada.page, "people")
+    await ada.page.get_by_role("button", name="Mute all").click()
+    for page in (bob.page, cy.page):
+        notice = page.locator("#notices .notice", has_text="Ada muted everyone.")
+        await expect(notice).to_be_visible()
+        await expect(page.locator("#mic-button")).to_have_text("Unmute")  # what a click does now
+        await expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+        await expect(page.locator("#announcer")).to_contain_text("Ada muted everyone.")
+    await expect(ada.page.locator("#notices")).to_contain_text("You muted everyone.")
+    await expect(bob.page.locator("#chat-button")).to_be_focused()  # not taken by the notice
+    await bob.page.screenshot(path=str(ARTIFACTS / "room-notice.png"))
+    violations = await axe_violations(cy.page)  # Cy's page, with the notice showing
+    assert violations == [], violations
+    await bob.page.locator("#notices").get_by_role("button", name="Dismiss").click()
+    await expect(bob.page.locator("#notices .notice")).to_have_count(0)
     for key in ("ada", "cy"):
         tile = meeting.people[key].page.locator(f'#stage .tile[data-participant="{bob_id}"]')
         await expect(tile.locator(".tile-mic")).to_be_visible()
         await expect(tile).to_have_attribute("aria-label", "Bob, muted")
+
+    # M unmutes, and mutes again.
+    await bob.page.locator("#stage").click()  # focus on the page, not in an input
+    await bob.page.keyboard.press("m")
+    await expect(mic).to_have_attribute("aria-pressed", "false")
+    await expect(mic).to_have_text("Mute")
+    tile = ada.page.locator(f'#stage .tile[data-participant="{bob_id}"]')
+    await expect(tile.locator(".tile-mic")).to_be_hidden()
+    await bob.page.keyboard.press("m")
+    await expect(mic).to_have_attribute("aria-pressed", "true")
+    await expect(mic).to_have_text("Unmute")
+    await expect(mic).to_have_attribute("title", "Unmute (M)")
+    await expect(tile).to_have_attribute("aria-label", "Bob, muted")
     # Typing an "m" in the chat box is text, not a shortcut.
     await open_panel(bob.page, "chat")
     await bob.page.locator("#text").type("m")
-    await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+    await expect(mic).to_have_attribute("aria-pressed", "true")
     await bob.page.locator("#text").fill("")
-    await bob.page.get_by_role("button", name="Mute", exact=True).click()
-    await expect(bob.page.locator("#mic-button")).to_have_attribute("aria-pressed", "false")
-    tile = meeting.people["ada"].page.locator(f'#stage .tile[data-participant="{bob_id}"]')
+    for page in (bob.page, cy.page):
+        await page.get_by_role("button", name="Unmute", exact=True).click()
+        await expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "false")
+        await expect(page.locator("#mic-button")).to_have_text("Mute")
     await expect(tile.locator(".tile-mic")).to_be_hidden()
+    await expect(cy.page.locator("#notices .notice")).to_have_count(0)  # gone by itself
 
 
 async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
@@ -143,6 +182,7 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     # Hands: Cy then Bob raise; the host sees them first-raised-first and lowers Cy's.
     await cy.page.get_by_role("button", name="Raise hand").click()
     await expect(cy.page.locator("#hand-button")).to_have_attribute("aria-pressed", "true")
+    await expect(cy.page.locator("#hand-button")).to_have_text("Lower hand")
     await bob.page.locator("#stage").click()
     await bob.page.keyboard.press("h")
     await open_panel(ada.page, "people")
@@ -152,8 +192,9 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     await expect(hands.nth(1)).to_contain_text("Bob")
     await ada.page.get_by_role("button", name="Lower Cy's hand").click()
     await expect(cy.page.locator("#hand-button")).to_have_attribute("aria-pressed", "false")
+    await expect(cy.page.locator("#hand-button")).to_have_text("Raise hand")
     await expect(hands).to_have_count(1)
-    await bob.page.get_by_role("button", name="Raise hand").click()
+    await bob.page.get_by_role("button", name="Lower hand").click()
     await expect(hands).to_have_count(0)
 
     # A reaction floats on every page.
@@ -162,23 +203,66 @@ async def test_chat_private_message_and_hand(meeting: Meeting) -> None:
     await expect(ada.page.locator("#reactions-layer .reaction")).to_contain_text("🎉")
 
 
+async def _wait_featured(page: Any, participant: str, what: str) -> None:
+    try:
+        await page.wait_for_function(
+            "id => { const t = document.querySelector('#stage .tile.featured');"
+            " return t && t.dataset.participant === id; }",
+            arg=participant,
+            timeout=20_000,
+        )
+    except PlaywrightTimeout:
+        raise AssertionError(f"{what}: stage {await page.evaluate(STAGE)}") from None
+
+
 async def test_speaker_view(meeting: Meeting) -> None:
-    ada = meeting.people["ada"].page
+    """Speaker view follows who speaks (the node's active speaker, from the audio levels), and
+    never features a muted guest with the camera off while someone else has video."""
+    people = meeting.people
+    ada, bob, cy = (people[k].page for k in ("ada", "bob", "cy"))
+    ids = {key: await p.participant_id() for key, p in people.items()}
     await close_panels(ada)
     await ada.get_by_role("button", name="Speaker view").click()
     await expect(ada.locator("#layout-button")).to_have_attribute("aria-pressed", "true")
+    await expect(ada.locator("#layout-button")).to_have_text("Grid view")
     await expect(ada.locator("#stage")).to_have_attribute("data-layout", "featured")
     featured = ada.locator("#stage .tile.featured")
     await expect(featured).to_have_count(1)
     await expect(featured).not_to_have_class(re.compile(r"\bself\b"))
+
+    # Only Cy's microphone is on (Chromium's fake one beeps): the big tile goes to Cy.
+    for page in (ada, bob):
+        await page.locator("#stage").click()
+        await page.keyboard.press("m")
+        await expect(page.locator("#mic-button")).to_have_attribute("aria-pressed", "true")
+    await _wait_featured(ada, ids["cy"], "Cy, the only one heard, featured")
+    # Cy mutes and stops the camera, and nobody speaks: Bob, whose video is there, takes the
+    # big tile from the last speaker (the node's speaker slot still names Cy).
+    await cy.get_by_role("button", name="Stop video").click()
+    await expect(cy.locator("#camera-button")).to_have_text("Start video")
+    await expect(cy.locator("#camera-button")).to_have_attribute("aria-pressed", "true")
+    await cy.get_by_role("button", name="Mute", exact=True).click()
+    await _wait_featured(ada, ids["bob"], "Bob, seen, featured over a silent Cy without video")
+    # Bob speaks: the node names him the speaker, and he keeps the big tile.
+    await bob.get_by_role("button", name="Unmute", exact=True).click()
+    await expect(
+        ada.locator(f'#stage .tile.speaking[data-participant="{ids["bob"]}"]')
+    ).to_have_count(1)
+    assert await featured.get_attribute("data-participant") == ids["bob"]
     await ada.wait_for_function(
         "() => { const v = document.querySelector('#stage .tile.featured video');"
         " return v && v.videoWidth > 0; }",
         timeout=10_000,
     )
     await ada.screenshot(path=str(ARTIFACTS / "room-speaker.png"))
-    await ada.get_by_role("button", name="Speaker view").click()
+    # Back as they were: Cy's camera and microphone on, Ada unmuted, the grid.
+    await cy.get_by_role("button", name="Start video").click()
+    await expect(cy.locator("#camera-button")).to_have_text("Stop video")
+    await cy.get_by_role("button", name="Unmute", exact=True).click()
+    await ada.get_by_role("button", name="Unmute", exact=True).click()
+    await ada.get_by_role("button", name="Grid view").click()
     await expect(ada.locator("#stage")).to_have_attribute("data-layout", "grid")
+    await expect(ada.locator("#layout-button")).to_have_text("Speaker view")
 
 
 async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None:
@@ -186,6 +270,7 @@ async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None
     bob_id = await bob.participant_id()
     await bob.page.get_by_role("button", name="Share screen").click()
     await expect(bob.page.locator("#share-button")).to_have_attribute("aria-pressed", "true")
+    await expect(bob.page.locator("#share-button")).to_have_text("Stop sharing")
     for key in ("ada", "cy"):
         page = meeting.people[key].page
         screen = page.locator('#stage .tile[data-screen="true"]')
@@ -196,8 +281,9 @@ async def test_screen_share_appears_on_the_other_pages(meeting: Meeting) -> None
         assert videos[0]["w"] >= 640, videos  # the fake screen, not a camera thumbnail
     # Bob's camera still reaches the others after the re-publish.
     await sees_remote_video(meeting.people["cy"].page, 2)
-    await bob.page.get_by_role("button", name="Share screen").click()
+    await bob.page.get_by_role("button", name="Stop sharing").click()
     await expect(bob.page.locator("#share-button")).to_have_attribute("aria-pressed", "false")
+    await expect(bob.page.locator("#share-button")).to_have_text("Share screen")
     for key in ("ada", "cy"):
         page = meeting.people[key].page
         await expect(page.locator('#stage .tile[data-screen="true"]')).to_have_count(
@@ -238,11 +324,19 @@ async def test_waiting_room_admits_a_guest(meeting: Meeting) -> None:
         await expect(guest.page.locator("#waiting")).to_be_visible()
         await expect(guest.page.get_by_role("heading", name="Waiting to be let in")).to_be_visible()
         await expect(host.locator("#people-badge")).to_have_text("1")
-        await host.get_by_role("button", name="People, 1 waiting").click()
-        await host.get_by_role("button", name="Admit Dee").click()
+        # A notice names the guest, with Admit, Deny and View right there, and takes no focus.
+        notice = host.locator("#notices .notice", has_text="Dee is waiting to join.")
+        await expect(notice).to_be_visible()
+        await expect(notice.get_by_role("button", name="Deny Dee")).to_be_visible()
+        await expect(notice.get_by_role("button", name="View the waiting room")).to_be_visible()
+        assert await host.evaluate("() => !document.activeElement.closest('#notices')")
+        await host.screenshot(path=str(ARTIFACTS / "room-waiting-notice.png"))
+        await notice.get_by_role("button", name="Admit Dee").click()
         await expect(guest.page.locator("#room")).to_be_visible(timeout=10_000)
         await expect(guest.page.locator("#waiting")).to_be_hidden()
         await expect(host.locator("#people-badge")).to_be_hidden()
+        await expect(notice).to_have_count(0)
+        await host.get_by_role("button", name="People").click()
         await expect(host.locator("#people .person")).to_have_count(2)
         await expect(guest.page.locator("#stage .tile")).to_have_count(2)
         assert guest.errors == [], guest.errors

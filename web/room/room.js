@@ -13,6 +13,7 @@ import { ChatPanel } from "/room/chat.js";
 import { Controls } from "/room/controls.js";
 import { choose, confirmAction } from "/room/dialog.js";
 import { el } from "/room/icons.js";
+import { Notices } from "/room/notices.js";
 import { Drawer } from "/room/panels.js";
 import { ParticipantsPanel } from "/room/participants.js";
 import { QualityMonitor } from "/room/quality.js";
@@ -59,6 +60,9 @@ export class RoomView {
     this.closed = false;
     this.notify = (text) => { if (!this.closed) this.banner.show(text, { kind: "error", for: 6000 }); };
     this.mediaRepairs = new Set(); // "publish" | "subscribe" while being rebuilt
+    // What moderators do, seen as well as heard: a passing notice beside the announcement.
+    this.notices = new Notices($("notices"));
+    this.tell = (text) => { this.announce(text); if (!this.closed) this.notices.show(text); };
     this.stage = new Stage($("stage"), $("parking"), session.participantId);
     this.people = new ParticipantsPanel(session, this.notify);
     this.queue = new WaitingQueue(session, this.notify);
@@ -146,7 +150,7 @@ export class RoomView {
     $("layout-button").addEventListener("click", () => {
       const speaker = this.stage.layout !== "speaker";
       this.stage.setLayout(speaker ? "speaker" : "grid");
-      $("layout-button").setAttribute("aria-pressed", String(speaker));
+      this.controls.setLayout(speaker);
     });
     $("leave-button").addEventListener("click", () => this.leave());
     $("mute-all").addEventListener("click", () => this.moderate("mute_all", {}));
@@ -249,6 +253,14 @@ export class RoomView {
     }
   }
 
+  // Who did something, for the notices: "Ada", or "The host" when unknown.
+  byName(by, fallback = "The host") {
+    if (!by) return fallback;
+    if (by === this.session.participantId) return "You";
+    const p = this.session.roster.get(by);
+    return (p && p.name) || this.names.get(by) || fallback;
+  }
+
   // What an event means for this page beyond the roster: announcements, and our own state.
   react(event) {
     const data = event.data || {};
@@ -273,19 +285,24 @@ export class RoomView {
           if (p.role === "panelist") this.announce(`${p.name} can talk now.`);
           else if (p.role === "attendee") this.announce(`${p.name} is watching again.`);
         }
-        if (changed.includes("role") && p.role === "host") this.announce(`${p.name} is the host now.`);
+        if (changed.includes("role") && p.role === "host") this.tell(`${p.name} is the host now.`);
         if (changed.includes("hand") && p.hand && this.session.isModerator()) this.announce(`${p.name} raised their hand.`);
         break;
       }
       case "meeting.muted_all":
-        if ((data.participants || []).some((p) => p.participant_id === me)) this.applySelf(this.session.me(), data.by, ["muted"]);
-        this.announce("The host muted everyone.");
+        // One notice for it ("Ada muted everyone."), not a second one about our microphone.
+        if ((data.participants || []).some((p) => p.participant_id === me)) this.applySelf(this.session.me(), data.by, ["muted"], { quiet: true });
+        this.tell(data.by === me ? "You muted everyone." : `${this.byName(data.by)} muted everyone.`);
         break;
       case "reaction":
         this.reactions.show(data);
         break;
       case "waiting.joined":
         this.announce(`${data.participant.name} is waiting to join.`);
+        if (this.session.isModerator() && !this.closed) this.waitingNotice(data.participant);
+        break;
+      case "waiting.left":
+        this.notices.settle(data.participant_id);
         break;
       case "participant.joined":
         if (data.participant.participant_id !== me) this.announce(`${data.participant.name} joined.`);
@@ -297,7 +314,11 @@ export class RoomView {
         if (data.participant_id !== me) this.announce(`${this.names.get(data.participant_id) || "Someone"} was removed.`);
         break;
       case "meeting.updated":
-        if ("locked" in data) this.announce(data.locked ? "The meeting is locked." : "The meeting is unlocked.");
+        if ("locked" in data) {
+          const who = this.byName(data.by, "");
+          const did = data.locked ? "locked" : "unlocked";
+          this.tell(who ? `${who} ${did} the meeting.` : `The meeting is ${did}.`);
+        }
         break;
       case "media.moved":
         // Someone found the room's media node lost and signaling placed the room on another:
@@ -309,26 +330,35 @@ export class RoomView {
     }
   }
 
+  // Someone arrived in the waiting room: a notice naming them, with Admit, Deny and View.
+  waitingNotice(person) {
+    this.notices.waiting(person, {
+      admit: () => this.queue.decide("admit", person),
+      deny: () => this.queue.decide("deny", person),
+      view: () => { this.drawer.show("people"); $("tab-people").focus(); },
+    });
+  }
+
   // A moderator changed our state (mute, camera off, screen share stopped): follow it.
-  applySelf(p, by, changed) {
+  applySelf(p, by, changed, { quiet = false } = {}) {
     if (!p || !this.media || !this.selfState) return;
-    const byOther = by && by !== this.session.participantId;
+    const byOther = by && by !== this.session.participantId && !quiet;
     if (changed.includes("muted") && p.muted && !this.selfState.muted) {
       this.selfState.muted = true;
       this.media.setMic(false);
       this.controls.set("mic", true);
-      if (byOther) this.announce("A moderator muted your microphone.");
+      if (byOther) this.tell(`${this.byName(by, "A moderator")} muted your microphone.`);
     }
     if (changed.includes("camera") && !p.camera && this.selfState.camera) {
       this.selfState.camera = false;
       this.media.setCamera(false).then(() => this.stage.setSelf(this.session.participantId, null));
       this.controls.set("camera", true);
-      if (byOther) this.announce("A moderator stopped your video.");
+      if (byOther) this.tell(`${this.byName(by, "A moderator")} stopped your video.`);
     }
     if (changed.includes("screen") && !p.screen && this.media.screen) {
       this.media.stopScreen().catch(() => {});
       this.controls.set("share", false);
-      if (byOther) this.announce("Your screen share was stopped.");
+      if (byOther) this.tell(`${this.byName(by, "A moderator")} stopped your screen share.`);
     }
   }
 
@@ -347,7 +377,7 @@ export class RoomView {
     const before = this.role;
     this.role = role;
     if (this.session.roster.prune()) this.render();
-    if (role === "host" && before !== "host") this.announce("You are the host now.");
+    if (role === "host" && before !== "host") this.tell("You are the host now.");
     const could = mayPublish(kind, before);
     const can = mayPublish(kind, role);
     if (can && !could) await this.startTalking();
@@ -434,6 +464,8 @@ export class RoomView {
     this.stage.setRoster(this.breakouts.here(this.webinar ? everyone.filter((p) => p.role !== "attendee") : everyone));
     this.people.render();
     this.queue.render();
+    // A waiting notice lasts only while its person waits, and only for a moderator.
+    this.notices.keepOnly(new Set(s.isModerator() ? s.roster.waiting.keys() : []));
     this.chat.render({ quiet });
     this.chat.renderRecipients();
     const moderator = s.isModerator();
@@ -616,6 +648,7 @@ export class RoomView {
   close() {
     this.closed = true;
     this.banner.hide();
+    this.notices.clear();
     clearInterval(this.clock);
     clearTimeout(this.expiry);
     this.breakouts.close();

@@ -1,9 +1,14 @@
 // The video stage: one tile per participant, in a grid or in speaker view.
 //
 // The subscribe connection has fixed slots (docs/sfu.md): a slot's <video> is created once per
-// track and moved into the tile of whoever the node's slot map says feeds it. Slot 0 is the
-// speaker slot (the most recent speaker other than us), so speaker view features slot 0's
-// participant. Someone else's screen share gets a large tile of its own, in either layout.
+// track and moved into the tile of whoever the node's slot map says feeds it. Someone else's
+// screen share gets a large tile of its own, in either layout.
+//
+// Speaker view features who speaks, as the node's active-speaker messages say (the node
+// detects it from the audio levels the browsers send), preferring people whose video is
+// there: the speaker if unmuted, else whoever has video, the most recent speaker first; a
+// muted person with the camera off only when nobody else is there. (The node's slot 0 is the
+// most recent speaker with a camera track, which may be a camera turned off.)
 
 import { el, icon } from "/room/icons.js";
 
@@ -77,6 +82,8 @@ export class Stage {
     this.slotAudio = new Map(); // mid -> <audio>
     this.slots = null;
     this.speakerId = null;
+    this.spokeAt = new Map(); // participant_id -> when the node last named them the speaker
+    this.featuredId = null;
     this.layout = "grid";
     this.selfVideo = el("video", { class: "self-video", muted: true, playsinline: true, autoplay: true, "aria-hidden": "true" });
     this.selfVideo.muted = true;
@@ -131,6 +138,7 @@ export class Stage {
 
   setSpeaker(participantId) {
     this.speakerId = participantId;
+    if (participantId) this.spokeAt.set(participantId, performance.now());
     this.render();
   }
 
@@ -191,9 +199,10 @@ export class Stage {
     let feature = null;
     if (this.screenTile) feature = this.screenTile.root;
     else if (this.layout === "speaker") {
-      const id = featured || (this.roster.length === 1 ? this.selfId : null) || (this.roster.find((p) => p.participant_id !== this.selfId) || {}).participant_id;
+      const id = this.pickFeatured(byParticipant, featured);
       feature = id && this.tiles.has(id) ? this.tiles.get(id).root : null;
     }
+    this.featuredId = feature && !this.screenTile ? feature.dataset.participant : null;
     const nodes = ordered.map((t) => t.root);
     if (this.screenTile) nodes.unshift(this.screenTile.root);
     for (const node of nodes) node.classList.toggle("featured", node === feature);
@@ -206,6 +215,29 @@ export class Stage {
     for (const video of used) if (video.paused) video.play().catch(() => {});
     this.root.dataset.layout = feature ? "featured" : "grid";
     this.root.dataset.count = String(Math.min(ordered.length + (this.screenTile ? 1 : 0), 16));
+  }
+
+  // Who speaker view puts on the big tile (see the top of this file); ourselves when alone.
+  pickFeatured(byParticipant, slotZero) {
+    const others = this.roster.filter((p) => p.participant_id !== this.selfId && p.connected !== false);
+    if (others.length === 0) return this.roster.length ? this.selfId : null;
+    const score = (p) => {
+      const id = p.participant_id;
+      const speaking = id === this.speakerId && !p.muted;
+      const video = Boolean(p.camera) && byParticipant.has(id);
+      return (speaking ? 4 : 0) + (video ? 2 : 0) + (p.muted ? 0 : 1);
+    };
+    const ranked = others.map((p, index) => ({
+      id: p.participant_id,
+      score: score(p),
+      spoke: this.spokeAt.get(p.participant_id) || 0,
+      // Held on a tie, so the big tile does not flip between equals.
+      held: p.participant_id === this.featuredId ? 1 : 0,
+      slotZero: p.participant_id === slotZero ? 1 : 0,
+      index,
+    }));
+    ranked.sort((a, b) => b.score - a.score || b.spoke - a.spoke || b.held - a.held || b.slotZero - a.slotZero || a.index - b.index);
+    return ranked[0].id;
   }
 
   renderScreen(screen, used) {
