@@ -127,6 +127,8 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         ] and shown[:-2] in ([], countdown), shown
         # The people in Room 1 see and hear each other; the host, alone in the main room,
         # sees nobody.
+        await _media_settled(bob.page)
+        await _media_settled(cy.page)
         seen = await asyncio.gather(sees_remote_video(bob.page, 1), sees_remote_video(cy.page, 1))
         assert [[v["participant"] for v in videos] for videos in seen] == [[cy_id], [bob_id]], seen
         await expect(page.locator("#stage .tile")).to_have_count(1)
@@ -161,6 +163,7 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         await expect(page.locator("#breakout-bar")).to_contain_text("You're visiting Room 1")
         await expect(page.locator("#chat")).to_contain_text("hello from room 1")
         await expect(page.locator("#chat")).not_to_contain_text("main room only")
+        await _media_settled(page)
         await sees_remote_video(page, 2)
         assert sorted(await _tiles(page)) == sorted([bob_id, cy_id, await ada.participant_id()])
         # The accessibility scan: the host's panel with the rooms open, and the bar of a room.
@@ -173,6 +176,7 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         await panel.get_by_role("button", name="Close now").click()
         for person in people:
             await expect(person.page.locator("#breakout-bar")).to_be_hidden()
+            await _media_settled(person.page)
         await asyncio.gather(*(sees_remote_video(person.page, 2) for person in people))
         for person in people:
             assert await person.page.evaluate(MARKED), f"{person.name}'s page reloaded"
@@ -195,3 +199,9 @@ async def test_breakout_rooms_walk(media_twin: Twin, room_browser: Browser) -> N
         for person in people:
             await person.context.close()
         await host_api.close()
+
+
+async def _media_settled(page: Page) -> None:
+    """A move renegotiates media: wait for it to end, so the videos checked next are the new
+    room's, not the last frames of the old one's."""
+    await expect(page.locator("#room")).not_to_have_attribute("data-media-switching", "true")

@@ -354,15 +354,22 @@ export class Breakouts {
       this.room.controls.set("share", false);
     }
     const sides = media.mayPublish ? ["subscribe", "publish"] : ["subscribe"];
-    await Promise.all(sides.map(async (kind) => {
-      try {
-        await media.negotiate(kind);
-      } catch (error) {
-        console.warn(`media ${kind} after a room move failed`, error);
-        media.repairs[kind] = 0;
-        await media.repair(kind);
-      }
-    }));
+    // While it lasts the room says so (styles and tests can tell a switch from a stall).
+    const room = document.getElementById("room");
+    if (room) room.dataset.mediaSwitching = "true";
+    try {
+      await Promise.all(sides.map(async (kind) => {
+        try {
+          await media.negotiate(kind);
+        } catch (error) {
+          console.warn(`media ${kind} after a room move failed`, error);
+          media.repairs[kind] = 0;
+          await media.repair(kind);
+        }
+      }));
+    } finally {
+      if (room) delete room.dataset.mediaSwitching;
+    }
   }
 
   async askForHelp() {
