@@ -215,6 +215,7 @@ async def test_whiteboard_strokes_reach_others_and_late_joiners_then_clear(twin:
         "color": "#ff0000",
         "width": 4,
         "points": [[0.1, 0.2], [0.5, 0.5556], [1, 1]],
+        "room": "",
     }
     second = (
         await host.ok("wb_stroke", {"color": "#00ff00", "width": 1.5, "points": [[0, 0], [0, 1]]})
