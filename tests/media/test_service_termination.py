@@ -100,12 +100,15 @@ def test_termination_in_imds_drains_completes_the_hook_and_exits(tmp_path: Path)
                 stdout=subprocess.DEVNULL,
                 stderr=(tmp_path / "node.log").open("wb"),
             )
+            # Serving: its control API (TLS, so plain HTTP would never answer) accepts.
             for _ in range(300):
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=1):
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
                         break
                 except OSError:
                     time.sleep(0.1)
+            else:
+                raise AssertionError("the node never served its control API")
             for _ in range(200):  # the watcher is polling the lifecycle state
                 if imds.state_reads() > 0:
                     break
