@@ -220,6 +220,9 @@ class OneNodeRecords:
     def remove_load(self, node_id: str, streams: int) -> None:
         self._table.remove_load(node_id, streams)
 
+    def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool:
+        return self._table.expire(node_id, heartbeat_at, now)
+
 
 def test_concurrent_placements_of_one_meeting_agree(
     nodes_table: str,
@@ -324,6 +327,13 @@ class NodesInMemory:
         node = self.nodes.get(node_id)
         if node is not None and node.load >= streams:
             self.nodes[node_id] = dataclasses.replace(node, load=node.load - streams)
+
+    def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool:
+        node = self.nodes.get(node_id)
+        if node is None or node.heartbeat_at != heartbeat_at:
+            return False
+        self.nodes[node_id] = dataclasses.replace(node, ttl=int(now))
+        return True
 
 
 class PlacementsInMemory:
