@@ -251,3 +251,27 @@ class Api:
 
     async def close(self) -> None:
         await self.http.aclose()
+
+
+async def hosted_meeting(base_url: str, **fields: Any) -> tuple[Api, str]:
+    """A newly signed-up host ("Hana Host") and the id of a meeting of theirs."""
+    host = Api(base_url)
+    await host.sign_up(f"host-{secrets.token_hex(4)}@example.com", "Hana Host")
+    return host, (await host.create_meeting(**fields))["meeting_id"]
+
+
+async def entered(
+    ws_url: str, api: Api, meeting_id: str, name: str
+) -> tuple[SignalingClient, dict[str, Any]]:
+    """Joined through the HTTP API as `name`, connected, and `join` sent: the client and the
+    join reply."""
+    client = await SignalingClient.enter(ws_url, await api.join(meeting_id, name))
+    return client, await client.ok("join")
+
+
+async def refusal(client: SignalingClient, action: str, data: dict[str, Any]) -> str:
+    """The error code of an action that must be refused with a message."""
+    reply = await client.request(action, data)
+    assert reply["type"] == "error", (action, data, reply)
+    assert reply["error"]["message"], reply
+    return str(reply["error"]["code"])

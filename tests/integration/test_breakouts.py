@@ -4,32 +4,10 @@ summary's who was where; and bad input that changes nothing."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
-from tests.integration.client import Api, SignalingClient
+from tests.integration.client import Api, SignalingClient, entered, hosted_meeting, refusal
 from tests.integration.conftest import Twin
-
-
-async def _meeting(twin: Twin, **fields: Any) -> tuple[Api, str]:
-    host = Api(twin.base_url)
-    await host.sign_up(f"host-{uuid.uuid4().hex[:8]}@example.com", "Hana Host")
-    return host, (await host.create_meeting(**fields))["meeting_id"]
-
-
-async def _enter(
-    twin: Twin, api: Api, meeting_id: str, name: str
-) -> tuple[SignalingClient, dict[str, Any]]:
-    client = await SignalingClient.enter(twin.ws_url, await api.join(meeting_id, name))
-    return client, await client.ok("join")
-
-
-async def _error(client: SignalingClient, action: str, data: dict[str, Any]) -> str:
-    reply = await client.request(action, data)
-    assert reply["type"] == "error", (action, data, reply)
-    assert reply["error"]["message"], reply
-    code: str = reply["error"]["code"]
-    return code
 
 
 def _state(twin: Twin, mid: str, sid: str) -> list[dict[str, Any]]:
@@ -43,13 +21,13 @@ def _state(twin: Twin, mid: str, sid: str) -> list[dict[str, Any]]:
 
 
 async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, snap = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, snap = await entered(twin.ws_url, host_api, mid, "Hana Host")
     assert snap["breakouts"]["state"] == "none"
     guests = Api(twin.base_url)
-    bob, _ = await _enter(twin, guests, mid, "Bob")
-    carol, _ = await _enter(twin, Api(twin.base_url), mid, "Carol")
-    dan, _ = await _enter(twin, Api(twin.base_url), mid, "Dan")
+    bob, _ = await entered(twin.ws_url, guests, mid, "Bob")
+    carol, _ = await entered(twin.ws_url, Api(twin.base_url), mid, "Carol")
+    dan, _ = await entered(twin.ws_url, Api(twin.base_url), mid, "Dan")
     everyone = (host, bob, carol, dan)
     try:
         setup = await host.ok(
@@ -67,12 +45,12 @@ async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(t
             await c.wait_event("breakouts.changed", lambda e: e["data"]["breakouts"]["rooms"] != [])
 
         # Not open yet: nobody goes in.
-        assert await _error(bob, "breakout_move", {"room_id": red}) == "conflict"
+        assert await refusal(bob, "breakout_move", {"room_id": red}) == "conflict"
 
         opened = await host.ok("breakout_open", {"countdown": 0})
         assert opened["breakouts"]["state"] == "open"
         # Only your own room, unless you may pick; back to the main room at any time.
-        assert await _error(carol, "breakout_move", {"room_id": red}) == "forbidden"
+        assert await refusal(carol, "breakout_move", {"room_id": red}) == "forbidden"
         moved = await bob.ok("breakout_move", {"room_id": red})
         assert moved["room_id"] == red and moved["participant"]["room"] == red
         assert moved["chat"] == [] and moved["whiteboard"] == []
@@ -118,7 +96,7 @@ async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(t
             "room_name": "Red",
         }
         assert not [e for e in await carol.events_until_now(mark) if e["event"] == "breakouts.help"]
-        assert await _error(dan, "breakout_help", {}) == "conflict"  # in the main room
+        assert await refusal(dan, "breakout_help", {}) == "conflict"  # in the main room
 
         # A moderator visits any room and finds its chat and board there.
         visit = await host.ok("breakout_move", {"room_id": red})
@@ -137,7 +115,7 @@ async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(t
         closed = await host.ok("breakout_close", {"countdown": 0})
         assert closed["breakouts"]["state"] == "ready"
         # Rooms closed: back to the main room, and not in again.
-        assert await _error(bob, "breakout_move", {"room_id": red}) == "conflict"
+        assert await refusal(bob, "breakout_move", {"room_id": red}) == "conflict"
         for c in everyone:
             back = await c.ok("breakout_move", {"room_id": ""})
             assert back["room_id"] == "" and [m["text"] for m in back["chat"]] == ["only in main"]
@@ -171,9 +149,9 @@ async def test_rooms_open_move_keep_their_talk_and_close_back_to_the_main_room(t
 
 
 async def test_random_deals_everyone_evenly_and_choose_lets_people_pick(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
-    people = [(await _enter(twin, Api(twin.base_url), mid, f"P{i}"))[0] for i in range(5)]
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
+    people = [(await entered(twin.ws_url, Api(twin.base_url), mid, f"P{i}"))[0] for i in range(5)]
     try:
         dealt = (await host.ok("breakout_setup", {"rooms": ["A", "B"], "assignment": "random"}))[
             "breakouts"
@@ -191,13 +169,13 @@ async def test_random_deals_everyone_evenly_and_choose_lets_people_pick(twin: Tw
         await host.ok("breakout_open", {"countdown": 30})
         b = chosen["rooms"][1]["room_id"]
         # The countdown runs: too early to go in.
-        assert await _error(people[0], "breakout_move", {"room_id": b}) == "conflict"
+        assert await refusal(people[0], "breakout_move", {"room_id": b}) == "conflict"
         await host.ok("breakout_close", {"countdown": 0})
         await host.ok("breakout_open", {"countdown": 0})
         for p in people:
             assert (await p.ok("breakout_move", {"room_id": b}))["room_id"] == b
         # Open rooms cannot be set up again under people's feet.
-        assert await _error(host, "breakout_setup", {"rooms": ["X"]}) == "conflict"
+        assert await refusal(host, "breakout_setup", {"rooms": ["X"]}) == "conflict"
 
         # Someone who leaves and joins again after the rooms closed is in the main room.
         await host.ok("breakout_close", {"countdown": 0})
@@ -210,10 +188,10 @@ async def test_random_deals_everyone_evenly_and_choose_lets_people_pick(twin: Tw
 
 
 async def test_bad_breakout_input_is_refused_and_changes_nothing(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, snap = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, snap = await entered(twin.ws_url, host_api, mid, "Hana Host")
     sid = snap["meeting"]["session_id"]
-    bob, _ = await _enter(twin, Api(twin.base_url), mid, "Bob")
+    bob, _ = await entered(twin.ws_url, Api(twin.base_url), mid, "Bob")
     try:
         room = (await host.ok("breakout_setup", {"rooms": ["Red"]}))["breakouts"]["rooms"][0]
         red = room["room_id"]
@@ -281,7 +259,7 @@ async def test_bad_breakout_input_is_refused_and_changes_nothing(twin: Twin) -> 
             (host, "breakout_broadcast", {"text": "hi"}, "conflict"),
         ]
         for client, action, data, code in refusals:
-            assert await _error(client, action, data) == code, (action, data)
+            assert await refusal(client, action, data) == code, (action, data)
         assert _state(twin, mid, sid) == before
 
         # A replayed move is refused and moves nobody twice.
@@ -299,11 +277,11 @@ async def test_bad_breakout_input_is_refused_and_changes_nothing(twin: Twin) -> 
 
 
 async def test_webinars_have_no_breakout_rooms(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin, kind="webinar")
-    host, snap = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url, kind="webinar")
+    host, snap = await entered(twin.ws_url, host_api, mid, "Hana Host")
     try:
         assert "breakouts" not in snap
-        assert await _error(host, "breakout_setup", {"rooms": ["A"]}) == "conflict"
-        assert await _error(host, "breakout_move", {"room_id": ""}) == "conflict"
+        assert await refusal(host, "breakout_setup", {"rooms": ["A"]}) == "conflict"
+        assert await refusal(host, "breakout_move", {"room_id": ""}) == "conflict"
     finally:
         await host.close()

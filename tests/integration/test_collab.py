@@ -6,34 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.integration.client import Api, SignalingClient
+from tests.integration.client import Api, SignalingClient, entered, hosted_meeting, refusal
 from tests.integration.conftest import Twin
-
-
-async def _meeting(twin: Twin, **fields: Any) -> tuple[Api, str]:
-    host = Api(twin.base_url)
-    await host.sign_up(f"host-{uuid.uuid4().hex[:8]}@example.com", "Hana Host")
-    return host, (await host.create_meeting(**fields))["meeting_id"]
-
-
-async def _enter(
-    twin: Twin, api: Api, meeting_id: str, name: str
-) -> tuple[SignalingClient, dict[str, Any]]:
-    client = await SignalingClient.enter(twin.ws_url, await api.join(meeting_id, name))
-    return client, await client.ok("join")
-
-
-async def _error(client: SignalingClient, action: str, data: dict[str, Any]) -> str:
-    reply = await client.request(action, data)
-    assert reply["type"] == "error", (action, data, reply)
-    assert reply["error"]["message"], reply
-    code: str = reply["error"]["code"]
-    return code
 
 
 def _state(twin: Twin, mid: str) -> list[dict[str, Any]]:
@@ -42,11 +20,11 @@ def _state(twin: Twin, mid: str) -> list[dict[str, Any]]:
 
 
 async def test_poll_live_results_seen_by_three_and_votes_once(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     guest = Api(twin.base_url)
-    bob, _ = await _enter(twin, guest, mid, "Bob")
-    carol, _ = await _enter(twin, guest, mid, "Carol")
+    bob, _ = await entered(twin.ws_url, guest, mid, "Bob")
+    carol, _ = await entered(twin.ws_url, guest, mid, "Carol")
     clients = (host, bob, carol)
 
     created = await host.ok(
@@ -85,16 +63,16 @@ async def test_poll_live_results_seen_by_three_and_votes_once(twin: Twin) -> Non
         assert sorted(versions) == [2, 3, 4], c.name
 
     before = _state(twin, mid)
-    assert await _error(bob, "poll_vote", {"poll_id": poll_id, "choices": [0]}) == "conflict"
+    assert await refusal(bob, "poll_vote", {"poll_id": poll_id, "choices": [0]}) == "conflict"
     assert _state(twin, mid) == before
 
-    assert await _error(bob, "poll_close", {"poll_id": poll_id}) == "forbidden"
+    assert await refusal(bob, "poll_close", {"poll_id": poll_id}) == "forbidden"
     await host.ok("poll_close", {"poll_id": poll_id})
     for c in clients:
         closed = await c.wait_event("poll.closed")
         assert closed["data"]["poll"]["status"] == "closed"
         assert closed["data"]["poll"]["counts"] == [1, 2, 0]
-    assert await _error(carol, "poll_vote", {"poll_id": poll_id, "choices": [0]}) == "conflict"
+    assert await refusal(carol, "poll_vote", {"poll_id": poll_id, "choices": [0]}) == "conflict"
 
     # A multiple-choice poll; a late joiner sees both polls and, for the one they voted in,
     # their own choices only.
@@ -103,7 +81,7 @@ async def test_poll_live_results_seen_by_three_and_votes_once(twin: Twin) -> Non
     )
     await carol.ok("poll_vote", {"poll_id": multi["poll_id"], "choices": [0, 1]})
     await carol.close()
-    carol2, snapshot = await _enter(twin, guest, mid, "Carol again")
+    carol2, snapshot = await entered(twin.ws_url, guest, mid, "Carol again")
     polls = {p["poll_id"]: p for p in snapshot["polls"]}
     assert polls[poll_id]["status"] == "closed" and "my_choices" not in polls[poll_id]
     assert polls[multi["poll_id"]]["counts"] == [1, 1]
@@ -112,9 +90,9 @@ async def test_poll_live_results_seen_by_three_and_votes_once(twin: Twin) -> Non
 
 
 async def test_attendee_cannot_use_host_collab_controls(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin, kind="webinar")
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
-    attendee, joined = await _enter(twin, Api(twin.base_url), mid, "Ann")
+    host_api, mid = await hosted_meeting(twin.base_url, kind="webinar")
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
+    attendee, joined = await entered(twin.ws_url, Api(twin.base_url), mid, "Ann")
     assert joined["you"]["role"] == "attendee"
     poll_id = (await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]}))["poll_id"]
     question_id = (await attendee.ok("qa_ask", {"text": "Why?"}))["question_id"]
@@ -132,7 +110,7 @@ async def test_attendee_cannot_use_host_collab_controls(twin: Twin) -> None:
         # Webinar attendees are view-only: no drawing either.
         ("wb_stroke", {"color": "#112233", "width": 3, "points": [[0, 0], [1, 1]]}),
     ]:
-        assert await _error(attendee, action, data) == "forbidden", action
+        assert await refusal(attendee, action, data) == "forbidden", action
     assert _state(twin, mid) == before
     assert await host.events_until_now(host_events) == []
     # What attendees may do, they can: vote.
@@ -142,11 +120,11 @@ async def test_attendee_cannot_use_host_collab_controls(twin: Twin) -> None:
 
 
 async def test_qa_order_upvote_once_answer_and_dismiss(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     guest = Api(twin.base_url)
-    bob, _ = await _enter(twin, guest, mid, "Bob")
-    carol, _ = await _enter(twin, guest, mid, "Carol")
+    bob, _ = await entered(twin.ws_url, guest, mid, "Bob")
+    carol, _ = await entered(twin.ws_url, guest, mid, "Carol")
 
     first = (await bob.ok("qa_ask", {"text": "  When is the release?  "}))["question_id"]
     second = (await carol.ok("qa_ask", {"text": "Is there a recording?"}))["question_id"]
@@ -161,12 +139,12 @@ async def test_qa_order_upvote_once_answer_and_dismiss(twin: Twin) -> None:
         "Off topic",
     ]
 
-    assert await _error(carol, "qa_upvote", {"question_id": second}) == "forbidden"  # own
+    assert await refusal(carol, "qa_upvote", {"question_id": second}) == "forbidden"  # own
     await bob.ok("qa_upvote", {"question_id": second})
     await host.ok("qa_upvote", {"question_id": second})
     await host.ok("qa_upvote", {"question_id": first})
     before = _state(twin, mid)
-    assert await _error(bob, "qa_upvote", {"question_id": second}) == "conflict"
+    assert await refusal(bob, "qa_upvote", {"question_id": second}) == "conflict"
     assert _state(twin, mid) == before
 
     updated = await carol.wait_event(
@@ -177,7 +155,7 @@ async def test_qa_order_upvote_once_answer_and_dismiss(twin: Twin) -> None:
     )
     assert updated["data"]["question"]["status"] == "open"
 
-    assert await _error(bob, "qa_answer", {"question_id": first}) == "forbidden"
+    assert await refusal(bob, "qa_answer", {"question_id": first}) == "forbidden"
     await host.ok("qa_answer", {"question_id": first, "text": "Next week"})
     await host.ok("qa_dismiss", {"question_id": third})
     answered = await bob.wait_event(
@@ -188,10 +166,10 @@ async def test_qa_order_upvote_once_answer_and_dismiss(twin: Twin) -> None:
         "qa.updated", lambda e: e["data"]["question"]["status"] == "dismissed"
     )
     assert dismissed["data"]["question"]["question_id"] == third
-    assert await _error(bob, "qa_upvote", {"question_id": third}) == "conflict"
+    assert await refusal(bob, "qa_upvote", {"question_id": third}) == "conflict"
 
     # A late joiner's snapshot orders by votes, then age.
-    dave, snapshot = await _enter(twin, guest, mid, "Dave")
+    dave, snapshot = await entered(twin.ws_url, guest, mid, "Dave")
     assert [(q["question_id"], q["votes"], q["status"]) for q in snapshot["questions"]] == [
         (second, 2, "open"),
         (first, 1, "answered"),
@@ -202,10 +180,10 @@ async def test_qa_order_upvote_once_answer_and_dismiss(twin: Twin) -> None:
 
 
 async def test_whiteboard_strokes_reach_others_and_late_joiners_then_clear(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     guest = Api(twin.base_url)
-    bob, _ = await _enter(twin, guest, mid, "Bob")
+    bob, _ = await entered(twin.ws_url, guest, mid, "Bob")
     stroke = {"color": "#FF0000", "width": 4, "points": [[0.1, 0.2], [0.5, 0.55555555], [1, 1]]}
     stroke_id = (await bob.ok("wb_stroke", stroke))["stroke_id"]
     seen = await host.wait_event("whiteboard.stroke")
@@ -221,18 +199,18 @@ async def test_whiteboard_strokes_reach_others_and_late_joiners_then_clear(twin:
         await host.ok("wb_stroke", {"color": "#00ff00", "width": 1.5, "points": [[0, 0], [0, 1]]})
     )["stroke_id"]
 
-    carol, snapshot = await _enter(twin, guest, mid, "Carol")
+    carol, snapshot = await entered(twin.ws_url, guest, mid, "Carol")
     assert [s["stroke_id"] for s in snapshot["whiteboard"]] == [stroke_id, second]
     assert snapshot["whiteboard"][1]["width"] == 1.5
     assert snapshot["whiteboard_more"] is False
 
-    assert await _error(bob, "wb_clear", {}) == "forbidden"
+    assert await refusal(bob, "wb_clear", {}) == "forbidden"
     await host.ok("wb_clear", {})
     for c in (bob, carol):
         cleared = await c.wait_event("whiteboard.cleared")
         assert cleared["seq"] > second
     third = (await bob.ok("wb_stroke", stroke))["stroke_id"]
-    dave, snapshot = await _enter(twin, guest, mid, "Dave")
+    dave, snapshot = await entered(twin.ws_url, guest, mid, "Dave")
     assert [s["stroke_id"] for s in snapshot["whiteboard"]] == [third]
     history = await dave.ok("wb_history", {"before": third})
     assert history == {"strokes": [], "more": False}
@@ -243,8 +221,8 @@ async def test_whiteboard_strokes_reach_others_and_late_joiners_then_clear(twin:
 
 
 async def test_whiteboard_snapshot_pages_older_strokes(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     # Large strokes, so the snapshot's budget leaves some for wb_history.
     points = [[i / 1000, (i * 7 % 1000) / 1000 + 0.0001] for i in range(1000)]
     ids = []
@@ -254,7 +232,7 @@ async def test_whiteboard_snapshot_pages_older_strokes(twin: Twin) -> None:
                 "stroke_id"
             ]
         )
-    late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
+    late, snapshot = await entered(twin.ws_url, Api(twin.base_url), mid, "Late")
     shown = [s["stroke_id"] for s in snapshot["whiteboard"]]
     assert snapshot["whiteboard_more"] is True and shown == ids[-len(shown) :]
     older = await late.ok("wb_history", {"before": shown[0]})
@@ -265,14 +243,14 @@ async def test_whiteboard_snapshot_pages_older_strokes(twin: Twin) -> None:
 
 
 async def test_bad_collab_input_changes_nothing(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
-    bob, _ = await _enter(twin, Api(twin.base_url), mid, "Bob")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
+    bob, _ = await entered(twin.ws_url, Api(twin.base_url), mid, "Bob")
     poll_id = (await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]}))["poll_id"]
     question_id = (await bob.ok("qa_ask", {"text": "Why?"}))["question_id"]
     # Ids from another meeting name nothing here.
-    other_api, other_mid = await _meeting(twin)
-    other, _ = await _enter(twin, other_api, other_mid, "Olga")
+    other_api, other_mid = await hosted_meeting(twin.base_url)
+    other, _ = await entered(twin.ws_url, other_api, other_mid, "Olga")
     other_poll = (await other.ok("poll_create", {"question": "X?", "options": ["a", "b"]}))[
         "poll_id"
     ]
@@ -374,7 +352,7 @@ async def test_bad_collab_input_changes_nothing(twin: Twin) -> None:
         (bob, "wb_history", {"before": 0}, "invalid_input"),
     ]
     for client, action, data, code in cases:
-        assert await _error(client, action, data) == code, (action, data)
+        assert await refusal(client, action, data) == code, (action, data)
     assert (await bob.ok("ping"))["pong"] > 0  # the connection stays up
     assert _state(twin, mid) == before
     assert [i for i in twin.meeting_items(mid) if i["sk"].startswith("R#")] == before_requests
@@ -383,9 +361,9 @@ async def test_bad_collab_input_changes_nothing(twin: Twin) -> None:
 
 
 async def test_replayed_collab_requests_change_nothing(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
-    bob, _ = await _enter(twin, Api(twin.base_url), mid, "Bob")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
+    bob, _ = await entered(twin.ws_url, Api(twin.base_url), mid, "Bob")
     created = await host.request(
         "poll_create", {"question": "Q?", "options": ["a", "b"]}, request_id="poll-1"
     )
@@ -414,18 +392,18 @@ async def test_replayed_collab_requests_change_nothing(twin: Twin) -> None:
 
 
 async def test_poll_cap_refuses_the_twenty_first_poll(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     for i in range(20):
         await host.ok("poll_create", {"question": f"Q{i}?", "options": ["a", "b"]})
     before = _state(twin, mid)
-    assert await _error(
+    assert await refusal(
         host, "poll_create", {"question": "One too many?", "options": ["a", "b"]}
     ) == ("conflict")
     after = _state(twin, mid)
     # Only the event counter moved (the refusal came from the cap inside the transaction).
     assert [i for i in after if i["sk"] != "META"] == [i for i in before if i["sk"] != "META"]
-    late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
+    late, snapshot = await entered(twin.ws_url, Api(twin.base_url), mid, "Late")
     assert [p["question"] for p in snapshot["polls"]] == [f"Q{i}?" for i in range(20)]
     for c in (host, late):
         await c.close()
@@ -436,13 +414,13 @@ async def test_stroke_cap_refuses_until_a_clear(
 ) -> None:
     # The twin runs the handlers in this process, so a small cap stands in for 5,000 strokes.
     monkeypatch.setattr("townhall.store.whiteboard.MAX_STROKES", 3)
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     stroke = {"color": "#000000", "width": 2, "points": [[0, 0], [1, 1]]}
     for _ in range(3):
         await host.ok("wb_stroke", stroke)
     before = [i for i in _state(twin, mid) if i["sk"] != "META"]
-    assert await _error(host, "wb_stroke", stroke) == "conflict"
+    assert await refusal(host, "wb_stroke", stroke) == "conflict"
     assert [i for i in _state(twin, mid) if i["sk"] != "META"] == before
     await host.ok("wb_clear", {})
     await host.ok("wb_stroke", stroke)
@@ -450,10 +428,10 @@ async def test_stroke_cap_refuses_until_a_clear(
 
 
 async def test_concurrent_votes_end_in_the_same_counts_everywhere(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     guest = Api(twin.base_url)
-    voters = [(await _enter(twin, guest, mid, f"Voter {i}"))[0] for i in range(6)]
+    voters = [(await entered(twin.ws_url, guest, mid, f"Voter {i}"))[0] for i in range(6)]
     poll_id = (await host.ok("poll_create", {"question": "Now?", "options": ["a", "b", "c"]}))[
         "poll_id"
     ]
@@ -480,8 +458,8 @@ async def test_concurrent_votes_end_in_the_same_counts_everywhere(twin: Twin) ->
 
 
 async def test_a_full_meeting_snapshot_still_fits_one_message(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     # 50 chat messages of 4,000 two-byte characters (400 KB of UTF-8) and a big whiteboard.
     for i in range(50):
         await host.ok("chat", {"text": f"{i:02d}" + "é" * 3998})
@@ -492,7 +470,7 @@ async def test_a_full_meeting_snapshot_still_fits_one_message(twin: Twin) -> Non
         ]
         for _ in range(4)
     ]
-    late, snapshot = await _enter(twin, Api(twin.base_url), mid, "Late")
+    late, snapshot = await entered(twin.ws_url, Api(twin.base_url), mid, "Late")
     size = len(json.dumps(snapshot, separators=(",", ":"), ensure_ascii=False).encode())
     assert size <= 128 * 1024, size
     # What was shed: the oldest strokes (paged back on demand) and the oldest messages.
@@ -509,11 +487,11 @@ async def test_a_full_meeting_snapshot_still_fits_one_message(twin: Twin) -> Non
 
 
 async def test_admitted_from_the_waiting_room_gets_the_collab_state(twin: Twin) -> None:
-    host_api, mid = await _meeting(twin, waiting_room=True)
-    host, _ = await _enter(twin, host_api, mid, "Hana Host")
+    host_api, mid = await hosted_meeting(twin.base_url, waiting_room=True)
+    host, _ = await entered(twin.ws_url, host_api, mid, "Hana Host")
     poll_id = (await host.ok("poll_create", {"question": "Q?", "options": ["a", "b"]}))["poll_id"]
     await host.ok("wb_stroke", {"color": "#000000", "width": 2, "points": [[0, 0], [1, 1]]})
-    guest, waiting = await _enter(twin, Api(twin.base_url), mid, "Gus")
+    guest, waiting = await entered(twin.ws_url, Api(twin.base_url), mid, "Gus")
     assert waiting["status"] == "waiting" and "polls" not in waiting  # nothing before admission
     await host.ok("admit", {"participant_id": guest.participant_id})
     admitted = await guest.wait_event("you.admitted")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import websockets
 
-from tests.integration.client import Api, SignalingClient, new_guest_key
+from tests.integration.client import Api, SignalingClient, new_guest_key, refusal
 from tests.integration.conftest import Twin
 from townhall.auth.accounts import REFRESH_TTL_SECONDS
 
@@ -29,13 +29,6 @@ async def _enter(twin: Twin, api: Api, mid: str, name: str, **join: Any) -> Sign
     reply = await client.request("join")
     assert reply["type"] == "reply", reply
     return client
-
-
-async def _error(client: SignalingClient, action: str, data: dict[str, Any]) -> str:
-    reply = await client.request(action, data)
-    assert reply["type"] == "error", (action, data, reply)
-    assert reply["error"]["message"]
-    return str(reply["error"]["code"])
 
 
 def _state(twin: Twin, mid: str) -> list[dict[str, Any]]:
@@ -226,7 +219,7 @@ async def test_removed_with_may_return_asks_again_through_the_waiting_room(twin:
     me = new_guest_key()
     bob = await _enter(twin, guest, mid, "Bob", guest_key=me)
     assert (
-        await _error(host, "remove", {"participant_id": bob.participant_id, "may_return": "yes"})
+        await refusal(host, "remove", {"participant_id": bob.participant_id, "may_return": "yes"})
         == "invalid_input"
     )
     await host.ok("remove", {"participant_id": bob.participant_id, "may_return": True})
@@ -258,7 +251,7 @@ async def test_a_webinar_audience_sees_the_stage_not_each_other(twin: Twin) -> N
     assert [p["name"] for p in snapshot["participants"]] == ["Hana Host", "Cy"]
     assert snapshot["attendees"] == 3
     # No private messages between attendees; to the host, yes.
-    assert await _error(ann, "chat", {"text": "psst", "to": ben.participant_id}) == "forbidden"
+    assert await refusal(ann, "chat", {"text": "psst", "to": ben.participant_id}) == "forbidden"
     await ann.ok("chat", {"text": "a question", "to": host.participant_id})
     # Bad input and the wrong people for allow_talk: refused, nothing changed.
     before = _state(twin, mid)
@@ -271,9 +264,9 @@ async def test_a_webinar_audience_sees_the_stage_not_each_other(twin: Twin) -> N
         ({"participant_id": ann.participant_id, "allowed": True, "extra": 1}, "invalid_input"),
     ]
     for data, code in cases:
-        assert await _error(host, "allow_talk", data) == code, data
+        assert await refusal(host, "allow_talk", data) == code, data
     assert (
-        await _error(ben, "allow_talk", {"participant_id": ann.participant_id, "allowed": True})
+        await refusal(ben, "allow_talk", {"participant_id": ann.participant_id, "allowed": True})
         == "forbidden"
     )
     assert _state(twin, mid) == before
@@ -292,12 +285,12 @@ async def test_a_webinar_audience_sees_the_stage_not_each_other(twin: Twin) -> N
     await ann.ok("mute", {"muted": False})
     demoted = await host.ok("allow_talk", {"participant_id": ann.participant_id, "allowed": False})
     assert demoted["participant"]["role"] == "attendee" and demoted["participant"]["muted"]
-    assert await _error(ann, "mute", {"muted": False}) == "forbidden"
+    assert await refusal(ann, "mute", {"muted": False}) == "forbidden"
     in_a_meeting_api, meeting_mid = await _host(twin)
     mhost = await _enter(twin, in_a_meeting_api, meeting_mid, "Hana")
     mguest = await _enter(twin, guest, meeting_mid, "Gil")
     assert (
-        await _error(
+        await refusal(
             mhost, "allow_talk", {"participant_id": mguest.participant_id, "allowed": True}
         )
         == "conflict"
@@ -315,8 +308,8 @@ async def test_a_leaving_host_hands_over_and_the_last_to_leave_ends_it(twin: Twi
     bob = await _enter(twin, guest, mid, "Bob")
     cat = await _enter(twin, guest, mid, "Cat")
     await host.ok("promote", {"participant_id": cat.participant_id})
-    assert await _error(bob, "leave", {"successor": cat.participant_id}) == "forbidden"
-    assert await _error(host, "leave", {"successor": "p_nobody"}) == "not_found"
+    assert await refusal(bob, "leave", {"successor": cat.participant_id}) == "forbidden"
+    assert await refusal(host, "leave", {"successor": "p_nobody"}) == "not_found"
     await host.ok("leave")  # no pick: the co-host present longest
     await cat.wait_event(
         "participant.updated",
@@ -490,12 +483,12 @@ async def test_remove_with_may_return_refuses_bad_input_the_wrong_people_and_a_r
         ({"participant_id": "p_nobody", "may_return": False}, "not_found"),
     ]
     for data, code in cases:
-        assert await _error(host, "remove", data) == code, data
+        assert await refusal(host, "remove", data) == code, data
     # Not a moderator: a guest acting on another guest, or on the host.
     for target in (cat.participant_id, host.participant_id):
         for may_return in (True, False):
             data = {"participant_id": target, "may_return": may_return}
-            assert await _error(bob, "remove", data) == "forbidden", data
+            assert await refusal(bob, "remove", data) == "forbidden", data
     assert _state(twin, mid) == before
 
     # A replay: the same request id again, for the same person or another one.
@@ -556,10 +549,10 @@ async def test_leave_with_a_successor_refuses_bad_input_and_the_wrong_people(twi
         ({"successor": host.participant_id}, "not_found"),
     ]
     for data, code in cases:
-        assert await _error(host, "leave", data) == code, data
+        assert await refusal(host, "leave", data) == code, data
     # Only the host hands on the host role: not a guest, not a co-host.
     for caller, successor in ((bob, cat.participant_id), (bob, "p_nobody"), (cat, bob_id)):
-        assert await _error(caller, "leave", {"successor": successor}) == "forbidden"
+        assert await refusal(caller, "leave", {"successor": successor}) == "forbidden"
     assert _state(twin, mid) == before
     assert (await host.ok("ping"))["pong"] > 0  # still in, on the same connection
     for c in (host, bob, cat):
