@@ -121,8 +121,13 @@ async def host_page(browser: Browser, base_url: str) -> tuple[Page, str]:
     return page, join_url
 
 
-# The local candidate of each connected peer connection's selected pair (needs the page's
-# peer connections in window.testPeers: bench/turn_join.py records them).
+# Every peer connection a page makes, in window.testPeers (instrumentation, not the app's).
+RECORD_PEERS = (
+    "window.testPeers = []; const NativePeer = window.RTCPeerConnection;"
+    "window.RTCPeerConnection = class extends NativePeer {"
+    " constructor(...args) { super(...args); window.testPeers.push(this); } };"
+)
+# The local candidate of each connected peer connection's selected pair (needs RECORD_PEERS).
 SELECTED_CANDIDATES = """
 async () => {
   const found = [];

@@ -29,19 +29,13 @@ from typing import Any
 
 from playwright.async_api import Browser, async_playwright
 
-from bench.join_time import RUN_TIMEOUT_S, host_page, one_join, percentile
+from bench.join_time import RECORD_PEERS, RUN_TIMEOUT_S, host_page, one_join, percentile
 from infra.twin.server import LocalTwin, TwinOptions
 from tests.integration.browser import CHROMIUM, MEDIA_ARGS
 from tests.integration.namespaces import chromium_inside, fence, missing_tools, network_namespace
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TOTAL_TIMEOUT_S = 600.0
-# Every peer connection a page makes, and the kind of its selected local candidate.
-RECORD_PEERS = (
-    "window.testPeers = []; const NativePeer = window.RTCPeerConnection;"
-    "window.RTCPeerConnection = class extends NativePeer {"
-    " constructor(...args) { super(...args); window.testPeers.push(this); } };"
-)
 
 
 async def _joins(browser: Browser, join_url: str, runs: int, path: str) -> list[dict[str, Any]]:

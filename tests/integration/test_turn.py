@@ -25,6 +25,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, async_playwright
 
+from bench.join_time import RECORD_PEERS, SELECTED_CANDIDATES
 from infra.twin.server import TwinOptions
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin, _start
@@ -38,32 +39,6 @@ from tests.integration.namespaces import (
 from tests.integration.room_pages import join, new_person, room_args, sees_remote_video
 from tests.integration.test_media_through_twin import MediaClient
 from townhall.media.turn import TurnServers
-
-# Every peer connection a page makes, for its stats (test instrumentation, not the app's).
-RECORD_PEERS = (
-    "window.testPeers = []; const NativePeer = window.RTCPeerConnection;"
-    "window.RTCPeerConnection = class extends NativePeer {"
-    " constructor(...args) { super(...args); window.testPeers.push(this); } };"
-)
-# The local candidate of each connected peer's selected pair.
-SELECTED_CANDIDATES = """
-async () => {
-  const found = [];
-  for (const pc of window.testPeers) {
-    if (pc.connectionState !== 'connected') continue;
-    const stats = await pc.getStats();
-    for (const s of stats.values()) {
-      if (s.type === 'transport' && s.selectedCandidatePairId) {
-        const pair = stats.get(s.selectedCandidatePairId);
-        const local = stats.get(pair.localCandidateId);
-        found.push({type: local.candidateType, relayProtocol: local.relayProtocol || null,
-                    url: local.url || null});
-      }
-    }
-  }
-  return found;
-}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +116,7 @@ async def test_a_page_without_udp_joins_through_turn_over_tls(
         assert ada.flowing("video", 15) >= 1, ada.frames
         print(f"\njoin to video both ways through TURN/TLS: {time.monotonic() - started:.1f} s")
         selected = await person.page.evaluate(SELECTED_CANDIDATES)
-        assert selected and all(
-            c["type"] == "relay" and c["relayProtocol"] == "tls" for c in selected
-        ), selected
+        assert selected and all(c == {"type": "relay", "relay": "tls"} for c in selected), selected
         assert not person.errors, person.errors
     finally:
         await person.context.close()
