@@ -4,32 +4,26 @@ source and process."""
 
 from __future__ import annotations
 
-import threading
+import functools
 from pathlib import Path
 
 from townhall.config import Settings
 
-_lock = threading.Lock()
-_cached: dict[tuple[str | None, str | None], bytes] = {}
-
 
 def load_turn_secret(settings: Settings) -> bytes:
-    source = (settings.turn_secret_arn, settings.turn_secret_file)
-    with _lock:
-        if source not in _cached:
-            _cached[source] = _load(settings)
-        return _cached[source]
+    return _load(settings.turn_secret_arn, settings.turn_secret_file)
 
 
-def _load(settings: Settings) -> bytes:
-    if settings.turn_secret_arn:
+@functools.cache
+def _load(secret_arn: str | None, secret_file: str | None) -> bytes:
+    if secret_arn:
         import boto3  # only in AWS: keeps the twin's and the tests' imports light
 
         client = boto3.client("secretsmanager")
-        value = client.get_secret_value(SecretId=settings.turn_secret_arn)["SecretString"]
+        value = client.get_secret_value(SecretId=secret_arn)["SecretString"]
         return str(value).strip().encode()
-    if settings.turn_secret_file:
-        return Path(settings.turn_secret_file).read_text().strip().encode()
+    if secret_file:
+        return Path(secret_file).read_text().strip().encode()
     raise RuntimeError(
         "TURN_URLS is set but no secret: set TURN_SECRET_ARN (AWS) or TURN_SECRET_FILE (local)"
     )
