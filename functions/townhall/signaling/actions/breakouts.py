@@ -138,8 +138,8 @@ def breakout_assign(ctx: ActionContext, caller: Caller, request: Request) -> dic
         ]
         moved = target
         if moving:
-            moved = target.changed({"room": room_id, "screen": False}, seq)
-            write.extend(_move(ctx, session, target, moved, seq, by=me.participant_id))
+            moved, moving_write = _move(ctx, session, target, room_id, seq, by=me.participant_id)
+            write.extend(moving_write)
         commit(ctx, caller, request, seq, write)
         return {"breakouts": after.public(now), "participant": moved.public()}
 
@@ -238,8 +238,7 @@ def breakout_move(ctx: ActionContext, caller: Caller, request: Request) -> dict[
             commit(ctx, caller, request, 0)  # already there; the id is spent
             return _entering(ctx, caller, me)
         seq = next_seq(ctx, caller.session)
-        after = me.changed({"room": room_id, "screen": False}, seq)
-        write = _move(ctx, session, me, after, seq, by=me.participant_id)
+        after, write = _move(ctx, session, me, room_id, seq, by=me.participant_id)
         commit(ctx, caller, request, seq, write)
         return _entering(ctx, caller, after)
 
@@ -293,16 +292,19 @@ def _move(
     ctx: ActionContext,
     session: Session,
     before: Participant,
-    after: Participant,
+    room_id: str,
     seq: int,
     *,
     by: str,
-) -> list[Operation]:
-    """What moving a participant writes: their room, the summary's entry, and the event."""
+) -> tuple[Participant, list[Operation]]:
+    """The participant in `room_id` (their screen share stopped: the new room starts without
+    it), and what moving them writes: their room, the summary's entry, and the event."""
+    changes = {"room": room_id, "screen": False}
+    after = before.changed(changes, seq)
     data = {"participant": after.public(), "by": by, "changed": ["room"]}
-    return [
-        ParticipantChange(before, {"room": after.room, "screen": False}),
-        EnterRoom(before.participant_id, after.room, ctx.now_ms(), seq),
+    return after, [
+        ParticipantChange(before, changes),
+        EnterRoom(before.participant_id, room_id, ctx.now_ms(), seq),
         announce(EventName.PARTICIPANT_UPDATED, data, who_sees(session, after)),
     ]
 
