@@ -90,15 +90,9 @@ def breakout_setup(ctx: ActionContext, caller: Caller, request: Request) -> dict
             assignment=assignment,
             rev=seq,
         )
-        public = after.public(now)
-        told = announce(
-            EventName.BREAKOUTS_CHANGED,
-            {"breakouts": public, "by": me.participant_id},
-            everyone_admitted,
-        )
-        commit(ctx, caller, request, seq, [SetBreakouts(current.rev, after), told])
+        commit(ctx, caller, request, seq, _replacing(current, after, me, now))
         _release_media(ctx, session, current)
-        return {"breakouts": public}
+        return {"breakouts": after.public(now)}
 
     return retrying(attempt)
 
@@ -128,14 +122,7 @@ def breakout_assign(ctx: ActionContext, caller: Caller, request: Request) -> dic
             assignments.pop(target_id, None)
         seq = next_seq(ctx, caller.session)
         after = current.changed(seq, assignments=assignments)
-        write: list[Operation] = [
-            SetBreakouts(current.rev, after),
-            announce(
-                EventName.BREAKOUTS_CHANGED,
-                {"breakouts": after.public(now), "by": me.participant_id},
-                everyone_admitted,
-            ),
-        ]
+        write = _replacing(current, after, me, now)
         moved = target
         if moving:
             moved, moving_write = _move(ctx, session, target, room_id, seq, by=me.participant_id)
@@ -163,10 +150,8 @@ def breakout_open(ctx: ActionContext, caller: Caller, request: Request) -> dict[
             raise Conflict("the breakout rooms are already open")
         seq = next_seq(ctx, caller.session)
         after = current.changed(seq, opens_at=now + countdown * 1000, closes_at=0)
-        data = {"breakouts": after.public(now), "by": me.participant_id}
-        told = announce(EventName.BREAKOUTS_CHANGED, data, everyone_admitted)
-        commit(ctx, caller, request, seq, [SetBreakouts(current.rev, after), told])
-        return {"breakouts": data["breakouts"]}
+        commit(ctx, caller, request, seq, _replacing(current, after, me, now))
+        return {"breakouts": after.public(now)}
 
     return retrying(attempt)
 
@@ -186,10 +171,8 @@ def breakout_close(ctx: ActionContext, caller: Caller, request: Request) -> dict
         seq = next_seq(ctx, caller.session)
         # A close of 0 s is now: `state` is "ready" again from this moment.
         after = current.changed(seq, closes_at=now + countdown * 1000)
-        data = {"breakouts": after.public(now), "by": me.participant_id}
-        told = announce(EventName.BREAKOUTS_CHANGED, data, everyone_admitted)
-        commit(ctx, caller, request, seq, [SetBreakouts(current.rev, after), told])
-        return {"breakouts": data["breakouts"]}
+        commit(ctx, caller, request, seq, _replacing(current, after, me, now))
+        return {"breakouts": after.public(now)}
 
     return retrying(attempt)
 
@@ -286,6 +269,16 @@ def _moderating(
 def _meeting_only(session: Session) -> None:
     if session.kind != "meeting":
         raise Conflict("breakout rooms are for meetings, not webinars")
+
+
+def _replacing(current: Breakouts, after: Breakouts, me: Participant, now: int) -> list[Operation]:
+    """What a change to the rooms writes: the new record, in place of the one read, and the
+    event that tells everyone admitted."""
+    data = {"breakouts": after.public(now), "by": me.participant_id}
+    return [
+        SetBreakouts(current.rev, after),
+        announce(EventName.BREAKOUTS_CHANGED, data, everyone_admitted),
+    ]
 
 
 def _move(
