@@ -148,17 +148,27 @@ export class MediaSession {
   async configuration() {
     const now = Date.now() / 1000;
     if (!this.iceServers || now > this.iceServersUntil - ICE_SERVERS_RENEW_S) {
+      // Publish and subscribe start together: one ask serves both.
+      this.iceServersAsk = this.iceServersAsk || this.askIceServers(now);
       try {
-        const grant = await this.signaling.request("media");
-        const servers = grant.ice_servers || [];
-        this.iceServers = servers.map(({ urls, username, credential }) => ({ urls, username, credential }));
-        this.iceServersUntil = Math.min(now + 3600, ...servers.map((s) => s.expires_at));
-      } catch {
-        this.iceServers = this.iceServers || [];
-        this.iceServersUntil = now + 60;
+        await this.iceServersAsk;
+      } finally {
+        this.iceServersAsk = null;
       }
     }
     return { ...CONFIG, iceServers: this.iceServers };
+  }
+
+  async askIceServers(now) {
+    try {
+      const grant = await this.signaling.request("media");
+      const servers = grant.ice_servers || [];
+      this.iceServers = servers.map(({ urls, username, credential }) => ({ urls, username, credential }));
+      this.iceServersUntil = Math.min(now + 3600, ...servers.map((s) => s.expires_at));
+    } catch {
+      this.iceServers = this.iceServers || [];
+      this.iceServersUntil = now + 60;
+    }
   }
 
   setCameraTrack(track) {
