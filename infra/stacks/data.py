@@ -118,17 +118,9 @@ class DataStack(cdk.Stack):
             cdk.CfnOutput(self, f"{spec.logical_id}TableName", value=table.table_name)
 
         # The handlers derive the Ed25519 signing seed as SHA-256 of this string.
-        self.signing_secret = secretsmanager.Secret(
-            self,
+        self.signing_secret = self._generated_secret(
             "SigningKeySecret",
-            description="Townhall: seed of the Ed25519 key that signs session and join tokens",
-            encryption_key=self.data_key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64,
-                exclude_punctuation=True,
-                include_space=False,
-            ),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+            "Townhall: seed of the Ed25519 key that signs session and join tokens",
         )
         acknowledge(
             self.signing_secret,
@@ -143,17 +135,8 @@ class DataStack(cdk.Stack):
         # participant's short-lived TURN credentials from it (townhall.media.turn). The string
         # itself is the secret (no JSON): letters and digits only, so it sits in turnserver.conf
         # without quoting.
-        self.turn_secret = secretsmanager.Secret(
-            self,
-            "TurnSecret",
-            description="Townhall: TURN REST API shared secret (coturn static-auth-secret)",
-            encryption_key=self.data_key,
-            generate_secret_string=secretsmanager.SecretStringGenerator(
-                password_length=64,
-                exclude_punctuation=True,
-                include_space=False,
-            ),
-            removal_policy=cdk.RemovalPolicy.RETAIN,
+        self.turn_secret = self._generated_secret(
+            "TurnSecret", "Townhall: TURN REST API shared secret (coturn static-auth-secret)"
         )
         acknowledge(
             self.turn_secret,
@@ -163,6 +146,22 @@ class DataStack(cdk.Stack):
             "is a runbook (docs/turn.md): stage the new value as AWSPENDING, refresh the TURN "
             "group (each instance accepts AWSCURRENT, AWSPENDING and AWSPREVIOUS), then promote "
             "it to AWSCURRENT; no outstanding credential is refused on the way.",
+        )
+
+    def _generated_secret(self, construct_id: str, description: str) -> secretsmanager.Secret:
+        """A secret of 64 letters and digits made by Secrets Manager, under the data key, kept
+        when the stack goes."""
+        return secretsmanager.Secret(
+            self,
+            construct_id,
+            description=description,
+            encryption_key=self.data_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                password_length=64,
+                exclude_punctuation=True,
+                include_space=False,
+            ),
+            removal_policy=cdk.RemovalPolicy.RETAIN,
         )
 
     def table(self, spec: schema.TableSpec) -> dynamodb.TableV2:
