@@ -73,7 +73,9 @@ class NodeLifecycle:
         logged and retried on the next tick: the TTL gives three intervals of grace."""
         interval = self._registry.heartbeat_interval
         while not self._stopping.is_set():
-            self.heartbeat_once()
+            # In a thread: the write may take its retries' time, and the front's event loop
+            # (control API, drain) must not wait for it once a second.
+            await asyncio.to_thread(self.heartbeat_once)
             try:
                 await asyncio.wait_for(self._stopping.wait(), interval)
             except TimeoutError:

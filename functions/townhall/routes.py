@@ -58,6 +58,7 @@ ACTIONS: tuple[str, ...] = (
     "media_publish",
     "media_subscribe",
     "media_answer",
+    "media_stalled",
     "poll_create",
     "poll_vote",
     "poll_close",

@@ -14,6 +14,7 @@ certificate. Tests talk to a node through `node.health()`, `node.post(...)` or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -99,6 +100,9 @@ class LocalMediaNode:
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            # A group of its own (the supervisor and its workers), so that a crash or a stall
+            # takes the whole node, as a lost instance would; the twin stops it itself.
+            start_new_session=True,
         )
 
     def _registered_fingerprint(self, registry: MediaNodeTable) -> str | None:
@@ -179,41 +183,47 @@ class LocalMediaNode:
             return http.post(f"{self.control_url}{path}", json=dict(body))
 
     def kill(self) -> None:
-        """SIGKILL, as a crashed instance: no drain, no `move` message, no deregistration.
-        Its registry item stays until its `ttl` passes, as on EC2."""
+        """SIGKILL to every process of the node, as a crashed instance: no drain, no `move`
+        message, no deregistration. Its registry item stays until its `ttl` passes, as on EC2."""
         if self._process.poll() is None:
-            self._process.kill()
+            self._signal_node(signal.SIGKILL)
             self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
     def running(self) -> bool:
         return self._process.poll() is None
 
     def pause(self) -> None:
-        """SIGSTOP, as a stalled instance: its sockets stay open but nothing answers."""
-        self._process.send_signal(signal.SIGSTOP)
+        """SIGSTOP to every process of the node, as a stalled instance: its sockets stay open
+        (the kernel still accepts connections) but nothing answers or forwards."""
+        self._signal_node(signal.SIGSTOP)
 
     def resume(self) -> None:
-        self._process.send_signal(signal.SIGCONT)
+        self._signal_node(signal.SIGCONT)
 
     def halt(self) -> None:
         """Stop at once (SIGKILL), for the twin's own shutdown: a drain would move the
         participants to another node of this twin, which is stopping too. The twin deletes
         the registry item."""
         if self._process.poll() is None:
-            self._process.send_signal(signal.SIGCONT)
-            self._process.kill()
+            self._signal_node(signal.SIGCONT)
+            self._signal_node(signal.SIGKILL)
             self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
         self._log.close()
 
+    def _signal_node(self, sig: signal.Signals) -> None:
+        """`sig` to the node's process group (its supervisor and workers)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, sig)
+
     def stop(self) -> None:
         if self._process.poll() is None:
-            self._process.send_signal(signal.SIGCONT)  # a paused node could not drain
+            self._signal_node(signal.SIGCONT)  # a paused node could not drain
             self._process.send_signal(signal.SIGTERM)  # drain, deregister, exit
             try:
                 self._process.wait(timeout=STOP_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
                 log.warning("media node %s did not drain in time; killing it", self.node_id)
-                self._process.kill()
+                self._signal_node(signal.SIGKILL)
                 self._process.wait(timeout=5)
         self._log.close()
 

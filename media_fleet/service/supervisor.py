@@ -27,8 +27,8 @@ from media_fleet.service.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
-# How often the supervisor reads its workers' load: fresher than the 5 s heartbeat, and the
-# drain watches sessions through it.
+# How often the supervisor reads its workers' load: as often as the heartbeat reports it, and
+# the drain watches sessions through it.
 MONITOR_SECONDS = 1.0
 # After the drain, workers have already exited or are closing their last rooms.
 WORKER_EXIT_GRACE_SECONDS = 5.0

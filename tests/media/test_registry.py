@@ -184,8 +184,10 @@ def test_a_node_item_without_a_fingerprint_reads_as_none() -> None:
 
 
 def test_the_ttl_rules_of_the_contract() -> None:
-    assert ttl_for(NOW) == int(NOW) + 15  # three heartbeats of 5 s
-    assert ttl_for(NOW, heartbeat_interval=1) == int(NOW) + 3
+    assert ttl_for(NOW) == int(NOW) + 3  # three heartbeats of 1 s
+    assert ttl_for(NOW, heartbeat_interval=5) == int(NOW) + 15
+    # Rounded up: a node heartbeating at .9 of a second keeps its full three seconds.
+    assert ttl_for(NOW + 0.9) == int(NOW) + 4
     assert is_live(None, NOW) and is_live(int(NOW) + 1, NOW)
     assert not is_live(int(NOW), NOW)  # the moment the ttl is reached, the node is dead
     node = a_node()

@@ -80,6 +80,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "leave": ("successor",),
     "media_publish": ("sdp",),
     "media_answer": ("sdp",),
+    "media_stalled": ("node_id",),
     "poll_create": ("question", "options", "multiple"),
     "poll_vote": ("poll_id", "choices"),
     "poll_close": ("poll_id",),

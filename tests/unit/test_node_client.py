@@ -131,3 +131,29 @@ def test_plain_http_is_not_treated_as_tls() -> None:
     assert "127.0.0.1" not in str(refused.value)
     with pytest.raises(MediaNodeUnavailable, match="not http"):
         node_client.call_url("ftp://127.0.0.1:9", "/v1/leave", {}, cert_sha256=None)
+
+
+def test_a_node_that_accepts_but_never_answers_is_silent_not_unreachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A listening socket nobody reads from: the kernel accepts the connection (as for a node
+    # stopped with SIGSTOP), and no answer ever comes.
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    monkeypatch.setattr(node_client, "TIMEOUT_SECONDS", 0.3)
+    node = MediaNode(
+        node_id="n",
+        address="x",
+        control_url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        capacity=1,
+    )
+    try:
+        with pytest.raises(node_client.MediaNodeSilent, match="did not answer") as silent:
+            node_client.call(node, "/v1/subscribe", {"token": "secret"})
+        # Silence is not evidence of a lost node: it is not the unreachable kind.
+        assert not isinstance(silent.value, MediaNodeUnreachable)
+    finally:
+        listener.close()

@@ -23,9 +23,11 @@ A lost node. When a node's control API refuses the connection (its process is go
 port is closed) or accepts none within 2 s (the instance is gone), the node is declared lost
 (`NodeDirectory.declare_lost`: its registry `ttl` ends now, unless it heartbeated since it was
 read) and the meeting is placed again at once, for one more try of the same request, instead
-of every participant waiting out the node's `ttl` (three heartbeats, 15 s). A slow answer (the
-read timeout) is no such evidence: a node paused for a second answers late, and keeps its
-meetings. The caller learns the meeting moved (`NodeAnswer.moved_from`) and tells the room, so
+of every participant waiting out the node's `ttl` (three heartbeats, 3 s). A slow answer (the
+4 s read timeout) is no such evidence by itself: a node paused for a second answers late, and
+keeps its meetings; only if the node also stopped heartbeating while we waited (its `ttl`
+passed) is it lost. The caller learns the meeting moved (`NodeAnswer.moved_from`, also set when
+this request's placement replaced a node whose heartbeat had stopped) and tells the room, so
 everyone renegotiates on the new node at once.
 """
 
@@ -35,7 +37,7 @@ import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from contracts import node_api
 from contracts.media_nodes import MediaNode
@@ -57,7 +59,12 @@ class NodeAnswer:
     lost and placed the meeting again (None when it stayed where it was)."""
 
     body: dict[str, Any]
+    node_id: str
     moved_from: str | None = None
+
+
+# What a page's report of stalled media found (`MediaAccess.check_node`).
+NodeCheck = Literal["fine", "elsewhere", "lost"]
 
 
 class _NodeLost(Exception):
@@ -85,11 +92,12 @@ class MediaAccess:
         self, meeting_id: str, participant_id: str, *, may_publish: bool, video_slots: int
     ) -> dict[str, Any]:
         with self._holding(meeting_id, participant_id, may_publish, video_slots, False) as (
-            node,
+            hold,
             token,
             expires_at,
         ):
             pass  # nothing for the node to refuse: the client connects with the token
+        node = hold.node
         # The node's control URL is for the control plane: clients get its media address, a
         # token, and the TURN servers (with credentials of their own) to reach it through when
         # UDP to it is blocked.
@@ -139,6 +147,28 @@ class MediaAccess:
             return node_client.call(node, node_api.SUBSCRIBE_ANSWER_PATH, request)
 
         return self._on_node(meeting_id, participant_id, may_publish, video_slots, False, send)
+
+    def check_node(self, meeting_id: str, node_id: str) -> NodeCheck:
+        """A page stopped receiving media from `node_id` (web/media.js): what the room must do.
+
+        `elsewhere`: the meeting is not placed on `node_id` (it moved already, and the room was
+        told then; or the id is not its node): the page alone must renegotiate. Otherwise the
+        node is asked for its health: `lost` when a refused connection declares it lost, or it
+        left the probe unanswered and its heartbeat has stopped too (`_found_lost`), and the
+        room must move; `fine` when it answered, or is only slow."""
+        placed = self._placement.current(meeting_id)
+        if placed is None or placed.node_id != node_id:
+            return "elsewhere"
+        node = self._nodes.get(node_id)
+        if node is None:
+            return "lost"  # stopped heartbeating: out of placement already
+        try:
+            node_client.probe(node)
+        except node_client.MediaNodeUnavailable as exc:
+            if self._found_lost(node, exc):
+                log.warning("media node %s lost (a page's media stalled)", node_id)
+                return "lost"
+        return "fine"
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
         """Best effort: the node also notices ICE going away on its own."""
@@ -205,25 +235,46 @@ class MediaAccess:
     ) -> NodeAnswer:
         """`send` a request to the meeting's node with a media token for it, placing the
         meeting if it has no usable node (and reserving this participant's streams when
-        `reserve`). A node that cannot be reached is declared lost and the meeting placed
-        again at once, for one more try (see the module's docstring)."""
+        `reserve`). A node found lost is taken out of placement and the meeting placed again
+        at once, for one more try (see the module's docstring)."""
         lost: str | None = None
         for attempt in range(2):
             try:
                 with self._holding(
                     meeting_id, participant_id, may_publish, video_slots, reserve
-                ) as (node, token, _):
+                ) as (hold, token, _):
+                    node = hold.node
                     try:
-                        return NodeAnswer(send(node, token), moved_from=lost)
-                    except node_client.MediaNodeUnreachable:
-                        if attempt == 1 or not self._nodes.declare_lost(node):
+                        body = send(node, token)
+                    except (node_client.MediaNodeUnreachable, node_client.MediaNodeSilent) as exc:
+                        if attempt == 1 or not self._found_lost(node, exc):
                             raise
                         raise _NodeLost(node.node_id) from None
+                    return NodeAnswer(body, node.node_id, moved_from=lost or self._left_dead(hold))
             except _NodeLost as gone:
                 # What this request held on it was given back on the way out of `_holding`.
                 log.warning("media node %s lost; placing meeting %s again", gone, meeting_id)
                 lost = str(gone)
         raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _found_lost(self, node: MediaNode, failure: node_client.MediaNodeUnavailable) -> bool:
+        """Whether a failed call shows the node is lost. No connection is evidence (declared
+        lost here); any other failure (above all a call left unanswered) is only if the node
+        has also stopped heartbeating
+        (its `ttl` passed while we waited): a node paused for a second answers late and keeps
+        its meetings, one stalled for good is out of placement three heartbeats after it
+        stopped."""
+        if isinstance(failure, node_client.MediaNodeUnreachable):
+            return self._nodes.declare_lost(node)
+        return self._nodes.get(node.node_id) is None
+
+    def _left_dead(self, hold: Hold) -> str | None:
+        """The node this request's placement replaced, if it was replaced because that node
+        died (its heartbeat stopped): whoever is still on it must be told to move."""
+        replaced = hold.replaced
+        if replaced is None or replaced.node_id == hold.node.node_id:
+            return None
+        return replaced.node_id if self._nodes.get(replaced.node_id) is None else None
 
     @contextmanager
     def _holding(
@@ -233,9 +284,10 @@ class MediaAccess:
         may_publish: bool,
         video_slots: int,
         reserve: bool,
-    ) -> Iterator[tuple[MediaNode, str, int]]:
-        """The meeting's node (placing the meeting if it has none usable, and reserving this
-        participant's streams when `reserve`), a media token for it and the token's expiry,
+    ) -> Iterator[tuple[Hold, str, int]]:
+        """What this request holds on the meeting's node (placing the meeting if it has none
+        usable, and reserving this participant's streams when `reserve`), a media token for
+        the node and the token's expiry,
         for the node call in the `with` block. What this request placed or reserved is given
         back if the block raises (the node refused, or did not answer), and kept otherwise."""
         hold = self._placement.hold(
@@ -249,7 +301,7 @@ class MediaAccess:
                 may_publish=may_publish,
                 video_slots=video_slots,
             )
-            yield hold.node, token, expires_at
+            yield hold, token, expires_at
         except Exception:
             self._give_back(meeting_id, hold)
             raise

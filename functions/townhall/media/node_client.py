@@ -24,14 +24,21 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from contracts import node_api
 from contracts.media_nodes import MediaNode
 from contracts.node_api import ErrorCode
 from townhall.errors import Conflict, DomainError, Forbidden, Gone, InvalidInput
 
-TIMEOUT_SECONDS = 10.0  # aiortc gathers candidates before it answers; loopback takes ~0.1 s
+# aiortc gathers host candidates only (media_fleet/service/ice.py) before it answers: ~0.1 s on
+# loopback, well under a second on a busy node. Longer than this, and the page waiting on it
+# is better served by its next try (on another node if this one is found dead meanwhile).
+TIMEOUT_SECONDS = 4.0
 # A node accepts a connection in well under this, busy or not (the kernel accepts it); no
 # connection in this time means the instance is gone.
 CONNECT_TIMEOUT_SECONDS = 2.0
+# A health check answers from the node's front without touching a meeting: a node that takes
+# longer is slow or stalled (`townhall.media.access` tells which by its heartbeat).
+PROBE_TIMEOUT_SECONDS = 1.0
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,11 @@ class MediaNodeUnreachable(MediaNodeUnavailable):
     a slow answer, this is evidence the node is lost (`townhall.media.access`)."""
 
 
+class MediaNodeSilent(MediaNodeUnavailable):
+    """Connected, but no answer within `TIMEOUT_SECONDS`: a node that is busy, paused, or
+    stalled for good. Not evidence on its own (`townhall.media.access`)."""
+
+
 def _http() -> Any:
     global _pool
     with _lock:
@@ -63,6 +75,20 @@ def _http() -> Any:
 def call(node: MediaNode, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """POST `body` to the node; the JSON answer, or a DomainError saying what the node said."""
     return call_url(node.control_url, path, body, cert_sha256=node.control_cert_sha256)
+
+
+def probe(node: MediaNode) -> None:
+    """Ask the node's health; returns if it answered 200. Raises MediaNodeUnreachable (no
+    connection), MediaNodeSilent (no answer in `PROBE_TIMEOUT_SECONDS`), or
+    MediaNodeUnavailable (any other failure)."""
+    _request(
+        node.control_url,
+        "GET",
+        node_api.HEALTH_PATH,
+        None,
+        cert_sha256=node.control_cert_sha256,
+        read_timeout=PROBE_TIMEOUT_SECONDS,
+    )
 
 
 def _pool_for(control_url: str, cert_sha256: str | None) -> Any:
@@ -87,29 +113,43 @@ def call_url(
     control_url: str, path: str, body: Mapping[str, Any], *, cert_sha256: str | None
 ) -> dict[str, Any]:
     """`call` with the node's URL and certificate fingerprint given apart."""
+    return _request(
+        control_url, "POST", path, body, cert_sha256=cert_sha256, read_timeout=TIMEOUT_SECONDS
+    )
+
+
+def _request(
+    control_url: str,
+    method: str,
+    path: str,
+    body: Mapping[str, Any] | None,
+    *,
+    cert_sha256: str | None,
+    read_timeout: float,
+) -> dict[str, Any]:
     import urllib3
 
     pool = _pool_for(control_url, cert_sha256)
     base = urlsplit(control_url).path.rstrip("/")
 
-    def post() -> Any:
+    def send() -> Any:
         return pool.request(
-            "POST",
+            method,
             base + path,
-            body=json.dumps(body).encode(),
+            body=None if body is None else json.dumps(body).encode(),
             headers={"content-type": "application/json"},
-            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=TIMEOUT_SECONDS),
+            timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=read_timeout),
             retries=False,
         )
 
     try:
         try:
-            response = post()
+            response = send()
         except urllib3.exceptions.ProtocolError:
             # A kept-alive connection that broke (the node restarted, or died): once more on
             # a new one, which tells a lost node (refused) from a blip. A repeat reaches the
             # node as a renegotiation at worst.
-            response = post()
+            response = send()
     except urllib3.exceptions.SSLError as exc:
         # The detail (the node's address) goes to the log, not to the participant.
         log.warning("media node %s%s: TLS refused: %s", control_url, path, exc)
@@ -119,6 +159,9 @@ def call_url(
     except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError) as exc:
         log.warning("media node %s%s unreachable: %s", control_url, path, exc)
         raise MediaNodeUnreachable("the media node cannot be reached; try again") from exc
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        log.warning("media node %s%s did not answer in time", control_url, path)
+        raise MediaNodeSilent("the media node did not answer; try again") from exc
     except urllib3.exceptions.HTTPError as exc:
         log.warning("media node %s%s did not answer: %s", control_url, path, exc)
         raise MediaNodeUnavailable("the media node did not answer; try again") from exc

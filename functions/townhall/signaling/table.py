@@ -48,6 +48,7 @@ ACTIONS: Mapping[str, Action] = {
     "media_publish": media.media_publish,
     "media_subscribe": media.media_subscribe,
     "media_answer": media.media_answer,
+    "media_stalled": media.media_stalled,
     # polls
     "poll_create": polls.poll_create,
     "poll_vote": polls.poll_vote,

@@ -55,7 +55,7 @@ def media_publish(ctx: ActionContext, caller: Caller, request: Request) -> dict[
         video_slots=session.video_slots,
     )
     _spend(ctx, caller, request, me, answer)
-    return {"sdp": str(answer.body.get("sdp", ""))}
+    return {"sdp": str(answer.body.get("sdp", "")), "node_id": answer.node_id}
 
 
 def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def media_subscribe(ctx: ActionContext, caller: Caller, request: Request) -> dic
         video_slots=session.video_slots,
     )
     _spend(ctx, caller, request, me, offer)
-    return {"sdp": str(offer.body.get("sdp", ""))}
+    return {"sdp": str(offer.body.get("sdp", "")), "node_id": offer.node_id}
 
 
 def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
@@ -87,6 +87,24 @@ def media_answer(ctx: ActionContext, caller: Caller, request: Request) -> dict[s
     return {}
 
 
+def media_stalled(ctx: ActionContext, caller: Caller, request: Request) -> dict[str, Any]:
+    """The caller's page stopped receiving media from `node_id` (the node its last
+    media_publish or media_subscribe reply named) while it was flowing. A lost node is taken
+    out of placement and the room told to move (`media.moved`, as when a media request finds
+    the node lost); when the room is elsewhere already, only the caller is told (a wrong id
+    moves nobody else); a node that answers, or is only slow, keeps the room and the page
+    waits (docs/media-control.md, "Losing a node")."""
+    protocol.only_fields(request.data, "node_id")
+    node_id = protocol.require_item_id(request.data, "node_id")
+    access, session, me = _media_caller(ctx, caller, request)
+    found = access.check_node(media_room_id(session.meeting_id, me.room), node_id)
+    if found == "lost":
+        _tell_room_to_move(ctx, caller, request, me, node_id)
+    else:
+        commit(ctx, caller, request, 0)
+    return {"moved": found != "fine"}
+
+
 def _spend(
     ctx: ActionContext, caller: Caller, request: Request, me: Participant, answer: NodeAnswer
 ) -> None:
@@ -96,8 +114,14 @@ def _spend(
     if answer.moved_from is None:
         commit(ctx, caller, request, 0)
         return
+    _tell_room_to_move(ctx, caller, request, me, answer.moved_from)
+
+
+def _tell_room_to_move(
+    ctx: ActionContext, caller: Caller, request: Request, me: Participant, lost_node: str
+) -> None:
     seq = next_seq(ctx, caller.session)
-    data = {"room_id": me.room, "lost_node": answer.moved_from, "by": me.participant_id}
+    data = {"room_id": me.room, "lost_node": lost_node, "by": me.participant_id}
     told = announce(EventName.MEDIA_MOVED, data, in_room(me))
     commit(ctx, caller, request, seq, [told])
 
