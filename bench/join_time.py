@@ -23,15 +23,17 @@ import json
 import math
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, Page, WebSocketRoute, async_playwright
 
 from infra.twin.server import LocalTwin, TwinOptions
 from tests.integration.browser import CHROMIUM, MEDIA_ARGS
@@ -79,8 +81,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-async def host_page(browser: Browser, base_url: str) -> tuple[Page, str]:
-    """A signed-in host in the meeting, publishing its fake camera; returns the join URL."""
+async def host_page(
+    browser: Browser,
+    base_url: str,
+    *,
+    route_socket: Callable[[WebSocketRoute], Any] | None = None,
+) -> tuple[Page, str]:
+    """A signed-in host in the meeting, publishing its fake camera; returns the join URL.
+    `route_socket` sees the page's signaling socket (Playwright's WebSocket routing)."""
     async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
         signup = await http.post(
             "/api/auth/signup",
@@ -109,6 +117,8 @@ async def host_page(browser: Browser, base_url: str) -> tuple[Page, str]:
         "if (!localStorage.getItem('townhall.refresh')) "
         f"localStorage.setItem('townhall.refresh', {session['refresh_token']!r});"
     )
+    if route_socket is not None:
+        await context.route_web_socket(re.compile(r"/ws\?"), route_socket)
     page = await context.new_page()
     await page.goto(join_url)
     # The signed-in host is not asked for a name, and starts the meeting.

@@ -7,6 +7,8 @@
 // m-lines and sends silence; turning the camera off swaps the track for none (the light goes
 // off) without renegotiating.
 
+import { StallWatch } from "/stall.js";
+
 const CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
 const CAMERA_MAX_BITRATE = 800_000;
 const LOW_MAX_BITRATE = 200_000;
@@ -60,6 +62,10 @@ export class MediaSession {
     this.closed = false;
     this.repairs = { publish: 0, subscribe: 0 };
     this.repairing = { publish: false, subscribe: false };
+    // The node each side was last negotiated with (the replies name it): a `media.moved`
+    // away from another node leaves that side alone.
+    this.nodes = { publish: null, subscribe: null };
+    this.stallWatch = new StallWatch(() => this.subscriber, () => this.stalled());
   }
 
   // stream: the pre-join check's MediaStream (it may lack a track when a device is missing).
@@ -215,6 +221,7 @@ export class MediaSession {
     performance.mark("townhall:media-published");
     const previous = this.publisher;
     this.publisher = pc;
+    this.nodes.publish = reply.node_id || null;
     this.cameraSenders = [camera.sender, low.sender];
     if (previous) previous.close(); // the node already dropped it when the new offer came
   }
@@ -291,6 +298,10 @@ export class MediaSession {
       if (this.subscriber === pc || this.pendingSubscriber === pc) this.onTrack(event.transceiver.mid, event.track);
     });
     pc.addEventListener("datachannel", (event) => {
+      // The node closed the channel (its SCTP association ended): this connection is over.
+      event.channel.addEventListener("close", () => {
+        if (this.subscriber === pc && !this.closed && pc.connectionState !== "closed") this.repair("subscribe");
+      });
       event.channel.addEventListener("message", (message) => {
         if (this.subscriber !== pc && this.pendingSubscriber !== pc) return;
         let parsed;
@@ -301,8 +312,9 @@ export class MediaSession {
     });
     this.pendingSubscriber = pc;
     this.watch(pc, "subscribe");
+    let offer;
     try {
-      const offer = await this.signaling.request("media_subscribe");
+      offer = await this.signaling.request("media_subscribe");
       await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
       await gathered(pc);
@@ -315,6 +327,7 @@ export class MediaSession {
     performance.mark("townhall:media-subscribed");
     const previous = this.subscriber;
     this.subscriber = pc;
+    this.nodes.subscribe = offer.node_id || null;
     this.pendingSubscriber = null;
     if (previous) previous.close();
   }
@@ -324,6 +337,9 @@ export class MediaSession {
   watch(pc, kind) {
     let timer = null;
     pc.addEventListener("connectionstatechange", () => {
+      // Marks for bench/media_recovery.py: when each connection came up, and when Chromium
+      // itself saw it go (against when the page's own stall watch did).
+      if (["connected", "disconnected", "failed"].includes(pc.connectionState)) performance.mark(`townhall:media-${pc.connectionState}-${kind}`);
       const current = kind === "publish" ? this.publisher : this.subscriber;
       if (pc !== current || this.closed) return;
       clearTimeout(timer);
@@ -347,6 +363,7 @@ export class MediaSession {
     if (this.repairing[kind] || this.closed) return false;
     if (kind === "publish" && !this.mayPublish) return false;
     this.repairing[kind] = true;
+    performance.mark(`townhall:media-repair-${kind}`);
     this.onState({ kind, state: "repairing", starting, quiet });
     const wanted = () => !this.closed && (kind !== "publish" || this.mayPublish);
     try {
@@ -374,6 +391,34 @@ export class MediaSession {
   move() {
     if (this.mayPublish) this.repair("publish");
     this.repair("subscribe");
+  }
+
+  // The room left `nodeId` (a `media.moved`): rebuild each side still on it. A side already
+  // rebuilt elsewhere (this page found the loss first) is left alone.
+  moveFrom(nodeId) {
+    if (this.mayPublish && this.nodes.publish === nodeId) this.repair("publish");
+    if (this.nodes.subscribe === nodeId) this.repair("subscribe");
+  }
+
+  // Media from the node stopped (StallWatch): ask signaling whether the node is lost. It
+  // checks the node before anyone moves, so a stall with another cause (the only other
+  // participant left) rebuilds nothing; a lost node moves the whole room (`media.moved`),
+  // and this page at once from the reply.
+  async stalled() {
+    const nodeId = this.nodes.subscribe;
+    if (!nodeId || this.closed || this.repairing.subscribe) return;
+    performance.mark("townhall:media-stall");
+    let reply;
+    try {
+      reply = await this.signaling.request("media_stalled", { node_id: nodeId });
+    } catch (error) {
+      console.warn("media stall not checked", error);
+      return;
+    }
+    if (reply.moved) {
+      performance.mark("townhall:media-moving");
+      this.moveFrom(nodeId);
+    }
   }
 
   // -- statistics --------------------------------------------------------------------------
@@ -410,6 +455,7 @@ export class MediaSession {
 
   close() {
     this.closed = true;
+    this.stallWatch.stop();
     for (const pc of [this.publisher, this.subscriber, this.pendingSubscriber]) if (pc) pc.close();
     for (const track of [this.mic, this.camera, this.cameraLow, this.screen]) if (track) track.stop();
   }

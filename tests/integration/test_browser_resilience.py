@@ -1,18 +1,18 @@
 """Staying in the meeting when something underneath fails, in real Chromium:
 
-- a media node that crashes mid-meeting: the pages rebuild their media connections on
-  another node through signaling, say so in the banner, and nobody reloads;
+- a media node that is killed mid-meeting: its pages notice the stall in their own statistics
+  within a second, signaling checks the node and moves the room, and the pages rebuild their
+  media connections on another node, say so in the banner, and nobody reloads; a node paused
+  for a second is not replaced, and pages on another node never notice;
 - a node that stalls while someone joins: their first negotiation fails, and the page keeps
   trying until it connects instead of staying without audio and video;
 - the 2-hour cap on a WebSocket: the page replaces its socket before it, quietly.
 
 (A dropped WebSocket is in `test_browser_room.py`.)
 
-The crash is real: the twin runs two SFU node processes and the test SIGKILLs the one that
-hosts the meeting, so it sends no `move`, never deregisters, and its registry item stays
-until its heartbeat `ttl` runs out (15 s), as an EC2 instance that died would. Chromium then
-sees ICE consent fail on both of its connections, and `MediaSession.repair` (web/media.js)
-asks signaling again until placement has moved the meeting to the live node.
+The crash is real: the twin runs two SFU node processes and the test SIGKILLs every process
+of the one that hosts the meeting, so it sends no `move` and never deregisters, as an EC2
+instance that died would (docs/media-control.md, "Losing a node").
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from infra.twin.media_nodes import LocalMediaNode
 from infra.twin.server import TwinOptions
 from tests.integration.client import Api
 from tests.integration.conftest import Twin, _start
+from tests.integration.media_timeline import marks, recovery, watch_frames
 from tests.integration.room_pages import (
     Person,
     join,
@@ -45,23 +46,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 LOST = "Media connection lost. Reconnecting…"
 NOT_YET = "Audio and video did not connect. Trying again…"
 BACK = "Media reconnected."
-# ICE consent failing (~10 s in Chromium), the page's 4 s grace, then retries with backoff
-# until the dead node's registry item expires (15 s after its last heartbeat): ~30 s.
-RECOVERY_TIMEOUT_MS = 75_000
+# Recovery takes seconds; this bounds a failure (ICE's own timers, then retries with backoff).
+RECOVERY_TIMEOUT_MS = 45_000
 
 
 @pytest.fixture(scope="module")
 def two_node_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
     yield from _start(tmp_path_factory, TwinOptions(media_nodes=2))
-
-
-def hosting(nodes: list[LocalMediaNode]) -> tuple[LocalMediaNode, LocalMediaNode]:
-    """(the node hosting the one meeting, the other node)."""
-    sessions = {node.node_id: node.health()["sessions"] for node in nodes}
-    busy = [node for node in nodes if sessions[node.node_id] > 0]
-    assert len(busy) == 1, sessions
-    (other,) = [node for node in nodes if node is not busy[0]]
-    return busy[0], other
 
 
 async def banner_log(page: Page) -> list[str]:
@@ -91,6 +82,17 @@ async def recovers(page: Page, lost: str = LOST) -> None:
         raise AssertionError(f"banner said {await banner_log(page)}") from error
 
 
+# Two shared cores run four pages of video and two nodes: a bystander's picture may stutter
+# under that load, but a lost connection freezes it for seconds.
+BYSTANDER_MAX_GAP_MS = 1500
+
+
+def _node_of(twin: Twin, meeting_id: str) -> LocalMediaNode:
+    (item,) = [i for i in twin.meeting_items(meeting_id) if i["sk"] == "MEDIA"]
+    (node,) = [n for n in twin.local.media_nodes if n.node_id == item["node_id"]]
+    return node
+
+
 @asynccontextmanager
 async def host_and_guest(
     twin: Twin, browser: Browser, title: str
@@ -112,42 +114,61 @@ async def host_and_guest(
         await host_api.close()
 
 
-async def test_a_crashed_node_is_replaced_without_a_reload(
+async def test_a_killed_node_costs_its_pages_seconds_and_the_others_nothing(
     two_node_twin: Twin, room_browser: Browser
 ) -> None:
+    """Four pages in two meetings, one meeting on each node. The node of the first is paused
+    for a second (not replaced: its pages keep their connections), then SIGKILLed: its two
+    pages notice the stall in their own statistics, signaling finds the node lost, the room
+    moves, and both have frames again in place; the other meeting's pages never lose theirs."""
     twin = two_node_twin
-    async with host_and_guest(twin, room_browser, "Crash drill") as (info, ada, bob):
-        people = (ada, bob)
-        for person in people:
-            await join(person, info["join_url"])
-        for person in people:
-            await sees_remote_video(person.page, 1)
+    async with (
+        host_and_guest(twin, room_browser, "Crash drill") as (crash, ada, bob),
+        host_and_guest(twin, room_browser, "Bystanders") as (calm, cy, di),
+    ):
+        for info, people in ((crash, (ada, bob)), (calm, (cy, di))):
+            for person in people:
+                await join(person, info["join_url"])
+            for person in people:
+                await sees_remote_video(person.page, 1)
+        everyone = (ada, bob, cy, di)
+        for person in everyone:
             # Gone if the page reloads: recovery must happen in place.
             await person.page.evaluate("window.notReloaded = true")
-        before: dict[str, Any] = {
-            p.name: await p.page.locator("#stage .tile.self").get_attribute("data-participant")
-            for p in people
-        }
+            await watch_frames(person.page)
+        crashed = _node_of(twin, crash["meeting_id"])
+        assert _node_of(twin, calm["meeting_id"]) is not crashed, "both meetings on one node"
 
-        crashed, survivor = hosting(twin.local.media_nodes)
+        # Paused for a second: slow, not lost.
+        crashed.pause()
+        await asyncio.sleep(1.0)
+        crashed.resume()
+        await asyncio.sleep(3.0)  # past the stall reports and three heartbeats
+        assert _node_of(twin, crash["meeting_id"]) is crashed
+        for person in (ada, bob):
+            assert await marks(person.page, "townhall:media-moving") == [], person.name
+            assert await marks(person.page, "townhall:media-repair-subscribe") == [], person.name
+        await asyncio.gather(*(sees_remote_video(p.page, 1) for p in (ada, bob)))
+
+        killed_at = time.time() * 1000
         await asyncio.to_thread(crashed.kill)
-        crashed_at = time.monotonic()
+        await asyncio.gather(*(recovers(p.page) for p in (ada, bob)))
+        for person in (ada, bob):
+            await sees_remote_video(person.page, 1)  # frames advance again, in place
+            steps = await recovery(person.page, killed_at)
+            # A figure (run with -s; bench/media_recovery.py takes several), not an assertion.
+            print(f"\n{person.name}: {steps}")
+            assert steps["stall_noticed_ms"] is not None, steps  # by its own stats
+        assert _node_of(twin, crash["meeting_id"]) is not crashed
 
-        await asyncio.gather(*(recovers(p.page) for p in people))
-        # A figure for docs/media-control.md (run with -s), not a timed assertion.
-        print(f"both pages had media back {time.monotonic() - crashed_at:.1f} s after the crash")
-        for person in people:
-            # The old video froze with the node; this one's clock moves again.
-            await sees_remote_video(person.page, 1)
+        # The other meeting's pages never lost media, nor rebuilt anything.
+        for person in (cy, di):
+            gap = await person.page.evaluate("window.testFrames.maxGapMs")
+            assert gap < BYSTANDER_MAX_GAP_MS, (person.name, gap)
+            assert await marks(person.page, "townhall:media-repair-subscribe") == [], person.name
+            assert await banner_log(person.page) == [], person.name
+        for person in everyone:
             assert await person.page.evaluate("window.notReloaded === true"), person.name
-            # Same participant, same place: only the media connections were rebuilt.
-            self_id = await person.page.locator("#stage .tile.self").get_attribute(
-                "data-participant"
-            )
-            assert self_id == before[person.name]
-            assert await banner_log(person.page) != [], person.name
-        assert survivor.health()["sessions"] > 0
-        for person in people:
             assert person.errors == [], person.errors
 
 

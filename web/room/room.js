@@ -321,9 +321,9 @@ export class RoomView {
         }
         break;
       case "media.moved":
-        // Someone found the room's media node lost and signaling placed the room on another:
-        // move now rather than wait to notice the stall (the one who found it is moving).
-        if (data.by !== me && this.media && (data.room_id || "") === ((this.session.me() || {}).room || "")) this.media.move();
+        // Someone found the room's media node lost: move each connection still on it now,
+        // rather than wait to notice the stall (the finder's may have moved already).
+        if (this.media && (data.room_id || "") === ((this.session.me() || {}).room || "")) this.media.moveFrom(data.lost_node);
         break;
       default:
         break;

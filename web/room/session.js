@@ -44,7 +44,7 @@ const LOCK_PREFIX = "townhall.meeting.";
 // Reads and negotiations tied to one socket: a fresh id each time and no retry here (their
 // callers, such as the media repair, retry themselves). Everything else changes state and
 // goes through the outbox.
-const CONNECTION_BOUND = new Set(["join", "leave", "ping", "media", "media_publish", "media_subscribe", "media_answer", "wb_history"]);
+const CONNECTION_BOUND = new Set(["join", "leave", "ping", "media", "media_publish", "media_subscribe", "media_answer", "media_stalled", "wb_history"]);
 
 // Terminal states: nothing to reconnect to.
 const FINAL = new Set(["ended", "removed", "denied", "left", "failed"]);
