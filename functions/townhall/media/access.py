@@ -260,10 +260,9 @@ class MediaAccess:
     def _found_lost(self, node: MediaNode, failure: node_client.MediaNodeUnavailable) -> bool:
         """Whether a failed call shows the node is lost. No connection is evidence (declared
         lost here); any other failure (above all a call left unanswered) is only if the node
-        has also stopped heartbeating
-        (its `ttl` passed while we waited): a node paused for a second answers late and keeps
-        its meetings, one stalled for good is out of placement three heartbeats after it
-        stopped."""
+        has also stopped heartbeating (its `ttl` passed while we waited): a node paused for a
+        second answers late and keeps its meetings, one stalled for good is out of placement
+        three heartbeats after it stopped."""
         if isinstance(failure, node_client.MediaNodeUnreachable):
             return self._nodes.declare_lost(node)
         return self._nodes.get(node.node_id) is None
