@@ -130,6 +130,9 @@ class Env:
     join_answers: dict[tuple[str, str], tuple[dict[str, Any], Any]] = field(default_factory=dict)
     # The last join accepted with an Idempotency-Key, as sent: body, signed in, headers.
     last_keyed_join: tuple[Any, bool, dict[str, str]] | None = None
+    # One DynamoDB client for every snapshot: making a boto3 client costs ~80 ms, more than
+    # the request an example sends.
+    db: Any = None
 
     @property
     def token(self) -> str:
@@ -225,7 +228,9 @@ def _present(twin: Twin, grant: dict[str, Any]) -> ClientConnection:
 
 def _snapshot(env: Env) -> list[str]:
     """Every item of the tables the HTTP API writes, as sorted canonical JSON."""
-    db = env.twin.local.dynamodb_client()
+    if env.db is None:
+        env.db = env.twin.local.dynamodb_client()
+    db = env.db
     tables = env.twin.local.table_names
     items: list[str] = []
     for name in ("MEETINGS_TABLE", "ACCOUNTS_TABLE", "IDEMPOTENCY_TABLE"):
