@@ -9,7 +9,10 @@
 
 import { StallWatch } from "/stall.js";
 
-const CONFIG = { iceServers: [], bundlePolicy: "max-bundle" };
+// iceCandidatePoolSize: gathering starts when the connection is made, not when its local
+// description is set: a subscribe connection gathers while signaling fetches the node's offer
+// (measured: gathering under load took up to a second of a recovery, bench/media_recovery.py).
+const CONFIG = { iceServers: [], bundlePolicy: "max-bundle", iceCandidatePoolSize: 1 };
 const CAMERA_MAX_BITRATE = 800_000;
 const LOW_MAX_BITRATE = 200_000;
 const SCREEN_MAX_BITRATE = 2_000_000;
@@ -315,10 +318,13 @@ export class MediaSession {
     let offer;
     try {
       offer = await this.signaling.request("media_subscribe");
+      performance.mark("townhall:media-offered-subscribe");
       await pc.setRemoteDescription({ type: "offer", sdp: offer.sdp });
       await pc.setLocalDescription(await pc.createAnswer());
       await gathered(pc);
+      performance.mark("townhall:media-gathered-subscribe");
       await this.signaling.request("media_answer", { sdp: pc.localDescription.sdp });
+      performance.mark("townhall:media-answered-subscribe");
     } catch (error) {
       if (this.pendingSubscriber === pc) this.pendingSubscriber = null;
       pc.close();

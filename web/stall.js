@@ -11,7 +11,7 @@
 
 const SAMPLE_MS = 200;
 // No bytes for this long, after a steady flow, is a stall.
-const STALL_MS = 800;
+const STALL_MS = 600;
 // A steady flow: bytes arrived in this many samples in a row (0.8 s) before the gap, so the
 // node's sparse RTCP alone (about one packet a second) never counts as one.
 const STEADY_SAMPLES = 4;

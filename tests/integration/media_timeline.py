@@ -62,6 +62,9 @@ async def recovery(page: Page, killed_at: float) -> dict[str, float | None]:
         "chromium_noticed_ms": await first("townhall:media-disconnected-subscribe"),
         "told_to_move_ms": await first("townhall:media-moving"),
         "repair_started_ms": repaired,
+        "subscribe_offered_ms": await first("townhall:media-offered-subscribe"),
+        "subscribe_gathered_ms": await first("townhall:media-gathered-subscribe"),
+        "subscribe_answered_ms": await first("townhall:media-answered-subscribe"),
         "subscribe_connected_ms": await first("townhall:media-connected-subscribe"),
         "first_frame_ms": round(min(frame) - killed_at) if frame else None,
     }
