@@ -191,8 +191,31 @@ async def close_panels(page: Page) -> None:
     await expect(page.locator("#drawer")).to_be_hidden()
 
 
+# Whether each video matched by `selector` presents new pictures: two frames within 3 s
+# (requestVideoFrameCallback fires per frame composited; a frozen picture never fires it, while
+# a MediaStream video's currentTime may run on without frames).
+PRESENTS_FRAMES = """
+(selector) => Promise.all([...document.querySelectorAll(selector)].map((v) =>
+  new Promise((resolve) => {
+    let frames = 0;
+    const timer = setTimeout(() => resolve(false), 3000);
+    const frame = () => {
+      frames += 1;
+      if (frames >= 2) { clearTimeout(timer); resolve(true); } else v.requestVideoFrameCallback(frame);
+    };
+    v.requestVideoFrameCallback(frame);
+  })))
+"""
+
+
+async def presents_frames(page: Page, selector: str) -> list[bool]:
+    """For each video `selector` matches, whether it presents new pictures (PRESENTS_FRAMES)."""
+    found: list[bool] = await page.evaluate(PRESENTS_FRAMES, selector)
+    return found
+
+
 async def sees_remote_video(page: Page, count: int, *, screen: bool = False) -> list[Any]:
-    """`count` remote videos on the stage with a picture, whose clocks move on."""
+    """`count` remote videos on the stage with a picture, presenting new frames."""
     condition = f"""() => {{
       const vs = ({REMOTE_VIDEOS})().filter(v => v.screen === {str(screen).lower()});
       return vs.length === {count} && vs.every(v => v.w > 0 && v.t > 0.3);
@@ -203,11 +226,8 @@ async def sees_remote_video(page: Page, count: int, *, screen: bool = False) -> 
         raise AssertionError(
             f"remote videos: {await page.evaluate(REMOTE_VIDEOS)}; stage: {await page.evaluate(STAGE)}"
         ) from None
-    first = [v for v in await page.evaluate(REMOTE_VIDEOS) if v["screen"] == screen]
-    await page.wait_for_timeout(1000)
-    later = {
-        v["participant"]: v for v in await page.evaluate(REMOTE_VIDEOS) if v["screen"] == screen
-    }
-    videos = [v | {"t2": later[v["participant"]]["t"]} for v in first]
-    assert all(v["w"] > 0 and v["t2"] > v["t"] for v in videos), videos
+    videos = [v for v in await page.evaluate(REMOTE_VIDEOS) if v["screen"] == screen]
+    kind = '[data-screen="true"]' if screen else ':not([data-screen="true"])'
+    advancing = await presents_frames(page, f"#stage .tile:not(.self){kind} video")
+    assert len(advancing) == count and all(advancing), (videos, advancing)
     return videos

@@ -45,7 +45,7 @@ from infra.twin.server import TwinOptions
 from tests.integration.browser import ARTIFACTS, axe_violations
 from tests.integration.client import Api, SignalingClient, new_guest_key
 from tests.integration.conftest import Twin, _start
-from tests.integration.room_pages import Person, new_person, open_panel
+from tests.integration.room_pages import Person, new_person, open_panel, presents_frames
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -517,9 +517,7 @@ async def _playing(page: Page, selector: str) -> None:
         f"() => {{ const v = {video}; return v && v.videoWidth > 0 && v.currentTime > 0.3; }}",
         timeout=45_000,
     )
-    before = await page.evaluate(f"() => {video}.currentTime")
-    await page.wait_for_timeout(1000)
-    assert await page.evaluate(f"() => {video}.currentTime") > before, selector
+    assert await presents_frames(page, f"{selector} video") == [True], selector
 
 
 async def _forwarded(twin: Twin) -> int:

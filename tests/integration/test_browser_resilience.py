@@ -153,12 +153,17 @@ async def test_a_killed_node_costs_its_pages_seconds_and_the_others_nothing(
         killed_at = time.time() * 1000
         await asyncio.to_thread(crashed.kill)
         await asyncio.gather(*(recovers(p.page) for p in (ada, bob)))
+        timelines = []
         for person in (ada, bob):
             await sees_remote_video(person.page, 1)  # frames advance again, in place
             steps = await recovery(person.page, killed_at)
             # A figure (run with -s; bench/media_recovery.py takes several), not an assertion.
             print(f"\n{person.name}: {steps}")
-            assert steps["stall_noticed_ms"] is not None, steps  # by its own stats
+            timelines.append(steps)
+        # Found by a page's own statistics (the other page may have been told to move first),
+        # not by Chromium's ICE timers: neither connection ever went "disconnected".
+        assert any(t["stall_noticed_ms"] is not None for t in timelines), timelines
+        assert all(t["chromium_noticed_ms"] is None for t in timelines), timelines
         assert _node_of(twin, crash["meeting_id"]) is not crashed
 
         # The other meeting's pages never lost media, nor rebuilt anything.

@@ -13,6 +13,8 @@
 import { el, icon } from "/room/icons.js";
 
 const HUES = 8;
+// How long a slot keeps its last picture while a new track waits for its first packet.
+const REPLACE_WAIT_MS = 3000;
 
 function initials(name) {
   const parts = (name || "?").trim().split(/\s+/).filter(Boolean);
@@ -71,6 +73,13 @@ class Tile {
   }
 }
 
+// Who a slots message says the video slot `mid` carries (null: nobody, or no message yet).
+function carrying(slots, mid) {
+  if (!slots) return null;
+  const slot = [...(slots.video || []), slots.screen].find((s) => s && String(s.mid) === String(mid));
+  return slot ? slot.participant_id || null : null;
+}
+
 export class Stage {
   constructor(root, parking, selfId) {
     this.root = root;
@@ -79,6 +88,7 @@ export class Stage {
     parking.append(this.audioHolder);
     this.tiles = new Map();
     this.slotVideos = new Map(); // mid -> <video>
+    this.incoming = new Map(); // mid -> {track, show}: the newest track not yet shown
     this.slotAudio = new Map(); // mid -> <audio>
     this.slots = null;
     this.speakerId = null;
@@ -126,13 +136,34 @@ export class Stage {
       this.slotVideos.set(mid, video);
       this.parking.append(video);
     }
-    video.srcObject = new MediaStream([track]);
-    video.play().catch(() => {});
-    this.render();
+    // A rebuilt connection (after a lost node) brings new tracks before their first packet:
+    // the slot keeps showing its last picture until the new track has media ("unmute"), or
+    // for REPLACE_WAIT_MS at most, so the tile freezes for a moment instead of going black.
+    // Unless the new node's slots give the slot to someone else first (setSlots): a picture
+    // is never shown on another participant's tile.
+    const show = () => {
+      const pending = this.incoming.get(mid);
+      if (!pending || pending.track !== track) return; // shown already, or a newer track came
+      this.incoming.delete(mid);
+      video.srcObject = new MediaStream([track]);
+      video.play().catch(() => {});
+      this.render();
+    };
+    this.incoming.set(mid, { track, show });
+    if (video.srcObject && track.muted) {
+      track.addEventListener("unmute", show, { once: true });
+      setTimeout(show, REPLACE_WAIT_MS);
+    } else {
+      show();
+    }
   }
 
   setSlots(message) {
+    const before = this.slots;
     this.slots = message;
+    for (const [mid, pending] of [...this.incoming]) {
+      if (carrying(before, mid) !== carrying(message, mid)) pending.show();
+    }
     this.render();
   }
 
