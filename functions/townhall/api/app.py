@@ -38,6 +38,7 @@ from townhall.api.models import (
     SummaryOut,
 )
 from townhall.auth.accounts import AccountService, Session
+from townhall.auth.api_keys import RateLimited, looks_like_key
 from townhall.auth.claims import AccessClaims
 from townhall.errors import DomainError, NotFound, Unauthenticated
 from townhall.meetings.joining import JoinGrant, Joining, JoinRequest, host_side
@@ -48,6 +49,7 @@ from townhall.model.schedule import Occurrence
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
 from townhall.store.meetings import MeetingStore
+from townhall.store.organisations import OrganisationStore
 from townhall.store.participants import ParticipantStore
 from townhall.store.sessions import SessionStore
 
@@ -61,6 +63,7 @@ _STATUS = {
     "not_started": 409,
     "unavailable": 503,
     "idempotency_key_reused": 422,
+    "rate_limited": 429,
 }
 # Errors the framework raises itself (no route, wrong method, a body it cannot read), in the
 # same shape and vocabulary as the domain's.
@@ -77,8 +80,11 @@ _HTTP_CODES = {
     422: "invalid_input",
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 404, 409, 410, 422)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 410, 422)
 }
+# Query parameters that would carry a credential: a URL is logged (CloudFront, proxies,
+# browser history), so a key there is refused before any route runs, whichever route it is.
+_CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "key", "access_token", "token"})
 # Meeting ids are 10 of service._ID_ALPHABET; anything far from that cannot name a meeting. A
 # long one would reach DynamoDB, which refuses keys over 2 KB with a ValidationException (a
 # 500; moto does not check the size).
@@ -89,7 +95,12 @@ _bearer = HTTPBearer(auto_error=False)
 
 
 def accounts() -> AccountService:
-    return AccountService(AccountStore(runtime.settings().accounts_table), runtime.token_service())
+    s = runtime.settings()
+    return AccountService(
+        AccountStore(s.accounts_table),
+        runtime.token_service(),
+        OrganisationStore(s.organisations_table),
+    )
 
 
 def meetings() -> MeetingService:
@@ -451,7 +462,7 @@ def join(
     payload = body.model_dump()
 
     service = joining()
-    join_request = JoinRequest(body.display_name, body.passcode, body.guest_key)
+    join_request = JoinRequest(body.display_name, body.passcode, body.guest_key, body.invite)
     # A key is scoped to the person: a guest's to their guest identity, so a key another
     # client reuses can never return this guest's credentials.
     who = service.identity(join_request, claims)
@@ -488,6 +499,24 @@ def create_app() -> FastAPI:
     )
     app.include_router(auth_routes)
     app.include_router(meeting_routes)
+    # Imported here: the partner routes reuse this module's views (a meeting's shape, links).
+    from townhall.api.partners import routes as partner_routes
+
+    app.include_router(partner_routes)
+
+    @app.middleware("http")
+    async def refuse_credentials_in_url(request: Request, call_next: Any) -> Any:
+        if any(
+            name.lower() in _CREDENTIAL_PARAMS or looks_like_key(value)
+            for name, value in request.query_params.multi_items()
+        ):
+            return _error(
+                400,
+                "credential_in_url",
+                "credentials go in the Authorization header (Authorization: Bearer <key>), "
+                "never in a URL, which is logged on the way: revoke a key sent like this",
+            )
+        return await call_next(request)
 
     @app.get("/api/health", tags=["ops"])
     def health() -> dict[str, str]:
@@ -511,6 +540,8 @@ def create_app() -> FastAPI:
     def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = _STATUS.get(exc.code, 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _error(status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -151,6 +151,12 @@ class JoinIn(Body):
         description="a guest's identity: a random secret (22 to 128 of [A-Za-z0-9_-]) the "
         "browser keeps and sends with every join; required without a bearer token",
     )
+    invite: StrictStr | None = Field(
+        default=None,
+        max_length=2048,
+        description="a join link's invite (the partner API's join-links): join as the person "
+        "it names, without the passcode; display_name, passcode and guest_key are then ignored",
+    )
 
 
 class RejoinIn(Body):
