@@ -57,6 +57,8 @@ def membership_item(m: Membership) -> dict[str, Any]:
 def _key_item(key: ApiKey) -> dict[str, Any]:
     item = {**api_key_key(key.key_id), **key.__dict__, "scopes": list(key.scopes)}
     item["org_sk"] = f"KEY#{key.created_at:012d}#{key.key_id}"
+    if not key.revoked:
+        del item["revoked_at"]  # absent until revoked: revoke_key sets it only if absent
     return item
 
 
