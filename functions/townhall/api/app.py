@@ -21,9 +21,12 @@ from starlette.exceptions import HTTPException
 from townhall import clock, runtime
 from townhall.api import csv_export, idempotency
 from townhall.api.models import (
+    AccountOut,
     ErrorOut,
+    HealthOut,
     JoinIn,
     JoinOut,
+    JwksOut,
     MeetingIn,
     MeetingOut,
     OccurrenceOut,
@@ -82,6 +85,8 @@ _HTTP_CODES = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 410, 422)
 }
+# What any route may answer before it runs: a credential in the URL.
+_URL_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
 # Query parameters that would carry a credential: a URL is logged (CloudFront, proxies,
 # browser history), so a key there is refused before any route runs, whichever route it is.
 _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "key", "access_token", "token"})
@@ -90,8 +95,20 @@ _CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "key", "access_token", "tok
 # 500; moto does not check the size).
 _MEETING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 log = logging.getLogger(__name__)
+_ICS_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Townhall//Meetings//EN\r\nBEGIN:VEVENT\r\n"
+    "UID:k7m2p9q4rt@townhall\r\nSUMMARY:Standup\r\n...\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+_CSV_EXAMPLE = (
+    "name,role,participant_id,joined_at,left_at,total_seconds\r\n"
+    "Hana Host,host,u_5e1b2c3d4e5f6a7b,2026-12-01T09:01:00Z,2026-12-01T09:30:00Z,1740\r\n"
+)
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from /api/auth/signin (every route), or an API key "
+    "(`thk_...`, the /api/v1 partner routes only). Never in a query string.",
+)
 
 
 def accounts() -> AccountService:
@@ -256,27 +273,36 @@ meeting_routes = APIRouter(prefix="/api/meetings", tags=["meetings"], responses=
 
 @auth_routes.post("/signup", status_code=201, response_model=SessionOut)
 def sign_up(body: SignUp) -> dict[str, Any]:
+    """Create a host account (it founds an organisation of its own, as its owner) and sign
+    in: a 15-minute access token and a 30-day, one-use refresh token. 409 if the email has
+    an account."""
     return _session_out(accounts().sign_up(body.email, body.password, body.name))
 
 
 @auth_routes.post("/signin", response_model=SessionOut)
 def sign_in(body: SignIn) -> dict[str, Any]:
+    """Sign in with email and password: a new access token and refresh token. 401 for a
+    wrong email or password (the same answer for both)."""
     return _session_out(accounts().sign_in(body.email, body.password))
 
 
 @auth_routes.post("/refresh", response_model=SessionOut)
 def refresh(body: RefreshRequest) -> dict[str, Any]:
+    """Trade a refresh token (each works once) for a new access token and refresh token."""
     return _session_out(accounts().refresh(body.refresh_token))
 
 
 @auth_routes.post("/signout", status_code=204)
 def sign_out(body: RefreshRequest) -> Response:
+    """Spend the refresh token so nobody can use it again (access tokens expire on their
+    own within 15 minutes)."""
     accounts().sign_out(body.refresh_token)
     return Response(status_code=204)
 
 
-@auth_routes.get("/me")
+@auth_routes.get("/me", response_model=AccountOut)
 def me(claims: Account) -> dict[str, Any]:
+    """The signed-in account, as its access token says."""
     return {"user_id": claims.user_id, "email": claims.email, "name": claims.name}
 
 
@@ -284,6 +310,8 @@ def me(claims: Account) -> dict[str, Any]:
 def create_meeting(
     body: MeetingIn, request: Request, claims: Account, key: IdempotencyKey = None
 ) -> dict[str, Any]:
+    """Schedule a meeting hosted by the signed-in account. With an `Idempotency-Key`, a
+    request sent again returns the first answer instead of a second meeting."""
     payload = body.model_dump()
 
     def work() -> dict[str, Any]:
@@ -310,6 +338,7 @@ def list_meetings(request: Request, claims: Account) -> list[MeetingOut]:
 
 @meeting_routes.get("/{meeting_id}", response_model=MeetingOut)
 def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> MeetingOut:
+    """One of the host's meetings with its next occurrences (404 for anyone else's)."""
     service = meetings()
     return _meeting_out(request, service.current(service.owned(claims, meeting_id)))
 
@@ -318,6 +347,8 @@ def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> Mee
 def update_meeting(
     meeting_id: MeetingId, body: MeetingIn, request: Request, claims: Account
 ) -> MeetingOut:
+    """Replace the meeting's settings (it also repairs a damaged stored meeting); 409 if it
+    changed meanwhile."""
     return _meeting_out(
         request, meetings().update(claims, meeting_id, MeetingDraft(**body.model_dump()))
     )
@@ -325,6 +356,7 @@ def update_meeting(
 
 @meeting_routes.delete("/{meeting_id}", status_code=204)
 def delete_meeting(meeting_id: MeetingId, claims: Account) -> Response:
+    """Delete the meeting and every session's data; 409 while a session runs."""
     meetings().delete(claims, meeting_id)
     return Response(status_code=204)
 
@@ -333,6 +365,8 @@ def delete_meeting(meeting_id: MeetingId, claims: Account) -> Response:
 def occurrences(
     meeting_id: MeetingId, claims: Account, count: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[OccurrenceOut]:
+    """The meeting's next `count` occurrences from now (409 if its stored schedule cannot
+    be used)."""
     meeting = usable(meetings().owned(claims, meeting_id))  # 409 rather than a silent []
     return [_occurrence(o) for o in meeting.schedule.occurrences_after(clock.utc_now(), count)]
 
@@ -340,9 +374,10 @@ def occurrences(
 @meeting_routes.get(
     "/{meeting_id}/invite.ics",
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}},
+    responses={200: {"content": {"text/calendar": {"example": _ICS_EXAMPLE}}}},
 )
 def invite(meeting_id: MeetingId, request: Request, claims: Account) -> Response:
+    """The meeting as an iCalendar invite (RFC 5545), with its join link and passcode."""
     service = meetings()
     meeting = service.owned(claims, meeting_id)
     return Response(
@@ -427,7 +462,7 @@ def _csv(
 @meeting_routes.get(
     "/{meeting_id}/summary.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}},
 )
 def summary_csv(
     meeting_id: MeetingId, claims: Account, part: Annotated[csv_export.Part, Query()]
@@ -439,7 +474,7 @@ def summary_csv(
 @meeting_routes.get(
     "/{meeting_id}/sessions/{session_id}/summary.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}},
 )
 def session_summary_csv(
     meeting_id: MeetingId,
@@ -459,6 +494,9 @@ def join(
     claims: MaybeAccount,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """Join the meeting: signed in (the host side starts the session), as a guest with a
+    `guest_key`, or with a join link's `invite`. Answers a join token for the WebSocket.
+    409 `not_started` while a guest waits for the host."""
     payload = body.model_dump()
 
     service = joining()
@@ -518,11 +556,14 @@ def create_app() -> FastAPI:
             )
         return await call_next(request)
 
-    @app.get("/api/health", tags=["ops"])
+    @app.get("/api/health", tags=["ops"], response_model=HealthOut, responses=_URL_ERRORS)
     def health() -> dict[str, str]:
+        """Whether the API answers (it touches no table)."""
         return {"status": "ok"}
 
-    @app.get("/api/.well-known/jwks.json", tags=["ops"])
+    @app.get(
+        "/api/.well-known/jwks.json", tags=["ops"], response_model=JwksOut, responses=_URL_ERRORS
+    )
     def signing_keys(response: Response) -> dict[str, Any]:
         """The public keys that verify Townhall's tokens; media nodes verify media tokens with
         them and never hold the private key."""

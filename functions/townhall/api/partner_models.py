@@ -6,9 +6,9 @@ Every list answers `{"items": [...], "next_cursor": ...}`; pass `next_cursor` ba
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictInt, StrictStr
 
 from townhall.api.models import (
     AttendanceOut,
@@ -18,6 +18,7 @@ from townhall.api.models import (
     PollResultOut,
     QuestionResultOut,
     SessionRowOut,
+    examples,
 )
 from townhall.auth.api_keys import DEFAULT_RATE_PER_SECOND, MAX_RATE_PER_SECOND
 from townhall.meetings.partners import MAX_INVITE_MINUTES
@@ -33,12 +34,8 @@ NEXT_CURSOR = Field(
 )
 
 
-def _examples(*examples: Any) -> ConfigDict:
-    return ConfigDict(json_schema_extra={"examples": list(examples)})
-
-
 class OrganisationOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "org_id": "o_3f9a1c2b7d5e4a10",
             "name": "Hana's organisation",
@@ -64,7 +61,7 @@ _MEMBER_EXAMPLE: dict[str, object] = {
 
 
 class MemberOut(BaseModel):
-    model_config = _examples(_MEMBER_EXAMPLE)
+    model_config = examples(_MEMBER_EXAMPLE)
     user_id: str
     email: str
     name: str
@@ -73,34 +70,24 @@ class MemberOut(BaseModel):
 
 
 class MemberPageOut(BaseModel):
-    model_config = _examples({"items": [_MEMBER_EXAMPLE], "next_cursor": None})
+    model_config = examples({"items": [_MEMBER_EXAMPLE], "next_cursor": None})
     items: list[MemberOut]
     next_cursor: str | None = NEXT_CURSOR
 
 
 class MemberIn(Body):
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        json_schema_extra={"examples": [{"email": "ada@example.com", "role": "admin"}]},
-    )
+    model_config = examples({"email": "ada@example.com", "role": "admin"})
     email: StrictStr = Field(max_length=254, description="an existing account's email")
     role: Literal["owner", "admin", "member"] = "member"
 
 
 class ApiKeyIn(Body):
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "name": "CRM sync",
-                    "scopes": ["meetings:read", "meetings:write", "sessions:read"],
-                    "rate_per_second": 10,
-                }
-            ]
-        },
+    model_config = examples(
+        {
+            "name": "CRM sync",
+            "scopes": ["meetings:read", "meetings:write", "sessions:read"],
+            "rate_per_second": 10,
+        }
     )
     name: StrictStr = Field(max_length=80, description="what the key is for (1 to 80)")
     scopes: list[ScopeName] = Field(
@@ -128,7 +115,7 @@ _KEY_EXAMPLE: dict[str, object] = {
 
 
 class ApiKeyOut(BaseModel):
-    model_config = _examples(_KEY_EXAMPLE)
+    model_config = examples(_KEY_EXAMPLE)
     key_id: str
     prefix: str = Field(description="how the key starts: `thk_<key_id>` (never the secret)")
     name: str
@@ -141,7 +128,7 @@ class ApiKeyOut(BaseModel):
 
 
 class ApiKeyCreatedOut(ApiKeyOut):
-    model_config = _examples(
+    model_config = examples(
         {**_KEY_EXAMPLE, "last_used_at": None, "key": "thk_k3v9x2m4q8w1z7p5_" + "x" * 43}
     )
     key: str = Field(
@@ -151,31 +138,25 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 
 class ApiKeyPageOut(BaseModel):
-    model_config = _examples({"items": [_KEY_EXAMPLE], "next_cursor": None})
+    model_config = examples({"items": [_KEY_EXAMPLE], "next_cursor": None})
     items: list[ApiKeyOut]
     next_cursor: str | None = NEXT_CURSOR
 
 
 class MeetingPageOut(BaseModel):
-    model_config = _examples({"items": [], "next_cursor": "eyJoIjoidV8xYjJjIn0"})
+    model_config = examples({"items": [], "next_cursor": "eyJoIjoidV8xYjJjIn0"})
     items: list[MeetingOut] = Field(description="by host, then by scheduled start")
     next_cursor: str | None = NEXT_CURSOR
 
 
 class JoinLinkIn(Body):
-    model_config = ConfigDict(
-        extra="forbid",
-        strict=True,
-        json_schema_extra={
-            "examples": [{"display_name": "Ada Lovelace", "expires_in_minutes": 1440}]
-        },
-    )
+    model_config = examples({"display_name": "Ada Lovelace", "expires_in_minutes": 1440})
     display_name: StrictStr = Field(max_length=80, description="the name the person joins as")
     expires_in_minutes: StrictInt = Field(default=24 * 60, ge=1, le=MAX_INVITE_MINUTES)
 
 
 class JoinLinkOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "meeting_id": "k7m2p9q4rt",
             "display_name": "Ada Lovelace",
@@ -198,7 +179,7 @@ class JoinLinkOut(BaseModel):
 
 
 class PartnerSessionPageOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {
@@ -216,7 +197,7 @@ class PartnerSessionPageOut(BaseModel):
 
 
 class SessionDetailOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "meeting_id": "k7m2p9q4rt",
             "session_id": "s_8k2m4n6p9q3r",
@@ -235,7 +216,7 @@ class SessionDetailOut(BaseModel):
 
 
 class AttendancePageOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {
@@ -257,7 +238,7 @@ class AttendancePageOut(BaseModel):
 
 
 class ChatPageOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {"at": "2026-12-01T09:03:00Z", "from_name": "Ada", "text": "Hello", "room": None}
@@ -270,7 +251,7 @@ class ChatPageOut(BaseModel):
 
 
 class PollPageOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {
@@ -290,7 +271,7 @@ class PollPageOut(BaseModel):
 
 
 class QuestionPageOut(BaseModel):
-    model_config = _examples(
+    model_config = examples(
         {
             "items": [
                 {
@@ -312,7 +293,7 @@ class QuestionPageOut(BaseModel):
 class RecordingOut(BaseModel):
     """A recording of a session (none exist yet: the broadcast issue brings them)."""
 
-    model_config = _examples(
+    model_config = examples(
         {
             "recording_id": "r_2b4c6d8e0f1a",
             "session_id": "s_8k2m4n6p9q3r",
@@ -329,7 +310,7 @@ class RecordingOut(BaseModel):
 
 
 class RecordingPageOut(BaseModel):
-    model_config = _examples({"items": [], "next_cursor": None})
+    model_config = examples({"items": [], "next_cursor": None})
     items: list[RecordingOut] = Field(description="always empty until recordings exist")
     next_cursor: str | None = NEXT_CURSOR
 
@@ -337,7 +318,7 @@ class RecordingPageOut(BaseModel):
 class RegistrantOut(BaseModel):
     """Someone registered for a webinar (none exist yet: the audience issue brings them)."""
 
-    model_config = _examples(
+    model_config = examples(
         {
             "registrant_id": "g_1a2b3c4d5e6f",
             "name": "Ada Lovelace",
@@ -352,6 +333,6 @@ class RegistrantOut(BaseModel):
 
 
 class RegistrantPageOut(BaseModel):
-    model_config = _examples({"items": [], "next_cursor": None})
+    model_config = examples({"items": [], "next_cursor": None})
     items: list[RegistrantOut] = Field(description="always empty until registration exists")
     next_cursor: str | None = NEXT_CURSOR
