@@ -26,11 +26,11 @@ from townhall import clock
 from townhall.auth.accounts import clean_name
 from townhall.auth.principals import Principal
 from townhall.errors import DomainError, InvalidInput, NotFound, Unauthenticated
-from townhall.model.organisation import SCOPES, ApiKey
+from townhall.model.organisation import API_KEY_PREFIX, SCOPES, ApiKey
 from townhall.store.cursors import Page
 from townhall.store.organisations import OrganisationRecords
 
-PREFIX = "thk_"
+PREFIX = API_KEY_PREFIX
 _TOKEN = re.compile(r"thk_([0-9a-z]{16})_([A-Za-z0-9_-]{43})")
 KEY_ID = re.compile(r"[0-9a-z]{16}")
 _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"

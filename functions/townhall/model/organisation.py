@@ -13,6 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+# How every API key starts (`thk_<key id>_<secret>`, townhall.auth.api_keys): secret scanners,
+# log redaction and the edge's per-key rate rule (infra/stacks/edge.py) recognise it.
+API_KEY_PREFIX = "thk_"
+
 OrgRole = Literal["owner", "admin", "member"]
 ORG_ROLES: tuple[OrgRole, ...] = ("owner", "admin", "member")
 # Who may manage the organisation's keys and members.
