@@ -12,7 +12,9 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.async_api import async_playwright, expect
 
+from tests.integration.browser import MEDIA_ARGS
 from tests.integration.client import Api, SignalingClient
 from tests.integration.conftest import Twin
 
@@ -311,3 +313,31 @@ async def test_no_credential_is_a_401_that_says_what_to_send(twin: Twin, path: s
         response = await anonymous.get(path)
     assert response.status_code == 401
     assert "Authorization: Bearer" in response.json()["error"]["message"]
+
+
+async def test_a_join_link_opens_in_the_browser_under_its_name(twin: Twin, chromium: str) -> None:
+    """The join page reads the link's invite from the fragment: the name is the invite's and
+    cannot be edited, no passcode is asked, and Join lets the person in."""
+    owner = await _owner(twin)
+    key = await _key(owner, ["meetings:write"])
+    async with _partner(twin, key) as partner:
+        body = _meeting_body(title="Linked", passcode="9876", allow_before_host=True)
+        mid = (await partner.post("/api/v1/meetings", json=body)).json()["meeting_id"]
+        link = await partner.post(
+            f"/api/v1/meetings/{mid}/join-links", json={"display_name": "Zoë Linked"}
+        )
+    join_url = link.json()["join_url"]
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=chromium, args=MEDIA_ARGS)
+        try:
+            page = await (await browser.new_context()).new_page()
+            await page.goto(join_url)
+            await expect(page.locator("#title")).to_have_text("Linked")
+            await expect(page.locator("#name")).to_have_value("Zoë Linked")
+            await expect(page.locator("#name")).not_to_be_editable()
+            await expect(page.locator("#passcode-row")).to_be_hidden()
+            await page.get_by_role("button", name="Join", exact=True).click()
+            await expect(page.locator("#room")).to_be_visible(timeout=10_000)
+        finally:
+            await browser.close()
+    await owner.close()
