@@ -223,6 +223,14 @@ async def test_refusals_change_nothing(twin: Twin) -> None:
             response = await partner.request(method, path, json=body)
             assert response.status_code == 404, (method, path, response.text)
             assert response.json()["error"]["code"] == "not_found"
+        # A join link of ours does not open their meeting.
+        ours_link = await partner.post(
+            f"/api/v1/meetings/{our_mid}/join-links", json={"display_name": "Mallory"}
+        )
+        wrong = await ours.post(
+            f"/api/meetings/{their_mid}/join", {"invite": ours_link.json()["invite"]}
+        )
+        assert wrong.status_code == 401, wrong.text
         # Our key cannot revoke their keys either: "not found".
         their_key = await _key(theirs, ["meetings:read"])
         revoke = await ours.http.delete(
