@@ -14,7 +14,6 @@ import asyncio
 import secrets
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -26,6 +25,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from tests.integration.client import Api
 from tests.integration.conftest import Twin
 from townhall.api.app import create_app
 from townhall.model.organisation import SCOPES
@@ -62,42 +62,20 @@ class Credentials:
 
 
 async def _credentials(base_url: str) -> Credentials:
-    async with httpx.AsyncClient(base_url=base_url, timeout=15) as http:
-        session = (
-            await http.post(
-                "/api/auth/signup",
-                json={
-                    "email": f"schemathesis-{secrets.token_hex(4)}@example.com",
-                    "password": "correct horse 1",
-                    "name": "Schema Thesis",
-                },
-            )
-        ).json()
-        token = session["access_token"]
-        key = (
-            await http.post(
-                "/api/v1/keys",
-                json={"name": "schemathesis", "scopes": sorted(SCOPES), "rate_per_second": 100},
-                headers={"authorization": f"Bearer {token}"},
-            )
-        ).json()["key"]
-        bearer = {"authorization": f"Bearer {token}"}
-        meeting = await http.post(
-            "/api/meetings",
-            json={
-                "title": "Schemathesis",
-                "start": "2026-12-01T09:00",
-                "timezone": "UTC",
-                "duration_minutes": 30,
-            },
-            headers=bearer,
+    owner = Api(base_url)
+    try:
+        await owner.sign_up(f"schemathesis-{secrets.token_hex(4)}@example.com", "Schema Thesis")
+        assert owner.token is not None
+        key = await owner.post(
+            "/api/v1/keys",
+            {"name": "schemathesis", "scopes": sorted(SCOPES), "rate_per_second": 100},
         )
-        meeting_id = meeting.json()["meeting_id"]
+        meeting_id = (await owner.create_meeting(title="Schemathesis"))["meeting_id"]
         # The host's join starts a session (no socket needed for it to exist and run).
-        grant = await http.post(
-            f"/api/meetings/{meeting_id}/join", json={"display_name": "Host"}, headers=bearer
-        )
-    return Credentials(token, key, meeting_id, grant.json()["session_id"])
+        grant = await owner.join(meeting_id, "Host")
+        return Credentials(owner.token, key.json()["key"], meeting_id, grant["session_id"])
+    finally:
+        await owner.close()
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import pytest
 from townhall.errors import InvalidInput
 from townhall.store import cursors
 
-SHAPE = {"h": re.compile(r"u_[0-9a-f]{4}"), "o": range(1, 100)}
+SHAPE: dict[str, re.Pattern[str] | range] = {"h": re.compile(r"u_[0-9a-f]{4}"), "o": range(1, 100)}
 
 
 def _raw(value: object) -> str:

@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from townhall.api import models, partner_models
 from townhall.api.app import create_app
 from townhall.api.partner_models import ScopeName
 from townhall.model.organisation import SCOPES
@@ -67,3 +69,26 @@ def test_each_operation_is_described_with_examples_and_errors(
 
 def test_the_scope_names_the_api_takes_are_the_scopes_that_exist() -> None:
     assert set(ScopeName.__args__) == set(SCOPES)  # type: ignore[attr-defined]
+
+
+def _described_models() -> list[type[BaseModel]]:
+    found = []
+    for module in (models, partner_models):
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, BaseModel)
+                and value.model_config.get("json_schema_extra")
+            ):
+                found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("model", _described_models(), ids=lambda m: m.__name__)
+def test_every_example_is_valid_for_its_model(model: type[BaseModel]) -> None:
+    """An example a partner copies from the document is one the API accepts (request bodies,
+    strictly) and one it could answer (responses)."""
+    extra = model.model_config["json_schema_extra"]
+    assert isinstance(extra, dict)
+    for example in extra["examples"]:  # type: ignore[union-attr]
+        model.model_validate(example, strict=issubclass(model, models.Body))

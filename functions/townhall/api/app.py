@@ -54,7 +54,7 @@ from townhall.store.accounts import AccountStore
 from townhall.store.meetings import MeetingStore
 from townhall.store.organisations import OrganisationStore
 from townhall.store.participants import ParticipantStore
-from townhall.store.sessions import SessionStore
+from townhall.store.sessions import SessionRow, SessionStore
 
 _STATUS = {
     "invalid_input": 422,
@@ -257,6 +257,15 @@ def _meeting_out(
     )
 
 
+def session_row_out(row: SessionRow) -> SessionRowOut:
+    return SessionRowOut(
+        session_id=row.session_id,
+        started_at=iso(row.started_at / 1000) or "",
+        ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
+        live=not row.ended_at,
+    )
+
+
 def _session_out(session: Session) -> dict[str, Any]:
     return SessionOut(**session.__dict__).model_dump()
 
@@ -414,18 +423,7 @@ def list_sessions(
 ) -> SessionPageOut:
     """The meeting's sessions (each run of it), newest first, a page at a time."""
     rows, next_cursor = meetings().sessions(claims, meeting_id, limit, cursor)
-    return SessionPageOut(
-        sessions=[
-            SessionRowOut(
-                session_id=row.session_id,
-                started_at=iso(row.started_at / 1000) or "",
-                ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
-                live=not row.ended_at,
-            )
-            for row in rows
-        ],
-        next_cursor=next_cursor,
-    )
+    return SessionPageOut(sessions=[session_row_out(row) for row in rows], next_cursor=next_cursor)
 
 
 def _summary(claims: AccessClaims, meeting_id: str, session_id: str | None) -> dict[str, Any]:

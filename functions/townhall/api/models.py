@@ -16,7 +16,12 @@ def examples(*examples: Any) -> ConfigDict:
     return ConfigDict(json_schema_extra={"examples": list(examples)})
 
 
-_MEETING_OUT: dict[str, Any] = {
+_OCCURRENCE_EXAMPLE: dict[str, Any] = {
+    "start": "2026-12-02T09:00:00+01:00",
+    "end": "2026-12-02T09:30:00+01:00",
+    "start_utc": "2026-12-02T08:00:00Z",
+}
+MEETING_OUT_EXAMPLE: dict[str, Any] = {
     "meeting_id": "k7m2p9q4rt",
     "title": "Standup",
     "kind": "meeting",
@@ -34,16 +39,24 @@ _MEETING_OUT: dict[str, Any] = {
     "video_slots": 9,
     "join_url": "https://townhall.example.com/join.html?m=k7m2p9q4rt",
     "invite_url": "https://townhall.example.com/api/meetings/k7m2p9q4rt/invite.ics",
-    "next_occurrences": [
-        {
-            "start": "2026-12-02T09:00:00+01:00",
-            "end": "2026-12-02T09:30:00+01:00",
-            "start_utc": "2026-12-02T08:00:00Z",
-        }
-    ],
+    "next_occurrences": [_OCCURRENCE_EXAMPLE],
     "schedule_error": None,
     "stored_error": None,
 }
+# What the host's view of a meeting has and the public page's has not.
+_HOST_ONLY_FIELDS = frozenset(
+    {
+        "rrule",
+        "passcode",
+        "cohosts",
+        "live_session_id",
+        "last_session_at",
+        "video_slots",
+        "join_url",
+        "invite_url",
+        "live",
+    }
+)
 _SESSION_OUT: dict[str, Any] = {
     "user_id": "u_5e1b2c3d4e5f6a7b",
     "email": "hana@example.com",
@@ -140,13 +153,7 @@ class MeetingIn(Body):
 
 
 class OccurrenceOut(BaseModel):
-    model_config = examples(
-        {
-            "start": "2026-12-02T09:00:00+01:00",
-            "end": "2026-12-02T09:30:00+01:00",
-            "start_utc": "2026-12-02T08:00:00Z",
-        }
-    )
+    model_config = examples(_OCCURRENCE_EXAMPLE)
 
     start: str
     end: str
@@ -154,7 +161,7 @@ class OccurrenceOut(BaseModel):
 
 
 class MeetingOut(BaseModel):
-    model_config = examples(_MEETING_OUT)
+    model_config = examples(MEETING_OUT_EXAMPLE)
 
     meeting_id: str
     title: str
@@ -189,19 +196,9 @@ class MeetingOut(BaseModel):
 class PublicMeetingOut(BaseModel):
     model_config = examples(
         {
-            "meeting_id": "k7m2p9q4rt",
-            "title": "Standup",
-            "kind": "meeting",
-            "start": "2026-12-01T09:00",
-            "timezone": "Europe/Paris",
-            "duration_minutes": 30,
+            **{k: v for k, v in MEETING_OUT_EXAMPLE.items() if k not in _HOST_ONLY_FIELDS},
             "needs_passcode": True,
-            "waiting_room": False,
             "live": True,
-            "allow_before_host": False,
-            "next_occurrences": [],
-            "schedule_error": None,
-            "stored_error": None,
             "your_role": None,
         }
     )

@@ -6,11 +6,12 @@ Every list answers `{"items": [...], "next_cursor": ...}`; pass `next_cursor` ba
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, StrictInt, StrictStr
+from pydantic import BaseModel, Field, StrictInt, StrictStr, create_model
 
 from townhall.api.models import (
+    MEETING_OUT_EXAMPLE,
     AttendanceOut,
     Body,
     ChatLineOut,
@@ -18,6 +19,7 @@ from townhall.api.models import (
     PollResultOut,
     QuestionResultOut,
     SessionRowOut,
+    SummaryMeetingOut,
     examples,
 )
 from townhall.auth.api_keys import DEFAULT_RATE_PER_SECOND, MAX_RATE_PER_SECOND
@@ -67,12 +69,6 @@ class MemberOut(BaseModel):
     name: str
     role: Literal["owner", "admin", "member"]
     joined_at: str
-
-
-class MemberPageOut(BaseModel):
-    model_config = examples({"items": [_MEMBER_EXAMPLE], "next_cursor": None})
-    items: list[MemberOut]
-    next_cursor: str | None = NEXT_CURSOR
 
 
 class MemberIn(Body):
@@ -137,18 +133,6 @@ class ApiKeyCreatedOut(ApiKeyOut):
     )
 
 
-class ApiKeyPageOut(BaseModel):
-    model_config = examples({"items": [_KEY_EXAMPLE], "next_cursor": None})
-    items: list[ApiKeyOut]
-    next_cursor: str | None = NEXT_CURSOR
-
-
-class MeetingPageOut(BaseModel):
-    model_config = examples({"items": [], "next_cursor": "eyJoIjoidV8xYjJjIn0"})
-    items: list[MeetingOut] = Field(description="by host, then by scheduled start")
-    next_cursor: str | None = NEXT_CURSOR
-
-
 class JoinLinkIn(Body):
     model_config = examples({"display_name": "Ada Lovelace", "expires_in_minutes": 1440})
     display_name: StrictStr = Field(max_length=80, description="the name the person joins as")
@@ -178,25 +162,7 @@ class JoinLinkOut(BaseModel):
     expires_at: int = Field(description="Unix time after which the link no longer works")
 
 
-class PartnerSessionPageOut(BaseModel):
-    model_config = examples(
-        {
-            "items": [
-                {
-                    "session_id": "s_8k2m4n6p9q3r",
-                    "started_at": "2026-12-01T09:01:00Z",
-                    "ended_at": "2026-12-01T09:45:00Z",
-                    "live": False,
-                }
-            ],
-            "next_cursor": None,
-        }
-    )
-    items: list[SessionRowOut] = Field(description="newest first")
-    next_cursor: str | None = NEXT_CURSOR
-
-
-class SessionDetailOut(BaseModel):
+class SessionDetailOut(SummaryMeetingOut):
     model_config = examples(
         {
             "meeting_id": "k7m2p9q4rt",
@@ -207,87 +173,7 @@ class SessionDetailOut(BaseModel):
             "live": True,
         }
     )
-    meeting_id: str
-    session_id: str
-    title: str
-    started_at: str | None
-    ended_at: str | None = Field(description="null while it runs")
     live: bool
-
-
-class AttendancePageOut(BaseModel):
-    model_config = examples(
-        {
-            "items": [
-                {
-                    "participant_id": "i_0c1d2e3f4a5b6c7d8e9f0a1b",
-                    "name": "Ada Lovelace",
-                    "role": "attendee",
-                    "intervals": [
-                        {"joined_at": "2026-12-01T09:02:00Z", "left_at": "2026-12-01T09:40:00Z"}
-                    ],
-                    "total_seconds": 2280,
-                    "rooms": [],
-                }
-            ],
-            "next_cursor": None,
-        }
-    )
-    items: list[AttendanceOut] = Field(description="by first arrival")
-    next_cursor: str | None = NEXT_CURSOR
-
-
-class ChatPageOut(BaseModel):
-    model_config = examples(
-        {
-            "items": [
-                {"at": "2026-12-01T09:03:00Z", "from_name": "Ada", "text": "Hello", "room": None}
-            ],
-            "next_cursor": None,
-        }
-    )
-    items: list[ChatLineOut] = Field(description="public messages, in order")
-    next_cursor: str | None = NEXT_CURSOR
-
-
-class PollPageOut(BaseModel):
-    model_config = examples(
-        {
-            "items": [
-                {
-                    "question": "Ship it?",
-                    "options": ["Yes", "No"],
-                    "counts": [2, 0],
-                    "voters": 2,
-                    "status": "closed",
-                    "multiple": False,
-                }
-            ],
-            "next_cursor": None,
-        }
-    )
-    items: list[PollResultOut]
-    next_cursor: str | None = NEXT_CURSOR
-
-
-class QuestionPageOut(BaseModel):
-    model_config = examples(
-        {
-            "items": [
-                {
-                    "text": "When?",
-                    "asked_by_name": "Bob",
-                    "votes": 3,
-                    "status": "answered",
-                    "answer": "Friday",
-                    "asked_at": "2026-12-01T09:10:00Z",
-                }
-            ],
-            "next_cursor": None,
-        }
-    )
-    items: list[QuestionResultOut] = Field(description="most votes first")
-    next_cursor: str | None = NEXT_CURSOR
 
 
 class RecordingOut(BaseModel):
@@ -309,12 +195,6 @@ class RecordingOut(BaseModel):
     download_url: str
 
 
-class RecordingPageOut(BaseModel):
-    model_config = examples({"items": [], "next_cursor": None})
-    items: list[RecordingOut] = Field(description="always empty until recordings exist")
-    next_cursor: str | None = NEXT_CURSOR
-
-
 class RegistrantOut(BaseModel):
     """Someone registered for a webinar (none exist yet: the audience issue brings them)."""
 
@@ -332,7 +212,83 @@ class RegistrantOut(BaseModel):
     registered_at: str
 
 
-class RegistrantPageOut(BaseModel):
-    model_config = examples({"items": [], "next_cursor": None})
-    items: list[RegistrantOut] = Field(description="always empty until registration exists")
-    next_cursor: str | None = NEXT_CURSOR
+def page_of(
+    name: str, item: type[BaseModel], example: dict[str, Any] | None, order: str
+) -> type[BaseModel]:
+    """The page model of a list of `item`: `{"items": [...], "next_cursor": ...}`."""
+    model: type[BaseModel] = create_model(
+        name,
+        __config__=examples({"items": [example] if example else [], "next_cursor": None}),
+        items=(list[item], Field(description=order)),  # type: ignore[valid-type]
+        next_cursor=(str | None, NEXT_CURSOR),
+    )
+    return model
+
+
+MemberPageOut = page_of("MemberPageOut", MemberOut, _MEMBER_EXAMPLE, "by user id")
+ApiKeyPageOut = page_of("ApiKeyPageOut", ApiKeyOut, _KEY_EXAMPLE, "oldest first")
+MeetingPageOut = page_of(
+    "MeetingPageOut", MeetingOut, MEETING_OUT_EXAMPLE, "by host, then by scheduled start"
+)
+PartnerSessionPageOut = page_of(
+    "PartnerSessionPageOut",
+    SessionRowOut,
+    {
+        "session_id": "s_8k2m4n6p9q3r",
+        "started_at": "2026-12-01T09:01:00Z",
+        "ended_at": "2026-12-01T09:45:00Z",
+        "live": False,
+    },
+    "newest first",
+)
+AttendancePageOut = page_of(
+    "AttendancePageOut",
+    AttendanceOut,
+    {
+        "participant_id": "i_0c1d2e3f4a5b6c7d8e9f0a1b",
+        "name": "Ada Lovelace",
+        "role": "attendee",
+        "intervals": [{"joined_at": "2026-12-01T09:02:00Z", "left_at": "2026-12-01T09:40:00Z"}],
+        "total_seconds": 2280,
+        "rooms": [],
+    },
+    "by first arrival",
+)
+ChatPageOut = page_of(
+    "ChatPageOut",
+    ChatLineOut,
+    {"at": "2026-12-01T09:03:00Z", "from_name": "Ada", "text": "Hello", "room": None},
+    "public messages, in order",
+)
+PollPageOut = page_of(
+    "PollPageOut",
+    PollResultOut,
+    {
+        "question": "Which day suits you?",
+        "options": ["Tuesday", "Thursday", "Either"],
+        "counts": [4, 1, 3],
+        "voters": 8,
+        "status": "open",
+        "multiple": True,
+    },
+    "in the order they were created",
+)
+QuestionPageOut = page_of(
+    "QuestionPageOut",
+    QuestionResultOut,
+    {
+        "text": "When?",
+        "asked_by_name": "Bob",
+        "votes": 3,
+        "status": "answered",
+        "answer": "Friday",
+        "asked_at": "2026-12-01T09:10:00Z",
+    },
+    "most votes first",
+)
+RecordingPageOut = page_of(
+    "RecordingPageOut", RecordingOut, None, "always empty until recordings exist"
+)
+RegistrantPageOut = page_of(
+    "RegistrantPageOut", RegistrantOut, None, "always empty until registration exists"
+)

@@ -4,6 +4,7 @@ calls `townhall.meetings.partners` or `townhall.auth`, and shapes the answer."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -11,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from townhall import runtime
 from townhall.api import app as views
-from townhall.api.models import ErrorOut, MeetingIn, MeetingOut, SessionRowOut
+from townhall.api.models import ErrorOut, MeetingIn, MeetingOut
 from townhall.api.partner_models import (
     ApiKeyCreatedOut,
     ApiKeyIn,
@@ -360,15 +361,7 @@ def sessions(
 ) -> dict[str, Any]:
     """Each run of the meeting, newest first (scope sessions:read)."""
     page = partner_meetings().sessions(caller, meeting_id, limit, cursor)
-    items = [
-        SessionRowOut(
-            session_id=row.session_id,
-            started_at=iso(row.started_at / 1000) or "",
-            ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
-            live=not row.ended_at,
-        )
-        for row in page.items
-    ]
+    items = [views.session_row_out(row) for row in page.items]
     return {"items": items, "next_cursor": page.next_cursor}
 
 
@@ -407,80 +400,66 @@ def end_session(meeting_id: MeetingId, session_id: SessionId, caller: Caller) ->
     return _session_out(partner_meetings().end(caller, meeting_id, session_id))
 
 
-def _part(
-    part: str, meeting_id: str, session_id: str, caller: Principal, limit: int, cursor: str | None
-) -> dict[str, Any]:
-    reader = SummaryReader(runtime.settings().meetings_table)
-    page = partner_meetings().summary_part(
-        caller, reader, meeting_id, session_id, part, limit, cursor
-    )
-    return {"items": page.items, "next_cursor": page.next_cursor}
-
-
-@routes.get(
-    "/meetings/{meeting_id}/sessions/{session_id}/attendance",
-    response_model=AttendancePageOut,
-    tags=["partner sessions"],
-    summary="List a session's attendance",
+# The parts of a session's summary, each a list of its own: (part, page model, summary,
+# description).
+_SUMMARY_PARTS = (
+    (
+        "attendance",
+        AttendancePageOut,
+        "List a session's attendance",
+        "Everyone who was let in, by first arrival, with each interval they were in and "
+        "their breakout rooms (scope sessions:read).",
+    ),
+    (
+        "chat",
+        ChatPageOut,
+        "List a session's public chat",
+        "The public chat, in order; private messages stay private (scope sessions:read).",
+    ),
+    (
+        "polls",
+        PollPageOut,
+        "List a session's polls",
+        "Each poll with its options, counts and voters (scope sessions:read).",
+    ),
+    (
+        "questions",
+        QuestionPageOut,
+        "List a session's Q&A",
+        "The questions asked, most votes first, with answers (scope sessions:read).",
+    ),
 )
-def attendance(
-    meeting_id: MeetingId,
-    session_id: SessionId,
-    caller: Caller,
-    limit: PageSize = DEFAULT_PAGE,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """Everyone who was let in, by first arrival, with each interval they were in and their
-    breakout rooms (scope sessions:read)."""
-    return _part("attendance", meeting_id, session_id, caller, limit, cursor)
 
 
-@routes.get(
-    "/meetings/{meeting_id}/sessions/{session_id}/chat",
-    response_model=ChatPageOut,
-    tags=["partner sessions"],
-    summary="List a session's public chat",
-)
-def chat(
-    meeting_id: MeetingId,
-    session_id: SessionId,
-    caller: Caller,
-    limit: PageSize = DEFAULT_PAGE,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """The public chat, in order; private messages stay private (scope sessions:read)."""
-    return _part("chat", meeting_id, session_id, caller, limit, cursor)
+def _summary_part_route(part: str) -> Callable[..., dict[str, Any]]:
+    def list_part(
+        meeting_id: MeetingId,
+        session_id: SessionId,
+        caller: Caller,
+        limit: PageSize = DEFAULT_PAGE,
+        cursor: Cursor = None,
+    ) -> dict[str, Any]:
+        reader = SummaryReader(runtime.settings().meetings_table)
+        page = partner_meetings().summary_part(
+            caller, reader, meeting_id, session_id, part, limit, cursor
+        )
+        return {"items": page.items, "next_cursor": page.next_cursor}
+
+    return list_part
 
 
-@routes.get(
-    "/meetings/{meeting_id}/sessions/{session_id}/polls",
-    response_model=PollPageOut,
-    tags=["partner sessions"],
-    summary="List a session's polls",
-)
-def polls(
-    meeting_id: MeetingId,
-    session_id: SessionId,
-    caller: Caller,
-    limit: PageSize = DEFAULT_PAGE,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """Each poll with its options, counts and voters (scope sessions:read)."""
-    return _part("polls", meeting_id, session_id, caller, limit, cursor)
+def _add_summary_part_routes() -> None:
+    for part, model, summary, description in _SUMMARY_PARTS:
+        routes.add_api_route(
+            f"/meetings/{{meeting_id}}/sessions/{{session_id}}/{part}",
+            _summary_part_route(part),
+            methods=["GET"],
+            response_model=model,
+            tags=["partner sessions"],
+            summary=summary,
+            description=description,
+            name=f"list_{part}",
+        )
 
 
-@routes.get(
-    "/meetings/{meeting_id}/sessions/{session_id}/questions",
-    response_model=QuestionPageOut,
-    tags=["partner sessions"],
-    summary="List a session's Q&A",
-)
-def questions(
-    meeting_id: MeetingId,
-    session_id: SessionId,
-    caller: Caller,
-    limit: PageSize = DEFAULT_PAGE,
-    cursor: Cursor = None,
-) -> dict[str, Any]:
-    """The questions asked, most votes first, with answers (scope sessions:read)."""
-    return _part("questions", meeting_id, session_id, caller, limit, cursor)
+_add_summary_part_routes()

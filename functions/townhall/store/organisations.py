@@ -19,8 +19,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from townhall.errors import Conflict, InvalidInput
 from townhall.model.organisation import ApiKey, Membership, Organisation, solo_org_id
 from townhall.store import cursors, dynamo
@@ -138,18 +136,12 @@ class OrganisationStore:
         """Write the organisation and its owner's membership together; False (and nothing
         written) if the account already belongs to an organisation. The organisation item is
         put whatever is there: a founding repeated (same ids, same values) writes the same."""
-        try:
-            dynamo.client().transact_write_items(
-                TransactItems=[
-                    dynamo.put(self._table, org_item(org)),
-                    dynamo.put_new(self._table, membership_item(owner)),
-                ]
-            )
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in dynamo.cancellation_reasons(exc):
-                return False
-            raise
-        return True
+        return dynamo.transact_if_conditions_hold(
+            [
+                dynamo.put(self._table, org_item(org)),
+                dynamo.put_new(self._table, membership_item(owner)),
+            ]
+        )
 
     def organisation(self, org_id: str) -> Organisation | None:
         item = dynamo.get(self._table, org_key(org_id))
@@ -189,13 +181,7 @@ class OrganisationStore:
             items.append(
                 {"Delete": {"TableName": self._table, "Key": dynamo.to_ddb(org_key(from_org))}}
             )
-        try:
-            dynamo.client().transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if "ConditionalCheckFailed" in dynamo.cancellation_reasons(exc):
-                return False
-            raise
-        return True
+        return dynamo.transact_if_conditions_hold(items)
 
     # -- keys ---------------------------------------------------------------------------------
 
@@ -218,62 +204,46 @@ class OrganisationStore:
     def revoke_key(self, org_id: str, key_id: str, at: int) -> bool:
         """Revoke the organisation's key; False if it has no such key. Revoking a revoked key
         keeps the first revocation time."""
-        try:
-            dynamo.client().update_item(
-                TableName=self._table,
-                Key=dynamo.to_ddb(api_key_key(key_id)),
-                UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
-                ConditionExpression="org_id = :org",
-                ExpressionAttributeValues={":at": dynamo.value(at), ":org": dynamo.value(org_id)},
-            )
-        except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return dynamo.update_if_condition_holds(
+            TableName=self._table,
+            Key=dynamo.to_ddb(api_key_key(key_id)),
+            UpdateExpression="SET revoked_at = if_not_exists(revoked_at, :at)",
+            ConditionExpression="org_id = :org",
+            ExpressionAttributeValues={":at": dynamo.value(at), ":org": dynamo.value(org_id)},
+        )
 
     def touch_key(self, key_id: str, at: int, if_before: int) -> None:
         """Record a use of the key, unless one after `if_before` is recorded already: at most
         one write per key per interval, however many requests it makes."""
-        try:
-            dynamo.client().update_item(
-                TableName=self._table,
-                Key=dynamo.to_ddb(api_key_key(key_id)),
-                UpdateExpression="SET last_used_at = :at",
-                ConditionExpression=(
-                    "attribute_exists(pk) AND "
-                    "(attribute_not_exists(last_used_at) OR last_used_at < :before)"
-                ),
-                ExpressionAttributeValues={
-                    ":at": dynamo.value(at),
-                    ":before": dynamo.value(if_before),
-                },
-            )
-        except ClientError as exc:
-            if not dynamo.is_condition_failure(exc):
-                raise
+        dynamo.update_if_condition_holds(
+            TableName=self._table,
+            Key=dynamo.to_ddb(api_key_key(key_id)),
+            UpdateExpression="SET last_used_at = :at",
+            ConditionExpression=(
+                "attribute_exists(pk) AND "
+                "(attribute_not_exists(last_used_at) OR last_used_at < :before)"
+            ),
+            ExpressionAttributeValues={
+                ":at": dynamo.value(at),
+                ":before": dynamo.value(if_before),
+            },
+        )
 
     def count_request(self, key_id: str, second: int, limit: int) -> bool:
         """Count one request of the key in the window of `second`; False, counting nothing,
         if the window holds `limit` already. One conditional write per request."""
-        try:
-            dynamo.client().update_item(
-                TableName=self._table,
-                Key=dynamo.to_ddb({"pk": f"RATE#{key_id}", "sk": str(second)}),
-                UpdateExpression="ADD n :one SET #ttl = :ttl",
-                ConditionExpression="attribute_not_exists(n) OR n < :limit",
-                ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":one": dynamo.value(1),
-                    ":limit": dynamo.value(limit),
-                    ":ttl": dynamo.value(second + RATE_WINDOW_TTL_SECONDS),
-                },
-            )
-        except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return dynamo.update_if_condition_holds(
+            TableName=self._table,
+            Key=dynamo.to_ddb({"pk": f"RATE#{key_id}", "sk": str(second)}),
+            UpdateExpression="ADD n :one SET #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(n) OR n < :limit",
+            ExpressionAttributeNames={"#ttl": "ttl"},
+            ExpressionAttributeValues={
+                ":one": dynamo.value(1),
+                ":limit": dynamo.value(limit),
+                ":ttl": dynamo.value(second + RATE_WINDOW_TTL_SECONDS),
+            },
+        )
 
     # -- listing ------------------------------------------------------------------------------
 
