@@ -81,9 +81,16 @@ async def test_a_partner_schedules_hands_out_links_ends_and_pages_attendance(twi
     assert secret not in str(listed)  # the secret is shown once, never again
 
     async with _partner(twin, key) as partner:
-        created = await partner.post("/api/v1/meetings", json=_meeting_body(passcode="4321"))
+        # Sent twice with one Idempotency-Key (a retry after a timeout): one meeting.
+        once = {"idempotency-key": f"partner-{secrets.token_hex(8)}"}
+        body = _meeting_body(passcode="4321")
+        created = await partner.post("/api/v1/meetings", json=body, headers=once)
         assert created.status_code == 201, created.text
         mid = created.json()["meeting_id"]
+        again = await partner.post("/api/v1/meetings", json=body, headers=once)
+        assert again.status_code == 201 and again.json()["meeting_id"] == mid
+        listed = (await partner.get("/api/v1/meetings")).json()["items"]
+        assert [m["meeting_id"] for m in listed] == [mid]
         links = []
         for name in ATTENDEES:
             link = await partner.post(

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from townhall import runtime
 from townhall.api import app as views
+from townhall.api import idempotency
 from townhall.api.models import ErrorOut, MeetingIn, MeetingOut
 from townhall.api.partner_models import (
     ApiKeyCreatedOut,
@@ -227,11 +228,26 @@ def revoke_key(key_id: str, caller: Caller) -> Response:
     tags=["partner meetings"],
     summary="Schedule a meeting",
 )
-def create_meeting(body: MeetingIn, request: Request, caller: Caller) -> MeetingOut:
+def create_meeting(
+    body: MeetingIn, request: Request, caller: Caller, key: views.IdempotencyKey = None
+) -> dict[str, Any]:
     """Schedule a meeting (scope meetings:write). Its host is the signed-in member, or the
-    member who created the key."""
-    meeting = partner_meetings().create(caller, MeetingDraft(**body.model_dump()))
-    return views._meeting_out(request, meeting)
+    member who created the key. With an `Idempotency-Key`, a request sent again (a timeout, a
+    retry) returns the first answer instead of a second meeting."""
+    payload = body.model_dump()
+
+    def work() -> dict[str, Any]:
+        meeting = partner_meetings().create(caller, MeetingDraft(**payload))
+        return views._meeting_out(request, meeting).model_dump()
+
+    return idempotency.run_once(
+        runtime.settings().idempotency_table,
+        f"partner-create:{caller.org_id}:{caller.key_id or caller.user_id}",
+        key,
+        payload,
+        work,
+        request.scope.get("aws.context"),
+    )
 
 
 @routes.get(
