@@ -257,6 +257,11 @@ async def test_refusals_change_nothing(twin: Twin) -> None:
         assert len((await partner.get("/api/v1/meetings")).json()["items"]) == count
     assert await _snapshot(theirs, their_mid) == before
 
+    # A key on the web app's own routes (access tokens only) is told where keys work.
+    async with _partner(twin, key) as partner:
+        response = await partner.get("/api/meetings")
+        assert response.status_code == 401 and "/api/v1" in response.json()["error"]["message"]
+
     # Forged keys: garbage, the right id with a wrong secret, an unknown id.
     key_id = key.split("_")[1]
     for forged in ["thk_nonsense", f"thk_{key_id}_{'A' * 43}", f"thk_{'a' * 16}_{'B' * 43}"]:

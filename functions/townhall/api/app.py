@@ -137,6 +137,8 @@ def optional_account(
 ) -> AccessClaims | None:
     if credentials is None:
         return None
+    if looks_like_key(credentials.credentials):
+        raise Unauthenticated("API keys work on the partner routes (/api/v1) only")
     claims: AccessClaims = runtime.token_service().verify_access(credentials.credentials)
     return claims
 

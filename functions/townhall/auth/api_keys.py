@@ -38,6 +38,8 @@ _ID_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 LAST_USED_EVERY_SECONDS = 60
 DEFAULT_RATE_PER_SECOND = 10
 MAX_RATE_PER_SECOND = 100
+# No secret hashes to this (it is not hex).
+_NO_KEY_HASH = "-" * 64
 # The same answer for every key that does not work: which part failed is nobody's business.
 _REFUSED = "API key is not valid or was revoked"
 
@@ -120,8 +122,11 @@ class ApiKeyService:
             raise Unauthenticated(_REFUSED)
         key_id, secret = parsed.groups()
         key = self._store.key(key_id)
-        presented = _hash(secret)
-        if key is None or not hmac.compare_digest(key.secret_hash, presented) or key.revoked:
+        # An unknown id is compared too (against nothing that matches), so the answer takes
+        # the same time whichever part is wrong.
+        stored = key.secret_hash if key is not None else _NO_KEY_HASH
+        matches = hmac.compare_digest(stored, _hash(secret))
+        if key is None or not matches or key.revoked:
             raise Unauthenticated(_REFUSED)
         now = clock.now()
         second = int(now)
