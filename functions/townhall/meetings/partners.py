@@ -109,8 +109,10 @@ class PartnerMeetings:
             more = True
             while more and len(found) < limit:
                 page, more = self._store.host_page(host, limit - len(found), after)
+                if not page:
+                    break
                 found += [m for m, _ in page]
-                after = (page[-1][0].meeting_id, page[-1][1]) if page else None
+                after = (page[-1][0].meeting_id, page[-1][1])
             if len(found) == limit:
                 if after is not None and (more or host != hosts[-1]):
                     next_cursor = cursors.encode({"h": host, "m": after[0], "t": after[1]})
