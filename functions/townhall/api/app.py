@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -180,6 +180,26 @@ Reader = Annotated[AccessClaims | None, Depends(tolerant_account)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
 
+def once(
+    request: Request,
+    scope: str,
+    key: str | None,
+    payload: dict[str, Any],
+    work: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`work` run once per (scope, Idempotency-Key): a retry gets the first answer
+    (townhall.api.idempotency; the Lambda context lets an in-progress record expire with the
+    invocation)."""
+    return idempotency.run_once(
+        runtime.settings().idempotency_table,
+        scope,
+        key,
+        payload,
+        work,
+        request.scope.get("aws.context"),
+    )
+
+
 def public_origin(request: Request) -> str:
     """The origin people use: a configured one, else the host CloudFront saw (its viewer-request
     function copies it into x-forwarded-host), else the Host header."""
@@ -329,14 +349,7 @@ def create_meeting(
         meeting = meetings().create(claims, MeetingDraft(**payload))
         return _meeting_out(request, meeting).model_dump()
 
-    return idempotency.run_once(
-        runtime.settings().idempotency_table,
-        f"create:{claims.user_id}",
-        key,
-        payload,
-        work,
-        request.scope.get("aws.context"),
-    )
+    return once(request, f"create:{claims.user_id}", key, payload, work)
 
 
 @meeting_routes.get("", response_model=list[MeetingOut])
@@ -508,14 +521,7 @@ def join(
     def work() -> dict[str, Any]:
         return _join_out(request, service.join(meeting_id, join_request, claims))
 
-    return idempotency.run_once(
-        runtime.settings().idempotency_table,
-        f"join:{meeting_id}:{who}",
-        key,
-        payload,
-        work,
-        request.scope.get("aws.context"),
-    )
+    return once(request, f"join:{meeting_id}:{who}", key, payload, work)
 
 
 @meeting_routes.post("/{meeting_id}/rejoin", response_model=JoinOut)

@@ -12,7 +12,6 @@ from fastapi.security import HTTPAuthorizationCredentials
 
 from townhall import runtime
 from townhall.api import app as views
-from townhall.api import idempotency
 from townhall.api.models import ErrorOut, MeetingIn, MeetingOut
 from townhall.api.partner_models import (
     ApiKeyCreatedOut,
@@ -240,14 +239,8 @@ def create_meeting(
         meeting = partner_meetings().create(caller, MeetingDraft(**payload))
         return views._meeting_out(request, meeting).model_dump()
 
-    return idempotency.run_once(
-        runtime.settings().idempotency_table,
-        f"partner-create:{caller.org_id}:{caller.key_id or caller.user_id}",
-        key,
-        payload,
-        work,
-        request.scope.get("aws.context"),
-    )
+    scope = f"partner-create:{caller.org_id}:{caller.key_id or caller.user_id}"
+    return views.once(request, scope, key, payload, work)
 
 
 @routes.get(
