@@ -21,6 +21,10 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const meetingId = (params.get("m") || "").trim();
 const meetingPath = `/api/meetings/${encodeURIComponent(meetingId)}`;
+// A join link the partner API made for a named person (`#invite=...`, docs/partners.md): they
+// join under the invite's name, without the passcode. It rides in the fragment, which the
+// browser never sends to a server; the join checks it, the page only shows its name.
+const invite = new URLSearchParams(location.hash.slice(1)).get("invite");
 const NAME_KEY = "townhall.display-name";
 // The guest identity: a random secret every tab of this browser profile shares, sent with each
 // join, so a guest is the same participant over every join of a session (see
@@ -130,8 +134,11 @@ async function waitForHost(signal) {
 
 async function requestGrant({ passcode, signal }) {
   // The host is their account: no name, no passcode. Anyone else sends the guest identity
-  // too (a signed-in guest is their account all the same: the server prefers it).
-  const body = page.owner ? {} : { display_name: page.name, passcode: passcode || null, guest_key: guestKey() };
+  // too (a signed-in guest is their account all the same: the server prefers it). A join
+  // link's invite stands for all of it.
+  const body = invite
+    ? { invite }
+    : page.owner ? {} : { display_name: page.name, passcode: passcode || null, guest_key: guestKey() };
   for (;;) {
     try {
       return await callApi(`${meetingPath}/join`, {
@@ -168,17 +175,21 @@ async function describe() {
     return true;
   }
   page.info = info;
-  page.cohost = !page.owner && info.your_role === "cohost";
-  page.owner = page.owner || page.cohost;
+  page.cohost = !invite && !page.owner && info.your_role === "cohost";
+  page.owner = !invite && (page.owner || page.cohost);
   page.watch = info.kind === "webinar" && !page.owner;
   $("title").textContent = info.title;
   document.title = `${info.title} · Townhall`;
   const next = (info.next_occurrences || [])[0];
   $("when").textContent = next ? formatWhen(next.start_utc, info.duration_minutes) : "";
   $("name-row").hidden = page.owner;
-  $("passcode-row").hidden = page.owner || !info.needs_passcode;
+  $("passcode-row").hidden = page.owner || !info.needs_passcode || Boolean(invite);
+  if (invite) {
+    $("name").value = invitedName(invite);
+    $("name").readOnly = true; // the invite's name is the one the server uses
+  }
   const note = $("signed-in-note");
-  note.hidden = !page.signedIn;
+  note.hidden = !page.signedIn || Boolean(invite);
   note.textContent = page.cohost
     ? "You are a co-host of this meeting (signed in): you join as yourself, and may start it."
     : page.owner
@@ -191,6 +202,18 @@ async function describe() {
     status("The host has not started this meeting yet. You can join now and wait.");
   }
   return true;
+}
+
+// The name a join link's invite carries (a JWT's payload: shown, not trusted; the join checks
+// the signature).
+function invitedName(token) {
+  try {
+    const payload = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    const bytes = Uint8Array.from(atob(payload), (c) => c.charCodeAt(0));
+    return String(JSON.parse(new TextDecoder().decode(bytes)).name || "");
+  } catch {
+    return "";
+  }
 }
 
 // A link to no meeting (mistyped, or the meeting was deleted): say so in place of the meeting,
@@ -277,7 +300,7 @@ async function join(event) {
     }
     $("name").removeAttribute("aria-invalid");
     page.name = name;
-    try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode */ }
+    if (!invite) try { localStorage.setItem(NAME_KEY, name); } catch { /* private mode */ }
   }
   page.passcode = $("passcode").value.trim();
   await enterMeeting({ passcode: page.passcode });

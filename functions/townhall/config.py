@@ -26,6 +26,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret_arn: str | None = None
     turn_secret_file: str | None = None
+    organisations_table: str = f"townhall-{schema.ORGANISATIONS.logical_id.lower()}"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -47,4 +48,5 @@ class Settings:
             turn_urls=tuple(env.get(functions.ENV_TURN_URLS, "").split()),
             turn_secret_arn=env.get(functions.ENV_TURN_SECRET_ARN) or None,
             turn_secret_file=env.get(functions.ENV_TURN_SECRET_FILE) or None,
+            organisations_table=table(schema.ORGANISATIONS),
         )

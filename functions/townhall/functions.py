@@ -40,6 +40,7 @@ HTTP_API = FunctionSpec(
         (schema.ACCOUNTS, "read_write"),
         (schema.MEETINGS, "read_write"),
         (schema.IDEMPOTENCY, "read_write"),
+        (schema.ORGANISATIONS, "read_write"),
     ),
     reads_signing_key=True,
     timeout_seconds=15,

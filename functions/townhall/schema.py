@@ -80,4 +80,23 @@ MEDIA_NODES = TableSpec(
     ttl_attribute="ttl",
 )
 
-ALL_TABLES: tuple[TableSpec, ...] = (ACCOUNTS, MEETINGS, CONNECTIONS, IDEMPOTENCY, MEDIA_NODES)
+# Organisations and what hangs off them: each organisation, its members (one item per account,
+# so an account is in one organisation), its API keys and their per-second rate windows, and
+# (later) its webhook subscriptions. `by_org` lists an organisation's members and keys.
+ORGANISATIONS = TableSpec(
+    logical_id="Organisations",
+    env_var="ORGANISATIONS_TABLE",
+    partition_key=KeySpec("pk"),
+    sort_key=KeySpec("sk"),
+    ttl_attribute="ttl",
+    indexes=(IndexSpec("by_org", KeySpec("org_id"), KeySpec("org_sk")),),
+)
+
+ALL_TABLES: tuple[TableSpec, ...] = (
+    ACCOUNTS,
+    MEETINGS,
+    CONNECTIONS,
+    IDEMPOTENCY,
+    MEDIA_NODES,
+    ORGANISATIONS,
+)

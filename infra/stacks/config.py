@@ -72,6 +72,10 @@ class Settings:
     # Requests per client IP in any 5 minutes before the CloudFront web ACL blocks it. High on
     # purpose: a whole office behind one NAT may join the same meeting.
     waf_rate_limit: int = 20000
+    # Requests per partner API key in any 60 s before the web ACL blocks the key: the highest
+    # per-second rate a key can be given (townhall.auth.api_keys.MAX_RATE_PER_SECOND), over a
+    # minute. The exact per-key limit is the API's own (429); this stops floods at the edge.
+    waf_key_rate_limit: int = 6000
     media_instance_type: str = "c7g.large"
     media_min_capacity: int = 1
     media_max_capacity: int = 10

@@ -23,6 +23,7 @@ from .config import WEB_ASSET_EXCLUDES, WEB_DIR, Settings
 from .nag import acknowledge, acknowledge_wildcard_resource
 
 from townhall import routes  # isort: skip
+from townhall.model.organisation import API_KEY_PREFIX  # isort: skip
 
 DEFAULT_QUALIFIER = cdk.DefaultStackSynthesizer.DEFAULT_QUALIFIER
 
@@ -258,7 +259,9 @@ class EdgeStack(cdk.Stack):
             origin_ssl_protocols=[cloudfront.OriginSslPolicy.TLS_V1_2],
         )
         self.web_acl = (
-            self._web_acl(settings.waf_rate_limit) if self.region == "us-east-1" else None
+            self._web_acl(settings.waf_rate_limit, settings.waf_key_rate_limit)
+            if self.region == "us-east-1"
+            else None
         )
         self.distribution = cloudfront.Distribution(
             self,
@@ -353,11 +356,20 @@ class EdgeStack(cdk.Stack):
         cdk.CfnOutput(self, "HttpApiUrl", value=f"https://{domain}/api/")
         cdk.CfnOutput(self, "WebSocketUrl", value=f"wss://{domain}/{routes.STAGE}")
 
-    def _web_acl(self, rate_limit: int) -> wafv2.CfnWebACL:
-        """Rate limiting per client IP plus two low-false-positive AWS managed rule groups.
+    def _web_acl(self, rate_limit: int, key_rate_limit: int) -> wafv2.CfnWebACL:
+        """Rate limiting per client IP and per partner API key, plus two low-false-positive
+        AWS managed rule groups.
 
         The rate counts page loads, API calls and WebSocket upgrades through CloudFront;
         signaling messages on an open socket do not pass through it again.
+
+        The per-key rule counts requests whose Authorization header carries an API key
+        (`Bearer thk_...`), aggregated on that header's value: a flood on one key is stopped
+        here, before Lambda or DynamoDB is paid for it. It is a backstop above the exact
+        per-key limit the API enforces itself (townhall.auth.api_keys: 429 with Retry-After),
+        so its limit is the highest per-second rate a key can be given, over a minute.
+        WAF cannot sit on the HTTP API (it attaches to REST APIs, CloudFront, ALB...); this
+        distribution fronts /api/*, so the rule lives here.
 
         The common rule set is left out on purpose: its body-size and XSS rules misfire on API
         payloads and WebSocket upgrades, and the app validates its input itself.
@@ -394,9 +406,44 @@ class EdgeStack(cdk.Stack):
                     ),
                     visibility_config=_visibility("RateLimitPerIp"),
                 ),
-                managed("AWSManagedRulesAmazonIpReputationList", 1),
-                managed("AWSManagedRulesKnownBadInputsRuleSet", 2),
+                self._key_rate_rule(key_rate_limit, priority=1),
+                managed("AWSManagedRulesAmazonIpReputationList", 2),
+                managed("AWSManagedRulesKnownBadInputsRuleSet", 3),
             ],
+        )
+
+    @staticmethod
+    def _key_rate_rule(limit: int, priority: int) -> wafv2.CfnWebACL.RuleProperty:
+        none = [wafv2.CfnWebACL.TextTransformationProperty(priority=0, type="NONE")]
+        return wafv2.CfnWebACL.RuleProperty(
+            name="RateLimitPerApiKey",
+            priority=priority,
+            action=wafv2.CfnWebACL.RuleActionProperty(block={}),
+            statement=wafv2.CfnWebACL.StatementProperty(
+                rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
+                    limit=limit,
+                    evaluation_window_sec=60,
+                    aggregate_key_type="CUSTOM_KEYS",
+                    custom_keys=[
+                        wafv2.CfnWebACL.RateBasedStatementCustomKeyProperty(
+                            header=wafv2.CfnWebACL.RateLimitHeaderProperty(
+                                name="authorization", text_transformations=none
+                            )
+                        )
+                    ],
+                    scope_down_statement=wafv2.CfnWebACL.StatementProperty(
+                        byte_match_statement=wafv2.CfnWebACL.ByteMatchStatementProperty(
+                            field_to_match=wafv2.CfnWebACL.FieldToMatchProperty(
+                                single_header={"Name": "authorization"}
+                            ),
+                            positional_constraint="STARTS_WITH",
+                            search_string=f"Bearer {API_KEY_PREFIX}",
+                            text_transformations=none,
+                        )
+                    ),
+                )
+            ),
+            visibility_config=_visibility("RateLimitPerApiKey"),
         )
 
     def _acknowledge_bucket_deployment(self) -> None:

@@ -53,6 +53,7 @@ from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
 from townhall import clock, routes
 from townhall.functions import ALL_FUNCTIONS, ALL_STREAM_SOURCES, FunctionSpec, StreamSourceSpec
+from townhall.store import organisation_migration
 from townhall.store.migrations import migrate
 
 if TYPE_CHECKING:
@@ -187,6 +188,12 @@ class LocalTwin:
         moved = migrate(self.dynamodb.table_names["MEETINGS_TABLE"])
         if moved:
             log.info("moved %d meetings to the sessions layout", moved)
+        founded = organisation_migration.migrate(
+            self.dynamodb.table_names["ACCOUNTS_TABLE"],
+            self.dynamodb.table_names["ORGANISATIONS_TABLE"],
+        )
+        if founded:
+            log.info("founded %d organisations for accounts from before them", founded)
         options = self.options
         self._runtime = LocalLambdaRuntime(
             options.functions,

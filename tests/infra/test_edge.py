@@ -21,6 +21,7 @@ from infra.stacks.edge import (
     site_paths,
 )
 from townhall import routes
+from townhall.auth.api_keys import MAX_RATE_PER_SECOND
 
 from .conftest import Synth
 from .helpers import mentions
@@ -246,3 +247,29 @@ def test_csp_admits_exactly_the_inline_scripts_that_ship(synth: Synth) -> None:
     sources = set(directives["script-src"].split())
     assert sources - {"'self'"} == expected
     assert directives["frame-ancestors"] == "'none'"
+
+
+def test_web_acl_limits_each_partner_api_key(synth: Synth) -> None:
+    """A rate rule per API key at the edge: requests carrying `Bearer thk_...` are counted on
+    the Authorization header's value over 60 s, above the fastest rate a key can be given."""
+    edge = synth.stacks.edge
+    (acl_id,) = synth.resources(edge, "AWS::WAFv2::WebACL")
+    rules = synth.template(edge)["Resources"][acl_id]["Properties"]["Rules"]
+    (rule,) = [r for r in rules if r["Name"] == "RateLimitPerApiKey"]
+    assert rule["Action"] == {"Block": {}}
+    statement = rule["Statement"]["RateBasedStatement"]
+    assert statement["AggregateKeyType"] == "CUSTOM_KEYS"
+    assert statement["CustomKeys"] == [
+        {
+            "Header": {
+                "Name": "authorization",
+                "TextTransformations": [{"Priority": 0, "Type": "NONE"}],
+            }
+        }
+    ]
+    assert statement["EvaluationWindowSec"] == 60
+    assert statement["Limit"] == 60 * MAX_RATE_PER_SECOND
+    match = statement["ScopeDownStatement"]["ByteMatchStatement"]
+    assert match["FieldToMatch"] == {"SingleHeader": {"Name": "authorization"}}
+    assert (match["PositionalConstraint"], match["SearchString"]) == ("STARTS_WITH", "Bearer thk_")
+    assert sorted(r["Priority"] for r in rules) == list(range(len(rules)))

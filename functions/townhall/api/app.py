@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -21,9 +21,12 @@ from starlette.exceptions import HTTPException
 from townhall import clock, runtime
 from townhall.api import csv_export, idempotency
 from townhall.api.models import (
+    AccountOut,
     ErrorOut,
+    HealthOut,
     JoinIn,
     JoinOut,
+    JwksOut,
     MeetingIn,
     MeetingOut,
     OccurrenceOut,
@@ -38,6 +41,7 @@ from townhall.api.models import (
     SummaryOut,
 )
 from townhall.auth.accounts import AccountService, Session
+from townhall.auth.api_keys import RateLimited, looks_like_key
 from townhall.auth.claims import AccessClaims
 from townhall.errors import DomainError, NotFound, Unauthenticated
 from townhall.meetings.joining import JoinGrant, Joining, JoinRequest, host_side
@@ -48,8 +52,9 @@ from townhall.model.schedule import Occurrence
 from townhall.routes import STAGE
 from townhall.store.accounts import AccountStore
 from townhall.store.meetings import MeetingStore
+from townhall.store.organisations import OrganisationStore
 from townhall.store.participants import ParticipantStore
-from townhall.store.sessions import SessionStore
+from townhall.store.sessions import SessionRow, SessionStore
 
 _STATUS = {
     "invalid_input": 422,
@@ -61,6 +66,7 @@ _STATUS = {
     "not_started": 409,
     "unavailable": 503,
     "idempotency_key_reused": 422,
+    "rate_limited": 429,
 }
 # Errors the framework raises itself (no route, wrong method, a body it cannot read), in the
 # same shape and vocabulary as the domain's.
@@ -77,19 +83,41 @@ _HTTP_CODES = {
     422: "invalid_input",
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (401, 403, 404, 409, 410, 422)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 410, 422)
 }
+# What any route may answer before it runs: a credential in the URL.
+_URL_ERRORS: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
+# Query parameters that would carry a credential: a URL is logged (CloudFront, proxies,
+# browser history), so a key there is refused before any route runs, whichever route it is.
+_CREDENTIAL_PARAMS = frozenset({"api_key", "apikey", "key", "access_token", "token"})
 # Meeting ids are 10 of service._ID_ALPHABET; anything far from that cannot name a meeting. A
 # long one would reach DynamoDB, which refuses keys over 2 KB with a ValidationException (a
 # 500; moto does not check the size).
 _MEETING_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 log = logging.getLogger(__name__)
+_ICS_EXAMPLE = (
+    "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Townhall//Meetings//EN\r\nBEGIN:VEVENT\r\n"
+    "UID:k7m2p9q4rt@townhall\r\nSUMMARY:Standup\r\n...\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+)
+_CSV_EXAMPLE = (
+    "name,role,participant_id,joined_at,left_at,total_seconds\r\n"
+    "Hana Host,host,u_5e1b2c3d4e5f6a7b,2026-12-01T09:01:00Z,2026-12-01T09:30:00Z,1740\r\n"
+)
 
-_bearer = HTTPBearer(auto_error=False)
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An access token from /api/auth/signin (every route), or an API key "
+    "(`thk_...`, the /api/v1 partner routes only). Never in a query string.",
+)
 
 
 def accounts() -> AccountService:
-    return AccountService(AccountStore(runtime.settings().accounts_table), runtime.token_service())
+    s = runtime.settings()
+    return AccountService(
+        AccountStore(s.accounts_table),
+        runtime.token_service(),
+        OrganisationStore(s.organisations_table),
+    )
 
 
 def meetings() -> MeetingService:
@@ -109,6 +137,8 @@ def optional_account(
 ) -> AccessClaims | None:
     if credentials is None:
         return None
+    if looks_like_key(credentials.credentials):
+        raise Unauthenticated("API keys work on the partner routes (/api/v1) only")
     claims: AccessClaims = runtime.token_service().verify_access(credentials.credentials)
     return claims
 
@@ -148,6 +178,26 @@ SessionId = Annotated[str, Depends(session_id_path)]
 MaybeAccount = Annotated[AccessClaims | None, Depends(optional_account)]
 Reader = Annotated[AccessClaims | None, Depends(tolerant_account)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def once(
+    request: Request,
+    scope: str,
+    key: str | None,
+    payload: dict[str, Any],
+    work: Callable[[], dict[str, Any]],
+) -> dict[str, Any]:
+    """`work` run once per (scope, Idempotency-Key): a retry gets the first answer
+    (townhall.api.idempotency; the Lambda context lets an in-progress record expire with the
+    invocation)."""
+    return idempotency.run_once(
+        runtime.settings().idempotency_table,
+        scope,
+        key,
+        payload,
+        work,
+        request.scope.get("aws.context"),
+    )
 
 
 def public_origin(request: Request) -> str:
@@ -229,6 +279,15 @@ def _meeting_out(
     )
 
 
+def session_row_out(row: SessionRow) -> SessionRowOut:
+    return SessionRowOut(
+        session_id=row.session_id,
+        started_at=iso(row.started_at / 1000) or "",
+        ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
+        live=not row.ended_at,
+    )
+
+
 def _session_out(session: Session) -> dict[str, Any]:
     return SessionOut(**session.__dict__).model_dump()
 
@@ -245,27 +304,36 @@ meeting_routes = APIRouter(prefix="/api/meetings", tags=["meetings"], responses=
 
 @auth_routes.post("/signup", status_code=201, response_model=SessionOut)
 def sign_up(body: SignUp) -> dict[str, Any]:
+    """Create a host account (it founds an organisation of its own, as its owner) and sign
+    in: a 15-minute access token and a 30-day, one-use refresh token. 409 if the email has
+    an account."""
     return _session_out(accounts().sign_up(body.email, body.password, body.name))
 
 
 @auth_routes.post("/signin", response_model=SessionOut)
 def sign_in(body: SignIn) -> dict[str, Any]:
+    """Sign in with email and password: a new access token and refresh token. 401 for a
+    wrong email or password (the same answer for both)."""
     return _session_out(accounts().sign_in(body.email, body.password))
 
 
 @auth_routes.post("/refresh", response_model=SessionOut)
 def refresh(body: RefreshRequest) -> dict[str, Any]:
+    """Trade a refresh token (each works once) for a new access token and refresh token."""
     return _session_out(accounts().refresh(body.refresh_token))
 
 
 @auth_routes.post("/signout", status_code=204)
 def sign_out(body: RefreshRequest) -> Response:
+    """Spend the refresh token so nobody can use it again (access tokens expire on their
+    own within 15 minutes)."""
     accounts().sign_out(body.refresh_token)
     return Response(status_code=204)
 
 
-@auth_routes.get("/me")
+@auth_routes.get("/me", response_model=AccountOut)
 def me(claims: Account) -> dict[str, Any]:
+    """The signed-in account, as its access token says."""
     return {"user_id": claims.user_id, "email": claims.email, "name": claims.name}
 
 
@@ -273,20 +341,15 @@ def me(claims: Account) -> dict[str, Any]:
 def create_meeting(
     body: MeetingIn, request: Request, claims: Account, key: IdempotencyKey = None
 ) -> dict[str, Any]:
+    """Schedule a meeting hosted by the signed-in account. With an `Idempotency-Key`, a
+    request sent again returns the first answer instead of a second meeting."""
     payload = body.model_dump()
 
     def work() -> dict[str, Any]:
         meeting = meetings().create(claims, MeetingDraft(**payload))
         return _meeting_out(request, meeting).model_dump()
 
-    return idempotency.run_once(
-        runtime.settings().idempotency_table,
-        f"create:{claims.user_id}",
-        key,
-        payload,
-        work,
-        request.scope.get("aws.context"),
-    )
+    return once(request, f"create:{claims.user_id}", key, payload, work)
 
 
 @meeting_routes.get("", response_model=list[MeetingOut])
@@ -299,6 +362,7 @@ def list_meetings(request: Request, claims: Account) -> list[MeetingOut]:
 
 @meeting_routes.get("/{meeting_id}", response_model=MeetingOut)
 def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> MeetingOut:
+    """One of the host's meetings with its next occurrences (404 for anyone else's)."""
     service = meetings()
     return _meeting_out(request, service.current(service.owned(claims, meeting_id)))
 
@@ -307,6 +371,8 @@ def get_meeting(meeting_id: MeetingId, request: Request, claims: Account) -> Mee
 def update_meeting(
     meeting_id: MeetingId, body: MeetingIn, request: Request, claims: Account
 ) -> MeetingOut:
+    """Replace the meeting's settings (it also repairs a damaged stored meeting); 409 if it
+    changed meanwhile."""
     return _meeting_out(
         request, meetings().update(claims, meeting_id, MeetingDraft(**body.model_dump()))
     )
@@ -314,6 +380,7 @@ def update_meeting(
 
 @meeting_routes.delete("/{meeting_id}", status_code=204)
 def delete_meeting(meeting_id: MeetingId, claims: Account) -> Response:
+    """Delete the meeting and every session's data; 409 while a session runs."""
     meetings().delete(claims, meeting_id)
     return Response(status_code=204)
 
@@ -322,6 +389,8 @@ def delete_meeting(meeting_id: MeetingId, claims: Account) -> Response:
 def occurrences(
     meeting_id: MeetingId, claims: Account, count: Annotated[int, Query(ge=1, le=100)] = 10
 ) -> list[OccurrenceOut]:
+    """The meeting's next `count` occurrences from now (409 if its stored schedule cannot
+    be used)."""
     meeting = usable(meetings().owned(claims, meeting_id))  # 409 rather than a silent []
     return [_occurrence(o) for o in meeting.schedule.occurrences_after(clock.utc_now(), count)]
 
@@ -329,9 +398,10 @@ def occurrences(
 @meeting_routes.get(
     "/{meeting_id}/invite.ics",
     response_class=Response,
-    responses={200: {"content": {"text/calendar": {}}}},
+    responses={200: {"content": {"text/calendar": {"example": _ICS_EXAMPLE}}}},
 )
 def invite(meeting_id: MeetingId, request: Request, claims: Account) -> Response:
+    """The meeting as an iCalendar invite (RFC 5545), with its join link and passcode."""
     service = meetings()
     meeting = service.owned(claims, meeting_id)
     return Response(
@@ -368,18 +438,7 @@ def list_sessions(
 ) -> SessionPageOut:
     """The meeting's sessions (each run of it), newest first, a page at a time."""
     rows, next_cursor = meetings().sessions(claims, meeting_id, limit, cursor)
-    return SessionPageOut(
-        sessions=[
-            SessionRowOut(
-                session_id=row.session_id,
-                started_at=iso(row.started_at / 1000) or "",
-                ended_at=iso(row.ended_at / 1000) if row.ended_at else None,
-                live=not row.ended_at,
-            )
-            for row in rows
-        ],
-        next_cursor=next_cursor,
-    )
+    return SessionPageOut(sessions=[session_row_out(row) for row in rows], next_cursor=next_cursor)
 
 
 def _summary(claims: AccessClaims, meeting_id: str, session_id: str | None) -> dict[str, Any]:
@@ -416,7 +475,7 @@ def _csv(
 @meeting_routes.get(
     "/{meeting_id}/summary.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}},
 )
 def summary_csv(
     meeting_id: MeetingId, claims: Account, part: Annotated[csv_export.Part, Query()]
@@ -428,7 +487,7 @@ def summary_csv(
 @meeting_routes.get(
     "/{meeting_id}/sessions/{session_id}/summary.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}}},
+    responses={200: {"content": {"text/csv": {"example": _CSV_EXAMPLE}}}},
 )
 def session_summary_csv(
     meeting_id: MeetingId,
@@ -448,10 +507,13 @@ def join(
     claims: MaybeAccount,
     key: IdempotencyKey = None,
 ) -> dict[str, Any]:
+    """Join the meeting: signed in (the host side starts the session), as a guest with a
+    `guest_key`, or with a join link's `invite`. Answers a join token for the WebSocket.
+    409 `not_started` while a guest waits for the host."""
     payload = body.model_dump()
 
     service = joining()
-    join_request = JoinRequest(body.display_name, body.passcode, body.guest_key)
+    join_request = JoinRequest(body.display_name, body.passcode, body.guest_key, body.invite)
     # A key is scoped to the person: a guest's to their guest identity, so a key another
     # client reuses can never return this guest's credentials.
     who = service.identity(join_request, claims)
@@ -459,14 +521,7 @@ def join(
     def work() -> dict[str, Any]:
         return _join_out(request, service.join(meeting_id, join_request, claims))
 
-    return idempotency.run_once(
-        runtime.settings().idempotency_table,
-        f"join:{meeting_id}:{who}",
-        key,
-        payload,
-        work,
-        request.scope.get("aws.context"),
-    )
+    return once(request, f"join:{meeting_id}:{who}", key, payload, work)
 
 
 @meeting_routes.post("/{meeting_id}/rejoin", response_model=JoinOut)
@@ -488,12 +543,33 @@ def create_app() -> FastAPI:
     )
     app.include_router(auth_routes)
     app.include_router(meeting_routes)
+    # Imported here: the partner routes reuse this module's views (a meeting's shape, links).
+    from townhall.api.partners import routes as partner_routes
 
-    @app.get("/api/health", tags=["ops"])
+    app.include_router(partner_routes)
+
+    @app.middleware("http")
+    async def refuse_credentials_in_url(request: Request, call_next: Any) -> Any:
+        if any(
+            name.lower() in _CREDENTIAL_PARAMS or looks_like_key(value)
+            for name, value in request.query_params.multi_items()
+        ):
+            return _error(
+                400,
+                "credential_in_url",
+                "credentials go in the Authorization header (Authorization: Bearer <key>), "
+                "never in a URL, which is logged on the way: revoke a key sent like this",
+            )
+        return await call_next(request)
+
+    @app.get("/api/health", tags=["ops"], response_model=HealthOut, responses=_URL_ERRORS)
     def health() -> dict[str, str]:
+        """Whether the API answers (it touches no table)."""
         return {"status": "ok"}
 
-    @app.get("/api/.well-known/jwks.json", tags=["ops"])
+    @app.get(
+        "/api/.well-known/jwks.json", tags=["ops"], response_model=JwksOut, responses=_URL_ERRORS
+    )
     def signing_keys(response: Response) -> dict[str, Any]:
         """The public keys that verify Townhall's tokens; media nodes verify media tokens with
         them and never hold the private key."""
@@ -511,6 +587,8 @@ def create_app() -> FastAPI:
     def domain_error(request: Request, exc: DomainError) -> JSONResponse:
         status = _STATUS.get(exc.code, 400)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return _error(status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)

@@ -3,11 +3,69 @@ string sent as a number, is refused with a clear 422 instead of being coerced.""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from townhall.model.meeting import MAX_COHOSTS
+
+
+def examples(*examples: Any) -> ConfigDict:
+    """A model's examples, as the OpenAPI document shows them (merged into a subclass's
+    own config, so a request body keeps `Body`'s strictness)."""
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+_OCCURRENCE_EXAMPLE: dict[str, Any] = {
+    "start": "2026-12-02T09:00:00+01:00",
+    "end": "2026-12-02T09:30:00+01:00",
+    "start_utc": "2026-12-02T08:00:00Z",
+}
+MEETING_OUT_EXAMPLE: dict[str, Any] = {
+    "meeting_id": "k7m2p9q4rt",
+    "title": "Standup",
+    "kind": "meeting",
+    "start": "2026-12-01T09:00",
+    "timezone": "Europe/Paris",
+    "duration_minutes": 30,
+    "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+    "passcode": None,
+    "waiting_room": False,
+    "allow_before_host": False,
+    "cohosts": ["ada@example.com"],
+    "live": False,
+    "live_session_id": None,
+    "last_session_at": None,
+    "video_slots": 9,
+    "join_url": "https://townhall.example.com/join.html?m=k7m2p9q4rt",
+    "invite_url": "https://townhall.example.com/api/meetings/k7m2p9q4rt/invite.ics",
+    "next_occurrences": [_OCCURRENCE_EXAMPLE],
+    "schedule_error": None,
+    "stored_error": None,
+}
+# What the host's view of a meeting has and the public page's has not.
+_HOST_ONLY_FIELDS = frozenset(
+    {
+        "rrule",
+        "passcode",
+        "cohosts",
+        "live_session_id",
+        "last_session_at",
+        "video_slots",
+        "join_url",
+        "invite_url",
+        "live",
+    }
+)
+_SESSION_OUT: dict[str, Any] = {
+    "user_id": "u_5e1b2c3d4e5f6a7b",
+    "email": "hana@example.com",
+    "name": "Hana Host",
+    "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6IjEifQ...",
+    "access_expires_at": 1796000900,
+    "refresh_token": "3f9a1c2b7d5e4a10b6c8.Zm9vYmFy...",
+    "token_type": "Bearer",
+}
 
 
 class Body(BaseModel):
@@ -18,21 +76,31 @@ class Body(BaseModel):
 
 
 class SignUp(Body):
+    model_config = examples(
+        {"email": "hana@example.com", "password": "correct horse 1", "name": "Hana Host"}
+    )
+
     email: StrictStr = Field(max_length=254)
     password: StrictStr = Field(max_length=256)
     name: StrictStr = Field(max_length=80)
 
 
 class SignIn(Body):
+    model_config = examples({"email": "hana@example.com", "password": "correct horse 1"})
+
     email: StrictStr = Field(max_length=254)
     password: StrictStr = Field(max_length=256)
 
 
 class RefreshRequest(Body):
+    model_config = examples({"refresh_token": "3f9a1c2b7d5e4a10b6c8.Zm9vYmFy..."})
+
     refresh_token: StrictStr = Field(max_length=200)
 
 
 class SessionOut(BaseModel):
+    model_config = examples(_SESSION_OUT)
+
     user_id: str
     email: str
     name: str
@@ -43,6 +111,17 @@ class SessionOut(BaseModel):
 
 
 class MeetingIn(Body):
+    model_config = examples(
+        {
+            "title": "Standup",
+            "start": "2026-12-01T09:00",
+            "timezone": "Europe/Paris",
+            "duration_minutes": 30,
+            "rrule": "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+            "cohosts": ["ada@example.com"],
+        }
+    )
+
     title: StrictStr = Field(max_length=200)
     start: StrictStr = Field(
         max_length=64,
@@ -74,12 +153,16 @@ class MeetingIn(Body):
 
 
 class OccurrenceOut(BaseModel):
+    model_config = examples(_OCCURRENCE_EXAMPLE)
+
     start: str
     end: str
     start_utc: str
 
 
 class MeetingOut(BaseModel):
+    model_config = examples(MEETING_OUT_EXAMPLE)
+
     meeting_id: str
     title: str
     kind: str
@@ -111,6 +194,15 @@ class MeetingOut(BaseModel):
 
 
 class PublicMeetingOut(BaseModel):
+    model_config = examples(
+        {
+            **{k: v for k, v in MEETING_OUT_EXAMPLE.items() if k not in _HOST_ONLY_FIELDS},
+            "needs_passcode": True,
+            "live": True,
+            "your_role": None,
+        }
+    )
+
     meeting_id: str
     title: str
     kind: str
@@ -141,6 +233,11 @@ class PublicMeetingOut(BaseModel):
 
 
 class JoinIn(Body):
+    model_config = examples(
+        {"display_name": "Ada", "passcode": "4321", "guest_key": "Zm9vYmFyYmF6cXV4cXV1eA"},
+        {"invite": "eyJhbGciOiJFZERTQSJ9..."},
+    )
+
     display_name: StrictStr | None = Field(
         default=None, max_length=80, description="required, except for a signed-in person"
     )
@@ -151,15 +248,43 @@ class JoinIn(Body):
         description="a guest's identity: a random secret (22 to 128 of [A-Za-z0-9_-]) the "
         "browser keeps and sends with every join; required without a bearer token",
     )
+    invite: StrictStr | None = Field(
+        default=None,
+        max_length=2048,
+        description="a join link's invite (the partner API's join-links): join as the person "
+        "it names, without the passcode; display_name, passcode and guest_key are then ignored",
+    )
 
 
 class RejoinIn(Body):
+    model_config = examples(
+        {
+            "session_id": "s_8k2m4n6p9q3r",
+            "participant_id": "g_0c1d2e3f4a5b6c7d8e9f0a1b",
+            "resume_token": "b6c8Zm9vYmFyYmF6cXV4cXV1eA",
+        }
+    )
+
     session_id: StrictStr | None = Field(default=None, max_length=64)
     participant_id: StrictStr = Field(max_length=64)
     resume_token: StrictStr = Field(max_length=128)
 
 
 class JoinOut(BaseModel):
+    model_config = examples(
+        {
+            "meeting_id": "k7m2p9q4rt",
+            "session_id": "s_8k2m4n6p9q3r",
+            "participant_id": "g_0c1d2e3f4a5b6c7d8e9f0a1b",
+            "role": "attendee",
+            "name": "Ada",
+            "join_token": "eyJhbGciOiJFZERTQSJ9...",
+            "expires_at": 1796000900,
+            "resume_token": "b6c8Zm9vYmFyYmF6cXV4cXV1eA",
+            "ws_url": "wss://townhall.example.com/live",
+        }
+    )
+
     meeting_id: str
     session_id: str
     participant_id: str
@@ -177,6 +302,8 @@ class ErrorBody(BaseModel):
 
 
 class ErrorOut(BaseModel):
+    model_config = examples({"error": {"code": "not_found", "message": "meeting not found"}})
+
     error: ErrorBody
 
 
@@ -244,6 +371,41 @@ class QuestionResultOut(BaseModel):
 
 
 class SummaryOut(BaseModel):
+    model_config = examples(
+        {
+            "meeting": {
+                "meeting_id": "k7m2p9q4rt",
+                "session_id": "s_8k2m4n6p9q3r",
+                "title": "Standup",
+                "started_at": "2026-12-01T09:01:00Z",
+                "ended_at": "2026-12-01T09:30:00Z",
+            },
+            "attendance": [
+                {
+                    "participant_id": "u_5e1b2c3d4e5f6a7b",
+                    "name": "Hana Host",
+                    "role": "host",
+                    "intervals": [
+                        {"joined_at": "2026-12-01T09:01:00Z", "left_at": "2026-12-01T09:30:00Z"}
+                    ],
+                    "total_seconds": 1740,
+                    "rooms": [],
+                }
+            ],
+            "rooms": [],
+            "chat": [
+                {
+                    "at": "2026-12-01T09:02:00Z",
+                    "from_name": "Hana Host",
+                    "text": "Welcome",
+                    "room": None,
+                }
+            ],
+            "polls": [],
+            "questions": [],
+        }
+    )
+
     meeting: SummaryMeetingOut
     attendance: list[AttendanceOut]
     rooms: list[BreakoutRoomOut] = Field(
@@ -262,7 +424,53 @@ class SessionRowOut(BaseModel):
 
 
 class SessionPageOut(BaseModel):
+    model_config = examples(
+        {
+            "sessions": [
+                {
+                    "session_id": "s_8k2m4n6p9q3r",
+                    "started_at": "2026-12-01T09:01:00Z",
+                    "ended_at": "2026-12-01T09:30:00Z",
+                    "live": False,
+                }
+            ],
+            "next_cursor": None,
+        }
+    )
+
     sessions: list[SessionRowOut] = Field(description="newest first")
     next_cursor: str | None = Field(
         description="pass as `cursor` for the next page; null at the end"
     )
+
+
+class AccountOut(BaseModel):
+    model_config = examples(
+        {"user_id": "u_5e1b2c3d4e5f6a7b", "email": "hana@example.com", "name": "Hana Host"}
+    )
+    user_id: str
+    email: str
+    name: str
+
+
+class HealthOut(BaseModel):
+    model_config = examples({"status": "ok"})
+    status: Literal["ok"]
+
+
+class JwksOut(BaseModel):
+    model_config = examples(
+        {
+            "keys": [
+                {
+                    "kty": "OKP",
+                    "crv": "Ed25519",
+                    "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                    "kid": "1",
+                    "use": "sig",
+                    "alg": "EdDSA",
+                }
+            ]
+        }
+    )
+    keys: list[dict[str, str]]

@@ -13,6 +13,7 @@ from townhall.auth import passwords
 from townhall.auth.tokens import TokenService, new_opaque_secret
 from townhall.errors import Conflict, InvalidInput, Unauthenticated
 from townhall.store.accounts import Account, AccountStore, EmailTaken
+from townhall.store.organisations import OrganisationRecords, found_solo
 
 REFRESH_TTL_SECONDS = 30 * 24 * 3600
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
@@ -76,9 +77,15 @@ def _invisible(char: str) -> bool:
 
 
 class AccountService:
-    def __init__(self, store: AccountStore, tokens: TokenService) -> None:
+    def __init__(
+        self,
+        store: AccountStore,
+        tokens: TokenService,
+        organisations: OrganisationRecords | None = None,
+    ) -> None:
         self._store = store
         self._tokens = tokens
+        self._organisations = organisations
 
     def sign_up(self, email: str, password: str, name: str) -> Session:
         email = normalize_email(email)
@@ -94,6 +101,10 @@ class AccountService:
             self._store.create(account)
         except EmailTaken as exc:
             raise Conflict("an account with this email already exists") from exc
+        if self._organisations is not None:
+            # A separate write: should it not happen, the account founds its organisation
+            # on first use instead (OrganisationService.membership), with the same id.
+            found_solo(self._organisations, account.user_id, email, name, account.created_at)
         return self._session(account)
 
     def sign_in(self, email: str, password: str) -> Session:

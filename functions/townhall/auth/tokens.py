@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -26,6 +27,10 @@ __all__ = ["ROLES", "AccessClaims", "JoinClaims", "Role", "TokenService", "new_o
 
 ACCESS_AUDIENCE = "townhall:api"
 JOIN_AUDIENCE = "townhall:meeting"
+# A join link for a named participant (the partner API): it lets its bearer join one meeting
+# under that name, without the passcode, until it expires. Not a join token: it starts nothing
+# and reaches no socket; POST /join exchanges it for one.
+INVITE_AUDIENCE = "townhall:invite"
 
 ACCESS_TTL_SECONDS = 15 * 60
 JOIN_TTL_SECONDS = 15 * 60
@@ -89,6 +94,31 @@ class TokenService:
         }
         return self._sign(claims), exp
 
+    def issue_invite(self, meeting_id: str, name: str, ttl_seconds: int) -> InviteClaims:
+        """A signed invite for `name` to the meeting; its `token` is the link's secret."""
+        now = int(self._clock())
+        invite_id = secrets.token_urlsafe(12)
+        claims = {
+            "iss": ISSUER,
+            "aud": INVITE_AUDIENCE,
+            "sub": invite_id,
+            "mid": meeting_id,
+            "name": name,
+            "iat": now,
+            "exp": now + ttl_seconds,
+        }
+        return InviteClaims(meeting_id, name, invite_id, now + ttl_seconds, self._sign(claims))
+
+    def verify_invite(self, token: str) -> InviteClaims:
+        claims = self._verify(token, INVITE_AUDIENCE)
+        return InviteClaims(
+            meeting_id=_text(claims, "mid"),
+            name=_text(claims, "name"),
+            invite_id=_text(claims, "sub"),
+            expires_at=int(claims["exp"]),
+            token=token,
+        )
+
     def new_resume_token(self) -> str:
         return new_opaque_secret()
 
@@ -140,6 +170,15 @@ class TokenService:
             now=self._clock,
             skew_seconds=CLOCK_SKEW_SECONDS,
         )
+
+
+@dataclass(frozen=True)
+class InviteClaims:
+    meeting_id: str
+    name: str
+    invite_id: str
+    expires_at: int
+    token: str
 
 
 def _text(claims: dict[str, Any], name: str) -> str:

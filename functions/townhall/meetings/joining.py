@@ -68,6 +68,9 @@ class JoinRequest:
     display_name: str | None
     passcode: str | None
     guest_key: str | None
+    # A join link's invite (the partner API's): the person joins under its name, as the
+    # participant the invite names, without the passcode.
+    invite: str | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,11 @@ def guest_participant_id(guest_key: str) -> str:
     return "g_" + hashlib.sha256(f"townhall-guest:{guest_key}".encode()).hexdigest()[:24]
 
 
+def invited_participant_id(invite_id: str) -> str:
+    """The participant a join link names: the same over every use of the link."""
+    return "i_" + hashlib.sha256(f"townhall-invite:{invite_id}".encode()).hexdigest()[:24]
+
+
 class Joining:
     def __init__(
         self,
@@ -105,7 +113,10 @@ class Joining:
         self._liveness = Liveness(sessions, participants)
 
     def identity(self, request: JoinRequest, account: AccessClaims | None) -> str:
-        """Who is joining: the account, else the guest identity (required for guests)."""
+        """Who is joining: the invite's participant, the account, else the guest identity
+        (required for guests)."""
+        if request.invite is not None:
+            return invited_participant_id(self._tokens.verify_invite(request.invite).invite_id)
         if account is not None:
             return account.user_id
         if request.guest_key is None:
@@ -118,11 +129,18 @@ class Joining:
         meeting = self._meeting(meeting_id)
         if meeting.damage is not None:
             raise Conflict(f"{meeting.damage}: its host must edit or delete it")
+        invited = False
+        if request.invite is not None:
+            invite = self._tokens.verify_invite(request.invite)
+            if invite.meeting_id != meeting_id:
+                raise Unauthenticated("this join link is for another meeting")
+            request = JoinRequest(invite.name, None, None, request.invite)
+            account, invited = None, True  # the link's person, whoever is signed in
         participant_id = self.identity(request, account)
         side = host_side(meeting, account)
         session = self._live(meeting)
         existing = self._participants.get(session.key, participant_id) if session else None
-        if side is None and not _was_let_in(existing):
+        if side is None and not invited and not _was_let_in(existing):
             _check_passcode(meeting, request.passcode)
         if session is None:
             if side is None and not meeting.guests_may_start:

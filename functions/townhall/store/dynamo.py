@@ -212,6 +212,30 @@ def delete_keys(table: str, keys: list[dict[str, Any]]) -> int:
     return len(keys)
 
 
+def update_if_condition_holds(**request: Any) -> bool:
+    """UpdateItem `request`; False (nothing written) if its ConditionExpression failed. Any
+    other failure is raised."""
+    try:
+        client().update_item(**request)
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def transact_if_conditions_hold(items: list[dict[str, Any]]) -> bool:
+    """Write `items` in one transaction; False (nothing written) if a condition of one failed.
+    Any other failure is raised."""
+    try:
+        client().transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if "ConditionalCheckFailed" in cancellation_reasons(exc):
+            return False
+        raise
+    return True
+
+
 def get(table: str, key: Mapping[str, Any]) -> Item | None:
     raw = client().get_item(TableName=table, Key=to_ddb(key), ConsistentRead=True).get("Item")
     return from_ddb(raw) if raw else None

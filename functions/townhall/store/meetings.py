@@ -216,6 +216,10 @@ class MeetingRecords(Protocol):
 
     def meetings_of_host(self, host_id: str) -> list[Meeting]: ...
 
+    def host_page(
+        self, host_id: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[tuple[Meeting, str]], bool]: ...
+
 
 @dynamo.store_boundary
 class MeetingStore:
@@ -329,3 +333,26 @@ class MeetingStore:
     def meetings_of_host(self, host_id: str) -> list[Meeting]:
         items = dynamo.query_all(self._table, "host_id = :h", {":h": host_id}, index="by_host")
         return [meeting_from_item(item) for item in items]
+
+    def host_page(
+        self, host_id: str, limit: int, after: tuple[str, str] | None
+    ) -> tuple[list[tuple[Meeting, str]], bool]:
+        """Up to `limit` of the host's meetings by scheduled start (UTC), each with its
+        stored `start_utc` (a page's position), after the one `after` names (its id and
+        start_utc); and whether more may follow."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": "by_host",
+            "KeyConditionExpression": "host_id = :h",
+            "ExpressionAttributeValues": {":h": dynamo.value(host_id)},
+            "Limit": limit,
+        }
+        if after is not None:
+            meeting_id, start_utc = after
+            request["ExclusiveStartKey"] = dynamo.to_ddb(
+                {**meeting_key(meeting_id), "host_id": host_id, "start_utc": start_utc}
+            )
+        page = dynamo.client().query(**request)
+        items = [dynamo.from_ddb(raw) for raw in page.get("Items", [])]
+        meetings = [(meeting_from_item(item), str(item["start_utc"])) for item in items]
+        return meetings, "LastEvaluatedKey" in page
