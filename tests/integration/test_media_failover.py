@@ -179,6 +179,36 @@ async def test_a_stall_report_on_a_paused_node_moves_nobody(nodes_twin: Twin) ->
         await host.close()
 
 
+async def test_a_node_stalled_for_good_is_found_once_its_heartbeat_stops(nodes_twin: Twin) -> None:
+    """SIGSTOP with no SIGCONT: the first reports find it only slow (its heartbeat is fresh);
+    once three heartbeats are missed a report finds it lost and the room is told."""
+    twin = nodes_twin
+    host, mid, (ada_signaling, bob_signaling) = await _people(twin, "Ada", "Bob")
+    ada = MediaClient(ada_signaling)
+    try:
+        await asyncio.wait_for(ada.start(), 30)
+        node_id = _placed_on(twin, mid)
+        (node,) = [n for n in twin.local.media_nodes if n.node_id == node_id and n.running()]
+        node.pause()
+        stopped = time.monotonic()
+        try:
+            report = {"node_id": node_id}
+            assert await ada_signaling.ok("media_stalled", report) == {"moved": False}
+            verdicts = [False]
+            while not verdicts[-1] and time.monotonic() - stopped < 10:  # bounded: ~4 s
+                verdicts.append((await ada_signaling.ok("media_stalled", report))["moved"])
+            found_after = time.monotonic() - stopped
+        finally:
+            node.resume()  # it heartbeats again and is back in placement
+        print(f"\nstalled node found lost {found_after:.1f} s after it stopped")
+        assert verdicts[-1] is True, verdicts
+        moved = await bob_signaling.wait_event("media.moved")
+        assert moved["data"]["lost_node"] == node_id
+    finally:
+        await ada.close()
+        await host.close()
+
+
 async def test_bad_stall_reports_are_refused_and_change_nothing(nodes_twin: Twin) -> None:
     twin = nodes_twin
     host, mid, (ada_signaling, bob_signaling) = await _people(twin, "Ada", "Bob")
