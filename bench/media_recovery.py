@@ -15,7 +15,7 @@ one, a signed-in host page and a guest page in one meeting (Chromium, fake camer
 
     PYTHONPATH=functions:. .venv/bin/python -m bench.media_recovery [--kills 5]
 
-Writes bench/results/media_recovery.json; prints p50 / max of each and their ratio.
+Writes bench/results/media_recovery.json and .png; prints p50 / max of each and their ratio.
 """
 
 from __future__ import annotations
@@ -215,6 +215,62 @@ async def run(kills: int, reference_kills: int) -> dict[str, Any]:
     }
 
 
+PHASES = (
+    ("noticed", "stall_noticed_ms"),
+    ("checked, told to move", "repair_started_ms"),
+    ("offer from the new node", "subscribe_offered_ms"),
+    ("answer relayed", "subscribe_answered_ms"),
+    ("connected", "subscribe_connected_ms"),
+    ("first picture", "first_frame_ms"),
+)
+
+
+def plot(result: dict[str, Any], out: Path) -> None:
+    """Each recovery as stacked phases (ms from the kill), then Chromium alone's for scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ours = [s for s in result["samples"] if s["kind"] == "stall_watch"]
+    theirs = [s for s in result["samples"] if s["kind"] == "chromium_only"]
+    figure, axis = plt.subplots(figsize=(9, 4.5))
+    labels: list[str] = []
+    named: set[str] = set()  # each phase in the legend once
+    for row, sample in enumerate(ours):
+        start = 0.0
+        for index, (name, key) in enumerate(PHASES):
+            end = sample.get(key)
+            if end is None or end < start:
+                continue
+            label = None if name in named else name
+            named.add(name)
+            axis.barh(row, end - start, left=start, color=f"C{index}", label=label)
+            start = end
+        labels.append(f"kill {sample['kill']} {sample['page']}")
+    for offset, sample in enumerate(theirs):
+        row = len(ours) + offset
+        noticed = sample.get("chromium_noticed_ms") or 0
+        axis.barh(row, noticed, color="0.75", label="Chromium noticing" if offset == 0 else None)
+        axis.barh(
+            row,
+            sample["first_frame_ms"] - noticed,
+            left=noticed,
+            color="0.45",
+            label="Chromium's repair" if offset == 0 else None,
+        )
+        labels.append(f"Chromium alone {sample['kill']} {sample['page']}")
+    axis.axvline(3000, color="red", linestyle="--", linewidth=1, label="3 s aim")
+    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlabel("ms from the SIGKILL")
+    axis.set_title("Media back after a lost node (bench/media_recovery.py)")
+    axis.legend(fontsize=7, loc="upper right")
+    figure.tight_layout()
+    figure.savefig(out, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=5, help="kills with the stall watch (1-10)")
@@ -228,6 +284,7 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "media_recovery.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
+    plot(result, RESULTS / "media_recovery.png")
     s = result["summary"]
     ours = s["stall_watch"]["first_frame_ms"]
     theirs = s["chromium_only"]["first_frame_ms"]
