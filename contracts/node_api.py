@@ -16,6 +16,7 @@ Errors are `ErrorBody`: `{"error": {"code": ErrorCode, "message": str}}`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -93,9 +94,49 @@ def error_body(code: ErrorCode, message: str) -> ErrorBody:
     return {"error": {"code": code.value, "message": message}}
 
 
+class IceServer(TypedDict):
+    """A TURN server the node's side of one connection gathers a relay candidate on, with a
+    credential the control plane minted for it (docs/turn.md, "The media nodes' side")."""
+
+    urls: list[str]  # `turn:` only: the node reaches TURN over UDP or TCP, never TLS
+    username: str
+    credential: str
+
+
+MAX_ICE_SERVERS = 2
+MAX_ICE_URLS = 4
+MAX_ICE_TEXT = 256
+
+
+def ice_servers_from(body: Mapping[str, Any]) -> list[IceServer]:
+    """The request's optional `ice_servers`, checked; ValueError says what is wrong."""
+    value = body.get("ice_servers")
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_ICE_SERVERS:
+        raise ValueError(f"'ice_servers' must be a list of at most {MAX_ICE_SERVERS}")
+    servers: list[IceServer] = []
+    for server in value:
+        if not isinstance(server, dict) or set(server) != {"urls", "username", "credential"}:
+            raise ValueError("each ICE server must have exactly urls, username and credential")
+        urls, username, credential = server["urls"], server["username"], server["credential"]
+        if not isinstance(urls, list) or not 1 <= len(urls) <= MAX_ICE_URLS:
+            raise ValueError(f"an ICE server's urls must be a list of 1 to {MAX_ICE_URLS}")
+        for text in (*urls, username, credential):
+            if not isinstance(text, str) or not 0 < len(text) <= MAX_ICE_TEXT:
+                raise ValueError(f"ICE server fields must be strings of 1 to {MAX_ICE_TEXT}")
+            if not text.isprintable():
+                raise ValueError("ICE server fields must be printable")
+        if not all(url.startswith("turn:") for url in urls):
+            raise ValueError("a media node's ICE servers must be turn: URLs")
+        servers.append({"urls": list(urls), "username": username, "credential": credential})
+    return servers
+
+
 class PublishRequest(TypedDict):
     token: str  # the participant's media token
     sdp: str  # the publisher's offer
+    ice_servers: NotRequired[list[IceServer]]
 
 
 class PublishResponse(TypedDict):
@@ -104,6 +145,7 @@ class PublishResponse(TypedDict):
 
 class SubscribeRequest(TypedDict):
     token: str
+    ice_servers: NotRequired[list[IceServer]]
 
 
 class SubscribeResponse(TypedDict):

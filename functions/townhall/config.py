@@ -26,6 +26,7 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret_arn: str | None = None
     turn_secret_file: str | None = None
+    turn_media_node_urls: tuple[str, ...] = ()
     organisations_table: str = f"townhall-{schema.ORGANISATIONS.logical_id.lower()}"
 
     @classmethod
@@ -48,5 +49,6 @@ class Settings:
             turn_urls=tuple(env.get(functions.ENV_TURN_URLS, "").split()),
             turn_secret_arn=env.get(functions.ENV_TURN_SECRET_ARN) or None,
             turn_secret_file=env.get(functions.ENV_TURN_SECRET_FILE) or None,
+            turn_media_node_urls=tuple(env.get(functions.ENV_TURN_MEDIA_NODE_URLS, "").split()),
             organisations_table=table(schema.ORGANISATIONS),
         )

@@ -184,3 +184,6 @@ ENV_PUBLIC_BASE_URL = "PUBLIC_BASE_URL"  # optional: fixed origin for links (cus
 ENV_TURN_URLS = "TURN_URLS"
 ENV_TURN_SECRET_ARN = "TURN_SECRET_ARN"
 ENV_TURN_SECRET_FILE = "TURN_SECRET_FILE"
+# Optional: `turn:` URLs the media nodes' side of each connection gathers a relay candidate on
+# (docs/turn.md, "The media nodes' side"); none: nodes offer their own address only.
+ENV_TURN_MEDIA_NODE_URLS = "TURN_MEDIA_NODE_URLS"

@@ -288,6 +288,10 @@ class ApiStack(cdk.Stack):
             # The URLs browsers are given, and the secret their credentials derive from.
             fn.add_environment(functions.ENV_TURN_URLS, " ".join(self.turn.client_urls))
             fn.add_environment(functions.ENV_TURN_SECRET_ARN, data.turn_secret.secret_arn)
+            if self.settings.turn_for_media_nodes:
+                fn.add_environment(
+                    functions.ENV_TURN_MEDIA_NODE_URLS, " ".join(self.turn.media_node_urls())
+                )
             secrets.append(data.turn_secret.secret_arn)
         if secrets:
             # Written out rather than secret.grant_read(): that grant names this role in the

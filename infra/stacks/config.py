@@ -98,6 +98,10 @@ class Settings:
     # TurnLoadBalancerDnsName), and the ACM certificate (same Region) must cover it.
     turn_domain: str = ""
     turn_certificate_arn: str = ""
+    # The media nodes' side of each connection gathers a relay candidate on TURN too (UDP):
+    # for nodes whose own address clients may not reach. Off by default: nodes announce a
+    # public address, and aiortc gathers before it answers, so every join would wait on TURN.
+    turn_for_media_nodes: bool = False
     # API Gateway needs an account-level CloudWatch role before a WebSocket stage may log.
     # It is one setting per account and Region: turn this off where something else owns it.
     manage_api_gateway_account: bool = True

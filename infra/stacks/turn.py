@@ -367,6 +367,10 @@ class TurnStack(cdk.Stack):
                 default_target_groups=[self.tls_targets],
             )
 
+    def media_node_urls(self) -> list[str]:
+        """TURN_MEDIA_NODE_URLS: what the nodes' side gathers a relay on (UDP, never TLS)."""
+        return [f"turn:{self.nlb.load_balancer_dns_name}:{TURN_PORT}?transport=udp"]
+
     def _client_urls(self) -> list[str]:
         """TURN_URLS for the signaling function: what browsers put in `iceServers`."""
         host = self.nlb.load_balancer_dns_name

@@ -15,6 +15,7 @@ from infra.twin.fake_aws import FAKE_CREDENTIALS, REGION
 from townhall.functions import (
     ENV_PUBLIC_BASE_URL,
     ENV_SIGNING_KEY_FILE,
+    ENV_TURN_MEDIA_NODE_URLS,
     ENV_TURN_SECRET_FILE,
     ENV_TURN_URLS,
     ENV_WS_MANAGEMENT_ENDPOINT,
@@ -49,7 +50,13 @@ def handler_environment(
     }
     turn: dict[str, str] = {}
     if turn_urls and turn_secret_file is not None:
-        turn = {ENV_TURN_URLS: " ".join(turn_urls), ENV_TURN_SECRET_FILE: str(turn_secret_file)}
+        # The nodes' side relays too: the twin exercises that path (in AWS it is opt-in).
+        node_urls = [u for u in turn_urls if u.startswith("turn:") and "transport=udp" in u]
+        turn = {
+            ENV_TURN_URLS: " ".join(turn_urls),
+            ENV_TURN_SECRET_FILE: str(turn_secret_file),
+            ENV_TURN_MEDIA_NODE_URLS: " ".join(node_urls),
+        }
     return {
         **table_names,
         **FAKE_CREDENTIALS,

@@ -103,6 +103,7 @@ def control_app(
     async def publish(request: Request) -> Response:
         body = await _body(request)
         token, sdp = _text(body, "token", required=False), _text(body, "sdp")
+        ice_servers = _ice_servers(body)
         claims = await admitted(token)
         if not claims.may_publish:
             raise WireError(ErrorCode.FORBIDDEN, "this participant may not publish")
@@ -115,6 +116,7 @@ def control_app(
                 sdp,
                 claims.video_slots,
                 still_admitted=still_admitted(claims),
+                ice_servers=ice_servers,
             ),
         )
         published: node_api.PublishResponse = {"sdp": answer}
@@ -122,6 +124,7 @@ def control_app(
 
     async def subscribe(request: Request) -> Response:
         body = await _body(request)
+        ice_servers = _ice_servers(body)
         claims = await admitted(_text(body, "token", required=False))
         _refuse_new_sessions_while_draining(worker)
         offer = await in_room(
@@ -131,6 +134,7 @@ def control_app(
                 claims.participant_id,
                 claims.video_slots,
                 still_admitted=still_admitted(claims),
+                ice_servers=ice_servers,
             ),
         )
         subscribed: node_api.SubscribeResponse = {"sdp": offer}
@@ -282,6 +286,13 @@ def _text(body: dict[str, Any], name: str, *, required: bool = True) -> str:
     if not value:
         raise WireError(ErrorCode.INVALID_INPUT, f"'{name}' must not be empty")
     return value
+
+
+def _ice_servers(body: dict[str, Any]) -> list[node_api.IceServer]:
+    try:
+        return node_api.ice_servers_from(body)
+    except ValueError as exc:
+        raise WireError(ErrorCode.INVALID_INPUT, str(exc)) from exc
 
 
 async def _verify(gate: TokenGate, token: str) -> MediaClaims:

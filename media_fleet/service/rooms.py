@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from contracts.node_api import IceServer
 
 if TYPE_CHECKING:
     from media_fleet.sfu.statistics import ForwardingStats
@@ -33,8 +35,12 @@ IDLE_GRACE_SECONDS = 60.0
 class Room(Protocol):
     """What the directory needs of a forwarding room (`media_fleet.sfu.room.MeetingRoom`)."""
 
-    async def publish(self, participant_id: str, offer_sdp: str) -> str: ...
-    async def subscribe(self, participant_id: str) -> str: ...
+    async def publish(
+        self, participant_id: str, offer_sdp: str, ice_servers: Sequence[IceServer] = ()
+    ) -> str: ...
+    async def subscribe(
+        self, participant_id: str, ice_servers: Sequence[IceServer] = ()
+    ) -> str: ...
     async def accept_answer(self, participant_id: str, answer_sdp: str) -> None: ...
     async def leave(self, participant_id: str) -> None: ...
     async def tell_clients_to_move(self) -> None: ...
@@ -121,11 +127,12 @@ class RoomDirectory:
         video_slots: int | None = None,
         *,
         still_admitted: StillAdmitted | None = None,
+        ice_servers: Sequence[IceServer] = (),
     ) -> str:
         return await self._in_room(
             meeting_id,
             participant_id,
-            lambda room: room.publish(participant_id, offer_sdp),
+            lambda room: room.publish(participant_id, offer_sdp, ice_servers),
             video_slots,
             still_admitted=still_admitted,
         )
@@ -137,11 +144,12 @@ class RoomDirectory:
         video_slots: int | None = None,
         *,
         still_admitted: StillAdmitted | None = None,
+        ice_servers: Sequence[IceServer] = (),
     ) -> str:
         return await self._in_room(
             meeting_id,
             participant_id,
-            lambda room: room.subscribe(participant_id),
+            lambda room: room.subscribe(participant_id, ice_servers),
             video_slots,
             still_admitted=still_admitted,
         )

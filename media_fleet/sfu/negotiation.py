@@ -12,18 +12,19 @@
   source can feed any subscriber slot) and Opus for audio, each with RTX: forwarding never
   transcodes.
 
-Every connection uses ``RTCConfiguration(iceServers=[], bundlePolicy=max-bundle)``: see
-:func:`new_peer_connection`.
+Every connection uses ``bundlePolicy=max-bundle`` and no ICE server but the TURN servers a
+request names: see :func:`new_peer_connection`.
 """
 
 import asyncio
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from aiortc import (
     RTCBundlePolicy,
     RTCConfiguration,
+    RTCIceServer,
     RTCPeerConnection,
     RTCRtpCodecCapability,
     RTCRtpSender,
@@ -32,6 +33,7 @@ from aiortc import (
 )
 from aiortc import sdp as aiortc_sdp
 
+from contracts.node_api import IceServer
 from media_fleet.rtc import seams
 
 from .peer_connection_sink import NegotiatedCodecs
@@ -43,12 +45,18 @@ VIDEO_MIME_TYPES = ("video/vp8", "video/h264")
 "Forwarded video codecs, preferred first: a publisher offering both sends VP8."
 
 
-def new_peer_connection() -> RTCPeerConnection:
-    # iceServers=[]: never the default public STUN server (gathering stalls on a closed
-    # network). max-bundle: with aiortc's default "balanced" policy the third m-line of
-    # one kind stays on a transport that bundling stops, and never carries a packet.
+def new_peer_connection(ice_servers: Sequence[IceServer] = ()) -> RTCPeerConnection:
+    """`ice_servers`: TURN servers to gather a relay candidate on (the control plane sends
+    them when the deployment relays media nodes too; docs/turn.md). Never the default public
+    STUN server, which would stall gathering on a closed network. max-bundle: with aiortc's
+    default "balanced" policy the third m-line of one kind stays on a transport that
+    bundling stops, and never carries a packet."""
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s["username"], credential=s["credential"])
+        for s in ice_servers
+    ]
     return RTCPeerConnection(
-        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
     )
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamTrack
 
+from contracts.node_api import IceServer
 from media_fleet.rtc import seams
 from media_fleet.rtp.speaker import SpeakerDetector
 
@@ -118,7 +119,9 @@ class MeetingRoom:
 
     # --- public API -------------------------------------------------------------------
 
-    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+    async def publish(
+        self, participant_id: str, offer_sdp: str, ice_servers: Sequence[IceServer] = ()
+    ) -> str:
         """Accept a publisher's offer and return the answer SDP.
 
         The m-lines are labelled by position (audio; camera, camera-low, screen). Publishing
@@ -126,9 +129,9 @@ class MeetingRoom:
         share). Raises ValueError with the reason when the offer is unusable.
         """
         async with self._lock_for(participant_id):
-            return await self._publish(participant_id, offer_sdp)
+            return await self._publish(participant_id, offer_sdp, ice_servers)
 
-    async def subscribe(self, participant_id: str) -> str:
+    async def subscribe(self, participant_id: str, ice_servers: Sequence[IceServer] = ()) -> str:
         """Create the participant's subscribe connection and return the room's offer SDP.
 
         The offer has ``video_slots`` camera slots, then one screen slot, then
@@ -136,7 +139,7 @@ class MeetingRoom:
         channel ``"townhall"``. Subscribing again replaces the previous connection.
         """
         async with self._lock_for(participant_id):
-            return await self._subscribe(participant_id)
+            return await self._subscribe(participant_id, ice_servers)
 
     async def accept_answer(self, participant_id: str, answer_sdp: str) -> None:
         """Apply the participant's answer to the subscribe offer; the slots start then.
@@ -274,11 +277,13 @@ class MeetingRoom:
 
     # --- publishing --------------------------------------------------------------------
 
-    async def _publish(self, participant_id: str, offer_sdp: str) -> str:
+    async def _publish(
+        self, participant_id: str, offer_sdp: str, ice_servers: Sequence[IceServer]
+    ) -> str:
         self._check_open()
         tracks = inspect_offer(offer_sdp)
         await self._close_publisher(participant_id)
-        pc = negotiation.new_peer_connection()
+        pc = negotiation.new_peer_connection(ice_servers)
         publisher = Publisher(participant_id, pc)
         offered = negotiation.add_receivers(pc, tracks)
         self._forget_when_lost(participant_id, pc, "publish")
@@ -357,10 +362,10 @@ class MeetingRoom:
 
     # --- subscribing -------------------------------------------------------------------
 
-    async def _subscribe(self, participant_id: str) -> str:
+    async def _subscribe(self, participant_id: str, ice_servers: Sequence[IceServer]) -> str:
         self._check_open()
         await self._close_subscriber(participant_id)
-        pc = negotiation.new_peer_connection()
+        pc = negotiation.new_peer_connection(ice_servers)
         cameras = [self._new_slot("camera", index) for index in range(self.video_slots)]
         screen = self._new_slot("screen", 0)
         audio = [self._new_slot("audio", index) for index in range(self.audio_slots)]

@@ -497,6 +497,8 @@ def test_signaling_function_gets_the_turn_urls_and_secret(synth: Synth) -> None:
     for spec in functions.ALL_FUNCTIONS:
         fn = synth.template(api)["Resources"][synth.logical_id(api.functions[spec.logical_id])]
         env = fn["Properties"]["Environment"]["Variables"]
+        # The nodes' side relays only when the deployer asks (townhall:turnForMediaNodes).
+        assert functions.ENV_TURN_MEDIA_NODE_URLS not in env
         if not spec.mints_turn_credentials:
             assert functions.ENV_TURN_URLS not in env and functions.ENV_TURN_SECRET_ARN not in env
             continue
@@ -519,3 +521,11 @@ def test_signaling_function_gets_the_turn_urls_and_secret(synth: Synth) -> None:
         ]
     assert turn in api.dependencies and api not in turn.dependencies
     assert turn.dependencies == [synth.stacks.data]
+
+
+def test_media_nodes_relay_over_udp_only_and_only_when_asked(synth: Synth) -> None:
+    assert Settings().turn_for_media_nodes is False
+    asked = Settings.from_context(cdk.App(context={"townhall:turnForMediaNodes": "true"}))
+    assert asked.turn_for_media_nodes is True
+    (url,) = synth.stacks.turn.media_node_urls()
+    assert url.startswith("turn:") and url.endswith(":3478?transport=udp"), url

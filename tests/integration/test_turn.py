@@ -105,6 +105,12 @@ async def test_a_page_without_udp_joins_through_turn_over_tls(
     await person.context.add_init_script(RECORD_PEERS)
     try:
         await asyncio.wait_for(ada.start(), 30)
+        # The nodes use the same TURN servers (TURN_MEDIA_NODE_URLS, which the twin sets with
+        # --turn): the node's answer and its offer each carry a relay candidate from coturn.
+        publish_answer = ada.publisher.remoteDescription
+        subscribe_offer = ada.subscriber.remoteDescription
+        assert publish_answer is not None and " typ relay" in publish_answer.sdp
+        assert subscribe_offer is not None and " typ relay" in subscribe_offer.sdp
         started = time.monotonic()
         await join(person, f"{twin.base_url}/join.html?m={mid}")
         # Bob sees Ada's video, and Ada receives Bob's camera: both ways, through the relay.

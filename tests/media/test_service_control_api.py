@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from contracts.node_api import IceServer
 from media_fleet.service.control_api import WORKER_HEADER, WorkerState, control_app
 from media_fleet.service.http_server import ServedApp
 from media_fleet.service.keys import TokenGate
@@ -45,9 +46,14 @@ class StandInRoom:
     # When set, a publish waits for it: a request still inside the room, as while aiortc
     # gathers ICE candidates.
     hold: asyncio.Event | None = None
+    # The TURN servers each publish and subscribe was given, in order.
+    ice_servers: list[list[IceServer]] = field(default_factory=list)
 
-    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+    async def publish(
+        self, participant_id: str, offer_sdp: str, ice_servers: Sequence[IceServer] = ()
+    ) -> str:
         self.calls.append(("publish", participant_id))
+        self.ice_servers.append(list(ice_servers))
         if self.hold is not None:
             await self.hold.wait()
         if not offer_sdp.startswith("v=0"):
@@ -55,8 +61,9 @@ class StandInRoom:
         self.participants.add(participant_id)
         return "answer-for-" + participant_id
 
-    async def subscribe(self, participant_id: str) -> str:
+    async def subscribe(self, participant_id: str, ice_servers: Sequence[IceServer] = ()) -> str:
         self.calls.append(("subscribe", participant_id))
+        self.ice_servers.append(list(ice_servers))
         self.participants.add(participant_id)
         self.subscribed.add(participant_id)
         return "offer-for-" + participant_id
@@ -365,6 +372,45 @@ async def test_fields_of_the_wrong_type_are_refused(node: Node) -> None:
     for path, body, message in cases:
         assert error_of(await post(node, path, body)) == (400, "invalid_input", message), body
     assert_no_room(node)
+
+
+async def test_turn_servers_for_the_nodes_side_reach_the_room_and_bad_ones_are_refused(
+    node: Node,
+) -> None:
+    token = node.token("m-1", "alice")
+    relay = {"urls": ["turn:10.0.0.1:3478?transport=udp"], "username": "1:a", "credential": "c"}
+    published = await post(
+        node, "/v1/publish", {"token": token, "sdp": OFFER, "ice_servers": [relay]}
+    )
+    assert published.status_code == 200, published.text
+    offered = await post(node, "/v1/subscribe", {"token": token, "ice_servers": [relay]})
+    assert offered.status_code == 200, offered.text
+    (room,) = node.created
+    assert room.ice_servers == [[relay], [relay]]
+    bad: list[object] = [
+        "turn:x",
+        {"urls": ["turn:x"]},
+        [relay, relay, relay],
+        [{**relay, "urls": []}],
+        [{**relay, "urls": "turn:x"}],
+        [{**relay, "urls": ["stun:x:3478"]}],
+        [{**relay, "urls": ["turns:x:443?transport=tcp"]}],
+        [{**relay, "username": 7}],
+        [{**relay, "credential": ""}],
+        [{**relay, "credential": "x" * 257}],
+        [{**relay, "username": "a\nb"}],
+        [{**relay, "extra": 1}],
+        [{"urls": ["turn:x"] * 5, "username": "u", "credential": "c"}],
+    ]
+    for servers in bad:
+        for path, body in (
+            ("/v1/publish", {"token": token, "sdp": OFFER, "ice_servers": servers}),
+            ("/v1/subscribe", {"token": token, "ice_servers": servers}),
+        ):
+            status, code, _ = error_of(await post(node, path, body))
+            assert (status, code) == (400, "invalid_input"), (path, servers)
+    # Refused before the room was asked: nothing more reached it.
+    assert room.ice_servers == [[relay], [relay]]
 
 
 async def test_an_oversized_body_is_refused(node: Node) -> None:

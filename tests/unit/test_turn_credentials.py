@@ -32,3 +32,17 @@ def test_no_turn_urls_means_no_turn() -> None:
     settings = Settings.from_env({})
     assert settings.turn_urls == ()
     assert turn_servers(settings) is None
+
+
+def test_the_nodes_side_gets_its_own_credential_only_where_nodes_relay() -> None:
+    urls = ("turn:127.0.0.1:3478?transport=udp",)
+    servers = TurnServers(urls=urls, secret=b"s3cret", clock=lambda: 1000.0)
+    assert servers.for_media_node("p_ann") == []  # nodes relay nothing by default
+    relaying = TurnServers(urls=urls, secret=b"s3cret", node_urls=urls, clock=lambda: 1000.0)
+    (entry,) = relaying.for_media_node("p_ann")
+    assert entry["urls"] == list(urls)
+    # Apart from the participant's own (coturn's per-user quota counts them apart).
+    assert entry["username"] == f"{1000 + TTL_SECONDS}:p_ann.node"
+    expected = hmac.new(b"s3cret", entry["username"].encode(), hashlib.sha1).digest()
+    assert base64.b64decode(entry["credential"]) == expected
+    assert entry["credential"] != relaying.ice_servers("p_ann")[0]["credential"]

@@ -117,6 +117,8 @@ class MediaAccess:
 
         def send(node: MediaNode, token: str) -> dict[str, Any]:
             request: node_api.PublishRequest = {"token": token, "sdp": offer_sdp}
+            if relays := self._node_relays(participant_id):
+                request["ice_servers"] = relays
             return node_client.call(node, node_api.PUBLISH_PATH, request)
 
         return self._on_node(meeting_id, participant_id, True, video_slots, False, send)
@@ -129,9 +131,14 @@ class MediaAccess:
 
         def send(node: MediaNode, token: str) -> dict[str, Any]:
             request: node_api.SubscribeRequest = {"token": token}
+            if relays := self._node_relays(participant_id):
+                request["ice_servers"] = relays
             return node_client.call(node, node_api.SUBSCRIBE_PATH, request)
 
         return self._on_node(meeting_id, participant_id, may_publish, video_slots, True, send)
+
+    def _node_relays(self, participant_id: str) -> list[node_api.IceServer]:
+        return self._turn.for_media_node(participant_id) if self._turn else []
 
     def answer(
         self,

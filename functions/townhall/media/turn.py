@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from contracts import node_api
 from townhall.auth.turn_secret import load_turn_secret
 from townhall.config import Settings
 
@@ -36,6 +37,8 @@ class TurnServers:
 
     urls: tuple[str, ...]
     secret: bytes
+    # `turn:` URLs for the media nodes' side of each connection (empty: nodes relay nothing).
+    node_urls: tuple[str, ...] = ()
     ttl_seconds: int = TTL_SECONDS
     clock: Callable[[], float] = time.time
 
@@ -57,6 +60,15 @@ class TurnServers:
             }
         ]
 
+    def for_media_node(self, participant_id: str) -> list[node_api.IceServer]:
+        """The TURN servers the node's side of this participant's connection gathers a relay
+        candidate on, with a credential of its own (so coturn's per-user quota counts the
+        node's allocations apart from the participant's); [] when nodes relay nothing."""
+        if not self.node_urls:
+            return []
+        username, password, _ = self.credentials(f"{participant_id}.node")
+        return [{"urls": list(self.node_urls), "username": username, "credential": password}]
+
 
 def password_for(secret: bytes, username: str) -> str:
     digest = hmac.new(secret, username.encode(), hashlib.sha1).digest()
@@ -68,4 +80,8 @@ def turn_servers(settings: Settings) -> TurnServers | None:
     relay; direct UDP is all they have)."""
     if not settings.turn_urls:
         return None
-    return TurnServers(urls=settings.turn_urls, secret=load_turn_secret(settings))
+    return TurnServers(
+        urls=settings.turn_urls,
+        secret=load_turn_secret(settings),
+        node_urls=settings.turn_media_node_urls,
+    )
