@@ -4,7 +4,8 @@
 // modal dialog, and dropped from the page when the dialog closes. Members, who may not manage
 // keys (the API answers 403), get a sentence saying whom to ask instead of controls.
 // Signed-in only: without a session it sends the person to sign in and back.
-import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.js";
+import { account, api, ApiError } from "/api.js";
+import { requireSignIn } from "/signed-in.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -358,15 +359,7 @@ async function loadKeys(canManage) {
 }
 
 async function main() {
-  if (!isSignedIn()) { toSignIn(); return; }
-  let leaving = false;
-  // Signed out in another tab: this page has nothing left to show.
-  onAuthChange((who) => { if (!who && !isSignedIn() && !leaving) toSignIn(); });
-  $("sign-out").addEventListener("click", async () => {
-    leaving = true;
-    await signOut();
-    location.assign("/");
-  });
+  if (!requireSignIn("/organisation.html")) return;
   fillScopes();
   $("key-form").addEventListener("submit", createKey);
   $("key-copy").addEventListener("click", copySecret);

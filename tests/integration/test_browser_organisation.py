@@ -10,71 +10,34 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
-from tests.integration.browser import CHROMIUM_ARGS, axe_violations
+from tests.integration.browser import axe_violations
 from tests.integration.client import Api
 from tests.integration.conftest import Twin
-from tests.integration.room_pages import CSP
+from tests.integration.room_pages import Person, new_person
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Several browser tests share this machine's cores: give page assertions room.
 expect.set_options(timeout=15_000)
 
-# Pages whose response the test fulfils (to add the CSP) count as public to Chromium's local
-# network checks, which would then refuse their requests to 127.0.0.1.
-ARGS = [*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"]
 
-
-@pytest.fixture
-async def browser(chromium: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=chromium, args=ARGS)
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-async def _signed_in(browser: Browser, twin: Twin, refresh_token: str) -> BrowserContext:
-    context = await browser.new_context(base_url=twin.base_url, locale="en-US")
-    await context.grant_permissions(["clipboard-read", "clipboard-write"], origin=twin.base_url)
-
-    async def add_policy(route: Any) -> None:
-        response = await route.fetch()
-        headers = {**response.headers, "content-security-policy": CSP}
-        await route.fulfill(response=response, headers=headers)
-
-    await context.route("**/*.html*", add_policy)
-    # Signed in as web/api.js keeps it (only when absent: the token rotates on use).
-    await context.add_init_script(
-        f"if (!localStorage.getItem('townhall.refresh')) "
-        f"localStorage.setItem('townhall.refresh', {json.dumps(refresh_token)});"
+async def _signed_in(browser: Browser, twin: Twin, name: str, refresh_token: str) -> Person:
+    """A profile under the production CSP (a violation is in `errors`), signed in, that may
+    use the clipboard."""
+    person = await new_person(browser, name, refresh_token=refresh_token)
+    await person.context.grant_permissions(
+        ["clipboard-read", "clipboard-write"], origin=twin.base_url
     )
-    return context
-
-
-def _errors(page: Page) -> list[str]:
-    """Uncaught errors and CSP refusals: either fails the test."""
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda m: (
-            errors.append(m.text)
-            if m.type == "error" and "Content Security Policy" in m.text
-            else None
-        ),
-    )
-    return errors
+    return person
 
 
 async def test_an_owner_creates_uses_and_revokes_a_key_and_a_member_may_not(
-    twin: Twin, browser: Browser
+    twin: Twin, room_browser: Browser
 ) -> None:
     owner_api, member_api = Api(twin.base_url), Api(twin.base_url)
     tag = uuid.uuid4().hex[:8]
@@ -86,15 +49,14 @@ async def test_an_owner_creates_uses_and_revokes_a_key_and_a_member_may_not(
     assert added.status_code == 201, added.text
     await owner_api.create_meeting(title="Board review")
 
-    context = await _signed_in(browser, twin, owner["refresh_token"])
-    page = await context.new_page()
-    errors = _errors(page)
+    olga = await _signed_in(room_browser, twin, "Olga", owner["refresh_token"])
+    page = olga.page
     posts: list[str] = []
     page.on(
         "request",
         lambda r: posts.append(r.url) if r.method == "POST" and "/api/v1/keys" in r.url else None,
     )
-    await page.goto("/dashboard.html")
+    await page.goto(f"{twin.base_url}/dashboard.html")
     # Loaded (its session refreshed and kept) before leaving: a refresh cut short by leaving
     # the page would spend the refresh token without keeping its successor.
     await expect(page.locator("li.meeting")).to_have_count(1)
@@ -202,16 +164,15 @@ async def test_an_owner_creates_uses_and_revokes_a_key_and_a_member_may_not(
     await expect(card.locator(".key-used time")).to_have_count(1)
     violations = await axe_violations(page)
     assert not violations, json.dumps(violations, indent=1)
-    assert errors == []
-    await context.close()
+    assert olga.errors == []
+    await olga.context.close()
 
     # A member: the organisation and whom to ask, no key controls (and no call for keys).
-    member_context = await _signed_in(browser, twin, member["refresh_token"])
-    member_page = await member_context.new_page()
-    member_errors = _errors(member_page)
+    milo = await _signed_in(room_browser, twin, "Milo", member["refresh_token"])
+    member_page = milo.page
     asked: list[str] = []
     member_page.on("request", lambda r: asked.append(r.url) if "/api/v1/keys" in r.url else None)
-    await member_page.goto("/organisation.html")
+    await member_page.goto(f"{twin.base_url}/organisation.html")
     await expect(member_page.locator("#org-status")).to_have_text(
         "You are a member of this organisation."
     )
@@ -224,7 +185,7 @@ async def test_an_owner_creates_uses_and_revokes_a_key_and_a_member_may_not(
     assert asked == []
     violations = await axe_violations(member_page)
     assert not violations, json.dumps(violations, indent=1)
-    assert member_errors == []
-    await member_context.close()
+    assert milo.errors == []
+    await milo.context.close()
     await owner_api.close()
     await member_api.close()
