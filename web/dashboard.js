@@ -9,7 +9,8 @@
 //   describeRrule(rrule) -> "Every week on Monday and Wednesday, 10 times"
 //   zonedToUtc(isoLocal, timezone) -> Date
 //   parseCohosts(text) -> ["ana@example.com", ...] (lower case, each once, in order)
-import { account, api, ApiError, isSignedIn, onAuthChange, signOut } from "/api.js";
+import { account, api, ApiError } from "/api.js";
+import { requireSignIn } from "/signed-in.js";
 
 const $ = (id) => document.getElementById(id);
 // Names that IANA has replaced (tzdata's "backward" links) but that the browser's ICU still
@@ -877,15 +878,7 @@ function toSignIn() {
 }
 
 async function main() {
-  if (!isSignedIn()) { toSignIn(); return; }
-  let leaving = false;
-  // Signed out in another tab: this page has nothing left to show.
-  onAuthChange((who) => { if (!who && !isSignedIn() && !leaving) toSignIn(); });
-  $("sign-out").addEventListener("click", async () => {
-    leaving = true;
-    await signOut();
-    location.assign("/");
-  });
+  if (!requireSignIn("/dashboard.html")) return;
   $("zone-note").textContent = `Times in your time zone, ${viewerZone.replace(/_/g, " ")}.`;
   wireForm();
   account().then((who) => {
