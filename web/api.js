@@ -19,13 +19,14 @@
 // Token storage, and why:
 // - The access token (15 min JWT) lives in memory and in sessionStorage: a reload or a new
 //   page in the same tab keeps working without a refresh round trip, and it dies with the tab.
-// - The refresh token (30 days, single use: the API rotates it on every refresh) lives in
+// - The refresh token (30 days, rotated on every refresh; the old one still works for 30 s,
+//   for a page that navigated away before the new one arrived) lives in
 //   localStorage so a person stays signed in across tabs and restarts. The trade-off: script
 //   injected into this origin (XSS) could read it. The CSP (script-src 'self', no inline
 //   scripts) is what stands between; an HttpOnly cookie would be safer against XSS but the
 //   API is bearer-only and CloudFront/API Gateway split origins in AWS, so we accept it.
-//   Because refresh tokens are single use, a stolen one that is used makes the owner's next
-//   refresh fail, which signs them out: theft becomes visible.
+//   Because refresh tokens rotate, a stolen one that is used makes the owner's next refresh
+//   (past those 30 s) fail, which signs them out: theft becomes visible.
 // - Refreshes are serialized across tabs with the Web Locks API (when present), re-reading
 //   localStorage inside the lock, so two tabs never spend the same refresh token.
 

@@ -472,12 +472,17 @@ async def test_access_token_is_refreshed_before_it_expires(twin: Twin, browser: 
     new_access, new_refresh = await _tokens(page)
     assert new_refresh != refresh  # rotated, as the API does
 
-    # The old refresh token is spent; the new access token works without a sign-in.
-    async with httpx.AsyncClient(base_url=twin.base_url) as http:
-        assert (
-            await http.post("/api/auth/refresh", json={"refresh_token": refresh})
-        ).status_code == 401
-        me = await http.get("/api/auth/me", headers={"Authorization": f"Bearer {new_access}"})
+    # The old refresh token is spent once its reuse interval (30 s, for a response lost to a
+    # navigation) has passed; the new access token works without a sign-in.
+    twin.local.set_clock_offset(31)
+    try:
+        async with httpx.AsyncClient(base_url=twin.base_url) as http:
+            assert (
+                await http.post("/api/auth/refresh", json={"refresh_token": refresh})
+            ).status_code == 401
+            me = await http.get("/api/auth/me", headers={"Authorization": f"Bearer {new_access}"})
+    finally:
+        twin.local.set_clock_offset(0)
     assert me.status_code == 200
     # Another half hour passes (the page's clock); the next call still works, on its own.
     await page.clock.fast_forward("30:00")
@@ -527,22 +532,27 @@ async def test_a_refused_access_token_is_refreshed_once_and_the_call_retried(
     await expect(tab.locator("#list-status")).to_contain_text("No upcoming meetings")
     await tab.close()
 
-    # When the refresh token is spent elsewhere too, the page signs out instead of looping.
+    # When the refresh token is spent elsewhere too (and its reuse interval is over), the page
+    # signs out instead of looping.
     _, current = await _tokens(page)
     async with httpx.AsyncClient(base_url=twin.base_url) as http:
         assert (
             await http.post("/api/auth/refresh", json={"refresh_token": current})
         ).status_code == 200
-    await page.evaluate(
-        """t => {
-          const saved = JSON.parse(sessionStorage.getItem('townhall.access'));
-          sessionStorage.setItem('townhall.access', JSON.stringify({...saved, token: t}));
-        }""",
-        forged,
-    )
-    await page.goto("/dashboard.html")
-    await page.wait_for_url(_SENT_TO_SIGN_IN)
-    assert await page.evaluate("localStorage.getItem('townhall.refresh')") is None
+    twin.local.set_clock_offset(31)
+    try:
+        await page.evaluate(
+            """t => {
+              const saved = JSON.parse(sessionStorage.getItem('townhall.access'));
+              sessionStorage.setItem('townhall.access', JSON.stringify({...saved, token: t}));
+            }""",
+            forged,
+        )
+        await page.goto("/dashboard.html")
+        await page.wait_for_url(_SENT_TO_SIGN_IN)
+        assert await page.evaluate("localStorage.getItem('townhall.refresh')") is None
+    finally:
+        twin.local.set_clock_offset(0)
     await context.close()
 
 

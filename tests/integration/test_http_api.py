@@ -69,14 +69,32 @@ async def test_sign_up_schedule_and_fetch_ics(twin: Twin) -> None:
     await api.close()
 
 
-async def test_refresh_token_rotates_and_works_once(twin: Twin) -> None:
+async def test_refresh_token_rotates_and_is_spent_after_its_reuse_interval(twin: Twin) -> None:
+    """A refresh rotates the token. The old one still works for 30 s after its first use, at
+    most 3 more times (a page that left while its refresh was in flight never stored the new
+    one), then never again; a signed-out token is dead at once."""
     api = Api(twin.base_url)
     session = await api.sign_up(f"rot-{uuid.uuid4().hex[:6]}@example.com")
-    first = await api.post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
+    old = {"refresh_token": session["refresh_token"]}
+    first = await api.post("/api/auth/refresh", old)
     assert first.status_code == 200
-    again = await api.post("/api/auth/refresh", {"refresh_token": session["refresh_token"]})
-    assert again.status_code == 401
-    assert again.json()["error"]["code"] == "unauthenticated"
+    assert first.json()["refresh_token"] != old["refresh_token"]
+    reused = [(await api.post("/api/auth/refresh", old)).status_code for _ in range(4)]
+    assert reused == [200, 200, 200, 401], reused
+    # Past the interval, even a token with reuses left is refused.
+    other = await api.post("/api/auth/refresh", {"refresh_token": first.json()["refresh_token"]})
+    assert other.status_code == 200
+    twin.local.set_clock_offset(31)
+    try:
+        late = await api.post("/api/auth/refresh", {"refresh_token": first.json()["refresh_token"]})
+    finally:
+        twin.local.set_clock_offset(0)
+    assert late.status_code == 401
+    assert late.json()["error"]["code"] == "unauthenticated"
+    # Signing out ends a token at once: no reuse interval.
+    latest = {"refresh_token": other.json()["refresh_token"]}
+    assert (await api.post("/api/auth/signout", latest)).status_code == 204
+    assert (await api.post("/api/auth/refresh", latest)).status_code == 401
     signin = await api.post(
         "/api/auth/signin", {"email": session["email"], "password": "wrong password!"}
     )

@@ -16,6 +16,12 @@ from townhall.store.accounts import Account, AccountStore, EmailTaken
 from townhall.store.organisations import OrganisationRecords, found_solo
 
 REFRESH_TTL_SECONDS = 30 * 24 * 3600
+# A refresh token rotates on use, but a page that navigates away while its refresh is in flight
+# never stores the new one: the old one keeps working this long after its first use, at most
+# this many more times (the "reuse interval" of Auth0 and Okta). A stolen token used by its
+# thief still makes the owner's refresh fail once this passes, so theft stays visible.
+REFRESH_REUSE_SECONDS = 30
+REFRESH_MOST_REUSES = 3
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{2,63}")
 
 
@@ -124,7 +130,9 @@ class AccountService:
 
     def refresh(self, refresh_token: str) -> Session:
         token_id, secret = _split_refresh(refresh_token)
-        user_id = self._store.consume_refresh(token_id, _hash(secret))
+        user_id = self._store.consume_refresh(
+            token_id, _hash(secret), REFRESH_REUSE_SECONDS, REFRESH_MOST_REUSES
+        )
         if user_id is None:
             raise Unauthenticated("refresh token is invalid, expired or already used")
         account = self._account_of(user_id)
@@ -132,7 +140,7 @@ class AccountService:
 
     def sign_out(self, refresh_token: str) -> None:
         token_id, secret = _split_refresh(refresh_token)
-        self._store.consume_refresh(token_id, _hash(secret))
+        self._store.revoke_refresh(token_id, _hash(secret))
 
     def _account_of(self, user_id: str) -> Account:
         account = self._store.by_id(user_id)

@@ -4,14 +4,15 @@ Items (partition key `pk` only):
 - `EMAIL#{email}`: the sign-in record (user id, argon2id hash, name). Email is unique because
   the item is written with `attribute_not_exists(pk)`.
 - `USER#{user_id}`: the profile, written in the same transaction.
-- `REFRESH#{token_id}`: a refresh token's SHA-256 and owner, with a TTL; consumed by a
-  conditional delete, so each refresh token works once.
+- `REFRESH#{token_id}`: a refresh token's SHA-256 and owner, with a TTL. Its first use (a
+  conditional update) ends its life a few seconds later: within them it works again a bounded
+  number of times, for a page that left while its refresh was in flight (the new token in the
+  lost response never reached it); after them it is refused. Sign-out deletes it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -133,23 +134,65 @@ class AccountStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def consume_refresh(self, token_id: str, secret_hash: str) -> str | None:
-        """Delete the token if the secret matches and it has not expired; return its owner."""
+    def consume_refresh(
+        self, token_id: str, secret_hash: str, reuse_seconds: int = 0, most_reuses: int = 0
+    ) -> str | None:
+        """Use the token if the secret matches and it has not expired; return its owner.
+
+        The first use ends its life `reuse_seconds` later (so it still works, `most_reuses`
+        more times, for a response that was lost in between); a token whose secret does not
+        match, that expired, or that is past its reuses answers None."""
+        now = int(clock.now())
+        matches = "secret_hash = :h AND #ttl > :now"
         try:
-            result: dict[str, Any] = dynamo.client().delete_item(
+            result = dynamo.client().update_item(
                 TableName=self._table,
                 Key=dynamo.to_ddb({"pk": f"REFRESH#{token_id}"}),
-                ConditionExpression="secret_hash = :h AND #ttl > :now",
+                UpdateExpression="SET used_at = :now, #ttl = :end, reuses = :zero",
+                ConditionExpression=f"{matches} AND attribute_not_exists(used_at)",
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={
                     ":h": dynamo.value(secret_hash),
-                    ":now": dynamo.value(int(clock.now())),
+                    ":now": dynamo.value(now),
+                    ":end": dynamo.value(now + reuse_seconds),
+                    ":zero": dynamo.value(0),
                 },
-                ReturnValues="ALL_OLD",
+                ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return None
-            raise
-        old = result.get("Attributes")
-        return str(dynamo.from_ddb(old)["user_id"]) if old else None
+            if not dynamo.is_condition_failure(exc):
+                raise
+            try:
+                result = dynamo.client().update_item(
+                    TableName=self._table,
+                    Key=dynamo.to_ddb({"pk": f"REFRESH#{token_id}"}),
+                    UpdateExpression="ADD reuses :one",
+                    ConditionExpression=f"{matches} AND reuses < :most",
+                    ExpressionAttributeNames={"#ttl": "ttl"},
+                    ExpressionAttributeValues={
+                        ":h": dynamo.value(secret_hash),
+                        ":now": dynamo.value(now),
+                        ":one": dynamo.value(1),
+                        ":most": dynamo.value(most_reuses),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as again:
+                if dynamo.is_condition_failure(again):
+                    return None
+                raise
+        item = result.get("Attributes")
+        return str(dynamo.from_ddb(item)["user_id"]) if item else None
+
+    def revoke_refresh(self, token_id: str, secret_hash: str) -> None:
+        """Delete the token now (sign-out: no reuse), if the secret matches."""
+        try:
+            dynamo.client().delete_item(
+                TableName=self._table,
+                Key=dynamo.to_ddb({"pk": f"REFRESH#{token_id}"}),
+                ConditionExpression="secret_hash = :h",
+                ExpressionAttributeValues={":h": dynamo.value(secret_hash)},
+            )
+        except ClientError as exc:
+            if not dynamo.is_condition_failure(exc):
+                raise
