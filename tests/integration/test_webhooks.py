@@ -11,6 +11,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -96,7 +97,7 @@ class Partner:
         return body["subscription_id"], body["secret"]
 
     async def deliveries(self, sid: str, status: str | None = None) -> list[dict[str, Any]]:
-        params = {"limit": 100, **({"status": status} if status else {})}
+        params: dict[str, str | int] = {"limit": 100, **({"status": status} if status else {})}
         response = await self.http.get(f"/api/v1/webhooks/{sid}/deliveries", params=params)
         assert response.status_code == 200, response.text
         items: list[dict[str, Any]] = response.json()["items"]
@@ -310,7 +311,7 @@ async def test_bad_destinations_block_nothing_and_lose_nothing(
         await _until(lambda: _received(receiver, good, 1), what="the good receiver")
         errors = {}
         for name, sid in ids.items():
-            [delivery] = await _until(lambda sid=sid: _tried(partner, sid), what=name)
+            [delivery] = await _until(partial(_tried, partner, sid), what=name)
             errors[name] = delivery["attempt_log"][0]
         assert errors["unreachable"]["status_code"] == 0
         assert "Connection" in errors["unreachable"]["error"]
@@ -331,7 +332,7 @@ async def test_bad_destinations_block_nothing_and_lose_nothing(
     meeting = await partner.host.create_meeting()
     host, _ = await entered(twin.ws_url, partner.host, meeting["meeting_id"], "Hana Host")
     try:
-        [delivery] = await _until(lambda: _tried(partner, private), what="the private name")
+        [delivery] = await _until(partial(_tried, partner, private), what="the private name")
         error = delivery["attempt_log"][0]["error"]
         assert "resolves to a non-public address (127.0.0.1)" in error, error
         assert receiver.at("/ok-never") == []

@@ -105,7 +105,7 @@ def create_webhook(body: WebhookIn, caller: Caller) -> dict[str, Any]:
 @routes.get("/webhooks", response_model=WebhookListOut, tags=TAGS, summary="List subscriptions")
 def list_webhooks(caller: Caller) -> dict[str, Any]:
     """The organisation's subscriptions, oldest first (webhooks:read); never their secrets."""
-    return {"items": [_webhook_out(s) for s in service().list(caller)]}
+    return {"items": [_webhook_out(s) for s in service().subscriptions(caller)]}
 
 
 @routes.get(

@@ -56,8 +56,12 @@ def iso_ms(at: int) -> str:
     )
 
 
+def _map(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _participant(value: Any) -> dict[str, Any]:
-    p = value if isinstance(value, dict) else {}
+    p = _map(value)
     return {k: p.get(k) for k in ("participant_id", "name", "role")}
 
 
@@ -92,16 +96,16 @@ def webhook_event(event: OutboxEvent) -> WebhookEvent | None:
         }
         return WebhookEvent(webhook.PARTICIPANT_LEFT, key, event.at, data)
     if name == EventName.POLL_CLOSED:
-        poll = payload.get("poll") if isinstance(payload.get("poll"), dict) else {}
+        poll = _map(payload.get("poll"))
         fields = ("poll_id", "question", "options", "multiple", "counts", "voters")
         data = {**where, "poll": {k: poll.get(k) for k in fields}}
         return WebhookEvent(webhook.POLL_CLOSED, key, event.at, data)
     if name == EventName.QA_UPDATED:
-        question = payload.get("question") if isinstance(payload.get("question"), dict) else {}
+        question = _map(payload.get("question"))
         if question.get("status") != "answered":
             return None
-        fields = ("question_id", "text", "asked_by_name", "votes", "answer")
-        data = {**where, "question": {k: question.get(k) for k in fields}}
+        kept = ("question_id", "text", "asked_by_name", "votes", "answer")
+        data = {**where, "question": {k: question.get(k) for k in kept}}
         # Once per question: later updates (upvotes) of an answered question are not news.
         once = f"{event.meeting_id}/{event.session_id}/question:{question.get('question_id')}"
         asked = _ms(question.get("created_at"))

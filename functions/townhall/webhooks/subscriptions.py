@@ -93,7 +93,7 @@ class WebhookService:
         self._store.create_subscription(subscription)
         return Created(subscription, secret)
 
-    def list(self, caller: Principal) -> list[Subscription]:
+    def subscriptions(self, caller: Principal) -> list[Subscription]:
         caller.require(READ)
         return sorted(self._store.subscriptions(caller.org_id), key=lambda s: s.created_at)
 
