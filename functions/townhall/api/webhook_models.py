@@ -102,6 +102,7 @@ class WebhookCreatedOut(WebhookOut):
 
 
 class WebhookListOut(BaseModel):
+    model_config = examples({"items": [_WEBHOOK_EXAMPLE]})
     items: list[WebhookOut]
 
 
@@ -155,6 +156,7 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryPageOut(BaseModel):
+    model_config = examples({"items": [_DELIVERY_EXAMPLE], "next_cursor": None})
     items: list[DeliveryOut]
     next_cursor: str | None = NEXT_CURSOR
 
