@@ -24,9 +24,7 @@ import json
 import logging
 import secrets
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +33,7 @@ import httpx
 from bench.join_storm import percentile
 from infra.twin.server import LocalTwin, TwinOptions
 from tests.integration.client import Api, entered, hosted_meeting
+from tests.integration.webhook_receiver import Receiver
 from townhall import clock
 from townhall.model.webhook import Delivery
 from townhall.runtime import settings
@@ -42,33 +41,9 @@ from townhall.store.webhooks import WebhookStore
 from townhall.webhooks.queue import DeliveryMessage
 
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-class _Receiver:
-    """Records (arrival time, body) of every POST and answers 204."""
-
-    def __init__(self) -> None:
-        self.arrivals: list[tuple[float, dict[str, Any]]] = []
-        lock = threading.Lock()
-        arrivals = self.arrivals
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("content-length", "0")))
-                now = time.time()
-                with lock:
-                    arrivals.append((now, json.loads(body)))
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+# The receiver answers 204 on these paths (tests/integration/webhook_receiver.py).
+HOOK = "/ok-latency"
+THROUGHPUT_HOOK = "/ok-throughput"
 
 
 def _ms(seconds: list[float]) -> dict[str, float]:
@@ -98,12 +73,12 @@ async def _key(host: Api) -> httpx.AsyncClient:
     )
 
 
-async def _latency(twin: LocalTwin, receiver: _Receiver, guests: int) -> dict[str, Any]:
+async def _latency(twin: LocalTwin, receiver: Receiver, guests: int) -> dict[str, Any]:
     host_api, meeting_id = await hosted_meeting(twin.base_url)
     partner = await _key(host_api)
     subscribed = await partner.post(
         "/api/v1/webhooks",
-        json={"url": receiver.url, "event_types": ["participant.joined", "participant.left"]},
+        json={"url": receiver.url(HOOK), "event_types": ["participant.joined", "participant.left"]},
     )
     subscribed.raise_for_status()
     host, _ = await entered(twin.ws_url, host_api, meeting_id, "Hana Host")
@@ -111,42 +86,45 @@ async def _latency(twin: LocalTwin, receiver: _Receiver, guests: int) -> dict[st
     for n in range(guests):
         guest, _ = await entered(twin.ws_url, Api(twin.base_url), meeting_id, f"Guest {n}")
         pid = guest.participant_id
-        joined = await host.wait_event(
-            "participant.joined", lambda e, p=pid: e["data"]["participant"]["participant_id"] == p
-        )
+
+        def joined_by(e: dict[str, Any], p: str | None = pid) -> bool:
+            return bool(e["data"]["participant"]["participant_id"] == p)
+
+        def left_by(e: dict[str, Any], p: str | None = pid) -> bool:
+            return bool(e["data"]["participant_id"] == p)
+
+        joined = await host.wait_event("participant.joined", joined_by)
         at_host[joined["seq"]] = time.time()
         await guest.ok("leave")
-        left = await host.wait_event(
-            "participant.left", lambda e, p=pid: e["data"]["participant_id"] == p
-        )
+        left = await host.wait_event("participant.left", left_by)
         at_host[left["seq"]] = time.time()
         await guest.close()
     expected = 2 * guests
     for _ in range(1200):  # a minute at most
-        if len(receiver.arrivals) >= expected:
+        if len(receiver.at(HOOK)) >= expected:
             break
         await asyncio.sleep(0.05)
     await host.close()
     await partner.aclose()
     await host_api.close()
-    committed = {
-        body["data"]["seq"]: _iso_to_epoch(body["timestamp"]) for _, body in receiver.arrivals
-    }
-    latencies = [at - committed[body["data"]["seq"]] for at, body in receiver.arrivals]
+    arrivals = [(r.at, r.payload) for r in receiver.at(HOOK)]
+    committed = {body["data"]["seq"]: _iso_to_epoch(body["timestamp"]) for _, body in arrivals}
+    latencies = [at - committed[body["data"]["seq"]] for at, body in arrivals]
     ws = [at_host[seq] - at for seq, at in committed.items() if seq in at_host]
     return {
         "events": expected,
-        "delivered": len(receiver.arrivals),
+        "delivered": len(arrivals),
         "webhook": _ms(latencies),
         "reference_websocket": _ms(ws),
     }
 
 
-async def _throughput(twin: LocalTwin, receiver: _Receiver, batches: int) -> dict[str, Any]:
+async def _throughput(twin: LocalTwin, receiver: Receiver, batches: int) -> dict[str, Any]:
     host_api, _ = await hosted_meeting(twin.base_url)
     partner = await _key(host_api)
     created = await partner.post(
-        "/api/v1/webhooks", json={"url": receiver.url, "event_types": ["session.ended"]}
+        "/api/v1/webhooks",
+        json={"url": receiver.url(THROUGHPUT_HOOK), "event_types": ["session.ended"]},
     )
     created.raise_for_status()
     subscription = created.json()["subscription_id"]
@@ -184,10 +162,10 @@ async def _throughput(twin: LocalTwin, receiver: _Receiver, batches: int) -> dic
 
 
 async def _run(twin: LocalTwin, guests: int, batches: int) -> dict[str, Any]:
-    receiver = _Receiver()
-    latency = await _latency(twin, receiver, guests)
-    receiver.arrivals.clear()
-    return {"latency": latency, "throughput": await _throughput(twin, receiver, batches)}
+    with Receiver() as receiver:
+        latency = await _latency(twin, receiver, guests)
+        throughput = await _throughput(twin, receiver, batches)
+    return {"latency": latency, "throughput": throughput}
 
 
 def main() -> None:

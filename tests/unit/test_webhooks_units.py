@@ -6,6 +6,7 @@ schedule and its SQS legs, and which outbox events become which webhook events."
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -114,13 +115,13 @@ def test_the_schedule_spans_about_a_day_in_legs_sqs_accepts() -> None:
     assert RetrySchedule(time_scale=1e-5).real_seconds(36000) == pytest.approx(0.36)
 
 
-def _event(name: EventName, payload: dict[str, object], seq: int = 3) -> OutboxEvent:
+def _event(name: EventName, payload: dict[str, Any], seq: int = 3) -> OutboxEvent:
     return OutboxEvent("m1", "s1", seq, name.value, payload, at=1_700_000_000_000)
 
 
 def test_outbox_events_map_to_the_fixed_webhook_types() -> None:
     answered = {"question": {"question_id": "q1", "status": "answered", "created_at": 1}}
-    cases = {
+    cases: dict[EventName, tuple[dict[str, Any], str]] = {
         EventName.SESSION_STARTED: ({"started_by": "u1"}, "session.started"),
         EventName.MEETING_ENDED: ({"by": "api"}, "session.ended"),
         EventName.PARTICIPANT_JOINED: (

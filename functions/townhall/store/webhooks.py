@@ -18,8 +18,6 @@ import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from townhall.errors import InvalidInput
 from townhall.model.webhook import Delivery, DeliveryStatus, SigningSecret, Subscription
 from townhall.store import cursors, dynamo
@@ -181,31 +179,19 @@ class WebhookStore:
     def save_subscription(self, subscription: Subscription, expected_version: int) -> bool:
         """Write the subscription if it is still at `expected_version` (False: it changed or
         went meanwhile; nothing written)."""
-        try:
-            dynamo.client().put_item(
-                TableName=self._table,
-                Item=dynamo.to_ddb(_subscription_item(subscription)),
-                ConditionExpression="version = :v",
-                ExpressionAttributeValues={":v": dynamo.value(expected_version)},
-            )
-        except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return dynamo.put_if_condition_holds(
+            TableName=self._table,
+            Item=dynamo.to_ddb(_subscription_item(subscription)),
+            ConditionExpression="version = :v",
+            ExpressionAttributeValues={":v": dynamo.value(expected_version)},
+        )
 
     def delete_subscription(self, org_id: str, subscription_id: str) -> bool:
-        try:
-            dynamo.client().delete_item(
-                TableName=self._table,
-                Key=dynamo.to_ddb(subscription_key(org_id, subscription_id)),
-                ConditionExpression="attribute_exists(pk)",
-            )
-        except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return dynamo.delete_if_condition_holds(
+            TableName=self._table,
+            Key=dynamo.to_ddb(subscription_key(org_id, subscription_id)),
+            ConditionExpression="attribute_exists(pk)",
+        )
 
     def disable(self, org_id: str, subscription_id: str, at: int, reason: str) -> bool:
         """Disable an enabled subscription; False if it is gone or disabled already."""
@@ -239,17 +225,11 @@ class WebhookStore:
 
     def add_delivery(self, delivery: Delivery) -> bool:
         """Keep a new delivery; False if one with its id exists (the same event again)."""
-        try:
-            dynamo.client().put_item(
-                TableName=self._table,
-                Item=dynamo.to_ddb(_delivery_item(delivery)),
-                ConditionExpression="attribute_not_exists(pk)",
-            )
-        except ClientError as exc:
-            if dynamo.is_condition_failure(exc):
-                return False
-            raise
-        return True
+        return dynamo.put_if_condition_holds(
+            TableName=self._table,
+            Item=dynamo.to_ddb(_delivery_item(delivery)),
+            ConditionExpression="attribute_not_exists(pk)",
+        )
 
     def delivery(self, subscription_id: str, delivery_id: str) -> Delivery | None:
         item = dynamo.get(self._table, delivery_key(subscription_id, delivery_id))
