@@ -134,7 +134,10 @@ async def _session(twin: Twin, partner: Partner) -> tuple[SignalingClient, Signa
 
 
 async def test_a_session_reaches_the_receiver_signed_in_order(
-    twin: Twin, receiver: Receiver
+    twin: Twin,
+    receiver: Receiver,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     partner = await Partner.make(twin)
     path = f"/ok-{secrets.token_hex(3)}"
@@ -165,6 +168,14 @@ async def test_a_session_reaches_the_receiver_signed_in_order(
         log = await partner.deliveries(sid)
         assert len(log) == 7 and all(d["status"] == "succeeded" for d in log)
         assert all(d["attempts"] == 1 and d["attempt_log"][0]["status_code"] == 204 for d in log)
+        # No log line (the handlers' JSON lines, the twin's loggers) holds the secret or a
+        # signature.
+        out, err = capfd.readouterr()
+        logged = out + err + caplog.text
+        assert "webhook attempt" in logged  # the sender's lines are in what was captured
+        assert secret not in logged and secret.removeprefix("whsec_") not in logged
+        signatures = {s for r in received for s in r.headers["webhook-signature"].split(" ")}
+        assert not any(sig.removeprefix("v1,") in logged for sig in signatures)
     finally:
         await host.close()
         await guest.close()
