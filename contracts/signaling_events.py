@@ -35,3 +35,6 @@ class EventName(StrEnum):
     BREAKOUTS_BROADCAST = "breakouts.broadcast"
     BREAKOUTS_HELP = "breakouts.help"
     MEDIA_MOVED = "media.moved"
+    # Reaches no client (its audience is empty): recorded for the outbox's other consumers
+    # (webhooks) when a session starts, at seq 0.
+    SESSION_STARTED = "session.started"

@@ -11,6 +11,19 @@ from dataclasses import dataclass
 
 from townhall import functions, schema
 
+DEFAULT_WEBHOOK_TIMEOUT_SECONDS = 10.0
+
+
+def _bounded(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    """A number from the environment, refused (at start, loudly) outside [low, high]."""
+    raw = env.get(name)
+    if not raw:
+        return default
+    number = float(raw)
+    if not low <= number <= high:
+        raise ValueError(f"{name} must be {low} to {high}")
+    return number
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -28,6 +41,11 @@ class Settings:
     turn_secret_file: str | None = None
     turn_media_node_urls: tuple[str, ...] = ()
     organisations_table: str = f"townhall-{schema.ORGANISATIONS.logical_id.lower()}"
+    webhook_queue_url: str | None = None
+    webhook_dead_letter_url: str | None = None
+    webhook_allow_loopback: bool = False
+    webhook_retry_time_scale: float = 1.0
+    webhook_timeout_seconds: float = DEFAULT_WEBHOOK_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -51,4 +69,14 @@ class Settings:
             turn_secret_file=env.get(functions.ENV_TURN_SECRET_FILE) or None,
             turn_media_node_urls=tuple(env.get(functions.ENV_TURN_MEDIA_NODE_URLS, "").split()),
             organisations_table=table(schema.ORGANISATIONS),
+            webhook_queue_url=env.get(functions.WEBHOOK_DELIVERIES.env_var) or None,
+            webhook_dead_letter_url=env.get(functions.WEBHOOK_DELIVERIES.dead_letter_env_var)
+            or None,
+            webhook_allow_loopback=env.get(functions.ENV_WEBHOOK_ALLOW_LOOPBACK) == "1",
+            webhook_retry_time_scale=_bounded(
+                env, functions.ENV_WEBHOOK_RETRY_TIME_SCALE, 1.0, 1e-9, 1.0
+            ),
+            webhook_timeout_seconds=_bounded(
+                env, functions.ENV_WEBHOOK_TIMEOUT_SECONDS, DEFAULT_WEBHOOK_TIMEOUT_SECONDS, 0.5, 30
+            ),
         )

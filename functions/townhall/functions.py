@@ -10,9 +10,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from contracts.signaling_events import EventName
 from townhall import schema
 
 Access = Literal["read", "write", "read_write"]
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """An SQS queue and its dead-letter queue: one source for CDK and the twin (which makes
+    them on its moto server). Both are encrypted and refuse requests without TLS in AWS."""
+
+    logical_id: str
+    # The variable through which a function learns the queue's URL, and the dead-letter's.
+    env_var: str
+    dead_letter_env_var: str
+    # At least six times the consuming function's timeout (AWS's advice for SQS sources).
+    visibility_timeout_seconds: int
+    retention_days: int
+    # Receives before a message is moved to the dead-letter queue (a sender that keeps failing
+    # on it: an error in our code, not the receiver's; those are retried by the schedule).
+    max_receive_count: int
+    dead_letter_retention_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -31,7 +50,19 @@ class FunctionSpec:
     # Other functions this one invokes synchronously (lambda:InvokeFunction), each named to
     # it through the environment variable `invoke_env_var(spec)`.
     invokes: tuple[FunctionSpec, ...] = ()
+    # Queues it sends to (sqs:SendMessage on the queue and its dead-letter queue).
+    sends_to: tuple[QueueSpec, ...] = ()
 
+
+# Webhook deliveries, each message a pointer to a delivery item (townhall.webhooks.queue).
+WEBHOOK_DELIVERIES = QueueSpec(
+    logical_id="WebhookDeliveries",
+    env_var="WEBHOOK_QUEUE_URL",
+    dead_letter_env_var="WEBHOOK_DEAD_LETTER_QUEUE_URL",
+    visibility_timeout_seconds=6 * 60,
+    retention_days=4,
+    max_receive_count=5,
+)
 
 HTTP_API = FunctionSpec(
     logical_id="HttpApiFunction",
@@ -45,6 +76,8 @@ HTTP_API = FunctionSpec(
     reads_signing_key=True,
     timeout_seconds=15,
     memory_mb=1024,
+    # Replaying webhook deliveries.
+    sends_to=(WEBHOOK_DELIVERIES,),
 )
 
 WS_AUTHORIZER = FunctionSpec(
@@ -109,6 +142,27 @@ OUTBOX_FANOUT = FunctionSpec(
     invokes=(OUTBOX_SLICE,),
 )
 
+# The outbox's second consumer (WEBHOOK_EVENTS): the events partners subscribe to, each turned
+# into a delivery item and a queue message per subscription that takes it.
+WEBHOOK_ENQUEUE = FunctionSpec(
+    logical_id="WebhookEnqueueFunction",
+    handler="handlers.webhook_enqueue.handler",
+    tables=((schema.MEETINGS, "read"), (schema.ORGANISATIONS, "read_write")),
+    timeout_seconds=60,
+    memory_mb=512,
+    sends_to=(WEBHOOK_DELIVERIES,),
+)
+
+# Signs and posts webhook deliveries from WEBHOOK_DELIVERIES; re-enqueues retries.
+WEBHOOK_SENDER = FunctionSpec(
+    logical_id="WebhookSenderFunction",
+    handler="handlers.webhook_sender.handler",
+    tables=((schema.ORGANISATIONS, "read_write"),),
+    timeout_seconds=60,
+    memory_mb=512,
+    sends_to=(WEBHOOK_DELIVERIES,),
+)
+
 ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (
     HTTP_API,
     WS_AUTHORIZER,
@@ -117,6 +171,8 @@ ALL_FUNCTIONS: tuple[FunctionSpec, ...] = (
     WS_SIGNALING,
     OUTBOX_FANOUT,
     OUTBOX_SLICE,
+    WEBHOOK_ENQUEUE,
+    WEBHOOK_SENDER,
 )
 
 
@@ -172,7 +228,73 @@ OUTBOX_DELIVERY = StreamSourceSpec(
     max_record_age_seconds=300,
 )
 
-ALL_STREAM_SOURCES: tuple[StreamSourceSpec, ...] = (OUTBOX_DELIVERY,)
+# The outbox events webhooks carry (townhall.webhooks.events maps each to a webhook event).
+WEBHOOK_SOURCE_EVENTS: tuple[str, ...] = (
+    EventName.SESSION_STARTED.value,
+    EventName.MEETING_ENDED.value,
+    EventName.PARTICIPANT_JOINED.value,
+    EventName.PARTICIPANT_LEFT.value,
+    EventName.PARTICIPANT_REMOVED.value,
+    EventName.POLL_CLOSED.value,
+    EventName.QA_UPDATED.value,
+)
+
+# The webhook consumer: its own mapping, so its failures, retries and speed are its own (see
+# townhall.outbox.webhooks for why not a branch of the fan-out consumer).
+WEBHOOK_EVENTS = StreamSourceSpec(
+    logical_id="WebhookEvents",
+    table=schema.MEETINGS,
+    function=WEBHOOK_ENQUEUE,
+    # New event items of the types webhooks carry (WEBHOOK_SOURCE_EVENTS).
+    filters=(
+        {
+            "eventName": ["INSERT"],
+            "dynamodb": {
+                "Keys": {"sk": {"S": [{"prefix": "E#"}]}},
+                "NewImage": {"type": {"S": list(WEBHOOK_SOURCE_EVENTS)}},
+            },
+        },
+    ),
+    batch_size=100,
+    batching_window_seconds=0,
+    parallelization_factor=10,
+    bisect_on_error=True,
+    # Partners want every event, late or not: more retries, and a day's age (the stream's).
+    retry_attempts=10,
+    max_record_age_seconds=86_400,
+)
+
+ALL_STREAM_SOURCES: tuple[StreamSourceSpec, ...] = (OUTBOX_DELIVERY, WEBHOOK_EVENTS)
+
+
+@dataclass(frozen=True)
+class QueueSourceSpec:
+    """An SQS queue that invokes a function (Lambda's event source mapping for SQS): CDK's
+    mapping and the twin's poller are both built from this."""
+
+    logical_id: str
+    queue: QueueSpec
+    function: FunctionSpec
+    batch_size: int
+    batching_window_seconds: int
+    # The most concurrent invocations the mapping makes (Lambda: 2 to 1,000).
+    max_concurrency: int
+    report_batch_item_failures: bool = True
+
+
+WEBHOOK_SENDING = QueueSourceSpec(
+    logical_id="WebhookSending",
+    queue=WEBHOOK_DELIVERIES,
+    function=WEBHOOK_SENDER,
+    # Ten messages are posted at once by one invocation (townhall.webhooks.sender).
+    batch_size=10,
+    batching_window_seconds=0,
+    # Bounds what a storm of slow receivers can take of the account's concurrency.
+    max_concurrency=20,
+)
+
+ALL_QUEUES: tuple[QueueSpec, ...] = (WEBHOOK_DELIVERIES,)
+ALL_QUEUE_SOURCES: tuple[QueueSourceSpec, ...] = (WEBHOOK_SENDING,)
 
 # Environment variables the handlers read besides the table names (see townhall.config).
 ENV_SIGNING_KEY_SECRET_ARN = "SIGNING_KEY_SECRET_ARN"  # AWS: secret whose string seeds the key
@@ -187,3 +309,10 @@ ENV_TURN_SECRET_FILE = "TURN_SECRET_FILE"
 # Optional: `turn:` URLs the media nodes' side of each connection gathers a relay candidate on
 # (docs/turn.md, "The media nodes' side"); none: nodes offer their own address only.
 ENV_TURN_MEDIA_NODE_URLS = "TURN_MEDIA_NODE_URLS"
+# Webhooks (townhall.webhooks). Never set by CDK: loopback receivers and plain http (the twin's
+# own receivers), and the clock seam that runs the retry schedule fast (tests/infra checks).
+ENV_WEBHOOK_ALLOW_LOOPBACK = "WEBHOOK_ALLOW_LOOPBACK"
+ENV_WEBHOOK_RETRY_TIME_SCALE = "WEBHOOK_RETRY_TIME_SCALE"
+# Seconds one attempt may take (connect, send, answer); default 10.
+ENV_WEBHOOK_TIMEOUT_SECONDS = "WEBHOOK_TIMEOUT_SECONDS"
+TWIN_ONLY_ENV = (ENV_WEBHOOK_ALLOW_LOOPBACK, ENV_WEBHOOK_RETRY_TIME_SCALE)

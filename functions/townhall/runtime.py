@@ -146,3 +146,75 @@ def _outbox_fanout(s: Settings) -> Any:
         subjects=PollAndQuestionStates(PollStore(table), QuestionStore(table)),
         slices=LambdaSlicePoster(slice_function) if slice_function else None,
     )
+
+
+def _delivery_queue(s: Settings) -> Any:
+    from townhall.webhooks.queue import SqsDeliveryQueue
+
+    if not s.webhook_queue_url or not s.webhook_dead_letter_url:
+        raise RuntimeError("webhooks need WEBHOOK_QUEUE_URL and WEBHOOK_DEAD_LETTER_QUEUE_URL")
+    return SqsDeliveryQueue(s.webhook_queue_url, s.webhook_dead_letter_url)
+
+
+def webhooks() -> Any:
+    """The partner API's webhook service (subscriptions, the delivery log, replays)."""
+    return _webhooks(settings())
+
+
+@functools.cache
+def _webhooks(s: Settings) -> Any:
+    from townhall.store.webhooks import WebhookStore
+    from townhall.webhooks.subscriptions import WebhookService
+
+    return WebhookService(
+        WebhookStore(s.organisations_table), _delivery_queue(s), s.webhook_allow_loopback
+    )
+
+
+def webhook_enqueuer() -> Any:
+    return _webhook_enqueuer(settings())
+
+
+@functools.cache
+def _webhook_enqueuer(s: Settings) -> Any:
+    from townhall.outbox.webhooks import WebhookEnqueuer
+    from townhall.store.meetings import MeetingStore
+    from townhall.store.organisations import OrganisationStore
+    from townhall.store.outbox import event_from_image
+    from townhall.store.webhooks import WebhookStore
+
+    return WebhookEnqueuer(
+        MeetingStore(s.meetings_table),
+        OrganisationStore(s.organisations_table),
+        WebhookStore(s.organisations_table),
+        _delivery_queue(s),
+        event_from_image,
+    )
+
+
+def webhook_sender() -> Any:
+    return _webhook_sender(settings())
+
+
+@functools.cache
+def _webhook_sender(s: Settings) -> Any:
+    from townhall.store.webhooks import WebhookStore
+    from townhall.webhooks import destination
+    from townhall.webhooks.schedule import RetrySchedule
+    from townhall.webhooks.sender import WebhookSender
+
+    def post(url: str, body: bytes, headers: dict[str, str]) -> Any:
+        return destination.post(
+            url,
+            body,
+            headers,
+            timeout=s.webhook_timeout_seconds,
+            allow_loopback=s.webhook_allow_loopback,
+        )
+
+    return WebhookSender(
+        WebhookStore(s.organisations_table),
+        _delivery_queue(s),
+        post,
+        RetrySchedule(time_scale=s.webhook_retry_time_scale),
+    )

@@ -217,6 +217,11 @@ class ApiStack(cdk.Stack):
         self.deps_layer = DependenciesLayer(self, "Dependencies")
         code = lambda_.Code.from_asset(str(function_code_dir()))
 
+        # Before the functions: those that send to a queue are told its URL.
+        self.queues: dict[str, sqs.Queue] = {}
+        self.dead_letter_queues: dict[str, sqs.Queue] = {}
+        for queue_spec in functions.ALL_QUEUES:
+            self._queue(queue_spec)
         self.functions: dict[str, lambda_.Function] = {}
         for spec in functions.ALL_FUNCTIONS:
             self.functions[spec.logical_id] = self._function(spec, code, data)
@@ -229,6 +234,8 @@ class ApiStack(cdk.Stack):
         self.stream_failures: dict[str, sqs.Queue] = {}
         for source in functions.ALL_STREAM_SOURCES:
             self._stream_source(source, data)
+        for queue_source in functions.ALL_QUEUE_SOURCES:
+            self._queue_source(queue_source)
 
     # -- functions ---------------------------------------------------------------------------
 
@@ -280,6 +287,16 @@ class ApiStack(cdk.Stack):
             table = data.table(table_spec)
             fn.add_environment(table_spec.env_var, table.table_name)
             grant_table(role, table, table_spec, access, key=data.data_key, region=self.region)
+        for queue_spec in spec.sends_to:
+            queue = self.queues[queue_spec.logical_id]
+            dead_letters = self.dead_letter_queues[queue_spec.logical_id]
+            fn.add_environment(queue_spec.env_var, queue.queue_url)
+            fn.add_environment(queue_spec.dead_letter_env_var, dead_letters.queue_url)
+            # SendMessage (and SendMessageBatch, which it authorizes) to these two only.
+            for target in (queue, dead_letters):
+                role.add_to_policy(
+                    iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[target.queue_arn])
+                )
         secrets = []
         if spec.reads_signing_key:
             fn.add_environment(functions.ENV_SIGNING_KEY_SECRET_ARN, data.signing_secret.secret_arn)
@@ -414,6 +431,66 @@ class ApiStack(cdk.Stack):
             report_batch_item_failures=source.report_batch_item_failures,
             filters=[lambda_.FilterCriteria.filter(_filter_pattern(p)) for p in source.filters],
             on_failure=event_sources.SqsDlq(failures),
+        )
+
+    # -- queues ------------------------------------------------------------------------------
+
+    def _queue(self, spec: functions.QueueSpec) -> None:
+        """The queue and its dead-letter queue: encrypted (SQS-managed keys), TLS only."""
+        dead_letters = sqs.Queue(
+            self,
+            f"{spec.logical_id}DeadLetters",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(spec.dead_letter_retention_days),
+        )
+        acknowledge(
+            dead_letters,
+            "AwsSolutions-SQS3",
+            "This queue is itself a dead-letter queue: what the retry schedule gave up on, kept "
+            "for an operator; an alarm fires when it holds anything.",
+        )
+        queue = sqs.Queue(
+            self,
+            spec.logical_id,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            visibility_timeout=cdk.Duration.seconds(spec.visibility_timeout_seconds),
+            retention_period=cdk.Duration.days(spec.retention_days),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=dead_letters, max_receive_count=spec.max_receive_count
+            ),
+        )
+        self.queues[spec.logical_id] = queue
+        self.dead_letter_queues[spec.logical_id] = dead_letters
+
+    def _queue_source(self, source: functions.QueueSourceSpec) -> None:
+        """Lambda's event source mapping from the queue to the function, with the rights to
+        receive and delete that queue's messages (nothing else)."""
+        fn = self.functions[source.function.logical_id]
+        queue = self.queues[source.queue.logical_id]
+        role = fn.role
+        assert role is not None
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                resources=[queue.queue_arn],
+            )
+        )
+        lambda_.EventSourceMapping(
+            self,
+            source.logical_id,
+            target=fn,
+            event_source_arn=queue.queue_arn,
+            batch_size=source.batch_size,
+            max_batching_window=cdk.Duration.seconds(source.batching_window_seconds),
+            report_batch_item_failures=source.report_batch_item_failures,
+            max_concurrency=source.max_concurrency,
         )
 
     # -- HTTP API ----------------------------------------------------------------------------

@@ -185,6 +185,17 @@ class ObservabilityStack(cdk.Stack):
                 )
             )
 
+        # -- webhooks: deliveries the retry schedule gave up on ----------------------------
+        for queue_id, dead_letters in api.dead_letter_queues.items():
+            alarm(
+                f"{queue_id}DeadLetters",
+                dead_letters.metric_approximate_number_of_messages_visible(
+                    period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                f"{queue_id}: messages reached the dead-letter queue (a subscription failed for a "
+                "day, or the sender could not process a message)",
+            )
+
         # -- TURN ------------------------------------------------------------------------
         turn_widgets: list[cloudwatch.IWidget] = []
         if turn is not None:

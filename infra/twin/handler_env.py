@@ -38,6 +38,8 @@ def handler_environment(
     functions: Iterable[FunctionSpec] = (),
     turn_urls: tuple[str, ...] = (),
     turn_secret_file: Path | None = None,
+    queue_urls: Mapping[str, str] | None = None,
+    webhooks: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """Every variable the twin sets for the handlers.
 
@@ -67,6 +69,11 @@ def handler_environment(
         # reaching a moto stub.
         "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
         "AWS_ENDPOINT_URL_LAMBDA": lambda_endpoint,
+        # SQS is moto's too, on the same server (infra/twin/queues.py).
+        "AWS_ENDPOINT_URL_SQS": dynamodb_endpoint,
+        **(queue_urls or {}),
+        # The webhook settings AWS never has (townhall.functions.TWIN_ONLY_ENV).
+        **(webhooks or {}),
         **invoked,
         # Never ask the EC2 metadata service for credentials; there is none on loopback.
         "AWS_EC2_METADATA_DISABLED": "true",

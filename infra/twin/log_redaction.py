@@ -3,7 +3,7 @@
 The twin's servers log requests and, at debug level, WebSocket handshake headers; the join
 token rides in `Sec-WebSocket-Protocol` and bearer tokens in `Authorization`. This filter
 rewrites any such record before it is emitted: JWTs, `token=` query values, bearer
-credentials and API keys (`thk_...`, which a client may wrongly put in a URL: the API refuses
+credentials, webhook signing secrets (`whsec_...`) and signatures (`v1,...`), and API keys (`thk_...`, which a client may wrongly put in a URL: the API refuses
 it, but the access log line is written anyway) become `[redacted]`. AWS never sees these logs; API Gateway's access log format
 (infra/stacks/api.py) names no header or query string.
 """
@@ -17,7 +17,9 @@ _SECRETS = re.compile(
     r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]+"  # a JWT (header.payload.signature)
     r"|(?<=token=)[^&\s\"']+"  # a token in a query string
     r"|(?<=Bearer )[\w.~+/=-]+"  # a bearer credential
-    r"|thk_[\w-]+",  # a partner API key anywhere (a query string refused with 400 included)
+    r"|thk_[\w-]+"  # a partner API key anywhere (a query string refused with 400 included)
+    r"|whsec_[A-Za-z0-9+/=]+"  # a webhook signing secret
+    r"|(?<=v1,)[A-Za-z0-9+/]{43}=",  # a webhook signature (base64 of 32 bytes)
 )
 REDACTED = "[redacted]"
 # The loggers that see requests and handshakes in the twin's process.

@@ -46,13 +46,22 @@ from infra.twin.lambda_runtime import (
 )
 from infra.twin.management_api import ManagementApi
 from infra.twin.media_nodes import LocalMediaNode, start_media_nodes
+from infra.twin.queues import QueueSources, create_queues
 from infra.twin.router import TwinRouter
 from infra.twin.static_site import StaticSite
 from infra.twin.turn import LocalTurnServer
 from infra.twin.uvicorn_ws import GatewayWebSocketProtocol
 from infra.twin.websocket_api import WebSocketApi, WebSocketLimits
-from townhall import clock, routes
-from townhall.functions import ALL_FUNCTIONS, ALL_STREAM_SOURCES, FunctionSpec, StreamSourceSpec
+from townhall import clock, functions, routes
+from townhall.functions import (
+    ALL_FUNCTIONS,
+    ALL_QUEUE_SOURCES,
+    ALL_QUEUES,
+    ALL_STREAM_SOURCES,
+    FunctionSpec,
+    QueueSourceSpec,
+    StreamSourceSpec,
+)
 from townhall.store import organisation_migration
 from townhall.store.migrations import migrate
 
@@ -93,6 +102,16 @@ class TwinOptions:
     lambda_invoke_concurrency: int = DEFAULT_INVOKE_CONCURRENCY
     # The streams polled into functions (Lambda's event source mappings); () for none.
     stream_sources: tuple[StreamSourceSpec, ...] = ALL_STREAM_SOURCES
+    # The queues polled into functions (Lambda's SQS event source mappings); () for none.
+    queue_sources: tuple[QueueSourceSpec, ...] = ALL_QUEUE_SOURCES
+    # Webhooks to receivers on loopback (and over plain http): the twin's own receivers. AWS
+    # never has this (townhall.webhooks.destination).
+    webhook_allow_loopback: bool = True
+    # The clock seam of the webhook retry schedule: 1 runs it in real time (27 hours); tests
+    # run it in a second or two (townhall.webhooks.schedule).
+    webhook_retry_time_scale: float = 1.0
+    # Seconds a webhook attempt may take (None: the default, 10).
+    webhook_timeout_seconds: float | None = None
     # Run the handlers in this many worker processes instead of threads (0: threads). For
     # benchmarks: the emulator then has an interpreter to itself. See lambda_runtime.py.
     lambda_processes: int = 0
@@ -125,6 +144,8 @@ class LocalTwin:
         self._environment = EnvironmentPatch()
         self._runtime: LocalLambdaRuntime | None = None
         self._event_sources: EventSources | None = None
+        self._queue_sources: QueueSources | None = None
+        self.queue_urls: dict[str, str] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,6 +189,7 @@ class LocalTwin:
         self.port = int(listener.getsockname()[1])
 
         self.dynamodb.start()
+        self.queue_urls = create_queues(self.dynamodb.endpoint_url, ALL_QUEUES)
         if self.options.turn:
             self.turn = LocalTurnServer(self.data_dir, self.data_dir / "logs", self._media_host)
             self.turn.start()
@@ -181,6 +203,8 @@ class LocalTwin:
             functions=self.options.functions,
             turn_urls=self.turn.addresses.urls if self.turn else (),
             turn_secret_file=self.turn.secret_file if self.turn else None,
+            queue_urls=self.queue_urls,
+            webhooks=self._webhook_environment(),
         )
         self._environment.apply(environment)
         log_redaction.install()
@@ -212,6 +236,13 @@ class LocalTwin:
             failures_dir=self.data_dir / "failures",
         )
         self._event_sources.start()
+        self._queue_sources = QueueSources(
+            options.queue_sources,
+            self._runtime,
+            endpoint=self.dynamodb.endpoint_url,
+            queue_urls=self.queue_urls,
+        )
+        self._queue_sources.start()
         router = TwinRouter(
             websocket_api=WebSocketApi(
                 self._runtime,
@@ -262,6 +293,19 @@ class LocalTwin:
                 {k: v for k, v in environment.items() if k.startswith("AWS_")},
                 self.data_dir / "logs",
             )
+
+    def _webhook_environment(self) -> dict[str, str]:
+        options = self.options
+        environment = {
+            functions.ENV_WEBHOOK_RETRY_TIME_SCALE: repr(options.webhook_retry_time_scale)
+        }
+        if options.webhook_allow_loopback:
+            environment[functions.ENV_WEBHOOK_ALLOW_LOOPBACK] = "1"
+        if options.webhook_timeout_seconds is not None:
+            environment[functions.ENV_WEBHOOK_TIMEOUT_SECONDS] = repr(
+                options.webhook_timeout_seconds
+            )
+        return environment
 
     def _forget_media_nodes(self) -> None:
         if not self.media_nodes:
@@ -323,6 +367,8 @@ class LocalTwin:
             # Before the server: a batch in flight posts through the management API.
             if self._event_sources is not None:
                 self._event_sources.stop()
+            if self._queue_sources is not None:
+                self._queue_sources.stop()
             if self._server is not None and self._thread is not None:
                 self._server.should_exit = True
                 self._thread.join(timeout=SHUTDOWN_GRACE_SECONDS + 10)

@@ -76,6 +76,8 @@ def test_function_configuration(synth: Synth, spec: functions.FunctionSpec) -> N
     if spec.manages_connections:
         expected.add(functions.ENV_WS_MANAGEMENT_ENDPOINT)
     expected.update(functions.invoke_env_var(target) for target in spec.invokes)
+    for queue in spec.sends_to:
+        expected |= {queue.env_var, queue.dead_letter_env_var}
     assert set(env) == expected
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Townhall"
     table_ids = _table_ids(synth)

@@ -30,3 +30,11 @@ def test_an_api_key_in_a_request_line_is_redacted() -> None:
 
 def test_an_api_key_as_a_bearer_credential_is_redacted() -> None:
     assert _emitted(f"authorization: Bearer {KEY}") == f"authorization: Bearer {REDACTED}"
+
+
+def test_webhook_secrets_and_signatures_are_redacted() -> None:
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    signature = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    line = _emitted("rotated to %s; sent %s", secret, f"webhook-signature: {signature}")
+    assert "MfKQ9r8G" not in line and "g0hM9SsE" not in line
+    assert line == f"rotated to {REDACTED}; sent webhook-signature: v1,{REDACTED}"

@@ -544,6 +544,7 @@ def create_app() -> FastAPI:
     app.include_router(auth_routes)
     app.include_router(meeting_routes)
     # Imported here: the partner routes reuse this module's views (a meeting's shape, links).
+    from townhall.api import webhooks  # noqa: F401  (adds the webhook routes to the partner routes)
     from townhall.api.partners import routes as partner_routes
 
     app.include_router(partner_routes)

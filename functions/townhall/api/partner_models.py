@@ -27,7 +27,12 @@ from townhall.meetings.partners import MAX_INVITE_MINUTES
 from townhall.model.organisation import SCOPES
 
 ScopeName = Literal[
-    "meetings:read", "meetings:write", "sessions:read", "recordings:read", "webhooks:write"
+    "meetings:read",
+    "meetings:write",
+    "sessions:read",
+    "recordings:read",
+    "webhooks:read",
+    "webhooks:write",
 ]
 
 NEXT_CURSOR = Field(

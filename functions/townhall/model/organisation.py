@@ -29,7 +29,8 @@ SCOPES: dict[str, str] = {
     "meetings:write": "create, edit and delete meetings, make join links, end live sessions",
     "sessions:read": "read sessions and their summaries: attendance, chat, polls, Q&A",
     "recordings:read": "read recordings (none exist yet: the list is empty)",
-    "webhooks:write": "manage webhook subscriptions (phase 2: not served yet)",
+    "webhooks:read": "read webhook subscriptions and their delivery logs",
+    "webhooks:write": "manage webhook subscriptions, rotate their secrets, replay deliveries",
 }
 Scope = str
 

@@ -224,6 +224,26 @@ def update_if_condition_holds(**request: Any) -> bool:
     return True
 
 
+def put_if_condition_holds(**request: Any) -> bool:
+    """PutItem `request`; False (nothing written) if its ConditionExpression failed."""
+    return _if_condition_holds(client().put_item, request)
+
+
+def delete_if_condition_holds(**request: Any) -> bool:
+    """DeleteItem `request`; False (nothing deleted) if its ConditionExpression failed."""
+    return _if_condition_holds(client().delete_item, request)
+
+
+def _if_condition_holds(operation: Callable[..., Any], request: dict[str, Any]) -> bool:
+    try:
+        operation(**request)
+    except ClientError as exc:
+        if is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 def transact_if_conditions_hold(items: list[dict[str, Any]]) -> bool:
     """Write `items` in one transaction; False (nothing written) if a condition of one failed.
     Any other failure is raised."""

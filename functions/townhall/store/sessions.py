@@ -31,9 +31,10 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from contracts.signaling_events import EventName
 from townhall import clock
 from townhall.errors import InvalidInput
-from townhall.model.event import OutboxEvent
+from townhall.model.event import Audience, OutboxEvent
 from townhall.model.meeting import Meeting
 from townhall.model.participant import Participant
 from townhall.model.session import Session, SessionKey
@@ -231,6 +232,24 @@ class SessionStore:
                 "SET live_session_id = :sid, last_session_at = :now",
                 {":sid": session_id, ":now": now},
                 condition="attribute_exists(pk) AND attribute_not_exists(live_session_id)",
+            ),
+            # The start, for the outbox's other consumers (webhooks): seq 0, before any
+            # action's event, and to no connection (nobody is connected yet).
+            *(
+                t.request
+                for t in outbox.publish(
+                    self._table,
+                    session.key,
+                    OutboxEvent(
+                        meeting.meeting_id,
+                        session_id,
+                        0,
+                        EventName.SESSION_STARTED.value,
+                        {"started_by": started_by},
+                        Audience(only=frozenset()),
+                        at=now,
+                    ),
+                )
             ),
         ]
         try:
