@@ -16,7 +16,8 @@ const SCOPES = [
   ["meetings:write", "Schedule, edit and delete meetings, make join links, end a live session."],
   ["sessions:read", "Read past sessions and their summaries: attendance, chat, polls, Q&A."],
   ["recordings:read", "List recordings (there are none yet)."],
-  ["webhooks:write", "Manage webhook subscriptions (coming: no part of the API uses it yet)."],
+  ["webhooks:read", "See webhook subscriptions and their delivery logs."],
+  ["webhooks:write", "Create, change, rotate and delete webhook subscriptions; replay deliveries."],
 ];
 const MANAGERS = new Set(["owner", "admin"]); // the roles that may manage keys
 const ROLE_NAMES = { owner: "Owner", admin: "Admin", member: "Member" };
