@@ -45,6 +45,16 @@ class LiveEdge:
         """The playlist's last segment, counting the open one that has parts."""
         return self.last_part[0] if self.last_part is not None else self.last_complete_msn
 
+    def could_be_next_part(self, msn: int, index: int) -> bool:
+        """Whether (msn, index) is the part a preload hint names now: the next index, or the
+        first part of the next segment (the packager does not know yet which it will be)."""
+        if self.ended:
+            return False
+        if self.last_part is None:
+            return (msn, index) == (0, 0)
+        last_msn, last_index = self.last_part
+        return (msn, index) in ((last_msn, last_index + 1), (last_msn + 1, 0))
+
     @property
     def advance_part_limit(self) -> int:
         return math.floor(3 / self.part_target) if self.part_target < 1 else 3

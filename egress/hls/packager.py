@@ -214,6 +214,10 @@ class RenditionEncoder:
             frame_rate=self._frame_rate,
         )
 
+    @property
+    def has_playlist(self) -> bool:
+        return self._playlist.segments != ()
+
     def encode(self, tick: ProgramTick) -> None:
         frame = tick.video
         if (frame.width, frame.height) != (self.rendition.width, self.rendition.height):
@@ -344,7 +348,8 @@ class ProgramPackager:
             for encoder in self.renditions:
                 encoder.encode(tick)
             frames += 1
-            if not self._multivariant_written:
+            # Once every rung has a playlist, so no player follows a link to a missing one.
+            if not self._multivariant_written and all(e.has_playlist for e in self.renditions):
                 self._write_multivariant()
         for encoder in self.renditions:
             encoder.finish()
