@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 import statistics
 import time
 from pathlib import Path
@@ -29,10 +30,11 @@ async def test_a_client_follows_the_live_edge_part_by_part(tmp_path: Path) -> No
         worker = start_worker(root, "live", "--rungs", "360p,180p", "--duration", str(DURATION))
         try:
             fetched, delays = await follow(f"{base}/live/live", "180p", tmp_path)
+            assert worker.wait(timeout=20) == 0, "the worker ends with its program"
         finally:
             if worker.poll() is None:
-                worker.terminate()
-            assert worker.wait(timeout=20) == 0
+                worker.kill()
+                worker.wait()
     whole = tmp_path / "followed.mp4"
     whole.write_bytes(fetched)
     with av.open(str(whole)) as container:
@@ -91,3 +93,21 @@ async def follow(stream_url: str, rendition: str, folder: Path) -> tuple[bytes, 
         else:
             pytest.fail("the playlist never ended")
     return bytes(data), delays
+
+
+def test_sigterm_ends_the_broadcast_cleanly(tmp_path: Path) -> None:
+    worker = start_worker(tmp_path, "live", "--rungs", "180p", "--duration", "60")
+    playlist = tmp_path / "live" / "180p" / "index.m3u8"
+    try:
+        deadline = time.monotonic() + 20
+        while not playlist.exists():
+            assert time.monotonic() < deadline and worker.poll() is None
+            time.sleep(0.05)
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=10) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert playlist.read_text().rstrip().endswith("#EXT-X-ENDLIST")
+    assert not list(playlist.parent.glob(".*")), "no temporary file is left behind"
