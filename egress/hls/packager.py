@@ -215,8 +215,8 @@ class RenditionEncoder:
         )
 
     @property
-    def has_playlist(self) -> bool:
-        return self._playlist.segments != ()
+    def has_complete_segment(self) -> bool:
+        return any(segment.complete for segment in self._playlist.segments)
 
     def encode(self, tick: ProgramTick) -> None:
         frame = tick.video
@@ -348,11 +348,16 @@ class ProgramPackager:
             for encoder in self.renditions:
                 encoder.encode(tick)
             frames += 1
-            # Once every rung has a playlist, so no player follows a link to a missing one.
-            if not self._multivariant_written and all(e.has_playlist for e in self.renditions):
+            # Once every rung has a complete segment: a player that follows the link earlier
+            # finds a playlist of parts only, which hls.js takes for an empty level.
+            if not self._multivariant_written and all(
+                encoder.has_complete_segment for encoder in self.renditions
+            ):
                 self._write_multivariant()
         for encoder in self.renditions:
             encoder.finish()
+        if not self._multivariant_written and all(e.has_complete_segment for e in self.renditions):
+            self._write_multivariant()  # a program shorter than one segment
         return frames
 
     def _write_multivariant(self) -> None:
