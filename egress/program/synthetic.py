@@ -3,6 +3,10 @@
 The picture is drawn straight into YUV 4:2:0 planes with numpy (a luma ramp, a white bar that
 crosses the frame every two seconds, colours that change every second), so making it costs
 little next to encoding it. The audio is a 440 Hz tone that beeps for 0.1 s each second.
+
+That picture is far easier to encode than a camera's. ``detail=True`` adds what makes a camera
+picture cost bits and motion search: a random texture that pans two pixels a frame, and sensor
+grain (a bank of noise frames, cycled); the encoder benchmark uses it.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from egress.program.source import ProgramTick
 
 BAR_WIDTH_FRACTION = 1 / 16
 TONE_HZ = 440.0
+GRAIN_FRAMES = 8
 
 
 class SyntheticProgram:
@@ -28,6 +33,8 @@ class SyntheticProgram:
         frame_rate: int = 30,
         sample_rate: int = 48_000,
         duration: float = 10.0,
+        detail: bool = False,
+        seed: int = 14,
     ) -> None:
         if width % 2 or height % 2 or width < 16 or height < 16:
             raise ValueError("width and height must be even and at least 16")
@@ -43,6 +50,15 @@ class SyntheticProgram:
         self._luma = np.tile(
             np.linspace(16, 235, width, dtype=np.float32).astype(np.uint8), (height, 1)
         )
+        self._texture: np.ndarray | None = None
+        self._grain: list[np.ndarray] = []
+        if detail:
+            random = np.random.default_rng(seed)
+            self._luma //= 2
+            self._texture = random.integers(0, 96, (height, 2 * width), dtype=np.uint8)
+            self._grain = [
+                random.integers(0, 8, (height, width), dtype=np.uint8) for _ in range(GRAIN_FRAMES)
+            ]
 
     def ticks(self) -> Iterator[ProgramTick]:
         samples_per_frame = self.sample_rate // self.frame_rate
@@ -56,6 +72,10 @@ class SyntheticProgram:
         width, height = self.width, self.height
         planes = np.empty((height * 3 // 2, width), dtype=np.uint8)
         planes[:height] = self._luma
+        if self._texture is not None:
+            shift = (2 * index) % width
+            planes[:height] += self._texture[:, shift : shift + width]
+            planes[:height] += self._grain[index % GRAIN_FRAMES]
         bar = max(2, int(width * BAR_WIDTH_FRACTION))
         left = (index * width // (2 * self.frame_rate)) % (width - bar)
         planes[:height, left : left + bar] = 235
