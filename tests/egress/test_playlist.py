@@ -172,7 +172,7 @@ def test_live_edge_read_back_from_the_rendered_playlist() -> None:
     feed_closed = new_playlist()
     feed(feed_closed, 3)
     assert parse_live_edge(feed_closed.render()).last_part == (2, 5)
-    assert edge.advance_part_limit == 8  # 3 / 0.33334
+    assert edge.advance_part_limit == 9  # 3 / 1/3 s, though rendered as 0.33334
 
 
 def test_blocking_directives_satisfied_and_refused() -> None:
@@ -187,11 +187,12 @@ def test_blocking_directives_satisfied_and_refused() -> None:
     check_not_too_far(DeliveryDirectives(5), edge)
     with pytest.raises(DirectiveError, match="two segments"):
         check_not_too_far(DeliveryDirectives(6), edge)
-    check_not_too_far(DeliveryDirectives(3, 9), edge)
+    check_not_too_far(DeliveryDirectives(3, 10), edge)  # 9 past the last part, 3.1
     with pytest.raises(DirectiveError, match="parts past"):
-        check_not_too_far(DeliveryDirectives(3, 10), edge)
+        check_not_too_far(DeliveryDirectives(3, 11), edge)
+    check_not_too_far(DeliveryDirectives(4, 8), edge)
     with pytest.raises(DirectiveError, match="parts past"):
-        check_not_too_far(DeliveryDirectives(4, 8), edge)
+        check_not_too_far(DeliveryDirectives(4, 9), edge)
 
 
 @pytest.mark.parametrize(
