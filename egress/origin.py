@@ -159,11 +159,17 @@ class Origin:
             return None
         return self.settings.root.joinpath(*parts)
 
-    def _watch(self, path: Path) -> PlaylistWatch:
+    def _published(self, folder: Path) -> tuple[PlaylistWatch, tuple[str, LiveEdge]] | None:
+        """The watch on a rendition's media playlist and its published version, if any."""
+        path = folder / PLAYLIST_NAME
+        if not path.is_file():
+            # Before making a watch: only playlists that exist get one, so they stay bounded.
+            return None
         watch = self._watches.get(path)
         if watch is None:
             watch = self._watches[path] = PlaylistWatch(path, self.settings.poll_interval)
-        return watch
+        current = watch.read()
+        return None if current is None else (watch, current)
 
     async def multivariant(self, request: Request) -> Response:
         folder = self._folder(request)
@@ -179,14 +185,10 @@ class Origin:
             directives = parse_delivery_directives(request.query_params)
         except DirectiveError as error:
             return bad_request(str(error))
-        if not (folder / PLAYLIST_NAME).is_file():
-            # Before the watch: only playlists that exist get one, so their number is bounded.
+        published = self._published(folder)
+        if published is None:
             return not_found()
-        watch = self._watch(folder / PLAYLIST_NAME)
-        current = watch.read()
-        if current is None:
-            return not_found()
-        text, edge = current
+        watch, (text, edge) = published
         if directives is None:
             return playlist_response(text, "public, max-age=1")
         try:
@@ -209,16 +211,14 @@ class Origin:
         path = folder / name
         if not path.is_file() and part is not None:
             # The part a preload hint names: hold it like a blocking reload of that part.
-            if not (folder / PLAYLIST_NAME).is_file():
+            published = self._published(folder)
+            if published is None:
                 return not_found()
-            watch = self._watch(folder / PLAYLIST_NAME)
-            current = watch.read()
-            if current is None:
-                return not_found()
+            watch, (_, edge) = published
             wanted = DeliveryDirectives(int(part.group(1)), int(part.group(2)))
-            if not current[1].could_be_next_part(wanted.msn, wanted.part or 0):
+            if not edge.could_be_next_part(wanted.msn, wanted.part or 0):
                 return not_found()
-            answer = await self._hold(watch, wanted, current[1])
+            answer = await self._hold(watch, wanted, edge)
             if isinstance(answer, Response):
                 return answer
         try:

@@ -61,3 +61,14 @@ def start_worker(root: Path, stream: str, *args: str) -> subprocess.Popen[bytes]
         env=environment(),
         cwd=ROOT,
     )
+
+
+def wait_for_file(path: Path, worker: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
+    """Wait until the worker has written ``path``; fails if it exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if worker.poll() is not None:
+            raise AssertionError(f"the worker exited with {worker.returncode} before {path.name}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no {path} within {timeout} s")
+        time.sleep(0.05)

@@ -5,13 +5,12 @@ advances, and hls.js's own estimate of the latency to the live edge is reported.
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Route, async_playwright
 
-from tests.egress.processes import ROOT, origin_process, start_worker
+from tests.egress.processes import ROOT, origin_process, start_worker, wait_for_file
 from tests.integration.browser import CHROMIUM_ARGS, chromium  # noqa: F401 (a fixture)
 
 HLS_JS = ROOT / "node_modules" / "hls.js" / "dist" / "hls.min.js"
@@ -42,10 +41,7 @@ async def test_hlsjs_plays_the_live_stream(tmp_path: Path, chromium: str) -> Non
     with origin_process(tmp_path) as base:
         worker = start_worker(tmp_path, "live", "--rungs", "360p,180p", "--duration", str(DURATION))
         try:
-            deadline = time.monotonic() + 20
-            while not (tmp_path / "live" / "index.m3u8").exists():
-                assert time.monotonic() < deadline and worker.poll() is None
-                await asyncio.sleep(0.05)
+            await asyncio.to_thread(wait_for_file, tmp_path / "live" / "index.m3u8", worker)
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(
                     executable_path=chromium, args=CHROMIUM_ARGS

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from egress.hls.live_edge import parse_live_edge
-from tests.egress.processes import origin_process, start_worker
+from tests.egress.processes import origin_process, start_worker, wait_for_file
 
 DURATION = 4.0
 FRAME_RATE = 30
@@ -99,10 +99,7 @@ def test_sigterm_ends_the_broadcast_cleanly(tmp_path: Path) -> None:
     worker = start_worker(tmp_path, "live", "--rungs", "180p", "--duration", "60")
     playlist = tmp_path / "live" / "180p" / "index.m3u8"
     try:
-        deadline = time.monotonic() + 20
-        while not playlist.exists():
-            assert time.monotonic() < deadline and worker.poll() is None
-            time.sleep(0.05)
+        wait_for_file(playlist, worker)
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=10) == 0
     finally:
