@@ -69,13 +69,13 @@ system-deps:
 
 lint:
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check functions contracts infra media_fleet tests bench
+	$(BIN)/ruff format --check functions contracts infra media_fleet egress tests bench
 	PYTHONPATH=functions $(BIN)/lint-imports
 
 # mypy's cache outlives a clean clone (like pip's): it rechecks what changed, by content.
 MYPY_CACHE_DIR ?= $(HOME)/.cache/townhall/mypy
 typecheck:
-	$(BIN)/mypy --cache-dir $(MYPY_CACHE_DIR) functions contracts infra media_fleet bench tests
+	$(BIN)/mypy --cache-dir $(MYPY_CACHE_DIR) functions contracts infra media_fleet egress bench tests
 
 pytest:
 	$(BIN)/python -m pytest -p no:cacheprovider $(PYTEST_ARGS)

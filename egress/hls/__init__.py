@@ -1,0 +1,1 @@
+"""Low-Latency HLS: playlists (``playlist``), CMAF fragments (``cmaf``), the packager."""
