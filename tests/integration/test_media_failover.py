@@ -23,8 +23,9 @@ from tests.integration.test_media_through_twin import MediaClient, loopback_ice 
 
 @pytest.fixture(scope="module")
 def nodes_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Twin]:
-    """Three nodes: two tests each kill one, and every test needs one left to move to."""
-    yield from _start(tmp_path_factory, TwinOptions(media_nodes=3))
+    """Four nodes: two tests each kill one, one stalls one for good, and every test needs one
+    left to move to."""
+    yield from _start(tmp_path_factory, TwinOptions(media_nodes=4))
 
 
 def _placed_on(twin: Twin, meeting_id: str) -> str:
@@ -145,6 +146,10 @@ async def test_a_stall_report_finds_a_killed_node_and_moves_the_room(nodes_twin:
             "lost_node": first,
             "by": ada_signaling.participant_id,
         }
+        # Bob's page reports too: he moves, and the room is not told a second time.
+        assert await bob_signaling.ok("media_stalled", {"node_id": first}) == {"moved": True}
+        await asyncio.sleep(0.5)
+        assert len(bob_signaling.events_named("media.moved")) == 1
         # Bob renegotiates: the meeting goes to a live node, which the reply names.
         offer = await bob_signaling.ok("media_subscribe")
         assert offer["sdp"].startswith("v=0")
@@ -181,7 +186,8 @@ async def test_a_stall_report_on_a_paused_node_moves_nobody(nodes_twin: Twin) ->
 
 async def test_a_node_stalled_for_good_is_found_once_its_heartbeat_stops(nodes_twin: Twin) -> None:
     """SIGSTOP with no SIGCONT: the first reports find it only slow (its heartbeat is fresh);
-    once three heartbeats are missed a report finds it lost and the room is told."""
+    once three heartbeats are missed a report finds it out of placement, and the request that
+    places the room anew tells the room."""
     twin = nodes_twin
     host, mid, (ada_signaling, bob_signaling) = await _people(twin, "Ada", "Bob")
     ada = MediaClient(ada_signaling)
@@ -198,12 +204,20 @@ async def test_a_node_stalled_for_good_is_found_once_its_heartbeat_stops(nodes_t
             while not verdicts[-1] and time.monotonic() - stopped < 10:  # bounded: ~4 s
                 verdicts.append((await ada_signaling.ok("media_stalled", report))["moved"])
             found_after = time.monotonic() - stopped
+            print(f"\nstalled node found lost {found_after:.1f} s after it stopped")
+            assert verdicts[-1] is True, verdicts
+            # Ada renegotiates: her request places the room anew and tells the room, once.
+            offer = await ada_signaling.ok("media_subscribe")
+            assert offer["node_id"] != node_id
         finally:
             node.resume()  # it heartbeats again and is back in placement
-        print(f"\nstalled node found lost {found_after:.1f} s after it stopped")
-        assert verdicts[-1] is True, verdicts
         moved = await bob_signaling.wait_event("media.moved")
-        assert moved["data"]["lost_node"] == node_id
+        assert moved["data"] == {
+            "room_id": "",
+            "lost_node": node_id,
+            "by": ada_signaling.participant_id,
+        }
+        assert len(bob_signaling.events_named("media.moved")) == 1
     finally:
         await ada.close()
         await host.close()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from contracts.media_nodes import MediaNode, NodeState
+from contracts.media_nodes import MediaNode, NodeState, is_live
 from infra.twin.dynamodb import LocalDynamoDB
 from media_fleet.registry import NodeRegistry
 from townhall.errors import Conflict
@@ -330,7 +330,7 @@ class NodesInMemory:
 
     def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool:
         node = self.nodes.get(node_id)
-        if node is None or node.heartbeat_at != heartbeat_at:
+        if node is None or node.heartbeat_at != heartbeat_at or not is_live(node.ttl, now):
             return False
         self.nodes[node_id] = dataclasses.replace(node, ttl=int(now))
         return True

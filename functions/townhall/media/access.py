@@ -68,7 +68,13 @@ NodeCheck = Literal["fine", "elsewhere", "lost"]
 
 
 class _NodeLost(Exception):
-    """The node of this request was declared lost: place the meeting again and retry."""
+    """The node of this request is lost: place the meeting again and retry. `told`: this
+    request took it out of placement, so it is the one to tell the room."""
+
+    def __init__(self, node_id: str, *, told: bool) -> None:
+        super().__init__(node_id)
+        self.node_id = node_id
+        self.told = told
 
 
 def streams_per_participant(video_slots: int) -> int:
@@ -158,23 +164,27 @@ class MediaAccess:
     def check_node(self, meeting_id: str, node_id: str) -> NodeCheck:
         """A page stopped receiving media from `node_id` (web/media.js): what the room must do.
 
-        `elsewhere`: the meeting is not placed on `node_id` (it moved already, and the room was
-        told then; or the id is not its node): the page alone must renegotiate. Otherwise the
-        node is asked for its health: `lost` when a refused connection declares it lost, or it
-        left the probe unanswered and its heartbeat has stopped too (`_found_lost`), and the
-        room must move; `fine` when it answered, or is only slow."""
+        `elsewhere`: the meeting is not placed on `node_id`, or the node is out of placement
+        already (the room was told by whoever found it lost, or will be by the request that
+        places it anew; or the id is not its node): the page alone must renegotiate. Otherwise
+        the node is asked for its health: `lost` when this request takes it out (a refused
+        connection), and the room must be told, once however many pages report; `fine` when it
+        answered, or is only slow."""
         placed = self._placement.current(meeting_id)
         if placed is None or placed.node_id != node_id:
             return "elsewhere"
         node = self._nodes.get(node_id)
         if node is None:
-            return "lost"  # stopped heartbeating: out of placement already
+            return "elsewhere"  # out of placement already: whoever took it out told the room
         try:
             node_client.probe(node)
         except node_client.MediaNodeUnavailable as exc:
-            if self._found_lost(node, exc):
+            found = self._found_lost(node, exc)
+            if found == "taken_out":
                 log.warning("media node %s lost (a page's media stalled)", node_id)
                 return "lost"
+            if found == "out":
+                return "elsewhere"
         return "fine"
 
     def leave(self, meeting_id: str, participant_id: str) -> None:
@@ -254,25 +264,33 @@ class MediaAccess:
                     try:
                         body = send(node, token)
                     except (node_client.MediaNodeUnreachable, node_client.MediaNodeSilent) as exc:
-                        if attempt == 1 or not self._found_lost(node, exc):
+                        found = self._found_lost(node, exc) if attempt == 0 else None
+                        if found is None:
                             raise
-                        raise _NodeLost(node.node_id) from None
+                        raise _NodeLost(node.node_id, told=found == "taken_out") from None
                     return NodeAnswer(body, node.node_id, moved_from=lost or self._left_dead(hold))
             except _NodeLost as gone:
                 # What this request held on it was given back on the way out of `_holding`.
-                log.warning("media node %s lost; placing meeting %s again", gone, meeting_id)
-                lost = str(gone)
+                log.warning(
+                    "media node %s lost; placing meeting %s again", gone.node_id, meeting_id
+                )
+                # Only the request that took the node out tells the room (once per loss).
+                lost = gone.node_id if gone.told else None
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _found_lost(self, node: MediaNode, failure: node_client.MediaNodeUnavailable) -> bool:
-        """Whether a failed call shows the node is lost. No connection is evidence (declared
-        lost here); any other failure (above all a call left unanswered) is only if the node
-        has also stopped heartbeating (its `ttl` passed while we waited): a node paused for a
-        second answers late and keeps its meetings, one stalled for good is out of placement
-        three heartbeats after it stopped."""
-        if isinstance(failure, node_client.MediaNodeUnreachable):
-            return self._nodes.declare_lost(node)
-        return self._nodes.get(node.node_id) is None
+    def _found_lost(
+        self, node: MediaNode, failure: node_client.MediaNodeUnavailable
+    ) -> Literal["taken_out", "out"] | None:
+        """Whether a failed call shows the node is lost: `taken_out` when this call took it
+        out of placement, `out` when it was out already, None when it is not lost. No
+        connection is evidence (the node is declared lost here, by one conditional write that
+        only the first caller wins); any other failure (above all a call left unanswered) is
+        only if the node has also stopped heartbeating (its `ttl` passed while we waited): a
+        node paused for a second answers late and keeps its meetings, one stalled for good is
+        out of placement three heartbeats after it stopped."""
+        if isinstance(failure, node_client.MediaNodeUnreachable) and self._nodes.declare_lost(node):
+            return "taken_out"
+        return "out" if self._nodes.get(node.node_id) is None else None
 
     def _left_dead(self, hold: Hold) -> str | None:
         """The node this request's placement replaced, if it was replaced because that node

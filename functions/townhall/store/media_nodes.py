@@ -105,16 +105,16 @@ class MediaNodeTable:
         return MediaNode.from_item(dynamo.from_ddb(result["Attributes"]))
 
     def expire(self, node_id: str, heartbeat_at: int, now: float) -> bool:
-        """End the node's life now (its `ttl`), unless it heartbeated after `heartbeat_at`: a
-        node the control plane found lost. A node that is alive after all puts its `ttl`
-        forward again at its next heartbeat. True if it was expired."""
+        """End the node's life now (its `ttl`), unless it heartbeated after `heartbeat_at` or is
+        out already: a node the control plane found lost. A node that is alive after all puts
+        its `ttl` forward again at its next heartbeat. True for the one call that expired it."""
         with failures_as_unavailable(f"expiring media node {node_id}"):
             try:
                 self.client.update_item(
                     TableName=self._table,
                     Key=dynamo.to_ddb({"node_id": node_id}),
                     UpdateExpression="SET #ttl = :now",
-                    ConditionExpression="heartbeat_at = :seen",
+                    ConditionExpression="heartbeat_at = :seen AND #ttl > :now",
                     ExpressionAttributeNames={"#ttl": "ttl"},
                     ExpressionAttributeValues={
                         ":now": dynamo.value(int(now)),
