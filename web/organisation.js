@@ -212,22 +212,22 @@ function addKeys(items) {
 
 // -- creating a key -------------------------------------------------------------------------
 
-function fillScopes() {
-  const box = $("key-scopes");
-  for (const [scope, text] of SCOPES) {
-    const id = `scope-${scope.replace(":", "-")}`;
+/** A checkbox per [value, explanation] in `box` (a fieldset), each described by its text. */
+function fillChecks(box, entries, name) {
+  for (const [value, text] of entries) {
+    const id = `${name}-${value.replace(/[:.]/g, "-")}`;
     const row = document.createElement("div");
     row.className = "scope";
     const input = document.createElement("input");
     input.type = "checkbox";
-    input.name = "scope";
-    input.value = scope;
+    input.name = name;
+    input.value = value;
     input.id = id;
     input.setAttribute("aria-describedby", `${id}-hint`);
     const label = document.createElement("label");
     label.htmlFor = id;
     const code = document.createElement("code");
-    code.textContent = scope;
+    code.textContent = value;
     label.append(code);
     const hint = document.createElement("span");
     hint.className = "hint";
@@ -238,25 +238,41 @@ function fillScopes() {
   }
 }
 
-/** Why the form cannot be sent (and the field marked and focused), or "". */
-function keyFormProblem(name, scopes, rate) {
-  const checks = [
-    [$("key-name"), !name, "Give the key a name, such as the app that will use it."],
-    [$("key-scopes"), !scopes.length, "Choose at least one scope."],
-    [$("key-rate"), !(Number.isInteger(rate) && rate >= 1 && rate <= MAX_RATE), `Requests per second: a whole number from 1 to ${MAX_RATE}.`],
-  ];
+/** Mark each [field, bad, message] check's field and focus the first bad one: its message,
+ *  or "" when all are fine. A field may appear in several checks (bad if any is). */
+function problemOf(checks) {
   let message = "";
-  for (const [field, bad, text] of checks) {
-    // The scopes' fieldset is marked by its boxes (a group takes no aria-invalid).
-    const marked = field.tagName === "FIELDSET" ? [...field.querySelectorAll("input")] : [field];
-    for (const input of marked) input.setAttribute("aria-invalid", bad ? "true" : "false");
-    field.classList.toggle("invalid", bad);
-    if (bad && !message) {
+  const bad = new Map();
+  for (const [field, wrong, text] of checks) {
+    bad.set(field, bad.get(field) || wrong);
+    if (wrong && !message) {
       message = text;
       (field.querySelector("input") || field).focus();
     }
   }
+  for (const [field, wrong] of bad) {
+    // A fieldset of checkboxes is marked by its boxes (a group takes no aria-invalid).
+    const marked = field.tagName === "FIELDSET" ? [...field.querySelectorAll("input")] : [field];
+    for (const input of marked) input.setAttribute("aria-invalid", wrong ? "true" : "false");
+    field.classList.toggle("invalid", wrong);
+  }
   return message;
+}
+
+/** A form sent: back to empty, and unmarked. */
+function resetForm(form) {
+  form.reset();
+  for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
+  for (const field of form.querySelectorAll(".invalid")) field.classList.remove("invalid");
+}
+
+/** Why the form cannot be sent (and the field marked and focused), or "". */
+function keyFormProblem(name, scopes, rate) {
+  return problemOf([
+    [$("key-name"), !name, "Give the key a name, such as the app that will use it."],
+    [$("key-scopes"), !scopes.length, "Choose at least one scope."],
+    [$("key-rate"), !(Number.isInteger(rate) && rate >= 1 && rate <= MAX_RATE), `Requests per second: a whole number from 1 to ${MAX_RATE}.`],
+  ]);
 }
 
 async function createKey(event) {
@@ -277,10 +293,14 @@ async function createKey(event) {
     });
     const { key: secret, ...key } = created;
     addKeys([key]);
-    form.reset();
-    for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
-    $("key-scopes").classList.remove("invalid");
-    showSecret(key, secret);
+    resetForm(form);
+    showSecret({
+      title: "Your new API key",
+      why: "Townhall keeps only a hash of it. If you lose it, revoke it and create another.",
+      label: `API key “${key.name}”`,
+      secret,
+      back: () => keyCard(key.key_id)?.querySelector(".key-name") || $("key-name"),
+    });
   } catch (error) {
     $("key-error").textContent = failure(error, "create the key");
     if (error instanceof ApiError && error.status === 0) {
@@ -294,13 +314,17 @@ async function createKey(event) {
   }
 }
 
-// -- the new key, shown once ----------------------------------------------------------------
+// -- a secret, shown once (a new key; a webhook's signing secret) ---------------------------
 
-let shownKeyId = null; // the key in the dialog: its card gets the focus when it closes
+let backFrom = null; // where the focus goes when the dialog closes (the new key's card, ...)
+const keyCard = (id) => document.querySelector(`[data-key-id="${CSS.escape(id)}"]`);
 
-function showSecret(key, secret) {
-  shownKeyId = key.key_id;
-  $("key-dialog-name").textContent = key.name;
+/** The secret in the modal dialog; `back()` names the element to focus when it closes. */
+function showSecret({ title, why, label, secret, back }) {
+  backFrom = back;
+  $("key-dialog-title").textContent = title;
+  $("key-dialog-why").textContent = why;
+  $("key-dialog-label").textContent = label;
   $("key-secret").value = secret;
   $("key-copy-status").textContent = "";
   $("key-copy").textContent = "Copy";
@@ -309,19 +333,18 @@ function showSecret(key, secret) {
   $("key-secret").select();
 }
 
-/** Copy a shown secret (`prefix`: "key" or "hook", the dialog's ids) to the clipboard. */
-async function copySecret(prefix) {
-  const input = $(`${prefix}-secret`);
+async function copySecret() {
+  const input = $("key-secret");
   try {
     if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
     await navigator.clipboard.writeText(input.value);
-    $(`${prefix}-copy`).textContent = "Copied ✓";
-    $(`${prefix}-copy-status`).textContent = "Copied to the clipboard. Paste it where the app keeps its secrets.";
+    $("key-copy").textContent = "Copied ✓";
+    $("key-copy-status").textContent = "Copied to the clipboard. Paste it where the app keeps its secrets.";
   } catch {
     // No clipboard here (plain http, or permission refused): select it for Ctrl+C.
     input.focus();
     input.select();
-    $(`${prefix}-copy-status`).textContent = "Selected: press Ctrl+C (⌘C on a Mac) to copy it.";
+    $("key-copy-status").textContent = "Selected: press Ctrl+C (⌘C on a Mac) to copy it.";
   }
 }
 
@@ -329,13 +352,11 @@ function closedSecret() {
   // The secret leaves the page with the dialog: nothing keeps a copy.
   $("key-secret").value = "";
   $("key-copy-status").textContent = "";
-  const card = shownKeyId && document.querySelector(`[data-key-id="${CSS.escape(shownKeyId)}"]`);
-  shownKeyId = null;
-  if (card) {
-    card.scrollIntoView({ block: "nearest" });
-    card.querySelector(".key-name").focus();
-  } else {
-    $("key-name").focus();
+  const target = backFrom && backFrom();
+  backFrom = null;
+  if (target) {
+    target.closest("li")?.scrollIntoView({ block: "nearest" });
+    target.focus();
   }
 }
 
@@ -705,32 +726,6 @@ async function replayAll(card) {
 
 // -- adding a subscription ------------------------------------------------------------------
 
-function fillEventTypes() {
-  const box = $("hook-types");
-  for (const [type, text] of EVENT_TYPES) {
-    const id = `event-${type.replace(".", "-")}`;
-    const row = document.createElement("div");
-    row.className = "scope";
-    const input = document.createElement("input");
-    input.type = "checkbox";
-    input.name = "event_type";
-    input.value = type;
-    input.id = id;
-    input.setAttribute("aria-describedby", `${id}-hint`);
-    const label = document.createElement("label");
-    label.htmlFor = id;
-    const code = document.createElement("code");
-    code.textContent = type;
-    label.append(code);
-    const hint = document.createElement("span");
-    hint.className = "hint";
-    hint.id = `${id}-hint`;
-    hint.textContent = text;
-    row.append(input, label, hint);
-    box.append(row);
-  }
-}
-
 function validUrl(text) {
   try { return ["https:", "http:"].includes(new URL(text).protocol); } catch { return false; }
 }
@@ -738,26 +733,11 @@ function validUrl(text) {
 /** Why the form cannot be sent (and the field marked and focused), or "". The API checks the
  *  rest (https, a public address, no credentials) and says what it refused. */
 function hookFormProblem(url, types) {
-  const checks = [
+  return problemOf([
     [$("hook-url"), !url, "Give the URL the app receives events at."],
     [$("hook-url"), Boolean(url) && !validUrl(url), "The URL must be a whole address, starting with https://"],
     [$("hook-types"), !types.length, "Choose at least one event."],
-  ];
-  let message = "";
-  const bad = new Map();
-  for (const [field, wrong, text] of checks) {
-    bad.set(field, bad.get(field) || wrong);
-    if (wrong && !message) {
-      message = text;
-      (field.querySelector("input") || field).focus();
-    }
-  }
-  for (const [field, wrong] of bad) {
-    const marked = field.tagName === "FIELDSET" ? [...field.querySelectorAll("input")] : [field];
-    for (const input of marked) input.setAttribute("aria-invalid", wrong ? "true" : "false");
-    field.classList.toggle("invalid", wrong);
-  }
-  return message;
+  ]);
 }
 
 async function createHook(event) {
@@ -778,9 +758,7 @@ async function createHook(event) {
     });
     const { secret, ...hook } = created;
     addHooks([hook]);
-    form.reset();
-    for (const field of form.querySelectorAll("[aria-invalid]")) field.removeAttribute("aria-invalid");
-    $("hook-types").classList.remove("invalid");
+    resetForm(form);
     showHookSecret(hook, secret, false);
   } catch (error) {
     $("hook-error").textContent = failure(error, "add the subscription");
@@ -797,52 +775,16 @@ async function createHook(event) {
   }
 }
 
-// -- a signing secret, shown once -----------------------------------------------------------
-
-let shownHookId = null; // the subscription in the dialog: its card gets the focus back
-
 function showHookSecret(hook, secret, rotated) {
-  shownHookId = hook.subscription_id;
-  $("hook-dialog-title").textContent = rotated ? "The new signing secret" : "Your webhook signing secret";
-  $("hook-dialog-why").textContent = rotated
-    ? `Give it to the app now. The previous secret keeps signing alongside it for ${ROTATION_HOURS} hours, then stops.`
-    : "The app checks the signature on every delivery with it. If you lose it, rotate it.";
-  $("hook-dialog-url").textContent = hook.url;
-  $("hook-secret").value = secret;
-  $("hook-copy-status").textContent = "";
-  $("hook-copy").textContent = "Copy";
-  $("hook-dialog").showModal();
-  $("hook-secret").focus();
-  $("hook-secret").select();
-}
-
-function closedHookSecret() {
-  $("hook-secret").value = ""; // the secret leaves the page with the dialog
-  $("hook-copy-status").textContent = "";
-  const card = shownHookId && hookCard(shownHookId);
-  shownHookId = null;
-  if (card) {
-    card.scrollIntoView({ block: "nearest" });
-    card.querySelector(".hook-url").focus();
-  } else {
-    $("hook-url").focus();
-  }
-}
-
-async function loadHooks(canManage) {
-  if (!canManage) {
-    $("hook-list").hidden = true;
-    $("hook-list-title").hidden = true;
-    return;
-  }
-  $("hook-form").hidden = false;
-  $("hooks-status").textContent = "Loading webhooks…";
-  try {
-    addHooks((await api("/api/v1/webhooks")).items);
-  } catch (error) {
-    $("hooks-status").className = "form-error";
-    $("hooks-status").textContent = failure(error, "load the webhooks");
-  }
+  showSecret({
+    title: rotated ? "The new signing secret" : "Your webhook signing secret",
+    why: rotated
+      ? `Give it to the app now. The previous secret keeps signing alongside it for ${ROTATION_HOURS} hours, then stops.`
+      : "The app checks the signature on every delivery with it. If you lose it, rotate it.",
+    label: `Signing secret for ${hook.url}`,
+    secret,
+    back: () => hookCard(hook.subscription_id)?.querySelector(".hook-url") || $("hook-url"),
+  });
 }
 
 // -- page -----------------------------------------------------------------------------------
@@ -856,31 +798,32 @@ async function loadMembers() {
   }
 }
 
-async function loadKeys(canManage) {
+/** The keys' or the webhooks' section (`prefix` "key" or "hook"): `load` fills its list for an
+ *  owner or admin; a member gets neither list nor form (explainReadOnly says whom to ask). */
+async function loadManaged(canManage, prefix, what, load) {
   if (!canManage) {
-    $("key-list").hidden = true;
-    $("key-list-title").hidden = true;
+    $(`${prefix}-list`).hidden = true;
+    $(`${prefix}-list-title`).hidden = true;
     return;
   }
-  $("key-form").hidden = false;
-  $("keys-status").textContent = "Loading keys…";
+  $(`${prefix}-form`).hidden = false;
+  const status = $(`${prefix}s-status`);
+  status.textContent = `Loading ${what}…`;
   try {
-    await pager("/api/v1/keys", $("keys-more"), addKeys)();
+    await load();
   } catch (error) {
-    $("keys-status").className = "form-error";
-    $("keys-status").textContent = failure(error, "load the keys");
+    status.className = "form-error";
+    status.textContent = failure(error, `load the ${what}`);
   }
 }
 
 async function main() {
   if (!requireSignIn("/organisation.html")) return;
-  fillScopes();
-  fillEventTypes();
+  fillChecks($("key-scopes"), SCOPES, "scope");
+  fillChecks($("hook-types"), EVENT_TYPES, "event_type");
   $("key-form").addEventListener("submit", createKey);
   $("hook-form").addEventListener("submit", createHook);
-  $("hook-copy").addEventListener("click", () => copySecret("hook"));
-  $("hook-dialog").addEventListener("close", closedHookSecret);
-  $("key-copy").addEventListener("click", () => copySecret("key"));
+  $("key-copy").addEventListener("click", copySecret);
   $("key-dialog").addEventListener("close", closedSecret);
   me = await account().catch(() => null);
   $("account-name").textContent = me ? `${me.name} · ${me.email}` : "";
@@ -895,9 +838,14 @@ async function main() {
   $("org-title").textContent = organisation.name;
   const role = organisation.your_role;
   $("org-status").textContent = `You are ${role === "admin" || role === "owner" ? "an" : "a"} ${(ROLE_NAMES[role] || role || "").toLowerCase()} of this organisation.`;
-  await Promise.all([loadMembers(), loadKeys(MANAGERS.has(role)), loadHooks(MANAGERS.has(role))]);
+  const canManage = MANAGERS.has(role);
+  await Promise.all([
+    loadMembers(),
+    loadManaged(canManage, "key", "keys", () => pager("/api/v1/keys", $("keys-more"), addKeys)()),
+    loadManaged(canManage, "hook", "webhooks", async () => addHooks((await api("/api/v1/webhooks")).items)),
+  ]);
   // A member is told whom to ask: the owners and admins, once the members are known.
-  if (!MANAGERS.has(role)) explainReadOnly();
+  if (!canManage) explainReadOnly();
 }
 
 main();

@@ -78,7 +78,8 @@ async def test_an_owner_subscribes_sees_deliveries_replays_rotates_and_deletes(
         "request",
         lambda r: posts.append(r.url) if r.method == "POST" and "/webhooks" in r.url else None,
     )
-    with Switchable() as receiver:
+    receiver = Switchable()
+    with receiver:
         await page.goto(f"{twin.base_url}/organisation.html")
         await expect(page.locator("#hooks-status")).to_have_text(
             "No webhooks yet. Add one below when an app needs to hear about events as they happen."
@@ -130,7 +131,7 @@ async def test_an_owner_subscribes_sees_deliveries_replays_rotates_and_deletes(
         await expect(dialog).to_be_hidden()
         card = page.locator("li.webhook")
         await expect(card.get_by_role("heading", name=receiver.url("/hook"))).to_be_focused()
-        assert await page.evaluate("document.getElementById('hook-secret').value") == ""
+        assert await page.evaluate("document.getElementById('key-secret').value") == ""
         await expect(card).to_contain_text("CRM sync")
         await expect(card.locator(".hook-types")).to_have_text("session.startedsession.ended")
         await expect(card.locator(".hook-state")).to_have_text("On")
