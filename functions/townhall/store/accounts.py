@@ -13,6 +13,7 @@ Items (partition key `pk` only):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -143,44 +144,38 @@ class AccountStore:
         more times, for a response that was lost in between); a token whose secret does not
         match, that expired, or that is past its reuses answers None."""
         now = int(clock.now())
-        matches = "secret_hash = :h AND #ttl > :now"
+        first = self._use_refresh(
+            token_id,
+            "SET used_at = :now, #ttl = :end, reuses = :zero",
+            "attribute_not_exists(used_at)",
+            {":h": secret_hash, ":now": now, ":end": now + reuse_seconds, ":zero": 0},
+        )
+        return first or self._use_refresh(
+            token_id,
+            "ADD reuses :one",
+            "reuses < :most",
+            {":h": secret_hash, ":now": now, ":one": 1, ":most": most_reuses},
+        )
+
+    def _use_refresh(
+        self, token_id: str, update: str, condition: str, values: dict[str, Any]
+    ) -> str | None:
+        """One conditional use of a refresh token (its secret matching, its `ttl` not passed,
+        and `condition`); its owner, or None when the condition failed."""
         try:
             result = dynamo.client().update_item(
                 TableName=self._table,
                 Key=dynamo.to_ddb({"pk": f"REFRESH#{token_id}"}),
-                UpdateExpression="SET used_at = :now, #ttl = :end, reuses = :zero",
-                ConditionExpression=f"{matches} AND attribute_not_exists(used_at)",
+                UpdateExpression=update,
+                ConditionExpression=f"secret_hash = :h AND #ttl > :now AND {condition}",
                 ExpressionAttributeNames={"#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":h": dynamo.value(secret_hash),
-                    ":now": dynamo.value(now),
-                    ":end": dynamo.value(now + reuse_seconds),
-                    ":zero": dynamo.value(0),
-                },
+                ExpressionAttributeValues={k: dynamo.value(v) for k, v in values.items()},
                 ReturnValues="ALL_NEW",
             )
         except ClientError as exc:
-            if not dynamo.is_condition_failure(exc):
-                raise
-            try:
-                result = dynamo.client().update_item(
-                    TableName=self._table,
-                    Key=dynamo.to_ddb({"pk": f"REFRESH#{token_id}"}),
-                    UpdateExpression="ADD reuses :one",
-                    ConditionExpression=f"{matches} AND reuses < :most",
-                    ExpressionAttributeNames={"#ttl": "ttl"},
-                    ExpressionAttributeValues={
-                        ":h": dynamo.value(secret_hash),
-                        ":now": dynamo.value(now),
-                        ":one": dynamo.value(1),
-                        ":most": dynamo.value(most_reuses),
-                    },
-                    ReturnValues="ALL_NEW",
-                )
-            except ClientError as again:
-                if dynamo.is_condition_failure(again):
-                    return None
-                raise
+            if dynamo.is_condition_failure(exc):
+                return None
+            raise
         item = result.get("Attributes")
         return str(dynamo.from_ddb(item)["user_id"]) if item else None
 
